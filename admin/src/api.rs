@@ -1,0 +1,489 @@
+//! `AdminApi`: the one implementation of administration commands.
+//!
+//! The CLI (and later WebAdmin and the JSON API) call it, so they cannot
+//! disagree. It owns no state: changes are Raft proposals through the
+//! [`ClusterHandle`], reads are linearizable reads of the replicated state
+//! (DESIGN invariant 5), and account files are touched through the
+//! [`AccountHub`], under the account's lock.
+//!
+//! Order of effects: the directory change commits first (it decides
+//! uniqueness cluster-wide), then the files follow. Account folders that
+//! are missing after a crash are created on first delivery.
+
+use std::collections::BTreeMap;
+
+use cluster::{
+    AccountHub, AccountRef, ClusterHandle, Command as Raft, CommandResult, DirectoryOp, Password, Settings, State,
+};
+use storage::AccountKind;
+
+use crate::cli::command::Command;
+use crate::data::{self, Dict, Value};
+use crate::error::{Error, Result};
+
+/// The setting that carries a password in CreateAccount/UpdateAccountSettings
+/// dictionaries; it is never stored with the other settings.
+const PASSWORD_KEY: &str = "Password";
+
+/// The administration API.
+#[derive(Clone)]
+pub struct AdminApi {
+    cluster: ClusterHandle,
+    accounts: AccountHub,
+}
+
+impl AdminApi {
+    /// Creates the API over a node's cluster handle and account hub.
+    pub fn new(cluster: ClusterHandle, accounts: AccountHub) -> AdminApi {
+        AdminApi { cluster, accounts }
+    }
+
+    /// Checks a clear-text login password; returns the account.
+    pub async fn verify_password(&self, login: &str, password: &str) -> Option<AccountRef> {
+        let (account, hash) = self.cluster.read(|s| {
+            let account = s.directory.resolve(login)?;
+            let hash = s.directory.account(&account)?.password.as_ref()?.hash.clone();
+            Some((account, hash))
+        })?;
+        let password = password.to_string();
+        let ok = tokio::task::spawn_blocking(move || cluster::password::verify(&password, &hash))
+            .await
+            .unwrap_or(false);
+        ok.then_some(account)
+    }
+
+    /// Checks an APOP digest (RFC 1939 §7) against the account's secret.
+    pub fn verify_apop(&self, login: &str, challenge: &str, digest: &str) -> Option<AccountRef> {
+        let (account, secret) = self.cluster.read(|s| {
+            let account = s.directory.resolve(login)?;
+            let secret = s.directory.account(&account)?.password.as_ref()?.apop_secret.clone()?;
+            Some((account, secret))
+        })?;
+        crate::cli::session::verify_apop(challenge, &secret, digest).then_some(account)
+    }
+
+    /// Runs one authenticated command for `caller`. `Ok(None)` is a plain
+    /// success, `Ok(Some(v))` returns data.
+    ///
+    /// # Errors
+    /// Refusals, bad arguments, missing rights, unavailability.
+    pub async fn execute(&self, caller: &AccountRef, command: Command) -> Result<Option<Value>> {
+        self.check_rights(caller, &command)?;
+        match command {
+            Command::CreateDomain { name, settings } => {
+                let name = name.to_lowercase();
+                let op = DirectoryOp::CreateDomain {
+                    name: name.clone(),
+                    settings: to_settings(settings.unwrap_or_default()),
+                };
+                self.propose(op).await?;
+                let store = self.accounts.store().clone();
+                blocking(move || store.create_domain_dir(&name)).await?;
+                Ok(None)
+            }
+            Command::DeleteDomain { name, force } => {
+                let name = name.to_lowercase();
+                self.propose(DirectoryOp::DeleteDomain {
+                    name: name.clone(),
+                    force,
+                })
+                .await?;
+                let store = self.accounts.store().clone();
+                blocking(move || store.delete_domain_dir(&name)).await?;
+                Ok(None)
+            }
+            Command::ListDomains => {
+                let domains = self.read(|s| s.directory.domains.keys().cloned().collect::<Vec<_>>()).await?;
+                Ok(Some(Value::Array(domains.into_iter().map(Value::String).collect())))
+            }
+            Command::MainDomainName => {
+                let main = self.read(|s| s.directory.main_domain.clone()).await?;
+                Ok(Some(Value::String(main)))
+            }
+            Command::GetDomainSettings { name } => {
+                let settings = self
+                    .read(move |s| {
+                        let name = name.map_or_else(|| s.directory.main_domain.clone(), |n| n.to_lowercase());
+                        s.directory.domains.get(&name).map(|d| d.settings.clone())
+                    })
+                    .await?
+                    .ok_or(Error::Refused(cluster::Rejection::DomainNotFound.to_string()))?;
+                Ok(Some(Value::Dict(from_settings(&settings))))
+            }
+            Command::UpdateDomainSettings { name, settings } => {
+                let main = self.read(|s| s.directory.main_domain.clone()).await?;
+                let op = DirectoryOp::UpdateDomainSettings {
+                    name: name.unwrap_or(main),
+                    settings: to_settings(settings),
+                };
+                self.propose(op).await?;
+                Ok(None)
+            }
+            Command::CreateAccount { name, kind, settings } => self.create_account(&name, kind, settings).await,
+            Command::RenameAccount { old, new } => {
+                let from = self.existing(&old).await?;
+                let (new_name, new_domain) = self.split(&new).await?;
+                storage::layout::validate_name(&new_name).map_err(Error::from)?;
+                self.propose(DirectoryOp::RenameAccount {
+                    domain: from.domain.clone(),
+                    name: from.name.clone(),
+                    new_domain: new_domain.clone(),
+                    new_name: new_name.clone(),
+                })
+                .await?;
+                let to = self.cluster.read(|s| s.directory.account_ref(&new_domain, &new_name));
+                let source = from.clone();
+                self.accounts
+                    .with_account(&from, move |store| {
+                        store.rename_account(source.storage_domain(), &source.name, to.storage_domain(), &to.name)
+                    })
+                    .await?;
+                Ok(None)
+            }
+            Command::DeleteAccount { name } => {
+                let account = self.existing(&name).await?;
+                self.propose(DirectoryOp::DeleteAccount {
+                    domain: account.domain.clone(),
+                    name: account.name.clone(),
+                })
+                .await?;
+                let target = account.clone();
+                self.accounts
+                    .with_account(&account, move |store| {
+                        match store.delete_account(target.storage_domain(), &target.name) {
+                            Err(storage::Error::AccountNotFound) => Ok(()),
+                            other => other,
+                        }
+                    })
+                    .await?;
+                Ok(None)
+            }
+            Command::ListAccounts { domain } => {
+                let accounts = self
+                    .read(move |s| {
+                        let domain = domain.map_or_else(|| s.directory.main_domain.clone(), |d| d.to_lowercase());
+                        s.directory.domains.get(&domain).map(|d| {
+                            d.accounts
+                                .iter()
+                                .map(|(name, a)| (name.clone(), Value::string(storage_kind_name(a.kind))))
+                                .collect::<Dict>()
+                        })
+                    })
+                    .await?
+                    .ok_or(Error::Refused(cluster::Rejection::DomainNotFound.to_string()))?;
+                Ok(Some(Value::Dict(accounts)))
+            }
+            Command::GetAccountSettings { name } => {
+                let account = self.existing(&name).await?;
+                let settings = self.account_field(&account, |a| a.settings.clone()).await?;
+                Ok(Some(Value::Dict(from_settings(&settings))))
+            }
+            Command::UpdateAccountSettings { name, mut settings } => {
+                let account = self.existing(&name).await?;
+                if let Some(password) = settings.remove(PASSWORD_KEY) {
+                    self.set_password(&account, password_text(&password)?).await?;
+                }
+                self.propose(DirectoryOp::UpdateAccountSettings {
+                    domain: account.domain.clone(),
+                    name: account.name.clone(),
+                    settings: to_settings(settings),
+                })
+                .await?;
+                self.export_settings(&account).await?;
+                Ok(None)
+            }
+            Command::SetAccountPassword { name, password, .. } => {
+                let account = self.existing(&name).await?;
+                self.set_password(&account, password).await?;
+                Ok(None)
+            }
+            Command::VerifyAccountPassword { name, password } => {
+                let account = self.existing(&name).await?;
+                match self.verify_password(&account.address(), &password).await {
+                    Some(found) if found == account => Ok(None),
+                    _ => Err(Error::IncorrectPassword),
+                }
+            }
+            Command::GetAccountAliases { name } => {
+                let account = self.existing(&name).await?;
+                let aliases = self.account_field(&account, |a| a.aliases.clone()).await?;
+                Ok(Some(Value::Array(aliases.into_iter().map(Value::String).collect())))
+            }
+            Command::SetAccountAliases { name, aliases } => {
+                let account = self.existing(&name).await?;
+                for alias in &aliases {
+                    storage::layout::validate_name(alias).map_err(Error::from)?;
+                }
+                self.propose(DirectoryOp::SetAliases {
+                    domain: account.domain.clone(),
+                    name: account.name.clone(),
+                    aliases,
+                })
+                .await?;
+                Ok(None)
+            }
+            Command::ListMailboxes { account, filter } => {
+                let account = self.existing(&account).await?;
+                let target = account.clone();
+                let boxes = self
+                    .accounts
+                    .with_account(&account, move |store| {
+                        let domain = target.storage_domain();
+                        let mut out = Dict::new();
+                        for name in store.list_mailboxes(domain, &target.name)? {
+                            if filter.as_deref().is_some_and(|f| !wildcard_match(f, &name)) {
+                                continue;
+                            }
+                            let mailbox = store.open_mailbox(domain, &target.name, &name)?;
+                            let info = Dict::from([
+                                ("Messages".to_string(), Value::Number(mailbox.messages().len() as i64)),
+                                ("Size".to_string(), Value::Number(mailbox.total_size() as i64)),
+                                ("UIDNEXT".to_string(), Value::Number(i64::from(mailbox.uid_next().0))),
+                                ("UIDVALIDITY".to_string(), Value::Number(i64::from(mailbox.uid_validity()))),
+                            ]);
+                            out.insert(name, Value::Dict(info));
+                        }
+                        Ok(out)
+                    })
+                    .await?;
+                Ok(Some(Value::Dict(boxes)))
+            }
+            Command::CreateMailbox { account, mailbox } => {
+                let account = self.existing(&account).await?;
+                let target = account.clone();
+                self.accounts
+                    .with_account(&account, move |store| {
+                        store.create_mailbox(target.storage_domain(), &target.name, &mailbox, None)
+                    })
+                    .await?;
+                Ok(None)
+            }
+            // Session commands are answered by the CLI session itself.
+            Command::User(_)
+            | Command::Pass(_)
+            | Command::Apop { .. }
+            | Command::AuthWebUser { .. }
+            | Command::Inline
+            | Command::Quit
+            | Command::Noop
+            | Command::GetVersion => Ok(None),
+            Command::Unsupported(name) => Err(Error::BadArgument(format!("{name} is not supported yet"))),
+        }
+    }
+
+    /// Postmaster (of the main domain) may do everything; other users may
+    /// read their own settings and aliases, check and change their own
+    /// password, and list or create their own mailboxes.
+    fn check_rights(&self, caller: &AccountRef, command: &Command) -> Result<()> {
+        if caller.in_main_domain && caller.name == "postmaster" {
+            return Ok(());
+        }
+        let own = |name: &str| self.cluster.read(|s| s.directory.resolve(name)).as_ref() == Some(caller);
+        let allowed = match command {
+            Command::GetAccountSettings { name }
+            | Command::GetAccountAliases { name }
+            | Command::SetAccountPassword { name, .. }
+            | Command::VerifyAccountPassword { name, .. } => own(name),
+            Command::ListMailboxes { account, .. } | Command::CreateMailbox { account, .. } => own(account),
+            Command::MainDomainName => true,
+            _ => false,
+        };
+        if allowed { Ok(()) } else { Err(Error::NotAllowed) }
+    }
+
+    async fn create_account(&self, name: &str, kind: Option<String>, settings: Option<Dict>) -> Result<Option<Value>> {
+        let kind = match kind {
+            None => AccountKind::MultiMailbox,
+            Some(k) => AccountKind::parse(&k).ok_or_else(|| Error::BadArgument(format!("Unknown account type {k}")))?,
+        };
+        let (name, domain) = self.split(name).await?;
+        storage::layout::validate_name(&name).map_err(Error::from)?;
+        let mut settings = settings.unwrap_or_default();
+        let password = match settings.remove(PASSWORD_KEY) {
+            Some(p) => Some(hash_password(password_text(&p)?).await?),
+            None => None,
+        };
+        self.propose(DirectoryOp::CreateAccount {
+            domain: domain.clone(),
+            name: name.clone(),
+            kind,
+            password,
+            settings: to_settings(settings),
+        })
+        .await?;
+        let account = self.cluster.read(|s| s.directory.account_ref(&domain, &name));
+        let target = account.clone();
+        self.accounts
+            .with_account(&account, move |store| {
+                match store.create_account(target.storage_domain(), &target.name, kind) {
+                    // Left by a crash after an earlier commit: reuse it.
+                    Err(storage::Error::AccountExists) => Ok(()),
+                    other => other,
+                }
+            })
+            .await?;
+        self.export_settings(&account).await?;
+        Ok(None)
+    }
+
+    async fn set_password(&self, account: &AccountRef, password: String) -> Result<()> {
+        let password = hash_password(password).await?;
+        self.propose(DirectoryOp::SetPassword {
+            domain: account.domain.clone(),
+            name: account.name.clone(),
+            password,
+        })
+        .await
+    }
+
+    /// Writes the human-readable copy of the account's settings
+    /// (`account.settings`); the truth stays in Raft.
+    async fn export_settings(&self, account: &AccountRef) -> Result<()> {
+        let settings = self.account_field(account, |a| a.settings.clone()).await?;
+        let text = data::to_text_pretty(&Value::Dict(from_settings(&settings)));
+        let target = account.clone();
+        self.accounts
+            .with_account(account, move |store| {
+                store.write_settings(target.storage_domain(), &target.name, &text)
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn propose(&self, op: DirectoryOp) -> Result<()> {
+        match self.cluster.propose(Raft::Directory(op)).await? {
+            CommandResult::Done => Ok(()),
+            CommandResult::Rejected(r) => Err(r.into()),
+            other => Err(Error::Unavailable(format!("unexpected result {other:?}"))),
+        }
+    }
+
+    async fn read<R>(&self, f: impl FnOnce(&State) -> R) -> Result<R> {
+        Ok(self.cluster.read_linearizable(f).await?)
+    }
+
+    /// Splits `name[@domain]` into (name, domain), the domain defaulting to
+    /// the main domain; the domain must exist.
+    async fn split(&self, address: &str) -> Result<(String, String)> {
+        let address = address.to_string();
+        self.read(move |s| {
+            let (name, domain) = s.directory.split_address(&address);
+            if s.directory.is_local_domain(&domain) {
+                Ok((name, domain))
+            } else {
+                Err(Error::Refused(cluster::Rejection::DomainNotFound.to_string()))
+            }
+        })
+        .await?
+    }
+
+    /// The account named exactly `name[@domain]` (aliases do not count).
+    async fn existing(&self, address: &str) -> Result<AccountRef> {
+        let address = address.to_string();
+        self.read(move |s| {
+            let (name, domain) = s.directory.split_address(&address);
+            let r = s.directory.account_ref(&domain, &name);
+            s.directory
+                .account(&r)
+                .map(|_| r)
+                .ok_or(Error::Refused(cluster::Rejection::AccountNotFound.to_string()))
+        })
+        .await?
+    }
+
+    async fn account_field<R>(&self, account: &AccountRef, f: impl FnOnce(&cluster::Account) -> R) -> Result<R> {
+        let account = account.clone();
+        self.read(move |s| {
+            s.directory
+                .account(&account)
+                .map(f)
+                .ok_or(Error::Refused(cluster::Rejection::AccountNotFound.to_string()))
+        })
+        .await?
+    }
+}
+
+/// ListAccounts' storage kind names (reference §2.6).
+fn storage_kind_name(kind: AccountKind) -> &'static str {
+    match kind {
+        AccountKind::TextMailbox => "mbox",
+        AccountKind::MultiMailbox | AccountKind::MailDirMailbox => "macnt",
+    }
+}
+
+fn password_text(value: &Value) -> Result<String> {
+    value
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| Error::BadArgument("Password must be a string".into()))
+}
+
+async fn hash_password(password: String) -> Result<Password> {
+    let secret = password.clone();
+    let hash = blocking(move || Ok(cluster::password::hash(&secret))).await?;
+    Ok(Password {
+        hash,
+        apop_secret: Some(password),
+    })
+}
+
+async fn blocking<R: Send + 'static>(f: impl FnOnce() -> storage::Result<R> + Send + 'static) -> Result<R> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Unavailable(e.to_string()))?
+        .map_err(Error::from)
+}
+
+/// Settings as Raft keeps them: values in data-syntax text.
+fn to_settings(dict: Dict) -> Settings {
+    dict.into_iter().map(|(k, v)| (k, v.to_string())).collect()
+}
+
+/// Settings as the CLI shows them.
+fn from_settings(settings: &Settings) -> Dict {
+    settings
+        .iter()
+        .map(|(k, v)| (k.clone(), data::parse(v).unwrap_or_else(|_| Value::string(v.clone()))))
+        .collect::<BTreeMap<_, _>>()
+}
+
+/// CommuniGate mailbox filters: `*` matches anything, `%` anything but the
+/// hierarchy separator `/`.
+fn wildcard_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some(('*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
+            Some(('%', rest)) => (0..=n.len())
+                .take_while(|&i| i == 0 || n[i - 1] != '/')
+                .any(|i| go(rest, &n[i..])),
+            Some((c, rest)) => n.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && go(rest, &n[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    go(&p, &n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("*", "INBOX/a"));
+        assert!(wildcard_match("IN%", "INBOX"));
+        assert!(!wildcard_match("%", "INBOX/a"));
+        assert!(wildcard_match("inbox/*", "INBOX/a/b"));
+        assert!(!wildcard_match("Sent", "Trash"));
+    }
+
+    #[test]
+    fn settings_round_trip_through_text() {
+        let dict = Dict::from([
+            ("RealName".to_string(), Value::string("Pat Q")),
+            ("Limit".to_string(), Value::Number(10)),
+        ]);
+        assert_eq!(from_settings(&to_settings(dict.clone())), dict);
+    }
+}

@@ -1,0 +1,661 @@
+//! CLI command lines → typed [`Command`]s.
+//!
+//! Owns the grammar of one CLI line as the CommuniGate CLI reads it
+//! (reference §2.1, §2.4 and the command list of §2.5, taken from what
+//! Stalker's `CLI.pm` v2.8.3 sends): a command word, then arguments in the
+//! data syntax of [`crate::data`] and bare keywords (`into`, `PASSWORD`,
+//! `MAILBOX`, ...). Command words and keywords are case-insensitive; a
+//! keyword is only recognised when written as an atom, so a quoted `"into"`
+//! is an ordinary string.
+//!
+//! `USER`, `PASS` and `AUTH WEBUSER` take the rest of the line verbatim,
+//! as POP3 does: `CLI.pm` sends passwords without quoting them.
+//!
+//! Commands this server does not implement, but which CommuniGate has
+//! (the [`KNOWN_COMMANDS`] table), parse to [`Command::Unsupported`] so the
+//! session can say "not implemented" rather than "unknown command".
+
+pub use crate::data::Dict;
+use crate::data::{self, Value};
+pub use crate::error::Error as CommandError;
+use crate::error::{Error, Result};
+
+/// One parsed CLI command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `USER name`: first half of a clear-text login.
+    User(String),
+    /// `PASS password`: second half of a clear-text login.
+    Pass(String),
+    /// `APOP name digest`: login with `hex(MD5(challenge + password))`.
+    Apop {
+        /// Account name.
+        name: String,
+        /// Lowercase or uppercase hex MD5 digest as sent.
+        digest: String,
+    },
+    /// `AUTH WEBUSER name password`: clear-text login in one line.
+    AuthWebUser {
+        /// Account name.
+        name: String,
+        /// Password, the rest of the line.
+        password: String,
+    },
+    /// `INLINE`: answer data on the status line (`201 <object>`).
+    Inline,
+    /// `QUIT`: close the session.
+    Quit,
+    /// `NOOP`: do nothing.
+    Noop,
+    /// `GetVersion`: the server version string.
+    GetVersion,
+    /// `CreateDomain name [dict]`.
+    CreateDomain {
+        /// Domain name.
+        name: String,
+        /// Initial domain settings.
+        settings: Option<Dict>,
+    },
+    /// `DeleteDomain name [force]`.
+    DeleteDomain {
+        /// Domain name.
+        name: String,
+        /// Delete even when the domain still has accounts.
+        force: bool,
+    },
+    /// `ListDomains`.
+    ListDomains,
+    /// `MainDomainName`.
+    MainDomainName,
+    /// `GetDomainSettings [domain]` (alias `GetDomain`).
+    GetDomainSettings {
+        /// Domain name; the authenticated user's domain when absent.
+        name: Option<String>,
+    },
+    /// `UpdateDomainSettings [domain] dict`: merges into the settings.
+    UpdateDomainSettings {
+        /// Domain name; the authenticated user's domain when absent.
+        name: Option<String>,
+        /// Settings to merge.
+        settings: Dict,
+    },
+    /// `CreateAccount name [type] [dict]`.
+    CreateAccount {
+        /// Account name, possibly `user@domain`.
+        name: String,
+        /// Storage kind atom as written (`MultiMailbox`, `TextMailbox`,
+        /// `MailDirMailbox`, ...); the caller validates it.
+        kind: Option<String>,
+        /// Initial account settings.
+        settings: Option<Dict>,
+    },
+    /// `RenameAccount old into new`.
+    RenameAccount {
+        /// Current name.
+        old: String,
+        /// New name.
+        new: String,
+    },
+    /// `DeleteAccount name`.
+    DeleteAccount {
+        /// Account name.
+        name: String,
+    },
+    /// `ListAccounts [domain]`.
+    ListAccounts {
+        /// Domain name; the authenticated user's domain when absent.
+        domain: Option<String>,
+    },
+    /// `GetAccountSettings name` (alias `GetAccount`).
+    GetAccountSettings {
+        /// Account name.
+        name: String,
+    },
+    /// `UpdateAccountSettings name dict`: merges into the settings.
+    UpdateAccountSettings {
+        /// Account name.
+        name: String,
+        /// Settings to merge.
+        settings: Dict,
+    },
+    /// `SetAccountPassword name PASSWORD pwd [CHECK]` (`TO` is accepted for
+    /// `PASSWORD`, as older CLI versions wrote it).
+    SetAccountPassword {
+        /// Account name.
+        name: String,
+        /// New password.
+        password: String,
+        /// Apply the password policy checks, as for a user's own change.
+        check: bool,
+    },
+    /// `VerifyAccountPassword name PASSWORD pwd`.
+    VerifyAccountPassword {
+        /// Account name.
+        name: String,
+        /// Password to check.
+        password: String,
+    },
+    /// `GetAccountAliases name`.
+    GetAccountAliases {
+        /// Account name.
+        name: String,
+    },
+    /// `SetAccountAliases name (a1, a2, ...)`.
+    SetAccountAliases {
+        /// Account name.
+        name: String,
+        /// The complete new alias list.
+        aliases: Vec<String>,
+    },
+    /// `ListMailboxes account [FILTER pattern]`.
+    ListMailboxes {
+        /// Account name.
+        account: String,
+        /// IMAP-style name pattern.
+        filter: Option<String>,
+    },
+    /// `CreateMailbox account [MAILBOX] name`.
+    CreateMailbox {
+        /// Account name.
+        account: String,
+        /// Mailbox name, `/`-separated.
+        mailbox: String,
+    },
+    /// A CommuniGate command word (from [`KNOWN_COMMANDS`]) this server does
+    /// not implement yet, in its canonical spelling.
+    Unsupported(String),
+}
+
+/// CommuniGate CLI commands that Mailnode recognises but does not
+/// implement, in their canonical spelling (reference §2.5).
+#[rustfmt::skip]
+pub const KNOWN_COMMANDS: &[&str] = &[
+    // Session / misc
+    "NEWPASS", "SHUTDOWN", "WriteLog", "GetCurrentController", "RefreshOSData", "Route",
+    "GetSNMPElement", "GetStatElement", "SetStatElement", "GetNextStatName", "GetDialogInfo",
+    "GetCurrentTime", "SubmitMessage", "GetQueueInfo", "ListQueue",
+    // Account set
+    "ListDomainObjects", "SetAccountType", "GetAccountLocation", "KillAccountSessions",
+    "GetAccountInfo", "GetAccountStat", "ResetAccountStat", "GetAccountPresence",
+    // Account settings
+    "GetAccountEffectiveSettings", "SetAccountSettings", "GetAccountPrefs", "SetAccountPrefs",
+    "UpdateAccountPrefs", "GetAccountEffectivePrefs", "GetAccountRights", "SetAccountRights",
+    "GetAccountACL", "SetAccountACL", "GetAccountACLRights", "GetAccountDefaults",
+    "SetAccountDefaults", "UpdateAccountDefaults", "GetAccountTemplate", "SetAccountTemplate",
+    "UpdateAccountTemplate", "GetServerAccountDefaults", "SetServerAccountDefaults",
+    "UpdateServerAccountDefaults", "GetClusterAccountDefaults", "SetClusterAccountDefaults",
+    "UpdateClusterAccountDefaults", "GetAllAccountsDefaults", "SetAllAccountsDefaults",
+    "UpdateAllAccountsDefaults", "GetAccountDefaultPrefs", "SetAccountDefaultPrefs",
+    "UpdateAccountDefaultPrefs", "GetServerAccountPrefs", "SetServerAccountPrefs",
+    "UpdateServerAccountPrefs", "GetClusterAccountPrefs", "SetClusterAccountPrefs",
+    "UpdateClusterAccountPrefs",
+    // Aliases / telephone numbers
+    "GetAccountTelnums", "SetAccountTelnums", "GetDomainAliases", "SetDomainAliases",
+    // Forwarders and groups
+    "ListForwarders", "CreateForwarder", "RenameForwarder", "DeleteForwarder", "GetForwarder",
+    "FindForwarders", "ListGroups", "CreateGroup", "RenameGroup", "DeleteGroup", "GetGroup",
+    "SetGroup",
+    // Domain set and settings
+    "CreateSharedDomain", "CreateDirectoryDomain", "RenameDomain", "SuspendDomain", "ResumeDomain",
+    "ReloadDirectoryDomains", "ListAdminDomains", "GetDomainLocation", "GetDomainStat",
+    "ResetDomainStat", "GetDomainEffectiveSettings", "SetDomainSettings", "GetDomainDefaults",
+    "SetDomainDefaults", "UpdateDomainDefaults", "GetClusterDomainDefaults",
+    "SetClusterDomainDefaults", "UpdateClusterDomainDefaults", "GetWebUserDefaults",
+    "SetWebUserDefaults", "UpdateWebUserDefaults",
+    // Rules
+    "GetAccountRules", "SetAccountRules", "GetAccountMailRules", "SetAccountMailRules",
+    "UpdateAccountMailRule", "GetAccountSignalRules", "SetAccountSignalRules",
+    "UpdateAccountSignalRule", "GetDomainRules", "SetDomainRules", "GetDomainMailRules",
+    "SetDomainMailRules", "GetDomainSignalRules", "SetDomainSignalRules", "GetServerRules",
+    "SetServerRules", "GetServerMailRules", "SetServerMailRules", "GetServerSignalRules",
+    "SetServerSignalRules", "GetClusterRules", "SetClusterRules", "GetClusterMailRules",
+    "SetClusterMailRules", "GetClusterSignalRules", "SetClusterSignalRules",
+    // Mailboxes
+    "RenameMailbox", "DeleteMailbox", "GetMailboxInfo", "GetMailboxACL", "SetMailboxACL",
+    "GetMailboxRights", "SetMailboxClass", "GetAccountSubscription", "SetAccountSubscription",
+    "GetMailboxSubscription", "SetMailboxSubscription", "GetMailboxAliases", "SetMailboxAliases",
+    // Mailing lists
+    "ListLists", "GetDomainLists", "GetAccountLists", "CreateList", "RenameList", "DeleteList",
+    "GetList", "UpdateList", "List", "ListSubscribers", "GetSubscriberInfo", "SetPostingMode",
+    "ProcessBounce",
+    // Queue / transfer
+    "GetMessageQueueInfo", "ReleaseSMTPQueue", "RejectQueueMessage", "GetQueueSettings",
+    "SetQueueSettings", "GetRouterTable", "SetRouterTable", "GetClusterRouterTable",
+    "SetClusterRouterTable", "GetRouterSettings", "SetRouterSettings", "GetServerIntercept",
+    "SetServerIntercept", "GetClusterIntercept", "SetClusterIntercept",
+    // Server settings
+    "ListModules", "GetModule", "UpdateModule", "SetModule", "GetSignalSettings",
+    "SetSignalSettings", "GetSessionSettings", "SetSessionSettings", "GetClusterSettings",
+    "SetClusterSettings", "GetMediaServerSettings", "SetMediaServerSettings", "GetLANIPs",
+    "SetLANIPs", "GetBlacklistedIPs", "SetBlacklistedIPs", "GetClientIPs", "SetClientIPs",
+    "GetWhiteHoleIPs", "SetWhiteHoleIPs", "GetNATedIPs", "SetNATedIPs", "GetNATSiteIPs",
+    "SetNATSiteIPs", "GetDebugIPs", "SetDebugIPs", "GetDeniedIPs", "SetDeniedIPs",
+    "GetClusterLANIPs", "SetClusterLANIPs", "GetClusterBlacklistedIPs", "SetClusterBlacklistedIPs",
+    "GetClusterClientIPs", "SetClusterClientIPs", "GetClusterWhiteHoleIPs",
+    "SetClusterWhiteHoleIPs", "GetClusterNATedIPs", "SetClusterNATedIPs", "GetClusterNATSiteIPs",
+    "SetClusterNATSiteIPs", "GetClusterDebugIPs", "SetClusterDebugIPs", "GetClusterDeniedIPs",
+    "SetClusterDeniedIPs", "GetProtection", "SetProtection", "GetClusterProtection",
+    "SetClusterProtection", "GetNetwork", "SetNetwork", "GetClusterNetwork", "SetClusterNetwork",
+    "GetBanned", "SetBanned", "GetClusterBanned", "SetClusterBanned", "GetTempClientIPs",
+    "GetTempBlacklistedIPs", "SetTempBlacklistedIPs", "GetServerTrustedCerts",
+    "SetServerTrustedCerts", "GetClusterTrustedCerts", "SetClusterTrustedCerts",
+    "GetDirectoryIntegration", "SetDirectoryIntegration", "GetClusterDirectoryIntegration",
+    "SetClusterDirectoryIntegration",
+    // Directory
+    "ListDirectoryUnits", "CreateDirectoryUnit", "DeleteDirectoryUnit", "GetDirectoryUnit",
+    "SetDirectoryUnit", "GetDirectoryAccessRights", "SetDirectoryAccessRights",
+    "InsertDirectoryRecords", "DeleteDirectoryRecords",
+    // Alerts
+    "GetDomainAlerts", "SetDomainAlerts", "GetAccountAlerts", "SetAccountAlerts",
+    "GetServerAlerts", "SetServerAlerts", "GetClusterAlerts", "SetClusterAlerts",
+    "PostDomainAlert", "PostAccountAlert", "PostServerAlert", "PostClusterAlert",
+    "RemoveDomainAlert", "RemoveAccountAlert", "RemoveServerAlert", "RemoveClusterAlert",
+    // Files / skins / web
+    "GetWebFile", "PutWebFile", "RenameWebFile", "DeleteWebFile", "ListWebFiles",
+    "GetWebFilesInfo", "ReadStorageFile", "WriteStorageFile", "RenameStorageFile",
+    "DeleteStorageFile", "ListStorageFiles", "GetStorageFileInfo", "ReadStorageFileAttr",
+    "UpdateStorageFileAttr", "ListDomainSkins", "CreateDomainSkin", "RenameDomainSkin",
+    "DeleteDomainSkin", "ListDomainSkinFiles", "ReadDomainSkinFile", "StoreDomainSkinFile",
+    "ListServerSkins", "CreateServerSkin", "RenameServerSkin", "DeleteServerSkin",
+    "ListServerSkinFiles", "ReadServerSkinFile", "StoreServerSkinFile", "ListClusterSkins",
+    "CreateClusterSkin", "RenameClusterSkin", "DeleteClusterSkin", "ListClusterSkinFiles",
+    "ReadClusterSkinFile", "StoreClusterSkinFile", "ListWebUserInterface", "GetWebUserInterface",
+    "PutWebUserInterface", "DeleteWebUserInterface", "ClearWebUserCache",
+    // Sessions
+    "CreateWebUserSession", "CreateXIMSSSession", "FindWebUserSession", "GetWebUserSession",
+    "KillWebUserSession", "FindAccountSession", "GetSession", "KillSession",
+    // Named tasks / PBX / real-time
+    "ListDomainNamedTasks", "ListAccountNamedTasks", "CreateNamedTask", "RenameNamedTask",
+    "DeleteNamedTask", "GetNamedTask", "UpdateNamedTask", "CreateDomainPBX", "CreateServerPBX",
+    "CreateClusterPBX", "ListDomainPBXFiles", "ListServerPBXFiles", "ListClusterPBXFiles",
+    "ReadDomainPBXFile", "ReadServerPBXFile", "ReadClusterPBXFile", "StoreDomainPBXFile",
+    "StoreServerPBXFile", "StoreClusterPBXFile", "StartPBXTask", "SendTaskEvent", "KillNode",
+    "ReadNodeStatus",
+    // Also in CLI.pm v2.8.3
+    "DeleteDomainSkinFile", "DeleteServerSkinFile", "DeleteClusterSkinFile",
+    "DeleteDomainPBXFile", "DeleteServerPBXFile", "DeleteClusterPBXFile", "ListDomainTelnums",
+    "ListServerTelnums", "ListClusterTelnums", "GetAccountRPOPs", "SetAccountRPOPs",
+    "GetAccountSIPs", "SetAccountSIPs", "GetFileSubscription", "SetFileSubscription",
+    "RelocateDirectoryUnit",
+    // Account services
+    "RemoveAccountSubset", "Dataset", "Roster", "Balance",
+];
+
+/// Parses one CLI line (without its line ending) into a [`Command`].
+///
+/// # Errors
+/// [`Error::EmptyCommand`] for a blank line, [`Error::UnknownCommand`] for a
+/// word that is not a CommuniGate command, [`Error::Syntax`] for a malformed
+/// argument (position counted in the whole line) and
+/// [`Error::BadArguments`] when the arguments do not fit the command.
+pub fn parse_command(line: &str) -> Result<Command> {
+    let start = line.len() - line.trim_start_matches(' ').len();
+    let body = &line[start..];
+    let word_len = body.find(' ').unwrap_or(body.len());
+    let word = &body[..word_len];
+    if word.is_empty() {
+        return Err(Error::EmptyCommand);
+    }
+    if !word.bytes().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(Error::Syntax {
+            pos: start,
+            reason: "invalid command word",
+        });
+    }
+    let rest_pos = start + word_len;
+    let rest = &line[rest_pos..];
+    let is = |name: &str| word.eq_ignore_ascii_case(name);
+
+    // Login commands take raw text: CLI.pm does not quote these arguments.
+    if is("USER") {
+        let name = rest.trim_matches(' ');
+        return match name {
+            "" => Err(bad("USER", "missing account name")),
+            _ => Ok(Command::User(name.to_owned())),
+        };
+    }
+    if is("PASS") {
+        return match rest.strip_prefix(' ') {
+            Some(pwd) if !pwd.is_empty() => Ok(Command::Pass(pwd.to_owned())),
+            _ => Err(bad("PASS", "missing password")),
+        };
+    }
+    if is("APOP") {
+        let mut parts = rest.split(' ').filter(|p| !p.is_empty());
+        let (Some(name), Some(digest), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad("APOP", "expected account name and digest"));
+        };
+        return Ok(Command::Apop {
+            name: name.to_owned(),
+            digest: digest.to_owned(),
+        });
+    }
+    if is("AUTH") {
+        return parse_auth(rest);
+    }
+
+    let mut args = Args::new(line, rest_pos)?;
+    let cmd = if is("INLINE") {
+        args.done("INLINE", Command::Inline)?
+    } else if is("QUIT") {
+        args.done("QUIT", Command::Quit)?
+    } else if is("NOOP") {
+        args.done("NOOP", Command::Noop)?
+    } else if is("GetVersion") {
+        args.done("GetVersion", Command::GetVersion)?
+    } else if is("CreateDomain") {
+        args.cmd = "CreateDomain";
+        let name = args.string("domain name")?;
+        let settings = args.opt_dict();
+        args.done("CreateDomain", Command::CreateDomain { name, settings })?
+    } else if is("DeleteDomain") {
+        args.cmd = "DeleteDomain";
+        let name = args.string("domain name")?;
+        let force = args.opt_keyword("force");
+        args.done("DeleteDomain", Command::DeleteDomain { name, force })?
+    } else if is("ListDomains") {
+        args.done("ListDomains", Command::ListDomains)?
+    } else if is("MainDomainName") {
+        args.done("MainDomainName", Command::MainDomainName)?
+    } else if is("GetDomainSettings") || is("GetDomain") {
+        args.cmd = "GetDomainSettings";
+        let name = args.opt_string();
+        args.done(args.cmd, Command::GetDomainSettings { name })?
+    } else if is("UpdateDomainSettings") {
+        args.cmd = "UpdateDomainSettings";
+        let name = args.opt_string();
+        let settings = args.dict("settings dictionary")?;
+        args.done(args.cmd, Command::UpdateDomainSettings { name, settings })?
+    } else if is("CreateAccount") {
+        args.cmd = "CreateAccount";
+        let name = args.string("account name")?;
+        if args.opt_keyword("external") {
+            return Err(bad(args.cmd, "external accounts are not supported"));
+        }
+        let kind = args.opt_atom();
+        if args.opt_keyword("external") {
+            return Err(bad(args.cmd, "external accounts are not supported"));
+        }
+        let settings = args.opt_dict();
+        args.done(
+            args.cmd,
+            Command::CreateAccount {
+                name,
+                kind,
+                settings,
+            },
+        )?
+    } else if is("RenameAccount") {
+        args.cmd = "RenameAccount";
+        let old = args.string("account name")?;
+        args.keyword("into")?;
+        let new = args.string("new account name")?;
+        args.done(args.cmd, Command::RenameAccount { old, new })?
+    } else if is("DeleteAccount") {
+        args.cmd = "DeleteAccount";
+        let name = args.string("account name")?;
+        args.done(args.cmd, Command::DeleteAccount { name })?
+    } else if is("ListAccounts") {
+        args.cmd = "ListAccounts";
+        let domain = args.opt_string();
+        args.done(args.cmd, Command::ListAccounts { domain })?
+    } else if is("GetAccountSettings") || is("GetAccount") {
+        args.cmd = "GetAccountSettings";
+        let name = args.string("account name")?;
+        args.done(args.cmd, Command::GetAccountSettings { name })?
+    } else if is("UpdateAccountSettings") {
+        args.cmd = "UpdateAccountSettings";
+        let name = args.string("account name")?;
+        let settings = args.dict("settings dictionary")?;
+        args.done(args.cmd, Command::UpdateAccountSettings { name, settings })?
+    } else if is("SetAccountPassword") {
+        args.cmd = "SetAccountPassword";
+        let name = args.string("account name")?;
+        if !args.opt_keyword("TO") {
+            args.keyword("PASSWORD")?;
+        }
+        let password = args.string("password")?;
+        let check = args.opt_keyword("CHECK");
+        let cmd = Command::SetAccountPassword {
+            name,
+            password,
+            check,
+        };
+        args.done(args.cmd, cmd)?
+    } else if is("VerifyAccountPassword") {
+        args.cmd = "VerifyAccountPassword";
+        let name = args.string("account name")?;
+        args.keyword("PASSWORD")?;
+        let password = args.string("password")?;
+        args.done(args.cmd, Command::VerifyAccountPassword { name, password })?
+    } else if is("GetAccountAliases") {
+        args.cmd = "GetAccountAliases";
+        let name = args.string("account name")?;
+        args.done(args.cmd, Command::GetAccountAliases { name })?
+    } else if is("SetAccountAliases") {
+        args.cmd = "SetAccountAliases";
+        let name = args.string("account name")?;
+        let aliases = args.string_array("alias array")?;
+        args.done(args.cmd, Command::SetAccountAliases { name, aliases })?
+    } else if is("ListMailboxes") {
+        args.cmd = "ListMailboxes";
+        let account = args.string("account name")?;
+        let filter = match args.opt_keyword("FILTER") {
+            true => Some(args.string("filter pattern")?),
+            false => None,
+        };
+        args.refuse_auth()?;
+        args.done(args.cmd, Command::ListMailboxes { account, filter })?
+    } else if is("CreateMailbox") {
+        args.cmd = "CreateMailbox";
+        let account = args.string("account name")?;
+        // `MAILBOX` is a keyword only when a name follows it.
+        if args.remaining() >= 2 {
+            args.opt_keyword("MAILBOX");
+        }
+        let mailbox = args.string("mailbox name")?;
+        args.refuse_auth()?;
+        if args.opt_keyword("CLASS") {
+            return Err(bad(args.cmd, "CLASS is not supported"));
+        }
+        args.done(args.cmd, Command::CreateMailbox { account, mailbox })?
+    } else if let Some(name) = KNOWN_COMMANDS
+        .iter()
+        .find(|name| word.eq_ignore_ascii_case(name))
+    {
+        Command::Unsupported((*name).to_owned())
+    } else {
+        return Err(Error::UnknownCommand(word.chars().take(64).collect()));
+    };
+    Ok(cmd)
+}
+
+fn bad(command: &'static str, reason: impl Into<String>) -> Error {
+    Error::BadArguments {
+        command,
+        reason: reason.into(),
+    }
+}
+
+/// `AUTH WEBUSER name password`; other SASL mechanisms are not offered.
+fn parse_auth(rest: &str) -> Result<Command> {
+    let rest = rest.trim_start_matches(' ');
+    let (mech, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    if !mech.eq_ignore_ascii_case("WEBUSER") {
+        return Err(bad("AUTH", "only AUTH WEBUSER is supported"));
+    }
+    let rest = rest.trim_start_matches(' ');
+    let (name, password) = rest.split_once(' ').unwrap_or((rest, ""));
+    if name.is_empty() {
+        return Err(bad("AUTH", "missing account name"));
+    }
+    if password.is_empty() {
+        return Err(bad("AUTH", "missing password"));
+    }
+    Ok(Command::AuthWebUser {
+        name: name.to_owned(),
+        password: password.to_owned(),
+    })
+}
+
+/// One argument: its value and whether it was written as a bare atom
+/// (only atoms can be keywords).
+struct Arg {
+    value: Value,
+    atom: bool,
+}
+
+/// The arguments of one command line, consumed left to right.
+struct Args {
+    cmd: &'static str,
+    items: Vec<Arg>,
+    next: usize,
+}
+
+impl Args {
+    /// Splits `line[pos..]` into data values; syntax error positions are
+    /// counted from the start of the line.
+    fn new(line: &str, mut pos: usize) -> Result<Self> {
+        let mut items = Vec::new();
+        loop {
+            let rest = &line[pos..];
+            let trimmed = rest.trim_start_matches(' ');
+            if trimmed.is_empty() {
+                break;
+            }
+            let atom = trimmed
+                .bytes()
+                .next()
+                .is_some_and(|c| c != b'#' && c != b'"' && c != b'[' && c != b'(' && c != b'{');
+            let (value, used) = data::parse_prefix(rest).map_err(|e| match e {
+                Error::Syntax { pos: p, reason } => Error::Syntax {
+                    pos: pos + p,
+                    reason,
+                },
+                other => other,
+            })?;
+            items.push(Arg { value, atom });
+            pos += used;
+        }
+        Ok(Args {
+            cmd: "",
+            items,
+            next: 0,
+        })
+    }
+
+    fn remaining(&self) -> usize {
+        self.items.len() - self.next
+    }
+
+    fn peek(&self) -> Option<&Arg> {
+        self.items.get(self.next)
+    }
+
+    fn take(&mut self) -> Option<Value> {
+        let arg = self.items.get_mut(self.next)?;
+        self.next += 1;
+        Some(std::mem::replace(&mut arg.value, Value::Null))
+    }
+
+    fn string(&mut self, what: &str) -> Result<String> {
+        match self.peek().map(|a| &a.value) {
+            None => Err(bad(self.cmd, format!("missing {what}"))),
+            Some(Value::String(_)) => match self.take() {
+                Some(Value::String(s)) => Ok(s),
+                _ => Err(bad(self.cmd, format!("missing {what}"))),
+            },
+            Some(_) => Err(bad(self.cmd, format!("{what} must be a string"))),
+        }
+    }
+
+    fn opt_string(&mut self) -> Option<String> {
+        match self.peek().map(|a| &a.value) {
+            Some(Value::String(_)) => self.take().and_then(|v| match v {
+                Value::String(s) => Some(s),
+                _ => None,
+            }),
+            _ => None,
+        }
+    }
+
+    fn opt_atom(&mut self) -> Option<String> {
+        match self.peek() {
+            Some(a) if a.atom => self.opt_string(),
+            _ => None,
+        }
+    }
+
+    fn dict(&mut self, what: &str) -> Result<Dict> {
+        match self.peek().map(|a| &a.value) {
+            None => Err(bad(self.cmd, format!("missing {what}"))),
+            Some(Value::Dict(_)) => match self.take() {
+                Some(Value::Dict(d)) => Ok(d),
+                _ => Err(bad(self.cmd, format!("missing {what}"))),
+            },
+            Some(_) => Err(bad(self.cmd, format!("expected {what}"))),
+        }
+    }
+
+    fn opt_dict(&mut self) -> Option<Dict> {
+        match self.peek().map(|a| &a.value) {
+            Some(Value::Dict(_)) => self.take().and_then(|v| match v {
+                Value::Dict(d) => Some(d),
+                _ => None,
+            }),
+            _ => None,
+        }
+    }
+
+    fn string_array(&mut self, what: &str) -> Result<Vec<String>> {
+        let Some(Value::Array(items)) = self.peek().map(|a| &a.value) else {
+            return Err(bad(self.cmd, format!("expected {what}")));
+        };
+        let strings: Option<Vec<String>> = items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        let strings = strings.ok_or_else(|| bad(self.cmd, format!("{what} must hold strings")))?;
+        self.next += 1;
+        Ok(strings)
+    }
+
+    fn is_keyword(&self, kw: &str) -> bool {
+        self.peek()
+            .is_some_and(|a| a.atom && a.value.as_str().is_some_and(|s| s.eq_ignore_ascii_case(kw)))
+    }
+
+    fn opt_keyword(&mut self, kw: &str) -> bool {
+        let found = self.is_keyword(kw);
+        if found {
+            self.next += 1;
+        }
+        found
+    }
+
+    fn keyword(&mut self, kw: &str) -> Result<()> {
+        if self.opt_keyword(kw) {
+            Ok(())
+        } else {
+            Err(bad(self.cmd, format!("expected '{kw}'")))
+        }
+    }
+
+    fn refuse_auth(&mut self) -> Result<()> {
+        if self.is_keyword("AUTH") {
+            return Err(bad(self.cmd, "AUTH is not supported"));
+        }
+        Ok(())
+    }
+
+    /// Finishes parsing: every argument must have been used.
+    fn done(&self, cmd: &'static str, command: Command) -> Result<Command> {
+        if self.next < self.items.len() {
+            return Err(bad(cmd, "unexpected extra argument"));
+        }
+        Ok(command)
+    }
+}
+
+#[cfg(test)]
+mod tests;

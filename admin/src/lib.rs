@@ -1,0 +1,10 @@
+//! Mailnode administration: the CLI/PWD protocol (port 106), the
+//! CommuniGate data syntax it speaks, and the `AdminApi` every
+//! administration front end calls.
+
+pub mod api;
+pub mod cli;
+pub mod data;
+pub mod error;
+
+pub use api::AdminApi;

@@ -1,0 +1,28 @@
+//! Benchmarks: commands that load a running server and print figures. They are not tests; a
+//! run fails (non-zero exit) only when the server refused or lost work.
+
+pub mod message;
+pub mod report;
+pub mod smtp;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Subcommand;
+
+/// `chaos bench <protocol>`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum BenchCommand {
+    /// SMTP acceptance throughput and latency; with --pop3, delivery throughput too.
+    Smtp(smtp::SmtpArgs),
+}
+
+/// Runs one benchmark.
+///
+/// # Errors
+/// Fails when the benchmark cannot be set up (see each benchmark's `run`).
+pub async fn run(command: BenchCommand) -> Result<ExitCode> {
+    match command {
+        BenchCommand::Smtp(args) => smtp::run(args).await,
+    }
+}

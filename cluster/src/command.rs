@@ -1,0 +1,117 @@
+//! Raft commands and their results.
+//!
+//! Commands are a versioned enum: a new version only appends variants (or
+//! optional fields at the end of a variant), never reorders them, because
+//! log entries written by older nodes are decoded with today's types and
+//! nodes of two versions share a cluster during a rolling upgrade.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::directory::DirectoryOp;
+use crate::queue::{NewEntry, QueueId, RcptState, ReportOutcome};
+
+/// One change to the replicated state.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Command {
+    /// A directory change.
+    Directory(DirectoryOp),
+    /// Reserves `count` queue ids for the proposing node.
+    AllocateIds {
+        /// How many.
+        count: u64,
+    },
+    /// Adds an accepted message to the queue.
+    Enqueue(NewEntry),
+    /// Claims due queue entries for delivery.
+    Claim {
+        /// The claiming node.
+        node: u64,
+        /// The proposer's clock.
+        now_ms: u64,
+        /// Claim duration.
+        lease_ms: u64,
+        /// At most this many entries.
+        max: u32,
+    },
+    /// Records a delivery attempt's results.
+    Report {
+        /// The entry.
+        id: QueueId,
+        /// The claim's fencing token.
+        token: u64,
+        /// Recipient index -> new state.
+        results: Vec<(u32, RcptState)>,
+        /// When non-final recipients are due again.
+        retry_at_ms: u64,
+    },
+}
+
+/// The result of applying one [`Command`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandResult {
+    /// Applied.
+    Done,
+    /// Not applied, for an expected reason.
+    Rejected(Rejection),
+    /// `AllocateIds`: the first id of the reserved range.
+    Ids(u64),
+    /// `Claim`: the claimed entries and their tokens.
+    Claimed(Vec<(QueueId, u64)>),
+    /// `Report`: what became of the entry.
+    Reported(ReportOutcome),
+}
+
+/// Why a command was not applied. The texts follow CommuniGate's CLI
+/// wording where it is known.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Rejection {
+    /// An account (or alias) with this name exists in the domain.
+    AccountExists,
+    /// No such account.
+    AccountNotFound,
+    /// The domain exists.
+    DomainExists,
+    /// No such domain.
+    DomainNotFound,
+    /// The domain still has accounts.
+    DomainNotEmpty,
+    /// The main domain cannot be deleted.
+    MainDomain,
+    /// The alias name is used by another object.
+    AliasExists(String),
+    /// The queue id was used already.
+    QueueIdInUse,
+    /// The queue entry is gone.
+    NotInQueue,
+    /// The claim expired and was taken over.
+    StaleClaim,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::AccountExists => f.write_str("Account with this name already exists"),
+            Rejection::AccountNotFound => f.write_str("Unknown account"),
+            Rejection::DomainExists => f.write_str("Domain with this name already exists"),
+            Rejection::DomainNotFound => f.write_str("Unknown domain"),
+            Rejection::DomainNotEmpty => f.write_str("Domain is not empty"),
+            Rejection::MainDomain => f.write_str("The main domain cannot be removed"),
+            Rejection::AliasExists(a) => write!(f, "An object with the name {a} already exists"),
+            Rejection::QueueIdInUse => f.write_str("Queue id in use"),
+            Rejection::NotInQueue => f.write_str("Message is not in the queue"),
+            Rejection::StaleClaim => f.write_str("Queue claim expired"),
+        }
+    }
+}
+
+impl CommandResult {
+    /// `Ok(self)` unless it is a rejection.
+    pub fn into_result(self) -> Result<CommandResult, Rejection> {
+        match self {
+            CommandResult::Rejected(r) => Err(r),
+            other => Ok(other),
+        }
+    }
+}

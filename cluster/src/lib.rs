@@ -1,0 +1,28 @@
+//! Mailnode's replicated state.
+//!
+//! One Raft group (openraft) holds the directory (domains, accounts,
+//! aliases), the queue (envelopes and per-recipient state, claims) and the
+//! id allocator. This crate is the only one that imports openraft. Everything
+//! else talks to a [`ClusterHandle`]: typed proposals that are batched into
+//! Raft entries, and local reads of the applied state.
+//!
+//! A single node is a cluster of one: it runs the same code path as many.
+
+pub mod accounts;
+pub mod command;
+pub mod directory;
+mod error;
+mod handle;
+pub mod password;
+mod proposer;
+pub mod queue;
+mod raft;
+pub mod state;
+
+pub use accounts::{AccountHub, MaildropLock};
+pub use command::{Command, CommandResult, Rejection};
+pub use directory::{Account, AccountRef, Directory, DirectoryOp, Domain, Password, Settings};
+pub use error::{Error, Result};
+pub use handle::{ClusterConfig, ClusterHandle};
+pub use queue::{Claim, NewEntry, QueueEntry, QueueId, RcptState, Recipient};
+pub use state::State;

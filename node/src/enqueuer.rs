@@ -1,0 +1,224 @@
+//! The enqueuer: turns an accepted message into a durable queue entry.
+//!
+//! DESIGN §6.2 and invariant 1: the body goes to `Queue/ID.msg` (temp
+//! name, fsync, rename), the `Queue/` folder is fsynced, and only then is
+//! `Enqueue` proposed to Raft; the submitter acknowledges (`250`) after the
+//! commit. Folder fsyncs are group-committed: one fsync covers every body
+//! renamed before it started. Queue ids come from blocks reserved through
+//! Raft, so they are unique in the cluster without a round trip per message.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use actix::{Actor, Context, Handler, Message, ResponseFuture};
+use cluster::{ClusterHandle, Command, CommandResult, NewEntry, QueueId};
+use storage::Spool;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::error::{Error, Result};
+use crate::syslog::{SystemLog, level};
+
+/// Ids reserved per Raft round trip.
+const ID_BLOCK: u64 = 1000;
+
+/// A message to enqueue.
+#[derive(Debug)]
+pub struct Submit {
+    /// Envelope sender; empty for `<>`.
+    pub return_path: String,
+    /// Envelope recipients.
+    pub recipients: Vec<String>,
+    /// The message, wire form (CRLF line ends).
+    pub body: Vec<u8>,
+    /// The submitting module, as it appears in the queue (`SMTP`, `PIPE`).
+    pub source: &'static str,
+}
+
+impl Message for Submit {
+    type Result = Result<QueueId>;
+}
+
+/// The enqueuer actor.
+pub struct Enqueuer {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    cluster: ClusterHandle,
+    spool: Arc<Spool>,
+    log: SystemLog,
+    ids: Mutex<Range<u64>>,
+    folder_sync: mpsc::Sender<oneshot::Sender<std::io::Result<()>>>,
+}
+
+impl Enqueuer {
+    /// Creates the enqueuer; it must be started inside an actix system
+    /// running on a tokio runtime (it spawns its folder-sync task).
+    pub fn new(cluster: ClusterHandle, spool: Arc<Spool>, log: SystemLog) -> Enqueuer {
+        let folder_sync = spawn_folder_sync(spool.clone());
+        Enqueuer {
+            shared: Arc::new(Shared {
+                cluster,
+                spool,
+                log,
+                ids: Mutex::new(0..0),
+                folder_sync,
+            }),
+        }
+    }
+}
+
+impl Actor for Enqueuer {
+    type Context = Context<Self>;
+}
+
+impl Handler<Submit> for Enqueuer {
+    type Result = ResponseFuture<Result<QueueId>>;
+
+    fn handle(&mut self, msg: Submit, _ctx: &mut Context<Self>) -> Self::Result {
+        let shared = self.shared.clone();
+        Box::pin(async move { shared.enqueue(msg).await })
+    }
+}
+
+impl Shared {
+    async fn enqueue(&self, msg: Submit) -> Result<QueueId> {
+        let id = QueueId(self.next_id().await?);
+        let size = msg.body.len() as u64;
+        let message_id = header_value(&msg.body, "message-id").unwrap_or_default();
+
+        let spool = self.spool.clone();
+        let body = msg.body;
+        tokio::task::spawn_blocking(move || spool.write_body(id.0, &body))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))??;
+        let (done, synced) = oneshot::channel();
+        self.folder_sync
+            .send(done)
+            .await
+            .map_err(|_| Error::Task("queue folder sync stopped".into()))?;
+        synced
+            .await
+            .map_err(|_| Error::Task("queue folder sync stopped".into()))?
+            .map_err(|e| Error::path(&self.spool.body_path(id.0), e))?;
+
+        let entry = NewEntry {
+            id,
+            return_path: msg.return_path.clone(),
+            recipients: msg.recipients,
+            size,
+            source: msg.source.to_string(),
+            received_ms: now_ms(),
+        };
+        let ctx = format!("[{id}]");
+        self.log.write(
+            level::MAJOR,
+            "QUEUE",
+            &ctx,
+            &format!("from <{}>, {size} bytes ({message_id})", msg.return_path),
+        );
+        match self.cluster.propose(Command::Enqueue(entry)).await {
+            Ok(CommandResult::Done) => {
+                self.log.write(level::MAJOR, "ENQUEUER", &ctx, "enqueued");
+                Ok(id)
+            }
+            outcome => {
+                // Not committed: the body must not linger as an orphan.
+                let _ = self.spool.remove(id.0);
+                let err = match outcome {
+                    Ok(CommandResult::Rejected(r)) => Error::Rejected(r),
+                    Ok(other) => Error::Task(format!("unexpected enqueue result {other:?}")),
+                    Err(e) => Error::Cluster(e),
+                };
+                self.log.write(level::FAILURE, "ENQUEUER", &ctx, &format!("failed: {err}"));
+                Err(err)
+            }
+        }
+    }
+
+    async fn next_id(&self) -> Result<u64> {
+        let mut ids = self.ids.lock().await;
+        if ids.is_empty() {
+            match self.cluster.propose(Command::AllocateIds { count: ID_BLOCK }).await? {
+                CommandResult::Ids(first) => *ids = first..first + ID_BLOCK,
+                other => return Err(Error::Task(format!("unexpected id allocation result {other:?}"))),
+            }
+        }
+        let id = ids.start;
+        ids.start += 1;
+        Ok(id)
+    }
+}
+
+/// Starts the group-commit task for the `Queue/` folder: each fsync answers
+/// every request that arrived before it started.
+fn spawn_folder_sync(spool: Arc<Spool>) -> mpsc::Sender<oneshot::Sender<std::io::Result<()>>> {
+    let (tx, mut rx) = mpsc::channel::<oneshot::Sender<std::io::Result<()>>>(1024);
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut waiters = vec![first];
+            while let Ok(w) = rx.try_recv() {
+                waiters.push(w);
+            }
+            let spool = spool.clone();
+            let result = tokio::task::spawn_blocking(move || spool.sync())
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|r| r.map_err(std::io::Error::other));
+            for w in waiters {
+                let r = match &result {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+                };
+                let _ = w.send(r);
+            }
+        }
+    });
+    tx
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The unfolded value of the first header `name` (lowercase) in a message,
+/// looking only at the header section.
+pub fn header_value(message: &[u8], name: &str) -> Option<String> {
+    let end = message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(message.len(), |p| p + 2);
+    let header = String::from_utf8_lossy(&message[..end]);
+    let mut found: Option<String> = None;
+    for line in header.split("\r\n") {
+        if let Some(value) = found.as_mut() {
+            if line.starts_with([' ', '\t']) {
+                value.push_str(line);
+                continue;
+            }
+            break;
+        }
+        if let Some((field, value)) = line.split_once(':')
+            && field.trim().eq_ignore_ascii_case(name)
+        {
+            found = Some(value.trim().to_string());
+        }
+    }
+    found.map(|v| v.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_value_unfolds_and_stops_at_body() {
+        let msg = b"From: a@b\r\nMessage-ID:\r\n <x@y>\r\nSubject: s\r\n\r\nMessage-ID: <body@z>\r\n";
+        assert_eq!(header_value(msg, "message-id").as_deref(), Some("<x@y>"));
+        assert_eq!(header_value(msg, "to"), None);
+    }
+}

@@ -1,0 +1,22 @@
+//! The `mailnode` server: configuration, listeners, protocol sessions (SMTP,
+//! POP3, the CLI driver), the enqueuer, delivery, the PIPE module
+//! (`Submitted/`), `sendmail`, the CommuniGate-style system log and TLS.
+//!
+//! Protocol parsers live in `*/proto/` and never touch sockets or clocks; the
+//! sessions drive them over any `AsyncRead + AsyncWrite`.
+
+pub mod bootstrap;
+pub mod cli;
+pub mod config;
+pub mod delivery;
+pub mod enqueuer;
+pub mod error;
+pub mod net;
+pub mod pipe;
+pub mod pop3;
+pub mod sasl;
+pub mod sendmail;
+pub mod server;
+pub mod smtp;
+pub mod syslog;
+pub mod tls;

@@ -1,0 +1,5 @@
+//! The PIPE module: `Submitted/*.sub` files become queued messages.
+
+pub mod envelope;
+pub mod scanner;
+

@@ -1,0 +1,487 @@
+//! Account folders on the shared base directory (DESIGN.md §3, §7).
+//!
+//! Layout inside the domain folder ([`BaseDir::domain_dir`]):
+//! * MultiMailbox: `NAME.macnt/` with `account.settings` and `INBOX.mbox`;
+//! * MailDirMailbox: `NAME.macnt/` with `account.settings` and `INBOX.mdir/`;
+//! * TextMailbox: `NAME.mbox` and `NAME.settings` side by side; INBOX is the
+//!   only mailbox such an account can have.
+//!
+//! The kind of an account is read from what is on disk: `NAME.macnt/` with
+//! `INBOX.mdir/` is MailDirMailbox, other `NAME.macnt/` are MultiMailbox,
+//! `NAME.mbox` is TextMailbox.
+//!
+//! Mailbox names use `/` as hierarchy separator. Mailbox `a/b` is stored as
+//! `a/b.mbox` (or `a/b.mdir/`) inside the account folder, where `a/` is a
+//! plain folder; mailbox `a` itself, if it exists, is `a.mbox` next to it.
+//! The first level `INBOX` is matched case-insensitively (RFC 9051 §5.1).
+//!
+//! Invariants: a `NAME.macnt/` folder appears complete or not at all (it is
+//! built under a hidden temporary name and renamed into place) and disappears
+//! the same way (renamed to a hidden name before removal). Names starting
+//! with `.` are never accounts or mailboxes, so leftovers are ignored.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, io_err};
+use crate::fsync::{sync_dir, temp_path, write_atomic};
+use crate::layout::{BaseDir, validate_mailbox_name, validate_name};
+use crate::mailbox::{Mailbox, MailboxFormat};
+
+/// Settings file inside a `NAME.macnt/` folder.
+const SETTINGS_FILE: &str = "account.settings";
+
+/// The storage kind of an account, named as in CommuniGate Pro.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AccountKind {
+    /// A folder holding any number of mailboxes; INBOX is an mbox.
+    MultiMailbox,
+    /// A single mbox file: only INBOX.
+    TextMailbox,
+    /// A folder holding any number of mailboxes; INBOX is an mdir.
+    MailDirMailbox,
+}
+
+impl AccountKind {
+    /// The name: `MultiMailbox`, `TextMailbox` or `MailDirMailbox`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::MultiMailbox => "MultiMailbox",
+            AccountKind::TextMailbox => "TextMailbox",
+            AccountKind::MailDirMailbox => "MailDirMailbox",
+        }
+    }
+
+    /// Parses a name, case-insensitively.
+    pub fn parse(s: &str) -> Option<AccountKind> {
+        [
+            AccountKind::MultiMailbox,
+            AccountKind::TextMailbox,
+            AccountKind::MailDirMailbox,
+        ]
+        .into_iter()
+        .find(|k| k.as_str().eq_ignore_ascii_case(s))
+    }
+
+    /// The format of the INBOX of such an account.
+    pub fn inbox_format(self) -> MailboxFormat {
+        match self {
+            AccountKind::MailDirMailbox => MailboxFormat::Mdir,
+            AccountKind::MultiMailbox | AccountKind::TextMailbox => MailboxFormat::Mbox,
+        }
+    }
+}
+
+/// Accounts and their mailboxes under a base directory.
+#[derive(Debug, Clone)]
+pub struct AccountStore {
+    base: BaseDir,
+}
+
+impl AccountStore {
+    /// An account store on `base`; touches nothing on disk.
+    pub fn new(base: BaseDir) -> AccountStore {
+        AccountStore { base }
+    }
+
+    /// The base directory.
+    pub fn base(&self) -> &BaseDir {
+        &self.base
+    }
+
+    /// The domain folder, after validating the domain name.
+    fn domain_dir(&self, domain: Option<&str>) -> Result<PathBuf> {
+        if let Some(d) = domain {
+            validate_name(d)?;
+        }
+        Ok(self.base.domain_dir(domain))
+    }
+
+    /// `NAME.macnt`, `NAME.mbox` and `NAME.settings` paths of an account.
+    fn paths(&self, domain: Option<&str>, name: &str) -> Result<AccountPaths> {
+        validate_name(name)?;
+        let dir = self.domain_dir(domain)?;
+        Ok(AccountPaths {
+            macnt: dir.join(format!("{name}.macnt")),
+            text: dir.join(format!("{name}.mbox")),
+            text_settings: dir.join(format!("{name}.settings")),
+            dir,
+        })
+    }
+
+    fn detect(p: &AccountPaths) -> Option<AccountKind> {
+        if p.macnt.is_dir() {
+            if p.macnt.join("INBOX.mdir").is_dir() {
+                Some(AccountKind::MailDirMailbox)
+            } else {
+                Some(AccountKind::MultiMailbox)
+            }
+        } else if p.text.is_file() {
+            Some(AccountKind::TextMailbox)
+        } else {
+            None
+        }
+    }
+
+    /// The kind of an existing account, detected from the disk.
+    ///
+    /// # Errors
+    /// [`Error::AccountNotFound`], [`Error::BadName`].
+    pub fn account_kind(&self, domain: Option<&str>, name: &str) -> Result<AccountKind> {
+        Self::detect(&self.paths(domain, name)?).ok_or(Error::AccountNotFound)
+    }
+
+    /// Creates an account with an empty settings file and an empty INBOX.
+    /// The domain folder is created if missing.
+    ///
+    /// # Errors
+    /// [`Error::AccountExists`], [`Error::BadName`], [`Error::Io`].
+    pub fn create_account(
+        &self,
+        domain: Option<&str>,
+        name: &str,
+        kind: AccountKind,
+    ) -> Result<()> {
+        let p = self.paths(domain, name)?;
+        fs::create_dir_all(&p.dir).map_err(io_err(&p.dir))?;
+        if Self::detect(&p).is_some() {
+            return Err(Error::AccountExists);
+        }
+        match kind {
+            AccountKind::TextMailbox => {
+                write_atomic(&p.text_settings, b"")?;
+                Mailbox::create(&p.text, MailboxFormat::Mbox).map_err(|e| match e {
+                    Error::MailboxExists(_) => Error::AccountExists,
+                    e => e,
+                })
+            }
+            AccountKind::MultiMailbox | AccountKind::MailDirMailbox => {
+                let tmp = temp_path(&p.dir.join(format!(".{name}.macnt")));
+                let res = (|| {
+                    fs::create_dir(&tmp).map_err(io_err(&tmp))?;
+                    write_atomic(&tmp.join(SETTINGS_FILE), b"")?;
+                    let format = kind.inbox_format();
+                    let inbox = tmp.join(format!("INBOX.{}", format.extension()));
+                    Mailbox::create(&inbox, format)?;
+                    match fs::rename(&tmp, &p.macnt) {
+                        Err(e)
+                            if e.kind() == std::io::ErrorKind::AlreadyExists
+                                || e.kind() == std::io::ErrorKind::DirectoryNotEmpty =>
+                        {
+                            Err(Error::AccountExists)
+                        }
+                        r => r.map_err(io_err(&p.macnt)),
+                    }
+                })();
+                if res.is_err() {
+                    let _ = fs::remove_dir_all(&tmp);
+                }
+                res?;
+                sync_dir(&p.dir)
+            }
+        }
+    }
+
+    /// Renames an account, possibly into another domain (whose folder is
+    /// created if missing).
+    ///
+    /// # Errors
+    /// [`Error::AccountNotFound`], [`Error::AccountExists`] if the new name
+    /// is taken, [`Error::BadName`], [`Error::Io`].
+    pub fn rename_account(
+        &self,
+        domain: Option<&str>,
+        old: &str,
+        new_domain: Option<&str>,
+        new: &str,
+    ) -> Result<()> {
+        let from = self.paths(domain, old)?;
+        let to = self.paths(new_domain, new)?;
+        let kind = Self::detect(&from).ok_or(Error::AccountNotFound)?;
+        if Self::detect(&to).is_some() {
+            return Err(Error::AccountExists);
+        }
+        fs::create_dir_all(&to.dir).map_err(io_err(&to.dir))?;
+        match kind {
+            AccountKind::TextMailbox => {
+                // The mbox goes last: it is what makes the account exist.
+                rename_if_present(&from.text_settings, &to.text_settings)?;
+                rename_if_present(&idx_of(&from.text), &idx_of(&to.text))?;
+                rename(&from.text, &to.text)?;
+            }
+            AccountKind::MultiMailbox | AccountKind::MailDirMailbox => {
+                rename(&from.macnt, &to.macnt)?;
+            }
+        }
+        sync_dir(&from.dir)?;
+        if to.dir != from.dir {
+            sync_dir(&to.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes an account and all its mailboxes.
+    ///
+    /// # Errors
+    /// [`Error::AccountNotFound`], [`Error::BadName`], [`Error::Io`].
+    pub fn delete_account(&self, domain: Option<&str>, name: &str) -> Result<()> {
+        let p = self.paths(domain, name)?;
+        match Self::detect(&p).ok_or(Error::AccountNotFound)? {
+            AccountKind::TextMailbox => {
+                remove_file_if_present(&p.text)?;
+                sync_dir(&p.dir)?;
+                remove_file_if_present(&idx_of(&p.text))?;
+                remove_file_if_present(&p.text_settings)?;
+            }
+            AccountKind::MultiMailbox | AccountKind::MailDirMailbox => {
+                // Hide it first, so a crash never leaves half an account.
+                let doomed = temp_path(&p.dir.join(format!(".{name}.macnt")));
+                rename(&p.macnt, &doomed)?;
+                sync_dir(&p.dir)?;
+                fs::remove_dir_all(&doomed).map_err(io_err(&doomed))?;
+            }
+        }
+        sync_dir(&p.dir)
+    }
+
+    fn settings_path(&self, domain: Option<&str>, name: &str) -> Result<PathBuf> {
+        let p = self.paths(domain, name)?;
+        match Self::detect(&p).ok_or(Error::AccountNotFound)? {
+            AccountKind::TextMailbox => Ok(p.text_settings),
+            _ => Ok(p.macnt.join(SETTINGS_FILE)),
+        }
+    }
+
+    /// Replaces the account's settings file (`account.settings` or
+    /// `NAME.settings`) with already rendered text, atomically.
+    ///
+    /// # Errors
+    /// [`Error::AccountNotFound`], [`Error::BadName`], [`Error::Io`].
+    pub fn write_settings(&self, domain: Option<&str>, name: &str, text: &str) -> Result<()> {
+        write_atomic(&self.settings_path(domain, name)?, text.as_bytes())
+    }
+
+    /// Reads the account's settings file (empty if it is missing).
+    ///
+    /// # Errors
+    /// [`Error::AccountNotFound`], [`Error::BadName`], [`Error::Io`].
+    pub fn read_settings(&self, domain: Option<&str>, name: &str) -> Result<String> {
+        let p = self.settings_path(domain, name)?;
+        match fs::read(&p) {
+            Ok(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            Err(e) => Err(io_err(&p)(e)),
+        }
+    }
+
+    /// The names of the account's mailboxes, sorted (`INBOX`, `Sent`,
+    /// `INBOX/important`, ...).
+    ///
+    /// # Errors
+    /// [`Error::AccountNotFound`], [`Error::BadName`], [`Error::Io`].
+    pub fn list_mailboxes(&self, domain: Option<&str>, name: &str) -> Result<Vec<String>> {
+        let p = self.paths(domain, name)?;
+        let mut out = Vec::new();
+        match Self::detect(&p).ok_or(Error::AccountNotFound)? {
+            AccountKind::TextMailbox => out.push("INBOX".to_string()),
+            _ => walk(&p.macnt, "", &mut out)?,
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Creates a mailbox in a MultiMailbox or MailDirMailbox account, in
+    /// `format` or, if `None`, in the format of the account's INBOX.
+    /// Intermediate hierarchy folders are created as needed.
+    ///
+    /// # Errors
+    /// [`Error::MailboxExists`], [`Error::NotSupported`] for a TextMailbox
+    /// account, [`Error::AccountNotFound`], [`Error::BadName`],
+    /// [`Error::Io`].
+    pub fn create_mailbox(
+        &self,
+        domain: Option<&str>,
+        name: &str,
+        mailbox: &str,
+        format: Option<MailboxFormat>,
+    ) -> Result<()> {
+        let p = self.paths(domain, name)?;
+        let kind = Self::detect(&p).ok_or(Error::AccountNotFound)?;
+        validate_mailbox_name(mailbox)?;
+        let mailbox = canonical(mailbox);
+        if kind == AccountKind::TextMailbox {
+            if mailbox == "INBOX" {
+                return Err(Error::MailboxExists(mailbox));
+            }
+            return Err(Error::NotSupported(
+                "a TextMailbox account holds only INBOX".into(),
+            ));
+        }
+        if find_mailbox(&p.macnt, &mailbox).is_some() {
+            return Err(Error::MailboxExists(mailbox));
+        }
+        let format = format.unwrap_or(kind.inbox_format());
+        let path = p.macnt.join(format!("{mailbox}.{}", format.extension()));
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(io_err(parent))?;
+            // Make each new hierarchy folder durable in its parent.
+            for dir in parent.ancestors().take_while(|d| d.starts_with(&p.macnt)) {
+                sync_dir(dir)?;
+            }
+        }
+        Mailbox::create(&path, format).map_err(|e| match e {
+            Error::MailboxExists(_) => Error::MailboxExists(mailbox),
+            e => e,
+        })
+    }
+
+    /// Deletes a mailbox other than INBOX, with its index. Hierarchy
+    /// folders are left in place.
+    ///
+    /// # Errors
+    /// [`Error::MailboxNotFound`], [`Error::NotSupported`] for INBOX,
+    /// [`Error::AccountNotFound`], [`Error::BadName`], [`Error::Io`].
+    pub fn delete_mailbox(&self, domain: Option<&str>, name: &str, mailbox: &str) -> Result<()> {
+        if canonical(mailbox) == "INBOX" {
+            return Err(Error::NotSupported("INBOX cannot be deleted".into()));
+        }
+        let path = self.mailbox_path(domain, name, mailbox)?;
+        if path.is_dir() {
+            fs::remove_dir_all(&path).map_err(io_err(&path))?;
+        } else {
+            remove_file_if_present(&path)?;
+        }
+        remove_file_if_present(&idx_of(&path))?;
+        sync_dir(crate::fsync::parent_dir(&path))
+    }
+
+    /// The path of an existing mailbox (`.mbox` file or `.mdir` folder).
+    ///
+    /// # Errors
+    /// [`Error::MailboxNotFound`], [`Error::AccountNotFound`],
+    /// [`Error::BadName`].
+    pub fn mailbox_path(&self, domain: Option<&str>, name: &str, mailbox: &str) -> Result<PathBuf> {
+        let p = self.paths(domain, name)?;
+        let kind = Self::detect(&p).ok_or(Error::AccountNotFound)?;
+        validate_mailbox_name(mailbox)?;
+        let mailbox = canonical(mailbox);
+        let found = match kind {
+            AccountKind::TextMailbox => (mailbox == "INBOX").then_some(p.text),
+            _ => find_mailbox(&p.macnt, &mailbox),
+        };
+        found.ok_or(Error::MailboxNotFound(mailbox))
+    }
+
+    /// Opens an existing mailbox (see [`Mailbox::open`]).
+    ///
+    /// # Errors
+    /// As [`AccountStore::mailbox_path`] and [`Mailbox::open`].
+    pub fn open_mailbox(&self, domain: Option<&str>, name: &str, mailbox: &str) -> Result<Mailbox> {
+        Mailbox::open(&self.mailbox_path(domain, name, mailbox)?)
+    }
+
+    /// Creates the folder of a secondary domain (`Domains/<domain>/`); an
+    /// existing folder is fine.
+    ///
+    /// # Errors
+    /// [`Error::BadName`], [`Error::Io`].
+    pub fn create_domain_dir(&self, domain: &str) -> Result<()> {
+        let dir = self.domain_dir(Some(domain))?;
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        sync_dir(&self.base.domains_dir())
+    }
+
+    /// Deletes the folder of a secondary domain with all its accounts; a
+    /// missing folder is fine.
+    ///
+    /// # Errors
+    /// [`Error::BadName`], [`Error::Io`].
+    pub fn delete_domain_dir(&self, domain: &str) -> Result<()> {
+        let dir = self.domain_dir(Some(domain))?;
+        if !dir.exists() {
+            return Ok(());
+        }
+        let doomed = temp_path(&self.base.domains_dir().join(format!(".{domain}")));
+        rename(&dir, &doomed)?;
+        sync_dir(&self.base.domains_dir())?;
+        fs::remove_dir_all(&doomed).map_err(io_err(&doomed))
+    }
+}
+
+/// Paths of one account.
+struct AccountPaths {
+    dir: PathBuf,
+    macnt: PathBuf,
+    text: PathBuf,
+    text_settings: PathBuf,
+}
+
+/// `INBOX` for any case of a first level `inbox` (RFC 9051 §5.1).
+fn canonical(mailbox: &str) -> String {
+    match mailbox.split_once('/') {
+        Some((first, rest)) if first.eq_ignore_ascii_case("INBOX") => format!("INBOX/{rest}"),
+        None if mailbox.eq_ignore_ascii_case("INBOX") => "INBOX".to_string(),
+        _ => mailbox.to_string(),
+    }
+}
+
+/// The existing `.mbox` file or `.mdir` folder of `mailbox` in `macnt`.
+fn find_mailbox(macnt: &Path, mailbox: &str) -> Option<PathBuf> {
+    let mbox = macnt.join(format!("{mailbox}.mbox"));
+    if mbox.is_file() {
+        return Some(mbox);
+    }
+    let mdir = macnt.join(format!("{mailbox}.mdir"));
+    mdir.is_dir().then_some(mdir)
+}
+
+/// Collects mailbox names under `dir`, prefixed with `prefix`.
+fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<()> {
+    for entry in fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        let Ok(fname) = entry.file_name().into_string() else {
+            continue;
+        };
+        if fname.starts_with('.') {
+            continue;
+        }
+        let ft = entry.file_type().map_err(io_err(&entry.path()))?;
+        if let Some(stem) = fname.strip_suffix(".mbox").filter(|_| ft.is_file()) {
+            out.push(format!("{prefix}{stem}"));
+        } else if let Some(stem) = fname.strip_suffix(".mdir").filter(|_| ft.is_dir()) {
+            out.push(format!("{prefix}{stem}"));
+        } else if ft.is_dir() {
+            walk(&entry.path(), &format!("{prefix}{fname}/"), out)?;
+        }
+    }
+    Ok(())
+}
+
+fn idx_of(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(".idx");
+    PathBuf::from(s)
+}
+
+fn rename(from: &Path, to: &Path) -> Result<()> {
+    fs::rename(from, to).map_err(io_err(from))
+}
+
+fn rename_if_present(from: &Path, to: &Path) -> Result<()> {
+    match fs::rename(from, to) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(from)(e)),
+        _ => Ok(()),
+    }
+}
+
+fn remove_file_if_present(p: &Path) -> Result<()> {
+    match fs::remove_file(p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(p)(e)),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

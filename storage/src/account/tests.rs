@@ -1,0 +1,309 @@
+use super::*;
+use crate::flags::Flags;
+use crate::mailbox::{NewMessage, Uid};
+
+fn store() -> (tempfile::TempDir, AccountStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let base = BaseDir::new(dir.path());
+    base.create_all().unwrap();
+    (dir, AccountStore::new(base))
+}
+
+fn msg(bytes: &[u8]) -> NewMessage<'_> {
+    NewMessage {
+        bytes,
+        flags: Flags::EMPTY,
+        internal_date: 1_796_065_088,
+        key: Some("q1 r1".into()),
+        return_path: "a@b",
+    }
+}
+
+#[test]
+fn kind_names() {
+    for k in [
+        AccountKind::MultiMailbox,
+        AccountKind::TextMailbox,
+        AccountKind::MailDirMailbox,
+    ] {
+        assert_eq!(AccountKind::parse(k.as_str()), Some(k));
+        assert_eq!(AccountKind::parse(&k.as_str().to_lowercase()), Some(k));
+    }
+    assert_eq!(AccountKind::parse("Other"), None);
+}
+
+#[test]
+fn layout_of_each_kind() {
+    let (dir, s) = store();
+    let root = dir.path();
+    s.create_account(None, "multi", AccountKind::MultiMailbox)
+        .unwrap();
+    s.create_account(None, "text", AccountKind::TextMailbox)
+        .unwrap();
+    s.create_domain_dir("client1.com").unwrap();
+    s.create_account(Some("client1.com"), "user1", AccountKind::MailDirMailbox)
+        .unwrap();
+
+    assert!(root.join("Accounts/multi.macnt/account.settings").is_file());
+    assert!(root.join("Accounts/multi.macnt/INBOX.mbox").is_file());
+    assert!(root.join("Accounts/multi.macnt/INBOX.mbox.idx").is_file());
+    assert!(root.join("Accounts/text.mbox").is_file());
+    assert!(root.join("Accounts/text.settings").is_file());
+    assert!(
+        root.join("Domains/client1.com/user1.macnt/INBOX.mdir")
+            .is_dir()
+    );
+    assert!(
+        root.join("Domains/client1.com/user1.macnt/account.settings")
+            .is_file()
+    );
+    // No temporary folders are left behind.
+    let hidden = fs::read_dir(root.join("Accounts"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with('.')
+        })
+        .count();
+    assert_eq!(hidden, 0);
+
+    assert_eq!(
+        s.account_kind(None, "multi").unwrap(),
+        AccountKind::MultiMailbox
+    );
+    assert_eq!(
+        s.account_kind(None, "text").unwrap(),
+        AccountKind::TextMailbox
+    );
+    assert_eq!(
+        s.account_kind(Some("client1.com"), "user1").unwrap(),
+        AccountKind::MailDirMailbox
+    );
+    assert!(matches!(
+        s.account_kind(None, "nobody"),
+        Err(Error::AccountNotFound)
+    ));
+    for (name, kind) in [
+        ("multi", AccountKind::TextMailbox),
+        ("text", AccountKind::MultiMailbox),
+    ] {
+        assert!(matches!(
+            s.create_account(None, name, kind),
+            Err(Error::AccountExists)
+        ));
+    }
+
+    assert_eq!(
+        s.mailbox_path(None, "text", "inbox").unwrap(),
+        root.join("Accounts/text.mbox")
+    );
+    assert_eq!(
+        s.mailbox_path(Some("client1.com"), "user1", "INBOX")
+            .unwrap(),
+        root.join("Domains/client1.com/user1.macnt/INBOX.mdir")
+    );
+    for (domain, name) in [
+        (None, "multi"),
+        (None, "text"),
+        (Some("client1.com"), "user1"),
+    ] {
+        let mut mb = s.open_mailbox(domain, name, "INBOX").unwrap();
+        assert_eq!(
+            mb.append(&[msg(b"Subject: x\r\n\r\nhi\r\n")]).unwrap(),
+            [Uid(1)]
+        );
+        assert_eq!(s.list_mailboxes(domain, name).unwrap(), ["INBOX"]);
+    }
+}
+
+#[test]
+fn settings_are_written_atomically() {
+    let (dir, s) = store();
+    s.create_account(None, "multi", AccountKind::MultiMailbox)
+        .unwrap();
+    s.create_account(None, "text", AccountKind::TextMailbox)
+        .unwrap();
+    s.write_settings(None, "multi", "{ RealName = \"M\"; }\n")
+        .unwrap();
+    s.write_settings(None, "text", "{ RealName = \"T\"; }\n")
+        .unwrap();
+    assert_eq!(
+        fs::read_to_string(dir.path().join("Accounts/multi.macnt/account.settings")).unwrap(),
+        "{ RealName = \"M\"; }\n"
+    );
+    assert_eq!(
+        s.read_settings(None, "text").unwrap(),
+        "{ RealName = \"T\"; }\n"
+    );
+    assert!(matches!(
+        s.write_settings(None, "nobody", ""),
+        Err(Error::AccountNotFound)
+    ));
+}
+
+#[test]
+fn rename_and_delete() {
+    let (dir, s) = store();
+    let root = dir.path();
+    s.create_account(None, "multi", AccountKind::MultiMailbox)
+        .unwrap();
+    s.create_account(None, "text", AccountKind::TextMailbox)
+        .unwrap();
+    s.write_settings(None, "text", "t").unwrap();
+    let mut mb = s.open_mailbox(None, "text", "INBOX").unwrap();
+    mb.append(&[msg(b"Subject: x\r\n\r\nhi\r\n")]).unwrap();
+    drop(mb);
+
+    s.rename_account(None, "multi", Some("client1.com"), "m2")
+        .unwrap();
+    assert!(
+        root.join("Domains/client1.com/m2.macnt/INBOX.mbox")
+            .is_file()
+    );
+    assert!(!root.join("Accounts/multi.macnt").exists());
+
+    s.rename_account(None, "text", None, "t2").unwrap();
+    assert!(root.join("Accounts/t2.mbox").is_file());
+    assert!(root.join("Accounts/t2.mbox.idx").is_file());
+    assert_eq!(s.read_settings(None, "t2").unwrap(), "t");
+    assert!(!root.join("Accounts/text.mbox").exists());
+    let mb = s.open_mailbox(None, "t2", "INBOX").unwrap();
+    assert_eq!(mb.find_key("q1 r1"), Some(Uid(1)));
+    drop(mb);
+
+    assert!(matches!(
+        s.rename_account(None, "nobody", None, "x"),
+        Err(Error::AccountNotFound)
+    ));
+    s.create_account(None, "other", AccountKind::MultiMailbox)
+        .unwrap();
+    assert!(matches!(
+        s.rename_account(None, "other", None, "t2"),
+        Err(Error::AccountExists)
+    ));
+
+    s.delete_account(Some("client1.com"), "m2").unwrap();
+    s.delete_account(None, "t2").unwrap();
+    assert!(!root.join("Domains/client1.com/m2.macnt").exists());
+    assert!(!root.join("Accounts/t2.mbox").exists());
+    assert!(!root.join("Accounts/t2.mbox.idx").exists());
+    assert!(!root.join("Accounts/t2.settings").exists());
+    assert!(matches!(
+        s.delete_account(None, "t2"),
+        Err(Error::AccountNotFound)
+    ));
+    assert_eq!(
+        fs::read_dir(root.join("Domains/client1.com"))
+            .unwrap()
+            .count(),
+        0
+    );
+
+    s.delete_domain_dir("client1.com").unwrap();
+    s.delete_domain_dir("client1.com").unwrap();
+    assert_eq!(fs::read_dir(root.join("Domains")).unwrap().count(), 0);
+}
+
+#[test]
+fn mailboxes_in_a_multi_mailbox_account() {
+    let (dir, s) = store();
+    let acct = dir.path().join("Accounts/u.macnt");
+    s.create_account(None, "u", AccountKind::MultiMailbox)
+        .unwrap();
+    s.create_mailbox(None, "u", "Sent", None).unwrap();
+    s.create_mailbox(None, "u", "inbox/important", Some(MailboxFormat::Mdir))
+        .unwrap();
+    s.create_mailbox(None, "u", "Archive/2026/Q4", None)
+        .unwrap();
+    assert!(acct.join("Sent.mbox").is_file());
+    assert!(acct.join("INBOX/important.mdir").is_dir());
+    assert!(acct.join("Archive/2026/Q4.mbox").is_file());
+    assert_eq!(
+        s.list_mailboxes(None, "u").unwrap(),
+        ["Archive/2026/Q4", "INBOX", "INBOX/important", "Sent"]
+    );
+    for (mailbox, err) in [
+        ("Sent", "exists"),
+        ("INBOX", "exists"),
+        ("sent/../x", "bad"),
+    ] {
+        let e = s.create_mailbox(None, "u", mailbox, None).unwrap_err();
+        match err {
+            "exists" => assert!(matches!(e, Error::MailboxExists(_)), "{e}"),
+            _ => assert!(matches!(e, Error::BadName(_)), "{e}"),
+        }
+    }
+    assert!(matches!(
+        s.mailbox_path(None, "u", "Nope"),
+        Err(Error::MailboxNotFound(_))
+    ));
+    let mut mb = s.open_mailbox(None, "u", "INBOX/important").unwrap();
+    assert_eq!(mb.append(&[msg(b"x\r\n")]).unwrap(), [Uid(1)]);
+    drop(mb);
+
+    s.delete_mailbox(None, "u", "INBOX/important").unwrap();
+    assert!(!acct.join("INBOX/important.mdir").exists());
+    assert!(!acct.join("INBOX/important.mdir.idx").exists());
+    assert!(matches!(
+        s.delete_mailbox(None, "u", "INBOX"),
+        Err(Error::NotSupported(_))
+    ));
+
+    // The default format follows INBOX.
+    s.create_account(None, "d", AccountKind::MailDirMailbox)
+        .unwrap();
+    s.create_mailbox(None, "d", "Sent", None).unwrap();
+    assert!(dir.path().join("Accounts/d.macnt/Sent.mdir").is_dir());
+}
+
+#[test]
+fn text_mailbox_refuses_a_second_mailbox() {
+    let (_dir, s) = store();
+    s.create_account(None, "t", AccountKind::TextMailbox)
+        .unwrap();
+    assert!(matches!(
+        s.create_mailbox(None, "t", "Sent", None),
+        Err(Error::NotSupported(_))
+    ));
+    assert!(matches!(
+        s.create_mailbox(None, "t", "INBOX", None),
+        Err(Error::MailboxExists(_))
+    ));
+    assert!(matches!(
+        s.mailbox_path(None, "t", "Sent"),
+        Err(Error::MailboxNotFound(_))
+    ));
+}
+
+#[test]
+fn bad_names_are_refused() {
+    let (_dir, s) = store();
+    for name in ["", ".", "..", ".x", "a/b", "a\0b"] {
+        assert!(
+            matches!(
+                s.create_account(None, name, AccountKind::MultiMailbox),
+                Err(Error::BadName(_))
+            ),
+            "{name:?}"
+        );
+        assert!(matches!(
+            s.create_account(Some(name), "u", AccountKind::MultiMailbox),
+            Err(Error::BadName(_))
+        ));
+        assert!(matches!(s.create_domain_dir(name), Err(Error::BadName(_))));
+    }
+    s.create_account(None, "u", AccountKind::MultiMailbox)
+        .unwrap();
+    for mailbox in ["", "../x", "a//b", ".hidden", "x.mdir/y", "/a"] {
+        assert!(
+            matches!(
+                s.create_mailbox(None, "u", mailbox, None),
+                Err(Error::BadName(_))
+            ),
+            "{mailbox:?}"
+        );
+    }
+}

@@ -1,0 +1,482 @@
+//! Text mailboxes: one BSD mbox file (`NAME.mbox`) in the mboxrd dialect.
+//!
+//! Each message is stored as
+//! `From <return-path> (FLAGS-UID) <asctime date in GMT>\n`, the message with
+//! LF line ends, and one empty line. A body line matching `^>*From ` gets one
+//! more `>` when stored and loses it when read. The `From ` line carries the
+//! flags as of the last rewrite; the index is authoritative while it exists.
+//!
+//! Messages not ending in CRLF: a stored message always ends in LF (one is
+//! added if missing). The index records the original wire size, and reading
+//! drops the added CRLF when the stored form is exactly 2 bytes longer than
+//! that size. After an index rebuild such a message reads back with a final
+//! CRLF (the original size is not recoverable).
+//!
+//! Invariant: the file is exactly the concatenation of the committed entries
+//! up to END (index header); anything after END is an uncommitted tail and is
+//! truncated on open. An expunge rewrites the file and the index under new
+//! names and renames both; the index records the inode of the mbox it
+//! describes, so a crash between the two renames is noticed (and the index
+//! rebuilt) rather than misread.
+
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use super::index::{self, Entry, Header, Loc, Salvage};
+use super::{
+    Mailbox, MessageInfo, NewMessage, Uid, crlf_len, file_id, format_time, new_uid_validity,
+    parse_time, to_crlf, to_lf,
+};
+use crate::error::{Result, corrupt, io_err};
+use crate::flags::Flags;
+use crate::fsync::{parent_dir, sync_dir, temp_path, write_synced};
+
+/// asctime(3) format of the `From ` line date, e.g. `Mon Nov 30 18:58:08 2026`.
+const ASCTIME: &str = "%a %b %e %H:%M:%S %Y";
+
+/// How much of an entry to read to check its `From ` line.
+const FROM_LINE_MAX: u64 = 4096;
+
+/// A parsed `From ` line.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct FromLine {
+    pub return_path: String,
+    pub uid: Option<u32>,
+    pub flags: Flags,
+    pub date: Option<i64>,
+}
+
+/// Renders a `From ` line, with its LF.
+pub(super) fn render_from_line(return_path: &str, flags: Flags, uid: Uid, date: i64) -> String {
+    format!(
+        "From {} ({}-{uid}) {}\n",
+        sanitize_return_path(return_path),
+        flags.to_letters(),
+        format_time(date, ASCTIME)
+    )
+}
+
+/// `<>` for the null path; characters that would break the line parsing
+/// become `_`.
+fn sanitize_return_path(rp: &str) -> String {
+    let rp = rp.trim();
+    if rp.is_empty() {
+        return "<>".to_string();
+    }
+    rp.chars()
+        .map(|c| {
+            if c.is_whitespace() || c.is_control() || c == '(' {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// Parses a `From ` line (without or with its LF). The comment may follow
+/// the return-path with or without a space. `None` if it is not a `From `
+/// line at all; missing parts are `None` in the result.
+pub(super) fn parse_from_line(line: &[u8]) -> Option<FromLine> {
+    let line = String::from_utf8_lossy(line);
+    let rest = line.strip_prefix("From ")?.trim_end_matches(['\r', '\n']);
+    let rest = rest.trim_start();
+    let rp_end = rest
+        .find(|c: char| c.is_whitespace() || c == '(')
+        .unwrap_or(rest.len());
+    let return_path = rest[..rp_end].to_string();
+    let after = rest[rp_end..].trim_start();
+    let (mut uid, mut flags, mut date_text) = (None, Flags::EMPTY, after);
+    if let Some((comment, date)) = after.strip_prefix('(').and_then(|c| c.split_once(')')) {
+        date_text = date;
+        if let Some((fl, u)) = comment.rsplit_once('-')
+            && let (Ok(f), Ok(u)) = (Flags::from_letters(fl), u.parse::<u32>())
+            && u > 0
+        {
+            uid = Some(u);
+            flags = f;
+        }
+    }
+    Some(FromLine {
+        return_path,
+        uid,
+        flags,
+        date: parse_time(date_text.trim(), ASCTIME),
+    })
+}
+
+/// Adds one `>` to lines matching `^>*From ` (mboxrd).
+fn quote(lf: &[u8], out: &mut Vec<u8>) {
+    for line in lf.split_inclusive(|&b| b == b'\n') {
+        let n = line.iter().take_while(|&&b| b == b'>').count();
+        if line[n..].starts_with(b"From ") {
+            out.push(b'>');
+        }
+        out.extend_from_slice(line);
+    }
+}
+
+/// Removes one `>` from lines matching `^>+From ` (mboxrd).
+fn unquote(stored: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(stored.len());
+    for line in stored.split_inclusive(|&b| b == b'\n') {
+        let n = line.iter().take_while(|&&b| b == b'>').count();
+        if n > 0 && line[n..].starts_with(b"From ") {
+            out.extend_from_slice(&line[1..]);
+        } else {
+            out.extend_from_slice(line);
+        }
+    }
+    out
+}
+
+/// Appends the entry of `msg` to `out` and returns its wire size.
+fn encode_entry(msg: &NewMessage, uid: Uid, out: &mut Vec<u8>) -> u64 {
+    let lf = to_lf(msg.bytes);
+    out.extend_from_slice(
+        render_from_line(msg.return_path, msg.flags, uid, msg.internal_date).as_bytes(),
+    );
+    quote(&lf, out);
+    if !lf.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    crlf_len(&lf)
+}
+
+/// The stored message of an entry: after the `From ` line, without the
+/// empty separator line (if there is one).
+fn entry_body(entry: &[u8]) -> Option<&[u8]> {
+    let nl = entry.iter().position(|&b| b == b'\n')?;
+    let body = &entry[nl + 1..];
+    Some(if body.ends_with(b"\n\n") {
+        &body[..body.len() - 1]
+    } else {
+        body
+    })
+}
+
+/// Decodes an entry to wire form of the recorded `size`.
+fn decode_entry(entry: &[u8], size: u64) -> std::result::Result<Vec<u8>, String> {
+    if !entry.starts_with(b"From ") {
+        return Err("entry does not start with a From line".into());
+    }
+    let body = entry_body(entry).ok_or("entry without a line end")?;
+    let mut wire = to_crlf(&unquote(body));
+    let len = wire.len() as u64;
+    if len == size + 2 && wire.ends_with(b"\r\n") {
+        wire.truncate(wire.len() - 2);
+    } else if len != size {
+        return Err(format!("message is {len} bytes, index says {size}"));
+    }
+    Ok(wire)
+}
+
+/// Splits an mbox file into entries (offset, length), each starting with a
+/// `From ` line at the start of a line.
+fn split_entries(data: &[u8]) -> std::result::Result<Vec<(usize, usize)>, String> {
+    let mut starts = Vec::new();
+    let mut pos = 0;
+    while pos < data.len() {
+        if data[pos..].starts_with(b"From ") {
+            starts.push(pos);
+        } else if pos == 0 {
+            return Err("file does not start with a From line".into());
+        }
+        match data[pos..].iter().position(|&b| b == b'\n') {
+            Some(n) => pos += n + 1,
+            None => break,
+        }
+    }
+    let ends = starts.iter().skip(1).copied().chain([data.len()]);
+    Ok(starts.iter().zip(ends).map(|(&s, e)| (s, e - s)).collect())
+}
+
+fn to_usize(path: &Path, n: u64) -> Result<usize> {
+    usize::try_from(n).map_err(|_| corrupt(path, "offset out of range"))
+}
+
+impl Mailbox {
+    /// Checks the index against the mbox file and truncates an uncommitted
+    /// tail. `false` if the index describes another file.
+    pub(super) fn mbox_reconcile(&mut self) -> Result<bool> {
+        let path = self.path.clone();
+        let meta = fs::metadata(&path).map_err(io_err(&path))?;
+        let id = file_id(&meta);
+        if self.header.file_id != 0 && id != 0 && id != self.header.file_id {
+            return Ok(false);
+        }
+        if meta.len() < self.header.end {
+            return Ok(false);
+        }
+        if let (Some(info), Some(Loc::Mbox { offset, len })) =
+            (self.messages.last(), self.locs.last())
+        {
+            let mut head = Vec::new();
+            let mut f = File::open(&path).map_err(io_err(&path))?;
+            f.seek(SeekFrom::Start(*offset)).map_err(io_err(&path))?;
+            f.take((*len).min(FROM_LINE_MAX))
+                .read_to_end(&mut head)
+                .map_err(io_err(&path))?;
+            let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+            if parse_from_line(line).and_then(|f| f.uid) != Some(info.uid.0) {
+                return Ok(false);
+            }
+        }
+        if meta.len() > self.header.end {
+            tracing::warn!(
+                path = %path.display(),
+                committed = self.header.end,
+                found = meta.len(),
+                "truncating uncommitted tail of mbox"
+            );
+            truncate(&path, self.header.end)?;
+        }
+        Ok(true)
+    }
+
+    /// Rebuilds the state of an mbox from its `From ` lines.
+    pub(super) fn mbox_rebuild(path: &Path, salvage: &Salvage) -> Result<Mailbox> {
+        let data = fs::read(path).map_err(io_err(path))?;
+        let mut spans = split_entries(&data).map_err(|r| corrupt(path, r))?;
+        let mut valid_len = data.len();
+        if let Some(&(off, len)) = spans.last()
+            && !data[off..off + len].ends_with(b"\n\n")
+        {
+            tracing::warn!(path = %path.display(), offset = off, "dropping torn last message of mbox");
+            spans.pop();
+            valid_len = off;
+        }
+        if valid_len < data.len() {
+            truncate(path, valid_len as u64)?;
+        }
+        let mut found = Vec::with_capacity(spans.len());
+        let mut seen = HashSet::new();
+        for &(off, len) in &spans {
+            let entry = &data[off..off + len];
+            let nl = entry
+                .iter()
+                .position(|&b| b == b'\n')
+                .unwrap_or(entry.len());
+            let from = parse_from_line(&entry[..nl]);
+            let uid = from
+                .as_ref()
+                .and_then(|f| f.uid)
+                .filter(|u| seen.insert(*u));
+            let body = entry_body(entry).unwrap_or_default();
+            let info = MessageInfo {
+                uid: Uid(uid.unwrap_or(0)),
+                flags: from.as_ref().map(|f| f.flags).unwrap_or_default(),
+                size: crlf_len(&unquote(body)),
+                internal_date: from.and_then(|f| f.date).unwrap_or(0),
+                key: None,
+            };
+            let loc = Loc::Mbox {
+                offset: off as u64,
+                len: len as u64,
+            };
+            found.push((uid.is_some(), Entry { info, loc }));
+        }
+        let max = found.iter().map(|(_, e)| e.info.uid.0).max().unwrap_or(0);
+        let mut next = salvage.uid_next.max(max + 1).max(1);
+        let mut assigned = false;
+        for (has_uid, e) in &mut found {
+            if !*has_uid {
+                tracing::warn!(path = %path.display(), uid = next, "mbox message without a UID, assigning one");
+                e.info.uid = Uid(next);
+                next += 1;
+                assigned = true;
+            }
+        }
+        found.sort_by_key(|(_, e)| e.info.uid);
+        let meta = fs::metadata(path).map_err(io_err(path))?;
+        let header = Header {
+            uid_validity: salvage.uid_validity.unwrap_or_else(new_uid_validity),
+            uid_next: next,
+            end: valid_len as u64,
+            file_id: file_id(&meta),
+        };
+        let mut mb = Mailbox::from_entries(
+            path,
+            super::MailboxFormat::Mbox,
+            header,
+            found.into_iter().map(|(_, e)| e),
+        );
+        if assigned {
+            // Write the assigned UIDs into the From lines, so that the next
+            // rebuild finds the same ones.
+            let keep = vec![true; mb.messages.len()];
+            mb.mbox_rewrite(&keep)?;
+        }
+        Ok(mb)
+    }
+
+    /// Writes the new messages after the committed end of the file and
+    /// fsyncs it. Returns their index entries (not yet committed).
+    pub(super) fn mbox_append(
+        &mut self,
+        batch: &[NewMessage],
+        fresh: &[(usize, Uid)],
+    ) -> Result<Vec<Entry>> {
+        let mut buf = Vec::new();
+        let mut entries = Vec::with_capacity(fresh.len());
+        for &(i, uid) in fresh {
+            let msg = &batch[i];
+            let start = buf.len();
+            let size = encode_entry(msg, uid, &mut buf);
+            entries.push(Entry {
+                info: MessageInfo {
+                    uid,
+                    flags: msg.flags,
+                    size,
+                    internal_date: msg.internal_date,
+                    key: msg.key.clone(),
+                },
+                loc: Loc::Mbox {
+                    offset: self.header.end + start as u64,
+                    len: (buf.len() - start) as u64,
+                },
+            });
+        }
+        let p = &self.path;
+        let mut f = OpenOptions::new().write(true).open(p).map_err(io_err(p))?;
+        f.seek(SeekFrom::Start(self.header.end))
+            .map_err(io_err(p))?;
+        f.write_all(&buf).map_err(io_err(p))?;
+        f.sync_all().map_err(io_err(p))?;
+        Ok(entries)
+    }
+
+    /// Reads and decodes one entry.
+    pub(super) fn mbox_read(&self, offset: u64, len: u64, size: u64) -> Result<Vec<u8>> {
+        let p = &self.path;
+        let mut buf = vec![0; to_usize(p, len)?];
+        let mut f = File::open(p).map_err(io_err(p))?;
+        f.seek(SeekFrom::Start(offset)).map_err(io_err(p))?;
+        f.read_exact(&mut buf).map_err(io_err(p))?;
+        decode_entry(&buf, size).map_err(|r| corrupt(p, r))
+    }
+
+    /// Rewrites the mbox with the messages whose `keep` flag is set, current
+    /// flags in the `From ` lines, and a compacted index; both files are
+    /// replaced by rename, then the folder is fsynced.
+    pub(super) fn mbox_rewrite(&mut self, keep: &[bool]) -> Result<()> {
+        let p = self.path.clone();
+        let data = fs::read(&p).map_err(io_err(&p))?;
+        let mut out = Vec::with_capacity(data.len());
+        let mut kept = Vec::new();
+        for ((info, loc), _) in self
+            .messages
+            .iter()
+            .zip(&self.locs)
+            .zip(keep)
+            .filter(|(_, k)| **k)
+        {
+            let Loc::Mbox { offset, len } = *loc else {
+                return Err(corrupt(&p, "mdir location in an mbox index"));
+            };
+            let (off, len) = (to_usize(&p, offset)?, to_usize(&p, len)?);
+            let entry = data
+                .get(off..off + len)
+                .ok_or_else(|| corrupt(&p, "message beyond the end of the mbox"))?;
+            let nl = entry
+                .iter()
+                .position(|&b| b == b'\n')
+                .ok_or_else(|| corrupt(&p, "message without a From line"))?;
+            let rp = parse_from_line(&entry[..nl])
+                .map(|f| f.return_path)
+                .unwrap_or_default();
+            let rp = if rp == "<>" { "" } else { rp.as_str() };
+            let start = out.len();
+            out.extend_from_slice(
+                render_from_line(rp, info.flags, info.uid, info.internal_date).as_bytes(),
+            );
+            out.extend_from_slice(&entry[nl + 1..]);
+            kept.push(Entry {
+                info: info.clone(),
+                loc: Loc::Mbox {
+                    offset: start as u64,
+                    len: (out.len() - start) as u64,
+                },
+            });
+        }
+        let tmp = temp_path(&p);
+        write_synced(&tmp, &out)?;
+        let header = Header {
+            end: out.len() as u64,
+            file_id: file_id(&fs::metadata(&tmp).map_err(io_err(&tmp))?),
+            ..self.header
+        };
+        let idx_tmp = temp_path(&self.idx_path);
+        let text = index::render_full(&header, kept.iter());
+        let res = write_synced(&idx_tmp, text.as_bytes())
+            .and_then(|()| fs::rename(&tmp, &p).map_err(io_err(&p)));
+        if let Err(e) = res {
+            let _ = fs::remove_file(&tmp);
+            let _ = fs::remove_file(&idx_tmp);
+            return Err(e);
+        }
+        // A crash here leaves the new mbox with the old index; the inode
+        // recorded in the old index no longer matches, so open rebuilds.
+        fs::rename(&idx_tmp, &self.idx_path).map_err(io_err(&self.idx_path))?;
+        sync_dir(parent_dir(&p))?;
+        self.header = header;
+        self.records = kept.len();
+        let (messages, locs) = kept.into_iter().map(|e| (e.info, e.loc)).unzip();
+        self.messages = messages;
+        self.locs = locs;
+        Ok(())
+    }
+}
+
+/// Truncates `path` to `len` bytes and fsyncs it.
+fn truncate(path: &Path, len: u64) -> Result<()> {
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io_err(path))?;
+    f.set_len(len).map_err(io_err(path))?;
+    f.sync_all().map_err(io_err(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_line_round_trip() {
+        let line = render_from_line("john.dite@compinia.de", Flags::SEEN, Uid(1), 1_796_065_088);
+        assert_eq!(
+            line,
+            "From john.dite@compinia.de (S-1) Mon Nov 30 18:58:08 2026\n"
+        );
+        let f = parse_from_line(line.as_bytes()).unwrap();
+        assert_eq!(f.return_path, "john.dite@compinia.de");
+        assert_eq!(
+            (f.uid, f.flags, f.date),
+            (Some(1), Flags::SEEN, Some(1_796_065_088))
+        );
+
+        let f = parse_from_line(b"From <>(-12) Tue Dec  1 01:02:03 2026").unwrap();
+        assert_eq!(f.return_path, "<>");
+        assert_eq!((f.uid, f.flags), (Some(12), Flags::EMPTY));
+        assert_eq!(
+            render_from_line("", Flags::EMPTY, Uid(12), f.date.unwrap()),
+            "From <> (-12) Tue Dec  1 01:02:03 2026\n"
+        );
+        let f = parse_from_line(b"From a@b Mon Nov 30 18:58:08 2026").unwrap();
+        assert_eq!((f.uid, f.date), (None, Some(1_796_065_088)));
+        assert!(parse_from_line(b">From a@b").is_none());
+    }
+
+    #[test]
+    fn quoting_round_trips() {
+        let body = b"From me\n>From x\n>>From y\nFromage\n From z\n";
+        let mut out = Vec::new();
+        quote(body, &mut out);
+        assert_eq!(out, b">From me\n>>From x\n>>>From y\nFromage\n From z\n");
+        assert_eq!(unquote(&out), body);
+    }
+}

@@ -1,0 +1,644 @@
+//! Mailboxes: text mailboxes (`.mbox`, one file) and directory mailboxes
+//! (`.mdir`, one file per message), each with an index journal
+//! `<path>.idx` (DESIGN.md §7).
+//!
+//! Invariants:
+//! * The index record is the commit point of every change. A message is in
+//!   the mailbox once its `A` record is fsynced; data written before that
+//!   (an mbox tail, an mdir file with a UID at or above the committed
+//!   UIDNEXT, a `.tmp` file) is removed when the mailbox is opened.
+//! * UIDs strictly increase and are never reused: UIDNEXT is kept in the
+//!   index even when the last message is expunged. UIDVALIDITY is set when the
+//!   mailbox is created and survives restarts and index rebuilds.
+//! * A batch append costs one fsync of the mailbox (file or folder) and one
+//!   of the index. A message whose delivery key is already in the mailbox is
+//!   not stored again; its UID is returned, so retried deliveries are
+//!   idempotent (DESIGN.md §5.2). Keys of expunged messages are forgotten.
+//! * Messages are stored with LF line ends and returned with CRLF (RFC 5322
+//!   §2.1 wire form): every CRLF is stored as LF, a bare LF is stored as is
+//!   and read back as CRLF, a bare CR is kept. The recorded size is the size
+//!   of what [`Mailbox::read`] returns.
+//! * The index is a cache: if it is missing, unreadable or does not match the
+//!   mailbox, it is rebuilt from the mailbox with the same UIDs and flags;
+//!   only the delivery keys it held are lost (they are salvaged from the
+//!   damaged index where possible).
+//! * One writer at a time per mailbox is guaranteed by the caller (the
+//!   account lease, DESIGN.md §5.3); this module takes no locks.
+
+mod index;
+mod mbox;
+mod mdir;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use self::index::{Entry, Header, Loc, Salvage};
+use crate::error::{Error, Result, io_err};
+use crate::flags::Flags;
+use crate::fsync::{parent_dir, sync_dir, write_atomic};
+
+/// Compact the journal once it holds this many records more than messages.
+const COMPACT_SLACK: usize = 256;
+
+/// The on-disk format of a mailbox, given by its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MailboxFormat {
+    /// A text mailbox: one BSD mbox file `NAME.mbox`.
+    Mbox,
+    /// A directory mailbox: a folder `NAME.mdir/` with one file per message.
+    Mdir,
+}
+
+impl MailboxFormat {
+    /// The file name extension, without the dot (`mbox` / `mdir`).
+    pub fn extension(self) -> &'static str {
+        match self {
+            MailboxFormat::Mbox => "mbox",
+            MailboxFormat::Mdir => "mdir",
+        }
+    }
+
+    /// The format of a mailbox path, from its extension.
+    pub fn of_path(path: &Path) -> Option<MailboxFormat> {
+        match path.extension()?.to_str()? {
+            "mbox" => Some(MailboxFormat::Mbox),
+            "mdir" => Some(MailboxFormat::Mdir),
+            _ => None,
+        }
+    }
+}
+
+/// A message UID (RFC 9051 §2.3.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Uid(pub u32);
+
+impl fmt::Display for Uid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What the index knows about one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageInfo {
+    /// The message UID.
+    pub uid: Uid,
+    /// Current flags.
+    pub flags: Flags,
+    /// RFC 5322 wire size, with CRLF line ends: the length of
+    /// [`Mailbox::read`]'s result.
+    pub size: u64,
+    /// Internal date (RFC 9051 §2.3.3), unix seconds.
+    pub internal_date: i64,
+    /// Delivery key (queue id and recipient) that made the append
+    /// idempotent; `None` for IMAP APPEND and after an index rebuild.
+    pub key: Option<String>,
+}
+
+/// A message to append.
+#[derive(Debug, Clone)]
+pub struct NewMessage<'a> {
+    /// The message in wire form, CRLF line ends.
+    pub bytes: &'a [u8],
+    /// Initial flags.
+    pub flags: Flags,
+    /// Internal date, unix seconds.
+    pub internal_date: i64,
+    /// Delivery key; a message whose key is already in the mailbox is not
+    /// appended again.
+    pub key: Option<String>,
+    /// The envelope return-path (empty for the null path `<>`), written in
+    /// the mbox `From ` line.
+    pub return_path: &'a str,
+}
+
+/// An open mailbox. Not shared: the caller guarantees a single writer.
+#[derive(Debug)]
+pub struct Mailbox {
+    path: PathBuf,
+    idx_path: PathBuf,
+    format: MailboxFormat,
+    header: Header,
+    /// Ascending by UID.
+    messages: Vec<MessageInfo>,
+    /// Parallel to `messages`.
+    locs: Vec<Loc>,
+    keys: HashMap<String, Uid>,
+    /// Records in the journal after the header.
+    records: usize,
+    /// Set when a write failed half-way: the memory may not match the disk.
+    broken: bool,
+}
+
+impl Mailbox {
+    /// Creates an empty mailbox at `path` (which should end in `.mbox` or
+    /// `.mdir` to be opened again) with a fresh UIDVALIDITY.
+    ///
+    /// # Errors
+    /// [`Error::MailboxExists`] if something exists at `path`,
+    /// [`Error::Io`] otherwise.
+    pub fn create(path: &Path, format: MailboxFormat) -> Result<()> {
+        let exists = |_| Error::MailboxExists(path.display().to_string());
+        let file_id = match format {
+            MailboxFormat::Mbox => {
+                let f = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(path)
+                    .map_err(|e| match e.kind() {
+                        std::io::ErrorKind::AlreadyExists => exists(()),
+                        _ => io_err(path)(e),
+                    })?;
+                f.sync_all().map_err(io_err(path))?;
+                file_id(&f.metadata().map_err(io_err(path))?)
+            }
+            MailboxFormat::Mdir => {
+                fs::create_dir(path).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::AlreadyExists => exists(()),
+                    _ => io_err(path)(e),
+                })?;
+                sync_dir(path)?;
+                0
+            }
+        };
+        let header = Header {
+            uid_validity: new_uid_validity(),
+            uid_next: 1,
+            end: 0,
+            file_id,
+        };
+        // write_atomic also syncs the parent, making the new mailbox durable.
+        write_atomic(&idx_path(path), index::render_header(&header).as_bytes())
+    }
+
+    /// Opens the mailbox at `path` (format from the extension), recovering
+    /// from a crash: an uncommitted mbox tail is truncated, uncommitted and
+    /// temporary mdir files are deleted, and a missing or damaged index is
+    /// rebuilt.
+    ///
+    /// # Errors
+    /// [`Error::MailboxNotFound`] if there is no mailbox at `path`,
+    /// [`Error::BadName`] for an unknown extension, [`Error::Corrupt`] if
+    /// the mailbox itself cannot be parsed, [`Error::Io`].
+    pub fn open(path: &Path) -> Result<Mailbox> {
+        let format = check_exists(path)?;
+        let idx = idx_path(path);
+        remove_temp_files(path)?;
+        let text = match fs::read(&idx) {
+            Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io_err(&idx)(e)),
+        };
+        let Some(text) = text else {
+            tracing::warn!(path = %path.display(), "mailbox index missing, rebuilding");
+            return Self::rebuild(path, format, Salvage::default());
+        };
+        let replayed = match index::parse(&text, format) {
+            Ok(r) => r,
+            Err(reason) => {
+                tracing::warn!(path = %path.display(), %reason, "mailbox index damaged, rebuilding");
+                return Self::rebuild(path, format, index::salvage(&text, format));
+            }
+        };
+        let torn = replayed.torn;
+        let mut mb = Mailbox::from_entries(
+            path,
+            format,
+            replayed.header,
+            replayed.entries.into_values(),
+        );
+        mb.records = replayed.records;
+        let consistent = match format {
+            MailboxFormat::Mbox => mb.mbox_reconcile()?,
+            MailboxFormat::Mdir => mb.mdir_reconcile()?,
+        };
+        if !consistent {
+            tracing::warn!(path = %path.display(), "mailbox index does not match the mailbox, rebuilding");
+            return Self::rebuild(path, format, index::salvage(&text, format));
+        }
+        if torn || needs_compaction(&mb) {
+            mb.compact()?;
+        }
+        Ok(mb)
+    }
+
+    /// Rebuilds the index of the mailbox at `path` from the mailbox itself
+    /// (mbox `From ` lines / mdir file names), keeping UIDs, flags and, if
+    /// the old index is readable, UIDVALIDITY, UIDNEXT and delivery keys.
+    ///
+    /// # Errors
+    /// As [`Mailbox::open`].
+    pub fn rebuild_index(path: &Path) -> Result<()> {
+        let format = check_exists(path)?;
+        remove_temp_files(path)?;
+        let idx = idx_path(path);
+        let salvage = match fs::read(&idx) {
+            Ok(b) => index::salvage(&String::from_utf8_lossy(&b), format),
+            Err(_) => Salvage::default(),
+        };
+        Self::rebuild(path, format, salvage).map(drop)
+    }
+
+    fn rebuild(path: &Path, format: MailboxFormat, salvage: Salvage) -> Result<Mailbox> {
+        let mut mb = match format {
+            MailboxFormat::Mbox => Self::mbox_rebuild(path, &salvage)?,
+            MailboxFormat::Mdir => Self::mdir_rebuild(path, &salvage)?,
+        };
+        for info in &mut mb.messages {
+            info.key = salvage.keys.get(&info.uid.0).cloned();
+        }
+        mb.keys = key_map(&mb.messages);
+        mb.compact()?;
+        Ok(mb)
+    }
+
+    fn from_entries(
+        path: &Path,
+        format: MailboxFormat,
+        header: Header,
+        entries: impl Iterator<Item = Entry>,
+    ) -> Mailbox {
+        let (messages, locs): (Vec<_>, Vec<_>) = entries.map(|e| (e.info, e.loc)).unzip();
+        Mailbox {
+            path: path.to_path_buf(),
+            idx_path: idx_path(path),
+            format,
+            header,
+            keys: key_map(&messages),
+            messages,
+            locs,
+            records: 0,
+            broken: false,
+        }
+    }
+
+    /// The path of the mailbox file or folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The format of the mailbox.
+    pub fn format(&self) -> MailboxFormat {
+        self.format
+    }
+
+    /// UIDVALIDITY (RFC 9051 §2.3.1.1).
+    pub fn uid_validity(&self) -> u32 {
+        self.header.uid_validity
+    }
+
+    /// The UID the next appended message will get.
+    pub fn uid_next(&self) -> Uid {
+        Uid(self.header.uid_next)
+    }
+
+    /// The messages, ascending by UID.
+    pub fn messages(&self) -> &[MessageInfo] {
+        &self.messages
+    }
+
+    /// The message with this UID, if present.
+    pub fn info(&self, uid: Uid) -> Option<&MessageInfo> {
+        self.position(uid).map(|i| &self.messages[i])
+    }
+
+    /// The UID of the message appended with this delivery key, if present.
+    pub fn find_key(&self, key: &str) -> Option<Uid> {
+        self.keys.get(key).copied()
+    }
+
+    /// Sum of the wire sizes of all messages.
+    pub fn total_size(&self) -> u64 {
+        self.messages.iter().map(|m| m.size).sum()
+    }
+
+    /// Appends a batch of messages durably (one fsync of the mailbox, one of
+    /// the index) and returns their UIDs in order. A message whose key is
+    /// already in the mailbox (or earlier in the batch) is not stored again:
+    /// the existing UID is returned.
+    ///
+    /// # Errors
+    /// [`Error::Io`] (the mailbox must then be reopened, see
+    /// [`Error::MustReopen`]).
+    pub fn append(&mut self, batch: &[NewMessage]) -> Result<Vec<Uid>> {
+        self.check_usable()?;
+        let mut uids = Vec::with_capacity(batch.len());
+        let mut fresh: Vec<(usize, Uid)> = Vec::new();
+        let mut batch_keys: HashMap<&str, Uid> = HashMap::new();
+        let mut next = self.header.uid_next;
+        for (i, msg) in batch.iter().enumerate() {
+            if let Some(k) = msg.key.as_deref()
+                && let Some(uid) = self.find_key(k).or_else(|| batch_keys.get(k).copied())
+            {
+                uids.push(uid);
+                continue;
+            }
+            let uid = Uid(next);
+            next = next
+                .checked_add(1)
+                .ok_or_else(|| Error::NotSupported("UID space exhausted".into()))?;
+            if let Some(k) = msg.key.as_deref() {
+                batch_keys.insert(k, uid);
+            }
+            fresh.push((i, uid));
+            uids.push(uid);
+        }
+        if fresh.is_empty() {
+            return Ok(uids);
+        }
+        let res = match self.format {
+            MailboxFormat::Mbox => self.mbox_append(batch, &fresh),
+            MailboxFormat::Mdir => self.mdir_append(batch, &fresh),
+        };
+        let entries = self.poison_on_error(res)?;
+        let lines: String = entries.iter().map(index::render_append).collect();
+        let res = self.journal(&lines);
+        self.poison_on_error(res)?;
+        for e in entries {
+            if let Some(k) = &e.info.key {
+                self.keys.insert(k.clone(), e.info.uid);
+            }
+            if let Loc::Mbox { offset, len } = e.loc {
+                self.header.end = offset + len;
+            }
+            self.header.uid_next = e.info.uid.0 + 1;
+            self.messages.push(e.info);
+            self.locs.push(e.loc);
+        }
+        self.maybe_compact()?;
+        Ok(uids)
+    }
+
+    /// Reads a message in wire form (CRLF line ends).
+    ///
+    /// # Errors
+    /// [`Error::MessageNotFound`], [`Error::Corrupt`] if the stored message
+    /// does not match its index entry, [`Error::Io`].
+    pub fn read(&self, uid: Uid) -> Result<Vec<u8>> {
+        let i = self.position(uid).ok_or(Error::MessageNotFound(uid))?;
+        let size = self.messages[i].size;
+        match &self.locs[i] {
+            Loc::Mbox { offset, len } => self.mbox_read(*offset, *len, size),
+            Loc::Mdir(name) => self.mdir_read(name),
+        }
+    }
+
+    /// Replaces the flags of a message. For an mbox the `From ` line is
+    /// updated at the next rewrite (expunge); for an mdir the file is renamed.
+    ///
+    /// # Errors
+    /// [`Error::MessageNotFound`], [`Error::Io`].
+    pub fn set_flags(&mut self, uid: Uid, flags: Flags) -> Result<()> {
+        self.check_usable()?;
+        let i = self.position(uid).ok_or(Error::MessageNotFound(uid))?;
+        if self.messages[i].flags == flags {
+            return Ok(());
+        }
+        if self.format == MailboxFormat::Mdir {
+            let res = self.mdir_rename(i, flags);
+            self.poison_on_error(res)?;
+        }
+        let res = self.journal(&index::render_flags(uid, flags));
+        self.poison_on_error(res)?;
+        self.messages[i].flags = flags;
+        self.maybe_compact()
+    }
+
+    /// Removes messages; UIDs not in the mailbox are ignored. The other
+    /// messages keep their UIDs and UIDNEXT does not change. An mbox is
+    /// rewritten (with current flags in its `From ` lines) together with a
+    /// compacted index.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn expunge(&mut self, uids: &[Uid]) -> Result<()> {
+        self.check_usable()?;
+        let doomed: Vec<usize> = uids.iter().filter_map(|u| self.position(*u)).collect();
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        let mut keep = vec![true; self.messages.len()];
+        for &i in &doomed {
+            keep[i] = false;
+        }
+        let res = match self.format {
+            MailboxFormat::Mbox => self.mbox_rewrite(&keep),
+            MailboxFormat::Mdir => self.mdir_expunge(&keep),
+        };
+        self.poison_on_error(res)?;
+        self.keys = key_map(&self.messages);
+        self.maybe_compact()
+    }
+
+    fn position(&self, uid: Uid) -> Option<usize> {
+        self.messages.binary_search_by_key(&uid, |m| m.uid).ok()
+    }
+
+    /// Drops the messages whose `keep` flag is false from memory.
+    fn retain(&mut self, keep: &[bool]) {
+        let mut k = keep.iter();
+        self.messages.retain(|_| k.next().copied().unwrap_or(true));
+        let mut k = keep.iter();
+        self.locs.retain(|_| k.next().copied().unwrap_or(true));
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        if self.broken {
+            return Err(Error::MustReopen(self.path.clone()));
+        }
+        Ok(())
+    }
+
+    fn poison_on_error<T>(&mut self, r: Result<T>) -> Result<T> {
+        if matches!(r, Err(Error::Io { .. })) {
+            self.broken = true;
+        }
+        r
+    }
+
+    /// Appends records to the journal and fsyncs it: the commit point.
+    fn journal(&mut self, lines: &str) -> Result<()> {
+        let p = &self.idx_path;
+        let mut f = OpenOptions::new().append(true).open(p).map_err(io_err(p))?;
+        f.write_all(lines.as_bytes()).map_err(io_err(p))?;
+        f.sync_all().map_err(io_err(p))?;
+        self.records += lines.bytes().filter(|&b| b == b'\n').count();
+        Ok(())
+    }
+
+    fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
+        self.messages
+            .iter()
+            .zip(&self.locs)
+            .map(|(info, loc)| Entry {
+                info: info.clone(),
+                loc: loc.clone(),
+            })
+    }
+
+    /// Rewrites the index as a header plus one record per message.
+    fn compact(&mut self) -> Result<()> {
+        let entries: Vec<Entry> = self.entries().collect();
+        let text = index::render_full(&self.header, entries.iter());
+        let res = write_atomic(&self.idx_path, text.as_bytes());
+        self.poison_on_error(res)?;
+        self.records = self.messages.len();
+        Ok(())
+    }
+
+    fn maybe_compact(&mut self) -> Result<()> {
+        if needs_compaction(self) {
+            self.compact()?;
+        }
+        Ok(())
+    }
+}
+
+fn needs_compaction(mb: &Mailbox) -> bool {
+    mb.records > mb.messages.len() + COMPACT_SLACK
+}
+
+fn key_map(messages: &[MessageInfo]) -> HashMap<String, Uid> {
+    messages
+        .iter()
+        .filter_map(|m| Some((m.key.clone()?, m.uid)))
+        .collect()
+}
+
+/// The index path of a mailbox: its path plus `.idx`.
+fn idx_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(".idx");
+    PathBuf::from(s)
+}
+
+/// The format of the mailbox at `path`, checking that it exists.
+fn check_exists(path: &Path) -> Result<MailboxFormat> {
+    let format =
+        MailboxFormat::of_path(path).ok_or_else(|| Error::BadName(path.display().to_string()))?;
+    let ok = match format {
+        MailboxFormat::Mbox => path.is_file(),
+        MailboxFormat::Mdir => path.is_dir(),
+    };
+    if !ok {
+        return Err(Error::MailboxNotFound(path.display().to_string()));
+    }
+    Ok(format)
+}
+
+/// Removes leftovers of interrupted [`write_atomic`]s of the mailbox file and
+/// of its index (`<name>.tmp-*`, `<name>.idx.tmp-*`) next to it.
+fn remove_temp_files(path: &Path) -> Result<()> {
+    let dir = parent_dir(path);
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return Ok(());
+    };
+    let prefixes = [format!("{name}.tmp-"), format!("{name}.idx.tmp-")];
+    let rd = fs::read_dir(dir).map_err(io_err(dir))?;
+    for entry in rd {
+        let entry = entry.map_err(io_err(dir))?;
+        let fname = entry.file_name();
+        let Some(fname) = fname.to_str() else {
+            continue;
+        };
+        if prefixes.iter().any(|p| fname.starts_with(p.as_str())) {
+            let p = entry.path();
+            tracing::warn!(path = %p.display(), "removing leftover temporary file");
+            match fs::remove_file(&p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io_err(&p)(e));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A new UIDVALIDITY: the current unix time, but strictly above any value
+/// this process handed out before, so a mailbox deleted and created again
+/// within a second still gets a new one (RFC 9051 §2.3.1.1).
+fn new_uid_validity() -> u32 {
+    static LAST: AtomicU32 = AtomicU32::new(0);
+    let now = u32::try_from(chrono::Utc::now().timestamp())
+        .unwrap_or(u32::MAX)
+        .max(1);
+    let prev = LAST
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(now.max(last.saturating_add(1)))
+        })
+        .unwrap_or(0);
+    now.max(prev.saturating_add(1))
+}
+
+/// The identity of a file (its inode), used to notice that an mbox file was
+/// replaced behind its index; 0 where unknown.
+fn file_id(meta: &fs::Metadata) -> u64 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        meta.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        0
+    }
+}
+
+/// Converts wire form to stored form: CRLF becomes LF.
+fn to_lf(wire: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(wire.len());
+    let mut i = 0;
+    while i < wire.len() {
+        if wire[i] == b'\r' && wire.get(i + 1) == Some(&b'\n') {
+            i += 1;
+            continue;
+        }
+        out.push(wire[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Converts stored form to wire form: LF becomes CRLF.
+fn to_crlf(stored: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(stored.len() + stored.len() / 32);
+    for &b in stored {
+        if b == b'\n' {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
+}
+
+/// The wire size of stored bytes: one more byte per LF.
+fn crlf_len(stored: &[u8]) -> u64 {
+    (stored.len() + stored.iter().filter(|&&b| b == b'\n').count()) as u64
+}
+
+/// Formats a unix time in UTC with a chrono format string (the epoch if out
+/// of range).
+fn format_time(secs: i64, fmt: &str) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .format(fmt)
+        .to_string()
+}
+
+/// Parses a UTC time written by [`format_time`].
+fn parse_time(s: &str, fmt: &str) -> Option<i64> {
+    chrono::NaiveDateTime::parse_from_str(s, fmt)
+        .ok()
+        .map(|t| t.and_utc().timestamp())
+}
+
+#[cfg(test)]
+mod tests;

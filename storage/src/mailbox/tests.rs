@@ -1,0 +1,513 @@
+use std::fs;
+
+use super::*;
+
+const DATE: i64 = 1_796_065_088; // Mon Nov 30 18:58:08 2026 GMT
+
+fn samples() -> Vec<Vec<u8>> {
+    vec![
+        b"From: a@b\r\nSubject: one\r\n\r\nHello\r\n".to_vec(),
+        b"Subject: quoting\r\n\r\nFrom me\r\n>From x\r\n>>From y\r\nFrom\r\n".to_vec(),
+        b"Subject: empty body\r\n\r\n".to_vec(),
+        [
+            "Subject: 8bit\r\n\r\nGr\u{fc}\u{df}e \u{e9}t\u{e9}\r\n".as_bytes(),
+            b"\x80\xff raw\r\n",
+        ]
+        .concat(),
+        b"Subject: no final CRLF\r\n\r\nlast line".to_vec(),
+        b"Subject: blank lines at end\r\n\r\nx\r\n\r\n\r\n".to_vec(),
+        b"".to_vec(),
+        b"Subject: cr\r\n\r\na\rb\r\r\n".to_vec(),
+    ]
+}
+
+fn new_msgs<'a>(bodies: &'a [Vec<u8>], key: &str) -> Vec<NewMessage<'a>> {
+    bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| NewMessage {
+            bytes: b,
+            flags: if i % 2 == 0 {
+                Flags::SEEN
+            } else {
+                Flags::EMPTY
+            },
+            internal_date: DATE + i as i64,
+            key: Some(format!("{key}{i}")),
+            return_path: if i == 1 { "" } else { "john.dite@compinia.de" },
+        })
+        .collect()
+}
+
+fn path_for(dir: &tempfile::TempDir, format: MailboxFormat) -> PathBuf {
+    dir.path().join(format!("INBOX.{}", format.extension()))
+}
+
+fn create(format: MailboxFormat) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = path_for(&dir, format);
+    Mailbox::create(&p, format).unwrap();
+    (dir, p)
+}
+
+fn check_all(mb: &Mailbox, bodies: &[Vec<u8>]) {
+    assert_eq!(mb.messages().len(), bodies.len());
+    for (i, (info, body)) in mb.messages().iter().zip(bodies).enumerate() {
+        assert_eq!(info.uid, Uid(i as u32 + 1));
+        assert_eq!(mb.read(info.uid).unwrap(), *body, "message {i}");
+        assert_eq!(info.size, body.len() as u64, "size of {i}");
+        let want = if i % 2 == 0 {
+            Flags::SEEN
+        } else {
+            Flags::EMPTY
+        };
+        assert_eq!(info.flags, want);
+        assert_eq!(info.internal_date, DATE + i as i64);
+    }
+    let total: u64 = bodies.iter().map(|b| b.len() as u64).sum();
+    assert_eq!(mb.total_size(), total);
+}
+
+fn round_trip(format: MailboxFormat) {
+    let (_dir, p) = create(format);
+    let bodies = samples();
+    let mut mb = Mailbox::open(&p).unwrap();
+    assert_eq!(mb.uid_next(), Uid(1));
+    let uv = mb.uid_validity();
+    let msgs = new_msgs(&bodies, "k");
+    let uids = mb.append(&msgs[..3]).unwrap();
+    assert_eq!(uids, vec![Uid(1), Uid(2), Uid(3)]);
+    mb.append(&msgs[3..]).unwrap();
+    check_all(&mb, &bodies);
+    assert_eq!(mb.uid_next(), Uid(bodies.len() as u32 + 1));
+    drop(mb);
+    let mb = Mailbox::open(&p).unwrap();
+    check_all(&mb, &bodies);
+    assert_eq!(mb.uid_validity(), uv);
+    assert_eq!(mb.find_key("k2"), Some(Uid(3)));
+    assert_eq!(
+        mb.read(Uid(99)).unwrap_err().to_string(),
+        "message 99 not found"
+    );
+}
+
+#[test]
+fn mbox_round_trip() {
+    round_trip(MailboxFormat::Mbox);
+}
+
+#[test]
+fn mdir_round_trip() {
+    round_trip(MailboxFormat::Mdir);
+}
+
+#[test]
+fn mbox_file_format() {
+    let (_dir, p) = create(MailboxFormat::Mbox);
+    let mut mb = Mailbox::open(&p).unwrap();
+    let body = b"Subject: x\r\n\r\nFrom me\r\n>From x\r\n".to_vec();
+    let m = |rp| NewMessage {
+        bytes: &body,
+        flags: Flags::SEEN,
+        internal_date: DATE,
+        key: None,
+        return_path: rp,
+    };
+    mb.append(&[m("john.dite@compinia.de"), m("")]).unwrap();
+    let text = fs::read_to_string(&p).unwrap();
+    assert_eq!(
+        text,
+        "From john.dite@compinia.de (S-1) Mon Nov 30 18:58:08 2026\n\
+         Subject: x\n\n>From me\n>>From x\n\n\
+         From <> (S-2) Mon Nov 30 18:58:08 2026\n\
+         Subject: x\n\n>From me\n>>From x\n\n"
+    );
+    assert!(p.with_extension("mbox.idx").is_file());
+}
+
+#[test]
+fn mdir_file_format() {
+    let (_dir, p) = create(MailboxFormat::Mdir);
+    let mut mb = Mailbox::open(&p).unwrap();
+    let body = b"Subject: x\r\n\r\nFrom me\r\n".to_vec();
+    let m = |flags| NewMessage {
+        bytes: &body,
+        flags,
+        internal_date: DATE,
+        key: None,
+        return_path: "",
+    };
+    mb.append(&[m(Flags::SEEN), m(Flags::EMPTY)]).unwrap();
+    let mut names: Vec<String> = fs::read_dir(&p)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["1-S-20261130185808", "2--20261130185808"]);
+    assert_eq!(
+        fs::read(p.join("1-S-20261130185808")).unwrap(),
+        b"Subject: x\n\nFrom me\n"
+    );
+    assert!(p.with_extension("mdir.idx").is_file());
+}
+
+fn idempotent(format: MailboxFormat) {
+    let (_dir, p) = create(format);
+    let mut mb = Mailbox::open(&p).unwrap();
+    let a = b"Subject: a\r\n\r\na\r\n".to_vec();
+    let b = b"Subject: b\r\n\r\nb\r\n".to_vec();
+    let m = |bytes, key: &str| NewMessage {
+        bytes,
+        flags: Flags::EMPTY,
+        internal_date: DATE,
+        key: Some(key.to_string()),
+        return_path: "x@y",
+    };
+    let uids = mb
+        .append(&[m(&a, "q1 r1"), m(&b, "q1 r2"), m(&a, "q1 r1")])
+        .unwrap();
+    assert_eq!(uids, vec![Uid(1), Uid(2), Uid(1)]);
+    let uids = mb.append(&[m(&a, "q1 r1")]).unwrap();
+    assert_eq!(uids, vec![Uid(1)]);
+    assert_eq!(mb.messages().len(), 2);
+    drop(mb);
+    let mut mb = Mailbox::open(&p).unwrap();
+    assert_eq!(mb.append(&[m(&b, "q1 r2")]).unwrap(), vec![Uid(2)]);
+    assert_eq!(mb.messages().len(), 2);
+    assert_eq!(mb.uid_next(), Uid(3));
+    // Messages without a key are never deduplicated.
+    let plain = NewMessage {
+        key: None,
+        ..m(&a, "")
+    };
+    assert_eq!(
+        mb.append(&[plain.clone(), plain]).unwrap(),
+        vec![Uid(3), Uid(4)]
+    );
+}
+
+#[test]
+fn mbox_idempotent_append() {
+    idempotent(MailboxFormat::Mbox);
+}
+
+#[test]
+fn mdir_idempotent_append() {
+    idempotent(MailboxFormat::Mdir);
+}
+
+fn flags_and_expunge(format: MailboxFormat) {
+    let (_dir, p) = create(format);
+    let bodies = samples();
+    let mut mb = Mailbox::open(&p).unwrap();
+    mb.append(&new_msgs(&bodies, "k")).unwrap();
+    let n = bodies.len() as u32;
+    mb.set_flags(Uid(2), Flags::FLAGGED | Flags::ANSWERED)
+        .unwrap();
+    mb.set_flags(Uid(1), Flags::DELETED).unwrap();
+    assert!(mb.set_flags(Uid(99), Flags::SEEN).is_err());
+    drop(mb);
+
+    let mut mb = Mailbox::open(&p).unwrap();
+    assert_eq!(
+        mb.info(Uid(2)).unwrap().flags,
+        Flags::FLAGGED | Flags::ANSWERED
+    );
+    assert_eq!(mb.info(Uid(1)).unwrap().flags, Flags::DELETED);
+    if format == MailboxFormat::Mdir {
+        assert!(p.join("2-FR-20261130185809").is_file());
+    }
+
+    // Expunge the first and the last message.
+    mb.expunge(&[Uid(1), Uid(n), Uid(77)]).unwrap();
+    let uids: Vec<u32> = mb.messages().iter().map(|m| m.uid.0).collect();
+    assert_eq!(uids, (2..n).collect::<Vec<_>>());
+    assert_eq!(mb.uid_next(), Uid(n + 1));
+    for m in mb.messages() {
+        assert_eq!(mb.read(m.uid).unwrap(), bodies[m.uid.0 as usize - 1]);
+    }
+    assert_eq!(mb.find_key("k0"), None);
+    assert_eq!(mb.find_key("k1"), Some(Uid(2)));
+    if format == MailboxFormat::Mbox {
+        let text = fs::read(&p).unwrap();
+        assert!(text.starts_with(b"From <> (FR-2) Mon Nov 30 18:58:09 2026\n"));
+    }
+    drop(mb);
+
+    let mut mb = Mailbox::open(&p).unwrap();
+    let uids: Vec<u32> = mb.messages().iter().map(|m| m.uid.0).collect();
+    assert_eq!(uids, (2..n).collect::<Vec<_>>());
+    assert_eq!(mb.uid_next(), Uid(n + 1));
+    assert_eq!(mb.find_key("k1"), Some(Uid(2)));
+
+    // Expunging everything keeps UIDNEXT.
+    let all: Vec<Uid> = mb.messages().iter().map(|m| m.uid).collect();
+    mb.expunge(&all).unwrap();
+    drop(mb);
+    let mut mb = Mailbox::open(&p).unwrap();
+    assert!(mb.messages().is_empty());
+    assert_eq!(mb.uid_next(), Uid(n + 1));
+    let uids = mb.append(&new_msgs(&bodies[..1], "new")).unwrap();
+    assert_eq!(uids, vec![Uid(n + 1)]);
+    assert_eq!(mb.read(Uid(n + 1)).unwrap(), bodies[0]);
+}
+
+#[test]
+fn mbox_flags_and_expunge() {
+    flags_and_expunge(MailboxFormat::Mbox);
+}
+
+#[test]
+fn mdir_flags_and_expunge() {
+    flags_and_expunge(MailboxFormat::Mdir);
+}
+
+fn rebuild(format: MailboxFormat) {
+    let (_dir, p) = create(format);
+    let bodies = samples();
+    let mut mb = Mailbox::open(&p).unwrap();
+    mb.append(&new_msgs(&bodies, "k")).unwrap();
+    mb.set_flags(Uid(3), Flags::DRAFT).unwrap();
+    mb.expunge(&[Uid(2)]).unwrap();
+    mb.set_flags(Uid(4), Flags::SEEN).unwrap();
+    let before: Vec<MessageInfo> = mb.messages().to_vec();
+    let uv = mb.uid_validity();
+    let uid_next = mb.uid_next();
+    drop(mb);
+
+    // A damaged index keeps UIDVALIDITY and the keys.
+    let idx = idx_path(&p);
+    let text = fs::read_to_string(&idx).unwrap();
+    fs::write(&idx, text.replacen("A 3 ", "A three ", 1)).unwrap();
+    let mb = Mailbox::open(&p).unwrap();
+    assert_eq!(mb.uid_validity(), uv);
+    assert_eq!(mb.find_key("k0"), Some(Uid(1)));
+    drop(mb);
+
+    fs::remove_file(&idx).unwrap();
+    let mb = Mailbox::open(&p).unwrap();
+    assert!(idx.is_file());
+    assert_eq!(mb.messages().len(), before.len());
+    for (got, want) in mb.messages().iter().zip(&before) {
+        assert_eq!(got.uid, want.uid);
+        if format == MailboxFormat::Mbox && got.uid == Uid(4) {
+            // Documented: an mbox From line holds the flags as of the last
+            // rewrite, so a change made after it is lost with the index.
+            assert_eq!(got.flags, Flags::EMPTY);
+        } else {
+            assert_eq!(got.flags, want.flags, "uid {}", got.uid);
+        }
+        assert_eq!(got.internal_date, want.internal_date);
+        assert_eq!(got.key, None);
+        let body = mb.read(got.uid).unwrap();
+        let orig = &bodies[got.uid.0 as usize - 1];
+        if format == MailboxFormat::Mbox && !orig.ends_with(b"\r\n") {
+            // The documented exception: the original size is lost.
+            assert_eq!(body, [orig.as_slice(), b"\r\n"].concat());
+        } else {
+            assert_eq!(body, *orig);
+        }
+        assert_eq!(got.size, body.len() as u64);
+    }
+    if format == MailboxFormat::Mdir {
+        assert_eq!(mb.uid_next(), uid_next);
+    } else {
+        // With the index gone, UIDNEXT is the highest UID present + 1.
+        assert!(mb.uid_next() <= uid_next);
+        assert_eq!(mb.uid_next(), Uid(before.last().unwrap().uid.0 + 1));
+    }
+    drop(mb);
+    Mailbox::rebuild_index(&p).unwrap();
+    let mb = Mailbox::open(&p).unwrap();
+    assert_eq!(mb.messages().len(), before.len());
+}
+
+#[test]
+fn mbox_rebuild_index() {
+    rebuild(MailboxFormat::Mbox);
+}
+
+#[test]
+fn mdir_rebuild_index() {
+    rebuild(MailboxFormat::Mdir);
+}
+
+#[test]
+fn mbox_torn_write_is_truncated() {
+    let (_dir, p) = create(MailboxFormat::Mbox);
+    let bodies = samples();
+    let mut mb = Mailbox::open(&p).unwrap();
+    mb.append(&new_msgs(&bodies[..2], "k")).unwrap();
+    drop(mb);
+    let good = fs::read(&p).unwrap();
+    let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+    f.write_all(b"From x@y (-3) Mon Nov 30 18:58:08 2026\nSubject: half\n\nbo")
+        .unwrap();
+    drop(f);
+
+    let mut mb = Mailbox::open(&p).unwrap();
+    assert_eq!(fs::read(&p).unwrap(), good);
+    assert_eq!(mb.messages().len(), 2);
+    let uids = mb.append(&new_msgs(&bodies[2..4], "n")).unwrap();
+    assert_eq!(uids, vec![Uid(3), Uid(4)]);
+    assert_eq!(mb.read(Uid(3)).unwrap(), bodies[2]);
+    assert_eq!(mb.read(Uid(4)).unwrap(), bodies[3]);
+    drop(mb);
+    let mb = Mailbox::open(&p).unwrap();
+    assert_eq!(mb.messages().len(), 4);
+    assert_eq!(mb.read(Uid(1)).unwrap(), bodies[0]);
+
+    // Without an index, a torn last message is dropped too.
+    drop(mb);
+    let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+    f.write_all(b"From x@y (-5) Mon Nov 30 18:58:08 2026\nSubj")
+        .unwrap();
+    drop(f);
+    fs::remove_file(idx_path(&p)).unwrap();
+    let mb = Mailbox::open(&p).unwrap();
+    assert_eq!(mb.messages().len(), 4);
+    assert_eq!(mb.uid_next(), Uid(5));
+}
+
+#[test]
+fn mbox_torn_journal_line_is_ignored() {
+    let (_dir, p) = create(MailboxFormat::Mbox);
+    let bodies = samples();
+    let mut mb = Mailbox::open(&p).unwrap();
+    mb.append(&new_msgs(&bodies[..2], "k")).unwrap();
+    drop(mb);
+    let mut f = OpenOptions::new().append(true).open(idx_path(&p)).unwrap();
+    f.write_all(b"F 1 DS").unwrap();
+    drop(f);
+    let mut mb = Mailbox::open(&p).unwrap();
+    assert_eq!(mb.info(Uid(1)).unwrap().flags, Flags::SEEN);
+    mb.set_flags(Uid(2), Flags::DRAFT).unwrap();
+    drop(mb);
+    let mb = Mailbox::open(&p).unwrap();
+    assert_eq!(mb.info(Uid(2)).unwrap().flags, Flags::DRAFT);
+    assert_eq!(mb.find_key("k1"), Some(Uid(2)));
+}
+
+#[test]
+fn mbox_replaced_behind_index_is_rebuilt() {
+    // A crash between the two renames of an expunge: new mbox, old index.
+    let (dir, p) = create(MailboxFormat::Mbox);
+    let bodies = samples();
+    let mut mb = Mailbox::open(&p).unwrap();
+    mb.append(&new_msgs(&bodies[..4], "k")).unwrap();
+    drop(mb);
+    let old_idx = fs::read(idx_path(&p)).unwrap();
+    let mut mb = Mailbox::open(&p).unwrap();
+    mb.set_flags(Uid(3), Flags::FLAGGED).unwrap();
+    mb.expunge(&[Uid(1)]).unwrap();
+    drop(mb);
+    fs::write(idx_path(&p), old_idx).unwrap();
+
+    let mb = Mailbox::open(&p).unwrap();
+    let uids: Vec<u32> = mb.messages().iter().map(|m| m.uid.0).collect();
+    assert_eq!(uids, [2, 3, 4]);
+    assert_eq!(mb.info(Uid(3)).unwrap().flags, Flags::FLAGGED);
+    assert_eq!(mb.find_key("k3"), Some(Uid(4)));
+    assert_eq!(mb.uid_next(), Uid(5));
+    for m in mb.messages() {
+        assert_eq!(mb.read(m.uid).unwrap(), bodies[m.uid.0 as usize - 1]);
+    }
+    drop(dir);
+}
+
+#[test]
+fn mdir_uncommitted_files_are_removed() {
+    let (_dir, p) = create(MailboxFormat::Mdir);
+    let bodies = samples();
+    let mut mb = Mailbox::open(&p).unwrap();
+    mb.append(&new_msgs(&bodies[..2], "k")).unwrap();
+    drop(mb);
+    fs::write(p.join("9--20261130000000"), b"uncommitted\n").unwrap();
+    fs::write(p.join(".tmp123"), b"half").unwrap();
+    let mut mb = Mailbox::open(&p).unwrap();
+    assert!(!p.join("9--20261130000000").exists());
+    assert!(!p.join(".tmp123").exists());
+    assert_eq!(mb.messages().len(), 2);
+    assert_eq!(
+        mb.append(&new_msgs(&bodies[2..3], "n")).unwrap(),
+        vec![Uid(3)]
+    );
+    assert_eq!(mb.read(Uid(3)).unwrap(), bodies[2]);
+
+    // A message file lost after the index recorded it counts as expunged.
+    fs::remove_file(p.join("1-S-20261130185808")).unwrap();
+    drop(mb);
+    let mb = Mailbox::open(&p).unwrap();
+    let uids: Vec<u32> = mb.messages().iter().map(|m| m.uid.0).collect();
+    assert_eq!(uids, [2, 3]);
+}
+
+#[test]
+fn leftover_temp_files_are_removed() {
+    let (dir, p) = create(MailboxFormat::Mbox);
+    let t1 = dir.path().join("INBOX.mbox.tmp-1-0");
+    let t2 = dir.path().join("INBOX.mbox.idx.tmp-1-0");
+    let other = dir.path().join("Sent.mbox.tmp-1-0");
+    for t in [&t1, &t2, &other] {
+        fs::write(t, b"x").unwrap();
+    }
+    Mailbox::open(&p).unwrap();
+    assert!(!t1.exists() && !t2.exists() && other.exists());
+}
+
+#[test]
+fn create_and_open_errors() {
+    let (dir, p) = create(MailboxFormat::Mbox);
+    assert!(matches!(
+        Mailbox::create(&p, MailboxFormat::Mbox),
+        Err(Error::MailboxExists(_))
+    ));
+    let q = dir.path().join("Sent.mdir");
+    Mailbox::create(&q, MailboxFormat::Mdir).unwrap();
+    assert!(matches!(
+        Mailbox::create(&q, MailboxFormat::Mdir),
+        Err(Error::MailboxExists(_))
+    ));
+    assert!(matches!(
+        Mailbox::open(&dir.path().join("Nope.mbox")),
+        Err(Error::MailboxNotFound(_))
+    ));
+    assert!(matches!(
+        Mailbox::open(&dir.path().join("x.txt")),
+        Err(Error::BadName(_))
+    ));
+    let a = Mailbox::open(&p).unwrap().uid_validity();
+    let b = Mailbox::open(&q).unwrap().uid_validity();
+    assert_ne!(a, b);
+}
+
+#[test]
+fn journal_is_compacted() {
+    let (_dir, p) = create(MailboxFormat::Mbox);
+    let bodies = samples();
+    let mut mb = Mailbox::open(&p).unwrap();
+    mb.append(&new_msgs(&bodies[..1], "k")).unwrap();
+    for i in 0..(COMPACT_SLACK * 2) {
+        let f = if i % 2 == 0 {
+            Flags::SEEN
+        } else {
+            Flags::FLAGGED
+        };
+        mb.set_flags(Uid(1), f).unwrap();
+    }
+    let lines = fs::read_to_string(idx_path(&p)).unwrap().lines().count();
+    assert!(lines < COMPACT_SLACK + 10, "{lines}");
+    drop(mb);
+    let mb = Mailbox::open(&p).unwrap();
+    assert_eq!(mb.info(Uid(1)).unwrap().flags, Flags::FLAGGED);
+    assert_eq!(mb.find_key("k0"), Some(Uid(1)));
+}
+
+#[test]
+fn line_end_conversion() {
+    let wire = b"a\r\nb\nc\rd\r\r\n";
+    let lf = to_lf(wire);
+    assert_eq!(lf, b"a\nb\nc\rd\r\n");
+    assert_eq!(to_crlf(&lf), b"a\r\nb\r\nc\rd\r\r\n");
+    assert_eq!(crlf_len(&lf), 12);
+}

@@ -1,0 +1,9 @@
+//! Integration tests: one binary, one module per area. Each test starts
+//! its own node on ephemeral loopback ports.
+
+mod it {
+    pub mod cli;
+    pub mod pipe;
+    pub mod pop3;
+    pub mod smtp;
+}

@@ -1,0 +1,1 @@
+//! smtp integration tests.
