@@ -13,7 +13,8 @@
 use std::collections::BTreeMap;
 
 use cluster::{
-    AccountHub, AccountRef, ClusterHandle, Command as Raft, CommandResult, DirectoryOp, Password, Settings, State,
+    AccountHub, AccountRef, ClusterHandle, Command as Raft, CommandResult, DirectoryOp, Password,
+    Settings, State,
 };
 use storage::AccountKind;
 
@@ -42,7 +43,13 @@ impl AdminApi {
     pub async fn verify_password(&self, login: &str, password: &str) -> Option<AccountRef> {
         let (account, hash) = self.cluster.read(|s| {
             let account = s.directory.resolve(login)?;
-            let hash = s.directory.account(&account)?.password.as_ref()?.hash.clone();
+            let hash = s
+                .directory
+                .account(&account)?
+                .password
+                .as_ref()?
+                .hash
+                .clone();
             Some((account, hash))
         })?;
         let password = password.to_string();
@@ -56,7 +63,13 @@ impl AdminApi {
     pub fn verify_apop(&self, login: &str, challenge: &str, digest: &str) -> Option<AccountRef> {
         let (account, secret) = self.cluster.read(|s| {
             let account = s.directory.resolve(login)?;
-            let secret = s.directory.account(&account)?.password.as_ref()?.apop_secret.clone()?;
+            let secret = s
+                .directory
+                .account(&account)?
+                .password
+                .as_ref()?
+                .apop_secret
+                .clone()?;
             Some((account, secret))
         })?;
         crate::cli::session::verify_apop(challenge, &secret, digest).then_some(account)
@@ -93,8 +106,12 @@ impl AdminApi {
                 Ok(None)
             }
             Command::ListDomains => {
-                let domains = self.read(|s| s.directory.domains.keys().cloned().collect::<Vec<_>>()).await?;
-                Ok(Some(Value::Array(domains.into_iter().map(Value::String).collect())))
+                let domains = self
+                    .read(|s| s.directory.domains.keys().cloned().collect::<Vec<_>>())
+                    .await?;
+                Ok(Some(Value::Array(
+                    domains.into_iter().map(Value::String).collect(),
+                )))
             }
             Command::MainDomainName => {
                 let main = self.read(|s| s.directory.main_domain.clone()).await?;
@@ -103,11 +120,14 @@ impl AdminApi {
             Command::GetDomainSettings { name } => {
                 let settings = self
                     .read(move |s| {
-                        let name = name.map_or_else(|| s.directory.main_domain.clone(), |n| n.to_lowercase());
+                        let name = name
+                            .map_or_else(|| s.directory.main_domain.clone(), |n| n.to_lowercase());
                         s.directory.domains.get(&name).map(|d| d.settings.clone())
                     })
                     .await?
-                    .ok_or(Error::Refused(cluster::Rejection::DomainNotFound.to_string()))?;
+                    .ok_or(Error::Refused(
+                        cluster::Rejection::DomainNotFound.to_string(),
+                    ))?;
                 Ok(Some(Value::Dict(from_settings(&settings))))
             }
             Command::UpdateDomainSettings { name, settings } => {
@@ -119,7 +139,11 @@ impl AdminApi {
                 self.propose(op).await?;
                 Ok(None)
             }
-            Command::CreateAccount { name, kind, settings } => self.create_account(&name, kind, settings).await,
+            Command::CreateAccount {
+                name,
+                kind,
+                settings,
+            } => self.create_account(&name, kind, settings).await,
             Command::RenameAccount { old, new } => {
                 let from = self.existing(&old).await?;
                 let (new_name, new_domain) = self.split(&new).await?;
@@ -131,11 +155,18 @@ impl AdminApi {
                     new_name: new_name.clone(),
                 })
                 .await?;
-                let to = self.cluster.read(|s| s.directory.account_ref(&new_domain, &new_name));
+                let to = self
+                    .cluster
+                    .read(|s| s.directory.account_ref(&new_domain, &new_name));
                 let source = from.clone();
                 self.accounts
                     .with_account(&from, move |store| {
-                        store.rename_account(source.storage_domain(), &source.name, to.storage_domain(), &to.name)
+                        store.rename_account(
+                            source.storage_domain(),
+                            &source.name,
+                            to.storage_domain(),
+                            &to.name,
+                        )
                     })
                     .await?;
                 Ok(None)
@@ -161,16 +192,21 @@ impl AdminApi {
             Command::ListAccounts { domain } => {
                 let accounts = self
                     .read(move |s| {
-                        let domain = domain.map_or_else(|| s.directory.main_domain.clone(), |d| d.to_lowercase());
+                        let domain = domain
+                            .map_or_else(|| s.directory.main_domain.clone(), |d| d.to_lowercase());
                         s.directory.domains.get(&domain).map(|d| {
                             d.accounts
                                 .iter()
-                                .map(|(name, a)| (name.clone(), Value::string(storage_kind_name(a.kind))))
+                                .map(|(name, a)| {
+                                    (name.clone(), Value::string(storage_kind_name(a.kind)))
+                                })
                                 .collect::<Dict>()
                         })
                     })
                     .await?
-                    .ok_or(Error::Refused(cluster::Rejection::DomainNotFound.to_string()))?;
+                    .ok_or(Error::Refused(
+                        cluster::Rejection::DomainNotFound.to_string(),
+                    ))?;
                 Ok(Some(Value::Dict(accounts)))
             }
             Command::GetAccountSettings { name } => {
@@ -181,7 +217,8 @@ impl AdminApi {
             Command::UpdateAccountSettings { name, mut settings } => {
                 let account = self.existing(&name).await?;
                 if let Some(password) = settings.remove(PASSWORD_KEY) {
-                    self.set_password(&account, password_text(&password)?).await?;
+                    self.set_password(&account, password_text(&password)?)
+                        .await?;
                 }
                 self.propose(DirectoryOp::UpdateAccountSettings {
                     domain: account.domain.clone(),
@@ -207,7 +244,9 @@ impl AdminApi {
             Command::GetAccountAliases { name } => {
                 let account = self.existing(&name).await?;
                 let aliases = self.account_field(&account, |a| a.aliases.clone()).await?;
-                Ok(Some(Value::Array(aliases.into_iter().map(Value::String).collect())))
+                Ok(Some(Value::Array(
+                    aliases.into_iter().map(Value::String).collect(),
+                )))
             }
             Command::SetAccountAliases { name, aliases } => {
                 let account = self.existing(&name).await?;
@@ -236,10 +275,22 @@ impl AdminApi {
                             }
                             let mailbox = store.open_mailbox(domain, &target.name, &name)?;
                             let info = Dict::from([
-                                ("Messages".to_string(), Value::Number(mailbox.messages().len() as i64)),
-                                ("Size".to_string(), Value::Number(mailbox.total_size() as i64)),
-                                ("UIDNEXT".to_string(), Value::Number(i64::from(mailbox.uid_next().0))),
-                                ("UIDVALIDITY".to_string(), Value::Number(i64::from(mailbox.uid_validity()))),
+                                (
+                                    "Messages".to_string(),
+                                    Value::Number(mailbox.messages().len() as i64),
+                                ),
+                                (
+                                    "Size".to_string(),
+                                    Value::Number(mailbox.total_size() as i64),
+                                ),
+                                (
+                                    "UIDNEXT".to_string(),
+                                    Value::Number(i64::from(mailbox.uid_next().0)),
+                                ),
+                                (
+                                    "UIDVALIDITY".to_string(),
+                                    Value::Number(i64::from(mailbox.uid_validity())),
+                                ),
                             ]);
                             out.insert(name, Value::Dict(info));
                         }
@@ -267,7 +318,9 @@ impl AdminApi {
             | Command::Quit
             | Command::Noop
             | Command::GetVersion => Ok(None),
-            Command::Unsupported(name) => Err(Error::BadArgument(format!("{name} is not supported yet"))),
+            Command::Unsupported(name) => {
+                Err(Error::BadArgument(format!("{name} is not supported yet")))
+            }
         }
     }
 
@@ -278,23 +331,36 @@ impl AdminApi {
         if caller.in_main_domain && caller.name == "postmaster" {
             return Ok(());
         }
-        let own = |name: &str| self.cluster.read(|s| s.directory.resolve(name)).as_ref() == Some(caller);
+        let own =
+            |name: &str| self.cluster.read(|s| s.directory.resolve(name)).as_ref() == Some(caller);
         let allowed = match command {
             Command::GetAccountSettings { name }
             | Command::GetAccountAliases { name }
             | Command::SetAccountPassword { name, .. }
             | Command::VerifyAccountPassword { name, .. } => own(name),
-            Command::ListMailboxes { account, .. } | Command::CreateMailbox { account, .. } => own(account),
+            Command::ListMailboxes { account, .. } | Command::CreateMailbox { account, .. } => {
+                own(account)
+            }
             Command::MainDomainName => true,
             _ => false,
         };
-        if allowed { Ok(()) } else { Err(Error::NotAllowed) }
+        if allowed {
+            Ok(())
+        } else {
+            Err(Error::NotAllowed)
+        }
     }
 
-    async fn create_account(&self, name: &str, kind: Option<String>, settings: Option<Dict>) -> Result<Option<Value>> {
+    async fn create_account(
+        &self,
+        name: &str,
+        kind: Option<String>,
+        settings: Option<Dict>,
+    ) -> Result<Option<Value>> {
         let kind = match kind {
             None => AccountKind::MultiMailbox,
-            Some(k) => AccountKind::parse(&k).ok_or_else(|| Error::BadArgument(format!("Unknown account type {k}")))?,
+            Some(k) => AccountKind::parse(&k)
+                .ok_or_else(|| Error::BadArgument(format!("Unknown account type {k}")))?,
         };
         let (name, domain) = self.split(name).await?;
         storage::layout::validate_name(&name).map_err(Error::from)?;
@@ -311,7 +377,9 @@ impl AdminApi {
             settings: to_settings(settings),
         })
         .await?;
-        let account = self.cluster.read(|s| s.directory.account_ref(&domain, &name));
+        let account = self
+            .cluster
+            .read(|s| s.directory.account_ref(&domain, &name));
         let target = account.clone();
         self.accounts
             .with_account(&account, move |store| {
@@ -371,7 +439,9 @@ impl AdminApi {
             if s.directory.is_local_domain(&domain) {
                 Ok((name, domain))
             } else {
-                Err(Error::Refused(cluster::Rejection::DomainNotFound.to_string()))
+                Err(Error::Refused(
+                    cluster::Rejection::DomainNotFound.to_string(),
+                ))
             }
         })
         .await?
@@ -383,21 +453,23 @@ impl AdminApi {
         self.read(move |s| {
             let (name, domain) = s.directory.split_address(&address);
             let r = s.directory.account_ref(&domain, &name);
-            s.directory
-                .account(&r)
-                .map(|_| r)
-                .ok_or(Error::Refused(cluster::Rejection::AccountNotFound.to_string()))
+            s.directory.account(&r).map(|_| r).ok_or(Error::Refused(
+                cluster::Rejection::AccountNotFound.to_string(),
+            ))
         })
         .await?
     }
 
-    async fn account_field<R>(&self, account: &AccountRef, f: impl FnOnce(&cluster::Account) -> R) -> Result<R> {
+    async fn account_field<R>(
+        &self,
+        account: &AccountRef,
+        f: impl FnOnce(&cluster::Account) -> R,
+    ) -> Result<R> {
         let account = account.clone();
         self.read(move |s| {
-            s.directory
-                .account(&account)
-                .map(f)
-                .ok_or(Error::Refused(cluster::Rejection::AccountNotFound.to_string()))
+            s.directory.account(&account).map(f).ok_or(Error::Refused(
+                cluster::Rejection::AccountNotFound.to_string(),
+            ))
         })
         .await?
     }
@@ -427,7 +499,9 @@ async fn hash_password(password: String) -> Result<Password> {
     })
 }
 
-async fn blocking<R: Send + 'static>(f: impl FnOnce() -> storage::Result<R> + Send + 'static) -> Result<R> {
+async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> storage::Result<R> + Send + 'static,
+) -> Result<R> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Unavailable(e.to_string()))?
@@ -443,7 +517,12 @@ fn to_settings(dict: Dict) -> Settings {
 fn from_settings(settings: &Settings) -> Dict {
     settings
         .iter()
-        .map(|(k, v)| (k.clone(), data::parse(v).unwrap_or_else(|_| Value::string(v.clone()))))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                data::parse(v).unwrap_or_else(|_| Value::string(v.clone())),
+            )
+        })
         .collect::<BTreeMap<_, _>>()
 }
 
@@ -457,7 +536,9 @@ fn wildcard_match(pattern: &str, name: &str) -> bool {
             Some(('%', rest)) => (0..=n.len())
                 .take_while(|&i| i == 0 || n[i - 1] != '/')
                 .any(|i| go(rest, &n[i..])),
-            Some((c, rest)) => n.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && go(rest, &n[1..]),
+            Some((c, rest)) => {
+                n.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && go(rest, &n[1..])
+            }
         }
     }
     let p: Vec<char> = pattern.chars().collect();

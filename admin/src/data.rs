@@ -601,7 +601,8 @@ impl<'a> Parser<'a> {
 fn is_plain_atom(s: &str) -> bool {
     !s.is_empty()
         && !s.starts_with(['#', '-', '.'])
-        && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_.@".contains(&c))
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_.@".contains(&c))
 }
 
 fn write_string(s: &str, f: &mut impl fmt::Write) -> fmt::Result {

@@ -69,10 +69,14 @@ impl From<storage::Error> for Error {
     fn from(e: storage::Error) -> Error {
         match e {
             storage::Error::BadName(n) => Error::BadArgument(format!("Illegal name: {n}")),
-            storage::Error::MailboxExists(m) => Error::Refused(format!("Mailbox {m} already exists")),
+            storage::Error::MailboxExists(m) => {
+                Error::Refused(format!("Mailbox {m} already exists"))
+            }
             storage::Error::MailboxNotFound(m) => Error::Refused(format!("Unknown mailbox {m}")),
             storage::Error::AccountNotFound => Error::Refused("Unknown account".into()),
-            storage::Error::AccountExists => Error::Refused("Account with this name already exists".into()),
+            storage::Error::AccountExists => {
+                Error::Refused("Account with this name already exists".into())
+            }
             storage::Error::NotSupported(what) => Error::Refused(what),
             other => Error::Unavailable(other.to_string()),
         }

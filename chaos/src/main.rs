@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 /// Fault injection and load for Mailnode.
@@ -21,8 +20,13 @@ enum Command {
 }
 
 #[tokio::main]
-async fn main() -> Result<ExitCode> {
-    match Cli::parse().command {
+async fn main() -> ExitCode {
+    let result = match Cli::parse().command {
         Command::Bench(command) => chaos::bench::run(command).await,
-    }
+    };
+    // Print the cause chain on one line; a backtrace says nothing about a refused login.
+    result.unwrap_or_else(|e| {
+        eprintln!("chaos: {e:#}");
+        ExitCode::from(2)
+    })
 }

@@ -46,6 +46,12 @@ pub enum Command {
         /// When non-final recipients are due again.
         retry_at_ms: u64,
     },
+    /// Drops every claim held by `node`: sent by a node when it starts,
+    /// since nothing its previous run claimed is still being worked on.
+    ReleaseClaims {
+        /// The restarted node.
+        node: u64,
+    },
 }
 
 /// The result of applying one [`Command`].

@@ -209,7 +209,7 @@ impl Directory {
         } else {
             dom.accounts
                 .iter()
-                .find(|(_, a)| a.aliases.iter().any(|al| *al == user))
+                .find(|(_, a)| a.aliases.contains(&user))
                 .map(|(n, _)| n.clone())?
         };
         Some(self.account_ref(&domain, &name))
@@ -332,15 +332,14 @@ impl Directory {
                 }
                 Ok(())
             }
-            DirectoryOp::DeleteAccount { domain, name } => {
-                self.domains
-                    .get_mut(&domain.to_lowercase())
-                    .ok_or(Rejection::DomainNotFound)?
-                    .accounts
-                    .remove(&name.to_lowercase())
-                    .map(|_| ())
-                    .ok_or(Rejection::AccountNotFound)
-            }
+            DirectoryOp::DeleteAccount { domain, name } => self
+                .domains
+                .get_mut(&domain.to_lowercase())
+                .ok_or(Rejection::DomainNotFound)?
+                .accounts
+                .remove(&name.to_lowercase())
+                .map(|_| ())
+                .ok_or(Rejection::AccountNotFound),
             DirectoryOp::UpdateAccountSettings {
                 domain,
                 name,
@@ -443,7 +442,10 @@ mod tests {
     fn create_twice_is_account_exists() {
         let mut d = dir();
         create(&mut d, "example.test", "User1").unwrap();
-        assert_eq!(create(&mut d, "example.test", "user1"), Err(Rejection::AccountExists));
+        assert_eq!(
+            create(&mut d, "example.test", "user1"),
+            Err(Rejection::AccountExists)
+        );
         assert_eq!(
             d.resolve("USER1@example.test").unwrap().name,
             "user1".to_string()
@@ -477,7 +479,10 @@ mod tests {
         })
         .unwrap();
         assert_eq!(d.resolve("sales@client1.com").unwrap().name, "user2");
-        assert_eq!(create(&mut d, "client1.com", "sales"), Err(Rejection::AccountExists));
+        assert_eq!(
+            create(&mut d, "client1.com", "sales"),
+            Err(Rejection::AccountExists)
+        );
     }
 
     #[test]

@@ -15,10 +15,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::command::{Command, CommandResult};
 use crate::error::{Error, Result};
 use crate::proposer::{self, Proposal};
+use crate::raft::Raft;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::Network;
 use crate::raft::state_machine::StateMachine;
-use crate::raft::Raft;
 use crate::state::State;
 
 /// How to start this node's Raft member.
@@ -64,7 +64,9 @@ impl ClusterHandle {
             reason,
         };
         std::fs::create_dir_all(&dir).map_err(|e| store_err(e.to_string()))?;
-        let db = open_sled(&dir).await.map_err(|e| store_err(e.to_string()))?;
+        let db = open_sled(&dir)
+            .await
+            .map_err(|e| store_err(e.to_string()))?;
         let log_store = LogStore::open(&db, &dir).map_err(|e| store_err(e.to_string()))?;
         let state_machine = StateMachine::open(&db, &dir).map_err(|e| store_err(e.to_string()))?;
         let state = state_machine.state();
@@ -81,13 +83,27 @@ impl ClusterHandle {
         }
         .validate()
         .map_err(|e| Error::Start(e.to_string()))?;
-        let raft = Raft::new(cfg.node_id, Arc::new(config), Network, log_store, state_machine)
+        let raft = Raft::new(
+            cfg.node_id,
+            Arc::new(config),
+            Network,
+            log_store,
+            state_machine,
+        )
+        .await
+        .map_err(|e| Error::Start(e.to_string()))?;
+
+        let initialized = raft
+            .is_initialized()
             .await
             .map_err(|e| Error::Start(e.to_string()))?;
-
-        let initialized = raft.is_initialized().await.map_err(|e| Error::Start(e.to_string()))?;
         if !initialized {
-            let members = BTreeMap::from([(cfg.node_id, BasicNode { addr: cfg.address.clone() })]);
+            let members = BTreeMap::from([(
+                cfg.node_id,
+                BasicNode {
+                    addr: cfg.address.clone(),
+                },
+            )]);
             raft.initialize(members)
                 .await
                 .map_err(|e| Error::Start(e.to_string()))?;
@@ -168,7 +184,9 @@ impl ClusterHandle {
     pub async fn read_linearizable<R>(&self, f: impl FnOnce(&State) -> R) -> Result<R> {
         self.inner.raft.ensure_linearizable().await.map_err(|e| {
             match e.forward_to_leader::<BasicNode>() {
-                Some(f) => Error::NotLeader { leader: f.leader_id },
+                Some(f) => Error::NotLeader {
+                    leader: f.leader_id,
+                },
                 None => Error::Commit(e.to_string()),
             }
         })?;
@@ -196,7 +214,9 @@ async fn open_sled(dir: &std::path::Path) -> std::result::Result<sled::Db, sled:
     loop {
         match sled::Config::new().path(dir).open() {
             // sled reports the folder lock as an I/O error with this text.
-            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") && attempts < 100 => {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock") && attempts < 100 =>
+            {
                 attempts += 1;
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }

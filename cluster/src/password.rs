@@ -3,8 +3,10 @@
 //! Hashing is slow on purpose; callers run these functions on a blocking
 //! thread. The hash, never the password, goes into a Raft command.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::Argon2;
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
 
 /// Hashes `password` into a PHC string.
 ///

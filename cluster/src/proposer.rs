@@ -56,7 +56,8 @@ async fn run(raft: Raft, mut rx: mpsc::Receiver<Proposal>, max_batch: usize) {
 }
 
 async fn write(raft: &Raft, batch: Vec<Proposal>) {
-    let (commands, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.command, p.reply)).unzip();
+    let (commands, replies): (Vec<_>, Vec<_>) =
+        batch.into_iter().map(|p| (p.command, p.reply)).unzip();
     match raft.client_write(Request(commands)).await {
         Ok(response) => {
             let mut results = response.data.0.into_iter();

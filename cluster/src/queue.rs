@@ -157,7 +157,13 @@ impl Queue {
 
     /// Claims up to `max` entries that are due at `now_ms` and not claimed
     /// by a live claim, oldest first. Returns (id, token) pairs.
-    pub fn claim(&mut self, node: u64, now_ms: u64, lease_ms: u64, max: usize) -> Vec<(QueueId, u64)> {
+    pub fn claim(
+        &mut self,
+        node: u64,
+        now_ms: u64,
+        lease_ms: u64,
+        max: usize,
+    ) -> Vec<(QueueId, u64)> {
         let mut claimed = Vec::new();
         for entry in self.entries.values_mut() {
             if claimed.len() >= max {
@@ -175,6 +181,15 @@ impl Queue {
             }
         }
         claimed
+    }
+
+    /// Drops the claims of `node` (its delivery work died with it).
+    pub fn release_claims(&mut self, node: u64) {
+        for entry in self.entries.values_mut() {
+            if entry.claim.as_ref().is_some_and(|c| c.node == node) {
+                entry.claim = None;
+            }
+        }
     }
 
     /// Records the results of an attempt made under claim `token`.
@@ -248,6 +263,21 @@ mod tests {
     }
 
     #[test]
+    fn a_restarted_node_releases_its_claims() {
+        let mut q = Queue::default();
+        q.enqueue(entry(1, &["x@y"])).unwrap();
+        q.enqueue(entry(2, &["x@y"])).unwrap();
+        assert_eq!(q.claim(1, 1000, 60_000, 1).len(), 1);
+        assert_eq!(q.claim(2, 1000, 60_000, 1).len(), 1);
+        q.release_claims(1);
+        let again = q.claim(3, 1001, 60_000, 10);
+        assert_eq!(
+            again.iter().map(|(id, _)| id.0).collect::<Vec<_>>(),
+            vec![1]
+        );
+    }
+
+    #[test]
     fn deferred_recipients_wait_for_retry() {
         let mut q = Queue::default();
         q.enqueue(entry(7, &["a@l", "b@r"])).unwrap();
@@ -256,7 +286,10 @@ mod tests {
             .report(
                 QueueId(7),
                 c[0].1,
-                vec![(0, RcptState::Delivered), (1, RcptState::Deferred("later".into()))],
+                vec![
+                    (0, RcptState::Delivered),
+                    (1, RcptState::Deferred("later".into())),
+                ],
                 5000,
             )
             .unwrap();
@@ -265,8 +298,16 @@ mod tests {
         let c = q.claim(1, 5000, 500, 10);
         assert_eq!(c.len(), 1);
         assert_eq!(q.entries[&QueueId(7)].attempts, 1);
-        q.report(QueueId(7), c[0].1, vec![(0, RcptState::Failed("x".into())), (1, RcptState::Failed("no".into()))], 0)
-            .unwrap();
+        q.report(
+            QueueId(7),
+            c[0].1,
+            vec![
+                (0, RcptState::Failed("x".into())),
+                (1, RcptState::Failed("no".into())),
+            ],
+            0,
+        )
+        .unwrap();
         assert!(q.entries.is_empty());
     }
 }

@@ -22,14 +22,20 @@ impl State {
     pub fn apply(&mut self, command: Command) -> CommandResult {
         let rejected = CommandResult::Rejected;
         match command {
-            Command::Directory(op) => self.directory.apply(op).map_or_else(rejected, |()| CommandResult::Done),
+            Command::Directory(op) => self
+                .directory
+                .apply(op)
+                .map_or_else(rejected, |()| CommandResult::Done),
             Command::AllocateIds { count } => {
                 // Ids start at 1 so that 0 never names a message.
                 let first = self.next_id.max(1);
                 self.next_id = first + count;
                 CommandResult::Ids(first)
             }
-            Command::Enqueue(entry) => self.queue.enqueue(entry).map_or_else(rejected, |()| CommandResult::Done),
+            Command::Enqueue(entry) => self
+                .queue
+                .enqueue(entry)
+                .map_or_else(rejected, |()| CommandResult::Done),
             Command::Claim {
                 node,
                 now_ms,
@@ -45,6 +51,10 @@ impl State {
                 .queue
                 .report(id, token, results, retry_at_ms)
                 .map_or_else(rejected, CommandResult::Reported),
+            Command::ReleaseClaims { node } => {
+                self.queue.release_claims(node);
+                CommandResult::Done
+            }
         }
     }
 }

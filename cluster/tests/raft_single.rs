@@ -31,19 +31,28 @@ async fn state_survives_restart() {
         main_domain: "example.test".into(),
     });
     assert_eq!(handle.propose(boot).await.unwrap(), CommandResult::Done);
-    assert_eq!(handle.propose(create_account("user1")).await.unwrap(), CommandResult::Done);
+    assert_eq!(
+        handle.propose(create_account("user1")).await.unwrap(),
+        CommandResult::Done
+    );
     assert_eq!(
         handle.propose(create_account("user1")).await.unwrap(),
         CommandResult::Rejected(Rejection::AccountExists)
     );
-    let ids = handle.propose(Command::AllocateIds { count: 100 }).await.unwrap();
+    let ids = handle
+        .propose(Command::AllocateIds { count: 100 })
+        .await
+        .unwrap();
     assert_eq!(ids, CommandResult::Ids(1));
     handle.shutdown().await;
     drop(handle);
 
     let handle = ClusterHandle::start(config(dir.path())).await.unwrap();
     assert!(handle.read(|s| s.directory.resolve("user1@example.test").is_some()));
-    let ids = handle.propose(Command::AllocateIds { count: 1 }).await.unwrap();
+    let ids = handle
+        .propose(Command::AllocateIds { count: 1 })
+        .await
+        .unwrap();
     assert_eq!(ids, CommandResult::Ids(101));
     handle.shutdown().await;
 }
@@ -72,6 +81,9 @@ async fn concurrent_proposals_all_commit() {
     }
     assert_eq!(handle.read(|s| s.queue.entries.len()), 500);
     let last_index = *handle.changes().borrow();
-    assert!(last_index < 500, "500 proposals took {last_index} entries: not batched");
+    assert!(
+        last_index < 500,
+        "500 proposals took {last_index} entries: not batched"
+    );
     handle.shutdown().await;
 }

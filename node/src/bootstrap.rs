@@ -3,7 +3,9 @@
 
 use std::io::Write;
 
-use cluster::{AccountHub, ClusterHandle, Command, CommandResult, DirectoryOp, Password, Rejection};
+use cluster::{
+    AccountHub, ClusterHandle, Command, CommandResult, DirectoryOp, Password, Rejection,
+};
 use rand::Rng;
 use storage::{AccountKind, Spool};
 
@@ -19,7 +21,11 @@ use crate::syslog::{SystemLog, level};
 ///
 /// # Errors
 /// Raft or storage failures.
-pub async fn ensure_main_domain(config: &NodeConfig, cluster: &ClusterHandle, accounts: &AccountHub) -> Result<Option<String>> {
+pub async fn ensure_main_domain(
+    config: &NodeConfig,
+    cluster: &ClusterHandle,
+    accounts: &AccountHub,
+) -> Result<Option<String>> {
     let main = cluster.read(|s| s.directory.main_domain.clone());
     if main.is_empty() {
         let op = DirectoryOp::Bootstrap {
@@ -60,9 +66,11 @@ pub async fn ensure_main_domain(config: &NodeConfig, cluster: &ClusterHandle, ac
         other => expect_done(other)?,
     }
     let store = accounts.store().clone();
-    tokio::task::spawn_blocking(move || match store.create_account(None, "postmaster", AccountKind::MultiMailbox) {
-        Ok(()) | Err(storage::Error::AccountExists) => Ok(()),
-        Err(e) => Err(e),
+    tokio::task::spawn_blocking(move || {
+        match store.create_account(None, "postmaster", AccountKind::MultiMailbox) {
+            Ok(()) | Err(storage::Error::AccountExists) => Ok(()),
+            Err(e) => Err(e),
+        }
     })
     .await
     .map_err(|e| Error::Task(e.to_string()))??;
@@ -100,6 +108,17 @@ fn write_secret(path: &std::path::Path, secret: &str) -> Result<()> {
     file.sync_all().map_err(|e| Error::path(path, e))
 }
 
+/// Drops the queue claims this node held before it (re)started: whatever
+/// it was delivering then is not being delivered now, so the entries are
+/// due again at once instead of after the claim lease.
+///
+/// # Errors
+/// The command cannot be committed.
+pub async fn release_claims(cluster: &ClusterHandle) -> Result<()> {
+    let node = cluster.node_id();
+    expect_done(cluster.propose(Command::ReleaseClaims { node }).await?)
+}
+
 /// Removes queue files that no queue entry names: bodies written for a
 /// message whose `Enqueue` never committed (the client got no `250`).
 /// Runs at start, before anything enqueues.
@@ -112,7 +131,12 @@ pub fn sweep_spool(cluster: &ClusterHandle, spool: &Spool, log: &SystemLog) -> R
         let queued = cluster.read(|s| s.queue.entries.contains_key(&cluster::QueueId(id)));
         if !queued {
             spool.remove(id)?;
-            log.write(level::PROBLEM, "QUEUE", &format!("[{id}]"), "orphan message file removed");
+            log.write(
+                level::PROBLEM,
+                "QUEUE",
+                &format!("[{id}]"),
+                "orphan message file removed",
+            );
         }
     }
     Ok(())

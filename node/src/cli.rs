@@ -18,7 +18,11 @@ use crate::syslog::level;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// Serves one CLI connection until QUIT, timeout or disconnect.
-pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(stream: Stream<IO>, peer: SocketAddr, services: Arc<Services>) {
+pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(
+    stream: Stream<IO>,
+    peer: SocketAddr,
+    services: Arc<Services>,
+) {
     let ctx = format!("[{}]:{}", peer.ip(), peer.port());
     let token = format!("{}.{}", std::process::id(), rand::random::<u32>());
     let mut session = CliSession::new(&services.hostname, &token);
@@ -37,12 +41,16 @@ pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(stream: Stream<IO>, peer: S
             Ok(Ok(0)) | Err(_) | Ok(Err(_)) => break,
             Ok(Ok(_)) if buf.len() > MAX_LINE_LEN => {
                 // Drop the rest of the over-long line before answering.
-                if skip_line(&mut io).await.is_err() || write_line(&mut io, "501 line too long").await.is_err() {
+                if skip_line(&mut io).await.is_err()
+                    || write_line(&mut io, "501 line too long").await.is_err()
+                {
                     break;
                 }
                 continue;
             }
-            Ok(Ok(_)) => String::from_utf8_lossy(&buf).trim_end_matches(['\r', '\n']).to_string(),
+            Ok(Ok(_)) => String::from_utf8_lossy(&buf)
+                .trim_end_matches(['\r', '\n'])
+                .to_string(),
         };
         let reply = match session.on_line(&line) {
             Step::Reply(r) => r,
@@ -66,10 +74,14 @@ pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(stream: Stream<IO>, peer: S
                 let Some(caller) = account.as_ref() else {
                     break;
                 };
-                services.log.write(level::ALL, "CLI", &ctx, &format!("inp: {line}"));
+                services
+                    .log
+                    .write(level::ALL, "CLI", &ctx, &format!("inp: {line}"));
                 let result = services.admin.execute(caller, command).await.map_err(|e| {
                     if e.is_temporary() {
-                        services.log.write(level::PROBLEM, "CLI", &ctx, &e.to_string());
+                        services
+                            .log
+                            .write(level::PROBLEM, "CLI", &ctx, &e.to_string());
                     }
                     e.to_string()
                 });
@@ -80,17 +92,30 @@ pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(stream: Stream<IO>, peer: S
             break;
         }
     }
-    services.log.write(level::LOW, "CLI", &ctx, "closing connection");
+    services
+        .log
+        .write(level::LOW, "CLI", &ctx, "closing connection");
 }
 
-fn login_reply(session: &mut CliSession, services: &Services, ctx: &str, user: &str, ok: bool) -> String {
+fn login_reply(
+    session: &mut CliSession,
+    services: &Services,
+    ctx: &str,
+    user: &str,
+    ok: bool,
+) -> String {
     let text = if ok { "logged in" } else { "login failed" };
-    services.log.write(level::MAJOR, "CLI", ctx, &format!("'{user}' {text}"));
+    services
+        .log
+        .write(level::MAJOR, "CLI", ctx, &format!("'{user}' {text}"));
     session.login_result(ok)
 }
 
 async fn write_line<W: AsyncWrite + Unpin>(io: &mut W, line: &str) -> std::io::Result<()> {
-    let mut bytes = line.replace("\r\n", "\n").replace('\n', "\r\n").into_bytes();
+    let mut bytes = line
+        .replace("\r\n", "\n")
+        .replace('\n', "\r\n")
+        .into_bytes();
     bytes.extend_from_slice(b"\r\n");
     io.write_all(&bytes).await?;
     io.flush().await

@@ -12,8 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, Context};
-use cluster::{AccountHub, AccountRef, ClusterHandle, Command, CommandResult, QueueEntry, QueueId, RcptState};
 use cluster::queue::ReportOutcome;
+use cluster::{
+    AccountHub, AccountRef, ClusterHandle, Command, CommandResult, QueueEntry, QueueId, RcptState,
+};
 use futures::future::join_all;
 use storage::{AccountKind, Flags, NewMessage, Spool};
 
@@ -103,13 +105,19 @@ impl Shared {
             match next_due {
                 Some(due) if due <= now => {
                     if let Err(e) = self.round(now).await {
-                        self.log
-                            .write(level::PROBLEM, "DEQUEUER", "", &format!("delivery round failed: {e}"));
+                        self.log.write(
+                            level::PROBLEM,
+                            "DEQUEUER",
+                            "",
+                            &format!("delivery round failed: {e}"),
+                        );
                         tokio::time::sleep(IDLE_POLL).await;
                     }
                 }
                 other => {
-                    let wait = other.map_or(IDLE_POLL, |due| Duration::from_millis(due - now).min(IDLE_POLL));
+                    let wait = other.map_or(IDLE_POLL, |due| {
+                        Duration::from_millis(due - now).min(IDLE_POLL)
+                    });
                     // Wake on new entries (applied) or when a retry is due.
                     let _ = tokio::time::timeout(wait, changes.changed()).await;
                 }
@@ -135,7 +143,12 @@ impl Shared {
                 .filter_map(|(id, token)| s.queue.entries.get(id).map(|e| (e.clone(), *token)))
                 .collect()
         });
-        join_all(entries.into_iter().map(|(e, token)| self.deliver_entry(e, token))).await;
+        join_all(
+            entries
+                .into_iter()
+                .map(|(e, token)| self.deliver_entry(e, token)),
+        )
+        .await;
         Ok(())
     }
 
@@ -150,11 +163,21 @@ impl Shared {
         let body = match body {
             Ok(Ok(b)) => b,
             Ok(Err(e)) => {
-                self.log.write(level::FAILURE, "DEQUEUER", &ctx, &format!("cannot read the message: {e}"));
+                self.log.write(
+                    level::FAILURE,
+                    "DEQUEUER",
+                    &ctx,
+                    &format!("cannot read the message: {e}"),
+                );
                 return;
             }
             Err(e) => {
-                self.log.write(level::FAILURE, "DEQUEUER", &ctx, &format!("cannot read the message: {e}"));
+                self.log.write(
+                    level::FAILURE,
+                    "DEQUEUER",
+                    &ctx,
+                    &format!("cannot read the message: {e}"),
+                );
                 return;
             }
         };
@@ -172,11 +195,16 @@ impl Shared {
                         account: &account,
                         kind,
                     };
-                    self.deliver_local(target, &entry.return_path, &stored).await
+                    self.deliver_local(target, &entry.return_path, &stored)
+                        .await
                 }
                 Route::UnknownUser => {
-                    self.log
-                        .write(level::MAJOR, "DEQUEUER", &ctx, &format!("{} failed: unknown user", rcpt.address));
+                    self.log.write(
+                        level::MAJOR,
+                        "DEQUEUER",
+                        &ctx,
+                        &format!("{} failed: unknown user", rcpt.address),
+                    );
                     RcptState::Failed("5.1.1 unknown user account".into())
                 }
                 Route::Remote => {
@@ -202,14 +230,22 @@ impl Shared {
                 self.log.write(level::LOW, "QUEUE", &ctx, "delayed");
             }
             Ok(other) => {
-                self.log
-                    .write(level::PROBLEM, "DEQUEUER", &ctx, &format!("result not recorded: {other:?}"));
+                self.log.write(
+                    level::PROBLEM,
+                    "DEQUEUER",
+                    &ctx,
+                    &format!("result not recorded: {other:?}"),
+                );
             }
             Err(e) => {
                 // The claim lapses and the entry is retried; appends are keyed,
                 // so the retry does not duplicate.
-                self.log
-                    .write(level::PROBLEM, "DEQUEUER", &ctx, &format!("result not recorded: {e}"));
+                self.log.write(
+                    level::PROBLEM,
+                    "DEQUEUER",
+                    &ctx,
+                    &format!("result not recorded: {e}"),
+                );
             }
         }
     }
@@ -236,7 +272,12 @@ impl Shared {
         })
     }
 
-    async fn deliver_local(&self, target: Target<'_>, return_path: &str, message: &Arc<Vec<u8>>) -> RcptState {
+    async fn deliver_local(
+        &self,
+        target: Target<'_>,
+        return_path: &str,
+        message: &Arc<Vec<u8>>,
+    ) -> RcptState {
         let Target {
             id,
             address,
@@ -264,9 +305,18 @@ impl Shared {
         match result {
             Ok(uids) => {
                 let uid = uids.first().map_or(0, |u| u.0);
-                self.log
-                    .write(level::MAJOR, "MAILBOX", &format!("{account}/INBOX"), &format!("{ctx} stored as {uid}"));
-                self.log.write(level::MAJOR, "ACCOUNT", &account.to_string(), &format!("{ctx} delivered"));
+                self.log.write(
+                    level::MAJOR,
+                    "MAILBOX",
+                    &format!("{account}/INBOX"),
+                    &format!("{ctx} stored as {uid}"),
+                );
+                self.log.write(
+                    level::MAJOR,
+                    "ACCOUNT",
+                    &account.to_string(),
+                    &format!("{ctx} delivered"),
+                );
                 self.log.write(
                     level::MAJOR,
                     "DEQUEUER",
@@ -276,8 +326,12 @@ impl Shared {
                 RcptState::Delivered
             }
             Err(e) => {
-                self.log
-                    .write(level::PROBLEM, "DEQUEUER", "", &format!("{ctx} LOCAL({account}) delayed: {e}"));
+                self.log.write(
+                    level::PROBLEM,
+                    "DEQUEUER",
+                    "",
+                    &format!("{ctx} LOCAL({account}) delayed: {e}"),
+                );
                 RcptState::Deferred(format!("4.2.0 {e}"))
             }
         }

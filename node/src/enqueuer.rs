@@ -130,7 +130,8 @@ impl Shared {
                     Ok(other) => Error::Task(format!("unexpected enqueue result {other:?}")),
                     Err(e) => Error::Cluster(e),
                 };
-                self.log.write(level::FAILURE, "ENQUEUER", &ctx, &format!("failed: {err}"));
+                self.log
+                    .write(level::FAILURE, "ENQUEUER", &ctx, &format!("failed: {err}"));
                 Err(err)
             }
         }
@@ -139,9 +140,17 @@ impl Shared {
     async fn next_id(&self) -> Result<u64> {
         let mut ids = self.ids.lock().await;
         if ids.is_empty() {
-            match self.cluster.propose(Command::AllocateIds { count: ID_BLOCK }).await? {
+            match self
+                .cluster
+                .propose(Command::AllocateIds { count: ID_BLOCK })
+                .await?
+            {
                 CommandResult::Ids(first) => *ids = first..first + ID_BLOCK,
-                other => return Err(Error::Task(format!("unexpected id allocation result {other:?}"))),
+                other => {
+                    return Err(Error::Task(format!(
+                        "unexpected id allocation result {other:?}"
+                    )));
+                }
             }
         }
         let id = ids.start;
@@ -217,7 +226,8 @@ mod tests {
 
     #[test]
     fn header_value_unfolds_and_stops_at_body() {
-        let msg = b"From: a@b\r\nMessage-ID:\r\n <x@y>\r\nSubject: s\r\n\r\nMessage-ID: <body@z>\r\n";
+        let msg =
+            b"From: a@b\r\nMessage-ID:\r\n <x@y>\r\nSubject: s\r\n\r\nMessage-ID: <body@z>\r\n";
         assert_eq!(header_value(msg, "message-id").as_deref(), Some("<x@y>"));
         assert_eq!(header_value(msg, "to"), None);
     }

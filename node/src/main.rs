@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use node::config::NodeConfig;
 
 #[derive(Parser)]
-#[command(name = "mailnode", version, about = "Mailnode: a clustered mail server")]
+#[command(
+    name = "mailnode",
+    version,
+    about = "Mailnode: a clustered mail server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -106,10 +110,15 @@ fn start(config: NodeConfig) -> anyhow::Result<()> {
     }
     if let Some(password) = node.generated_password() {
         println!("mailnode: postmaster password: {password}");
-        println!("mailnode: (also stored in {}, readable by its owner only)", password_file.display());
+        println!(
+            "mailnode: (also stored in {}, readable by its owner only)",
+            password_file.display()
+        );
     }
     println!("mailnode: ready");
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {

@@ -32,11 +32,17 @@ pub struct SendmailArgs {
 /// No recipients, an address with a line break, or I/O failures.
 pub fn submit(args: &SendmailArgs, input: impl BufRead, submitted: &Path) -> Result<PathBuf> {
     if args.recipients.is_empty() && !args.recipients_from_headers {
-        return Err(Error::Config("no recipients given (name them, or use -t)".into()));
+        return Err(Error::Config(
+            "no recipients given (name them, or use -t)".into(),
+        ));
     }
     let unsafe_value = |s: &str| s.contains(['\r', '\n']);
-    if args.sender.as_deref().is_some_and(unsafe_value) || args.recipients.iter().any(|r| unsafe_value(r)) {
-        return Err(Error::Config("addresses must not contain line breaks".into()));
+    if args.sender.as_deref().is_some_and(unsafe_value)
+        || args.recipients.iter().any(|r| unsafe_value(r))
+    {
+        return Err(Error::Config(
+            "addresses must not contain line breaks".into(),
+        ));
     }
     let mut file = Vec::new();
     if let Some(sender) = &args.sender {

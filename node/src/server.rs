@@ -90,7 +90,9 @@ impl Service {
             Service::Smtp | Service::Submission | Service::Smtps => {
                 b"421 4.7.0 Too many connections from your address\r\n"
             }
-            Service::Pop3 | Service::Pop3s => b"-ERR [SYS/TEMP] too many connections from your address\r\n",
+            Service::Pop3 | Service::Pop3s => {
+                b"-ERR [SYS/TEMP] too many connections from your address\r\n"
+            }
             Service::Cli => b"501 too many connections from your address\r\n",
         }
     }
@@ -155,7 +157,9 @@ impl Drop for RunningNode {
 /// Invalid configuration, unusable directories, TLS material, Raft start,
 /// or a listener that cannot be bound (named by its key).
 pub fn start(config: NodeConfig) -> Result<RunningNode> {
-    config.validate().map_err(|e| Error::Config(e.to_string()))?;
+    config
+        .validate()
+        .map_err(|e| Error::Config(e.to_string()))?;
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = oneshot::channel();
     let name = format!("mailnode-{}", config.node_name);
@@ -175,7 +179,9 @@ pub fn start(config: NodeConfig) -> Result<RunningNode> {
                         let _ = stop_rx.await;
                         // Dropping the sender stops the accept loops.
                         drop(listeners);
-                        services.log.write(level::MAJOR, "SYSTEM", "", "shutting down");
+                        services
+                            .log
+                            .write(level::MAJOR, "SYSTEM", "", "shutting down");
                         services.cluster.shutdown().await;
                     }
                     Err(e) => {
@@ -208,13 +214,40 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
     base.create_all()?;
     let log_dir = base.system_logs_dir(&config.node_name);
     let log = SystemLog::open(&log_dir, config.log_level).map_err(|e| Error::path(&log_dir, e))?;
-    let hostname = config.smtp.hostname.clone().unwrap_or_else(|| config.main_domain.clone());
-    let tls = crate::tls::load_or_create(&config.tls, &config.data_dir, &hostname).map_err(|e| Error::Tls(e.to_string()))?;
+    let hostname = config
+        .smtp
+        .hostname
+        .clone()
+        .unwrap_or_else(|| config.main_domain.clone());
+    let tls = crate::tls::load_or_create(&config.tls, &config.data_dir, &hostname)
+        .map_err(|e| Error::Tls(e.to_string()))?;
+
+    // Bind every listener before anything starts, so that a port that
+    // cannot be bound fails the start cleanly.
+    let mut listeners = Vec::new();
+    for (key, addr) in config.listeners() {
+        let Some(service) = Service::from_key(key) else {
+            continue;
+        };
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Bind {
+                key: key.to_string(),
+                addr,
+                source,
+            })?;
+        listeners.push((key, service, listener));
+    }
 
     let cluster = ClusterHandle::start(ClusterConfig {
         node_id: 1,
         data_dir: config.data_dir.clone(),
-        address: config.listen.cluster.addr().map(|a| a.to_string()).unwrap_or_default(),
+        address: config
+            .listen
+            .cluster
+            .addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
         max_batch: config.queue.max_batch,
     })
     .await?;
@@ -223,6 +256,7 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
 
     let spool = Arc::new(Spool::new(&base));
     bootstrap::sweep_spool(&cluster, &spool, &log)?;
+    bootstrap::release_claims(&cluster).await?;
     let enqueuer = Enqueuer::new(cluster.clone(), spool.clone(), log.clone()).start();
     Delivery::new(
         cluster.clone(),
@@ -249,21 +283,28 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
     });
     let mut addrs = BTreeMap::new();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    for (key, addr) in config.listeners() {
-        let Some(service) = Service::from_key(key) else {
-            continue;
-        };
-        let listener = TcpListener::bind(addr).await.map_err(|source| Error::Bind {
-            key: key.to_string(),
-            addr,
-            source,
-        })?;
+    for (key, service, listener) in listeners {
         let local = listener.local_addr().map_err(|e| Error::io(key, e))?;
-        log.write(level::MAJOR, "SYSTEM", "", &format!("{key} listening on {local}"));
+        log.write(
+            level::MAJOR,
+            "SYSTEM",
+            "",
+            &format!("{key} listening on {local}"),
+        );
         addrs.insert(key.to_string(), local);
-        tokio::spawn(serve(listener, service, services.clone(), shutdown_rx.clone()));
+        tokio::spawn(serve(
+            listener,
+            service,
+            services.clone(),
+            shutdown_rx.clone(),
+        ));
     }
-    log.write(level::MAJOR, "SYSTEM", "", &format!("Mailnode {} started", env!("CARGO_PKG_VERSION")));
+    log.write(
+        level::MAJOR,
+        "SYSTEM",
+        "",
+        &format!("Mailnode {} started", env!("CARGO_PKG_VERSION")),
+    );
     Ok((Booted { addrs, password }, services, shutdown_tx))
 }
 
@@ -305,7 +346,12 @@ impl Drop for ConnectionSlot {
 }
 
 /// Accepts connections until shutdown; each becomes a session task.
-async fn serve(listener: TcpListener, service: Service, services: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
+async fn serve(
+    listener: TcpListener,
+    service: Service,
+    services: Arc<Services>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let counts = Arc::new(ConnectionCounts::default());
     let limit = services.config.smtp.max_connections_per_ip;
     loop {
@@ -349,9 +395,12 @@ async fn session(tcp: TcpStream, peer: SocketAddr, service: Service, services: A
         stream = match stream.start_tls(services.tls.clone()).await {
             Ok(s) => s,
             Err(e) => {
-                services
-                    .log
-                    .write(level::LOW, "TLS", &format!("[{}]:{}", peer.ip(), peer.port()), &format!("handshake failed: {e}"));
+                services.log.write(
+                    level::LOW,
+                    "TLS",
+                    &format!("[{}]:{}", peer.ip(), peer.port()),
+                    &format!("handshake failed: {e}"),
+                );
                 return;
             }
         };

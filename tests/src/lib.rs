@@ -26,7 +26,10 @@ impl TestNode {
     pub fn start() -> TestNode {
         let dir = tempfile::tempdir().expect("temp dir");
         let node = node::server::start(test_config(dir.path())).expect("node starts");
-        TestNode { node: Some(node), dir }
+        TestNode {
+            node: Some(node),
+            dir,
+        }
     }
 
     /// Stops the node and starts it again on the same folders (new ports).
@@ -133,7 +136,10 @@ impl LineClient {
     /// Reads one line and checks its start.
     pub fn expect(&mut self, prefix: &str) -> String {
         let line = self.line();
-        assert!(line.starts_with(prefix), "expected {prefix:?}, got {line:?}");
+        assert!(
+            line.starts_with(prefix),
+            "expected {prefix:?}, got {line:?}"
+        );
         line
     }
 
@@ -143,7 +149,10 @@ impl LineClient {
         let mut lines = Vec::new();
         loop {
             let line = self.line();
-            assert!(line.starts_with(code), "expected {code}, got {line:?} after {lines:?}");
+            assert!(
+                line.starts_with(code),
+                "expected {code}, got {line:?} after {lines:?}"
+            );
             let last = line.as_bytes().get(3) != Some(&b'-');
             lines.push(line);
             if last {

@@ -107,18 +107,8 @@ pub async fn run(args: SmtpArgs) -> Result<ExitCode> {
         create_accounts(addr, password, args.accounts).await?;
         println!("setup        {} accounts ready", args.accounts);
     }
-    let all: Vec<u32> = (1..=args.accounts).collect();
     let baseline = match args.pop3 {
-        Some(addr) => Some(
-            stat_accounts(addr, &all)
-                .await
-                .into_iter()
-                .map(|(k, stat, _)| {
-                    stat.map(|s| s.count)
-                        .with_context(|| format!("POP3 baseline of {}", account(k)))
-                })
-                .collect::<Result<Vec<u64>>>()?,
-        ),
+        Some(addr) => Some(baseline(addr, args.accounts).await?),
         None => None,
     };
 
@@ -196,6 +186,23 @@ async fn create_accounts(addr: SocketAddr, password: &str, accounts: u32) -> Res
         }
     }
     cli.quit().await
+}
+
+/// Each account's current message count, index `k - 1`.
+async fn baseline(addr: SocketAddr, accounts: u32) -> Result<Vec<u64>> {
+    let all: Vec<u32> = (1..=accounts).collect();
+    let mut counts = vec![None; all.len()];
+    for (k, stat, _) in stat_accounts(addr, &all).await {
+        let stat = stat.with_context(|| format!("POP3 baseline of {}", account(k)))?;
+        counts[k as usize - 1] = Some(stat.count);
+    }
+    counts
+        .into_iter()
+        .zip(1..)
+        .map(|(count, k)| {
+            count.with_context(|| format!("POP3 baseline of {}: task lost", account(k)))
+        })
+        .collect()
 }
 
 /// STATs each account in `ks`, a few at a time. Each result carries the moment it arrived.
@@ -360,7 +367,7 @@ fn record_failure(sent: &mut Sent, failure: Failure) {
 async fn connect(target: SocketAddr) -> Result<SmtpClient, Failure> {
     let (mut client, greeting) = SmtpClient::connect(target)
         .await
-        .map_err(|e| Failure::Io(format!("connect: {e:#}")))?;
+        .map_err(|e| Failure::Io(format!("connect and greeting: {e:#}")))?;
     expect("greeting", &greeting, 220)?;
     let reply = step(&mut client, "EHLO", &format!("EHLO {EHLO_DOMAIN}")).await?;
     expect("EHLO", &reply, 250)?;
@@ -455,10 +462,10 @@ async fn wait_delivery(
         }
         tokio::time::sleep_until((round + POLL_INTERVAL).min(deadline)).await;
     }
-    if delivered < total {
-        if let Some(e) = last_error {
-            eprintln!("last POP3 error: {e}");
-        }
+    if delivered < total
+        && let Some(e) = last_error
+    {
+        eprintln!("last POP3 error: {e}");
     }
     Delivery {
         delivered,

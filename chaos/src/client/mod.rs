@@ -64,8 +64,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LineConn<S> {
     pub async fn read_line(&mut self) -> Result<String> {
         let mut buf = Vec::new();
         let limit = u64::try_from(MAX_LINE_LEN).unwrap_or(u64::MAX);
-        let read = (&mut self.io).take(limit).read_until(b'\n', &mut buf);
-        let n = timeout(IO_TIMEOUT, read)
+        let mut limited = (&mut self.io).take(limit);
+        let n = timeout(IO_TIMEOUT, limited.read_until(b'\n', &mut buf))
             .await
             .context("read: timed out")?
             .context("read")?;

@@ -31,7 +31,7 @@ impl<'a> ReplyLine<'a> {
     /// Parses one reply line (without its CRLF).
     ///
     /// # Errors
-    /// Fails if the line does not start with a code in 200..=599 range followed by `-`, a space,
+    /// Fails if the line does not start with a code in 200..=599 (1yz is unused, RFC 5321 §4.2.1) followed by `-`, a space,
     /// or the end of the line (RFC 5321 §4.2: "the text is optional").
     pub fn parse(line: &'a str) -> Result<Self> {
         let bytes = line.as_bytes();

@@ -30,7 +30,11 @@ pub struct LogStore {
     data_file: Arc<File>,
 }
 
-fn io_err(subject: ErrorSubject<u64>, verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageError {
+fn io_err(
+    subject: ErrorSubject<u64>,
+    verb: ErrorVerb,
+    e: impl std::error::Error + 'static,
+) -> StorageError {
     StorageIOError::new(subject, verb, openraft::AnyError::new(&e)).into()
 }
 
@@ -72,9 +76,16 @@ impl LogStore {
         }
     }
 
-    fn get_meta<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>, StorageError> {
+    fn get_meta<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, StorageError> {
         let subject = ErrorSubject::Store;
-        match self.meta.get(name).map_err(|e| io_err(subject.clone(), ErrorVerb::Read, e))? {
+        match self
+            .meta
+            .get(name)
+            .map_err(|e| io_err(subject.clone(), ErrorVerb::Read, e))?
+        {
             Some(bytes) => decode(&bytes)
                 .map(Some)
                 .map_err(|e| io_err(subject, ErrorVerb::Read, e)),
@@ -92,7 +103,11 @@ impl LogStore {
     }
 
     fn last_entry_id(&self) -> Result<Option<LogId<u64>>, StorageError> {
-        match self.log.last().map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))? {
+        match self
+            .log
+            .last()
+            .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))?
+        {
             Some((_, bytes)) => {
                 let entry: Entry<TypeConfig> =
                     decode(&bytes).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))?;
@@ -133,7 +148,8 @@ impl RaftLogReader<TypeConfig> for LogStore {
             if !range.contains(&index) {
                 break;
             }
-            entries.push(decode(&bytes).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))?);
+            entries
+                .push(decode(&bytes).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))?);
         }
         Ok(entries)
     }
@@ -174,14 +190,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.get_meta::<Option<LogId<u64>>>("committed")?.flatten())
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + Send,
         I::IntoIter: Send,
     {
         let mut batch = sled::Batch::default();
         for entry in entries {
-            let bytes = encode(&entry).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Write, e))?;
+            let bytes =
+                encode(&entry).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Write, e))?;
             batch.insert(&key(entry.log_id.index), bytes);
         }
         self.log
@@ -189,7 +210,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Write, e))?;
         // The entries are readable now; they are durable after the sync.
         let synced = self.sync(ErrorSubject::Logs).await;
-        callback.log_io_completed(synced.as_ref().map(|_| ()).map_err(|e| std::io::Error::other(e.to_string())));
+        callback.log_io_completed(
+            synced
+                .as_ref()
+                .map(|_| ())
+                .map_err(|e| std::io::Error::other(e.to_string())),
+        );
         synced
     }
 

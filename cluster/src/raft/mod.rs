@@ -1,6 +1,9 @@
 //! openraft glue: the type config, the sled-backed log store, the state
 //! machine with durable snapshots, and the node-to-node network.
 
+// openraft's storage traits fix the (large) error type of these helpers.
+#![allow(clippy::result_large_err)]
+
 // The macro names the default snapshot type `Cursor<Vec<u8>>` unqualified.
 use std::io::Cursor;
 
@@ -40,6 +43,8 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, bincode::error::Encode
 }
 
 /// Decodes what [`encode`] wrote.
-pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, bincode::error::DecodeError> {
+pub fn decode<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<T, bincode::error::DecodeError> {
     bincode::serde::decode_from_slice(bytes, bincode::config::standard()).map(|(v, _)| v)
 }

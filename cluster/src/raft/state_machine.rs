@@ -13,8 +13,8 @@ use std::sync::{Arc, RwLock};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
-    BasicNode, Entry, EntryPayload, ErrorSubject, ErrorVerb, LogId, RaftSnapshotBuilder, SnapshotMeta,
-    StorageIOError, StoredMembership,
+    BasicNode, Entry, EntryPayload, ErrorSubject, ErrorVerb, LogId, RaftSnapshotBuilder,
+    SnapshotMeta, StorageIOError, StoredMembership,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -37,18 +37,25 @@ struct StoredSnapshot {
     data: Vec<u8>,
 }
 
+/// The last applied log id and membership.
+type Applied = (Option<LogId<u64>>, StoredMembership<u64, BasicNode>);
+
 /// The state machine. Clones share everything.
 #[derive(Clone)]
 pub struct StateMachine {
     state: Arc<RwLock<State>>,
-    applied: Arc<RwLock<(Option<LogId<u64>>, StoredMembership<u64, BasicNode>)>>,
+    applied: Arc<RwLock<Applied>>,
     db: sled::Db,
     snapshots: sled::Tree,
     data_file: Arc<File>,
     changes: watch::Sender<u64>,
 }
 
-fn io_err(subject: ErrorSubject<u64>, verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageError {
+fn io_err(
+    subject: ErrorSubject<u64>,
+    verb: ErrorVerb,
+    e: impl std::error::Error + 'static,
+) -> StorageError {
     StorageIOError::new(subject, verb, openraft::AnyError::new(&e)).into()
 }
 
@@ -85,7 +92,11 @@ impl StateMachine {
     }
 
     fn load_snapshot(&self) -> std::io::Result<Option<StoredSnapshot>> {
-        match self.snapshots.get("current").map_err(std::io::Error::other)? {
+        match self
+            .snapshots
+            .get("current")
+            .map_err(std::io::Error::other)?
+        {
             Some(bytes) => decode(&bytes).map(Some).map_err(std::io::Error::other),
             None => Ok(None),
         }
@@ -97,7 +108,11 @@ impl StateMachine {
     }
 
     /// Stores `snapshot` as the current one, durably.
-    fn store_snapshot(&self, meta: &SnapshotMeta<u64, BasicNode>, data: &[u8]) -> Result<(), StorageError> {
+    fn store_snapshot(
+        &self,
+        meta: &SnapshotMeta<u64, BasicNode>,
+        data: &[u8],
+    ) -> Result<(), StorageError> {
         let subject = ErrorSubject::Snapshot(Some(meta.signature()));
         let stored = StoredSnapshot {
             meta: meta.clone(),
@@ -107,7 +122,9 @@ impl StateMachine {
         self.snapshots
             .insert("current", bytes)
             .map_err(|e| io_err(subject.clone(), ErrorVerb::Write, e))?;
-        self.db.flush().map_err(|e| io_err(subject.clone(), ErrorVerb::Write, e))?;
+        self.db
+            .flush()
+            .map_err(|e| io_err(subject.clone(), ErrorVerb::Write, e))?;
         self.data_file
             .sync_data()
             .map_err(|e| io_err(subject, ErrorVerb::Write, e))
@@ -117,11 +134,13 @@ impl StateMachine {
 /// Lock helpers: a poisoned lock means a panic while applying, after which
 /// the state cannot be trusted; openraft must stop, so we propagate.
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().expect("state lock poisoned by a panic during apply")
+    lock.write()
+        .expect("state lock poisoned by a panic during apply")
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().expect("state lock poisoned by a panic during apply")
+    lock.read()
+        .expect("state lock poisoned by a panic during apply")
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
@@ -146,7 +165,8 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             };
             (data, meta)
         };
-        let bytes = encode(&data).map_err(|e| io_err(ErrorSubject::StateMachine, ErrorVerb::Read, e))?;
+        let bytes =
+            encode(&data).map_err(|e| io_err(ErrorSubject::StateMachine, ErrorVerb::Read, e))?;
         self.store_snapshot(&meta, &bytes)?;
         Ok(Snapshot {
             meta,
@@ -158,9 +178,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
 impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = StateMachine;
 
-    async fn applied_state(
-        &mut self,
-    ) -> Result<(Option<LogId<u64>>, StoredMembership<u64, BasicNode>), StorageError> {
+    async fn applied_state(&mut self) -> Result<Applied, StorageError> {
         Ok(read(&self.applied).clone())
     }
 
@@ -212,7 +230,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let data: SnapshotData = decode(&bytes).map_err(|e| io_err(subject, ErrorVerb::Read, e))?;
         self.store_snapshot(meta, &bytes)?;
         self.replace(data);
-        self.changes.send_replace(meta.last_log_id.map_or(0, |l| l.index));
+        self.changes
+            .send_replace(meta.last_log_id.map_or(0, |l| l.index));
         Ok(())
     }
 

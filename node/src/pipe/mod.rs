@@ -2,4 +2,3 @@
 
 pub mod envelope;
 pub mod scanner;
-

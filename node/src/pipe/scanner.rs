@@ -51,7 +51,12 @@ impl PipeScanner {
             let files = match tokio::task::spawn_blocking(move || list_sub_files(&dir)).await {
                 Ok(Ok(files)) => files,
                 Ok(Err(e)) => {
-                    log.write(level::PROBLEM, "PIPE", "", &format!("cannot list Submitted: {e}"));
+                    log.write(
+                        level::PROBLEM,
+                        "PIPE",
+                        "",
+                        &format!("cannot list Submitted: {e}"),
+                    );
                     return;
                 }
                 Err(_) => return,
@@ -83,7 +88,10 @@ fn list_sub_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 /// The name as CommuniGate logs it: `Submitted/NAME`.
 fn display_name(file: &Path) -> String {
-    let name = file.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     format!("Submitted/{name}")
 }
 
@@ -94,7 +102,12 @@ async fn submit_file(file: &Path, enqueuer: &actix::Addr<Enqueuer>, log: &System
         // Gone already (another scan, or the writer renamed it away).
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
         Err(e) => {
-            log.write(level::PROBLEM, "PIPE", "", &format!("cannot read {{{shown}}}: {e}"));
+            log.write(
+                level::PROBLEM,
+                "PIPE",
+                "",
+                &format!("cannot read {{{shown}}}: {e}"),
+            );
             return;
         }
     };
@@ -107,7 +120,13 @@ async fn submit_file(file: &Path, enqueuer: &actix::Addr<Enqueuer>, log: &System
                 level::FAILURE,
                 "PIPE",
                 "",
-                &format!("{{{shown}}} rejected: {e}; renamed to .bad{}", renamed.err().map(|e| format!(" (rename failed: {e})")).unwrap_or_default()),
+                &format!(
+                    "{{{shown}}} rejected: {e}; renamed to .bad{}",
+                    renamed
+                        .err()
+                        .map(|e| format!(" (rename failed: {e})"))
+                        .unwrap_or_default()
+                ),
             );
             return;
         }
@@ -121,16 +140,36 @@ async fn submit_file(file: &Path, enqueuer: &actix::Addr<Enqueuer>, log: &System
     };
     match enqueuer.send(submit).await {
         Ok(Ok(id)) => {
-            log.write(level::MAJOR, "PIPE", "", &format!("[{id}] received in {{{shown}}}, {size} bytes"));
+            log.write(
+                level::MAJOR,
+                "PIPE",
+                "",
+                &format!("[{id}] received in {{{shown}}}, {size} bytes"),
+            );
             if let Err(e) = remove_durably(file).await {
-                log.write(level::FAILURE, "PIPE", "", &format!("[{id}] cannot delete {{{shown}}}: {e}"));
+                log.write(
+                    level::FAILURE,
+                    "PIPE",
+                    "",
+                    &format!("[{id}] cannot delete {{{shown}}}: {e}"),
+                );
             }
         }
         Ok(Err(e)) => {
             // Left in place: the next scan tries again.
-            log.write(level::PROBLEM, "PIPE", "", &format!("{{{shown}}} not enqueued: {e}"));
+            log.write(
+                level::PROBLEM,
+                "PIPE",
+                "",
+                &format!("{{{shown}}} not enqueued: {e}"),
+            );
         }
-        Err(e) => log.write(level::PROBLEM, "PIPE", "", &format!("{{{shown}}} not enqueued: {e}")),
+        Err(e) => log.write(
+            level::PROBLEM,
+            "PIPE",
+            "",
+            &format!("{{{shown}}} not enqueued: {e}"),
+        ),
     }
 }
 

@@ -6,7 +6,9 @@ use tests::{TestNode, wait_for};
 
 /// The text of an account's INBOX.mbox once it contains `needle`.
 fn wait_in_inbox(node: &TestNode, account: &str, needle: &str) -> String {
-    let path = node.base().join(format!("Accounts/{account}.macnt/INBOX.mbox"));
+    let path = node
+        .base()
+        .join(format!("Accounts/{account}.macnt/INBOX.mbox"));
     wait_for(Duration::from_secs(10), || {
         let text = std::fs::read_to_string(&path).ok()?;
         text.contains(needle).then_some(text)
@@ -41,11 +43,16 @@ fn sub_file_is_delivered_and_deleted_with_cgp_log_lines() {
     assert!(!inbox.contains("Bcc:"), "Bcc must be removed: {inbox}");
     assert!(inbox.contains("hello world"));
     let gone = wait_for(Duration::from_secs(5), || (!sub.exists()).then_some(()));
-    assert!(gone.is_some(), "the .sub file must be deleted after enqueueing");
+    assert!(
+        gone.is_some(),
+        "the .sub file must be deleted after enqueueing"
+    );
 
     let log = wait_for(Duration::from_secs(5), || {
         let log = system_log(&node);
-        log.contains(" QUEUE(").then_some(log).filter(|l| l.contains(") deleted"))
+        log.contains(" QUEUE(")
+            .then_some(log)
+            .filter(|l| l.contains(") deleted"))
     })
     .expect("log lines");
     for needle in [
@@ -72,10 +79,17 @@ fn sub_file_is_delivered_and_deleted_with_cgp_log_lines() {
 fn unparseable_sub_file_becomes_bad() {
     let node = TestNode::start();
     let submitted = node.base().join("Submitted");
-    std::fs::write(submitted.join("broken.sub"), "Subject: nobody to send to\n\nbody\n").unwrap();
+    std::fs::write(
+        submitted.join("broken.sub"),
+        "Subject: nobody to send to\n\nbody\n",
+    )
+    .unwrap();
     let bad = submitted.join("broken.bad");
     let renamed = wait_for(Duration::from_secs(5), || bad.exists().then_some(()));
-    assert!(renamed.is_some(), "a file with no recipients must be renamed .bad");
+    assert!(
+        renamed.is_some(),
+        "a file with no recipients must be renamed .bad"
+    );
     assert!(!submitted.join("broken.sub").exists());
     let log = system_log(&node);
     assert!(log.contains("{Submitted/broken.sub} rejected"), "{log}");
@@ -100,13 +114,21 @@ fn sendmail_reaches_the_mailbox() {
 fn mail_and_accounts_survive_a_restart() {
     let node = TestNode::start();
     let submitted = node.base().join("Submitted");
-    std::fs::write(submitted.join("a.sub"), "To: postmaster@example.test\nSubject: before restart\n\nx\n").unwrap();
+    std::fs::write(
+        submitted.join("a.sub"),
+        "To: postmaster@example.test\nSubject: before restart\n\nx\n",
+    )
+    .unwrap();
     wait_in_inbox(&node, "postmaster", "Subject: before restart");
     let node = node.restart();
     let mut c = crate::it::cli::login(&node);
     crate::it::cli::run(&mut c, "INLINE", "200 ");
     crate::it::cli::run(&mut c, "ListAccounts", "201 {postmaster=macnt;}");
-    std::fs::write(submitted.join("b.sub"), "To: postmaster@example.test\nSubject: after restart\n\nx\n").unwrap();
+    std::fs::write(
+        submitted.join("b.sub"),
+        "To: postmaster@example.test\nSubject: after restart\n\nx\n",
+    )
+    .unwrap();
     let inbox = wait_in_inbox(&node, "postmaster", "Subject: after restart");
     assert_eq!(inbox.matches("Subject: before restart").count(), 1);
 }

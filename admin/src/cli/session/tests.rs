@@ -225,10 +225,7 @@ fn inline_output_shapes() {
         driver.line(&mut s, "GetAccount pat"),
         "201 {MaxAccountSize=100M;RealName=\"Pat Q\";}"
     );
-    assert_eq!(
-        driver.line(&mut s, "GetVersion"),
-        format!("201 {VERSION}")
-    );
+    assert_eq!(driver.line(&mut s, "GetVersion"), format!("201 {VERSION}"));
     assert_eq!(s.render_result(Ok(None)), "200 OK");
     assert_eq!(
         s.render_result(Err("bad\r\nthing".to_owned())),

@@ -295,6 +295,8 @@ impl Session {
     /// starts over in AUTHORIZATION (RFC 2595 §4).
     pub fn tls_started(&mut self) {
         self.options.tls_active = true;
+        // Passwords no longer travel in clear text.
+        self.options.allow_plaintext = true;
         self.state = State::Authorization { user: None };
     }
 
