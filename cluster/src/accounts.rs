@@ -164,7 +164,11 @@ impl AccountHub {
 
 /// Opens an account's INBOX, creating the account's files if the
 /// directory has the account but the disk does not.
-fn open_inbox(store: &AccountStore, account: &AccountRef, kind: AccountKind) -> storage::Result<Mailbox> {
+fn open_inbox(
+    store: &AccountStore,
+    account: &AccountRef,
+    kind: AccountKind,
+) -> storage::Result<Mailbox> {
     let domain = account.storage_domain();
     match store.open_mailbox(domain, &account.name, "INBOX") {
         Err(storage::Error::AccountNotFound) => {

@@ -25,9 +25,6 @@ use serde::{Deserialize, Deserializer};
 /// Highest CommuniGate log level ("All Info").
 const MAX_LOG_LEVEL: u8 = 5;
 
-/// Shortest SMTP line limit we accept: a command line may be 512 octets (RFC 5321 §4.5.3.1.4).
-const MIN_SMTP_LINE_LEN: usize = 512;
-
 /// Listener keys that this release binds, in the order [`NodeConfig::listeners`] returns them.
 pub const SERVED_LISTENERS: [&str; 6] = ["smtp", "submission", "smtps", "pop3", "pop3s", "cli"];
 
@@ -272,8 +269,6 @@ pub struct SmtpConfig {
     pub max_message_size: u64,
     /// Most recipients per transaction.
     pub max_recipients: usize,
-    /// Longest accepted line in octets, CRLF included.
-    pub max_line_len: usize,
     /// Idle time allowed between commands, in seconds.
     pub idle_timeout_secs: u64,
     /// Time allowed for each data block of DATA/BDAT, in seconds.
@@ -295,8 +290,6 @@ impl Default for SmtpConfig {
             max_message_size: 50 * 1024 * 1024,
             // RFC 5321 §4.5.3.1.8: a server must accept at least 100 recipients.
             max_recipients: 100,
-            // RFC 5321 §4.5.3.1.6: a text line is at most 1000 octets including CRLF.
-            max_line_len: 1000,
             // RFC 5321 §4.5.3.2.7: the server timeout should be at least 5 minutes.
             idle_timeout_secs: 300,
             // RFC 5321 §4.5.3.2.6: the client waits 10 minutes for the reply to the final dot.
@@ -488,13 +481,6 @@ impl NodeConfig {
                 problems.push(format!("smtp.{key} must be positive"));
             }
         }
-        if smtp.max_line_len < MIN_SMTP_LINE_LEN {
-            problems.push(format!(
-                "smtp.max_line_len {} is below {MIN_SMTP_LINE_LEN}, the command line length of \
-                 RFC 5321 §4.5.3.1.4",
-                smtp.max_line_len
-            ));
-        }
         if let Some(host) = &smtp.hostname
             && (host.trim().is_empty() || host.chars().any(char::is_whitespace))
         {
@@ -603,7 +589,6 @@ cluster = "10.0.0.1:8200"
 [smtp]
 max_message_size = 1048576
 max_recipients = 500
-max_line_len = 2048
 idle_timeout_secs = 60
 data_timeout_secs = 120
 max_connections_per_ip = 5
@@ -642,7 +627,6 @@ max_batch = 16
             SmtpConfig {
                 max_message_size: 1_048_576,
                 max_recipients: 500,
-                max_line_len: 2048,
                 idle_timeout_secs: 60,
                 data_timeout_secs: 120,
                 max_connections_per_ip: 5,
@@ -757,7 +741,6 @@ max_batch = 16
         cfg.node_name = "a/b".into();
         cfg.log_level = 6;
         cfg.smtp.max_message_size = 0;
-        cfg.smtp.max_line_len = 100;
         cfg.queue.max_batch = 0;
         cfg.tls.cert_file = Some("cert.pem".into());
         cfg.listen.pop3 = Listen::Addr(addr("0.0.0.0:25"));
@@ -767,7 +750,6 @@ max_batch = 16
             "log_level 6",
             "listen.pop3 and listen.smtp both use 0.0.0.0:25",
             "smtp.max_message_size",
-            "smtp.max_line_len 100",
             "tls.cert_file is set but tls.key_file is not",
             "queue.max_batch",
         ];

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result, io_err};
 use crate::fsync::{sync_dir, temp_path, write_atomic};
 use crate::layout::{BaseDir, validate_mailbox_name, validate_name};
-use crate::mailbox::{Mailbox, MailboxFormat};
+use crate::mailbox::{Mailbox, MailboxFormat, uid_validity_path};
 
 /// Settings file inside a `NAME.macnt/` folder.
 const SETTINGS_FILE: &str = "account.settings";
@@ -209,6 +209,7 @@ impl AccountStore {
                 // The mbox goes last: it is what makes the account exist.
                 rename_if_present(&from.text_settings, &to.text_settings)?;
                 rename_if_present(&idx_of(&from.text), &idx_of(&to.text))?;
+                rename_if_present(&uid_validity_path(&from.text), &uid_validity_path(&to.text))?;
                 rename(&from.text, &to.text)?;
             }
             AccountKind::MultiMailbox | AccountKind::MailDirMailbox => {
@@ -233,6 +234,7 @@ impl AccountStore {
                 remove_file_if_present(&p.text)?;
                 sync_dir(&p.dir)?;
                 remove_file_if_present(&idx_of(&p.text))?;
+                remove_file_if_present(&uid_validity_path(&p.text))?;
                 remove_file_if_present(&p.text_settings)?;
             }
             AccountKind::MultiMailbox | AccountKind::MailDirMailbox => {
@@ -354,6 +356,7 @@ impl AccountStore {
             remove_file_if_present(&path)?;
         }
         remove_file_if_present(&idx_of(&path))?;
+        remove_file_if_present(&uid_validity_path(&path))?;
         sync_dir(crate::fsync::parent_dir(&path))
     }
 

@@ -18,26 +18,40 @@ pub const MAIN_DOMAIN: &str = "example.test";
 /// A node running in this process, with its own temporary folders.
 pub struct TestNode {
     node: Option<RunningNode>,
+    config: NodeConfig,
     dir: tempfile::TempDir,
 }
 
 impl TestNode {
     /// Starts a fresh node: every service on `127.0.0.1:0`.
     pub fn start() -> TestNode {
+        TestNode::start_with(|_| {})
+    }
+
+    /// Starts a fresh node with a configuration changed by `adjust`.
+    pub fn start_with(adjust: impl FnOnce(&mut NodeConfig)) -> TestNode {
         let dir = tempfile::tempdir().expect("temp dir");
-        let node = node::server::start(test_config(dir.path())).expect("node starts");
+        let mut config = test_config(dir.path());
+        adjust(&mut config);
+        let node = node::server::start(config.clone()).expect("node starts");
         TestNode {
             node: Some(node),
+            config,
             dir,
+        }
+    }
+
+    /// Stops the node; [`TestNode::restart`] starts it again.
+    pub fn stop(&mut self) {
+        if let Some(node) = self.node.take() {
+            node.stop();
         }
     }
 
     /// Stops the node and starts it again on the same folders (new ports).
     pub fn restart(mut self) -> TestNode {
-        if let Some(node) = self.node.take() {
-            node.stop();
-        }
-        let node = node::server::start(test_config(self.dir.path())).expect("node restarts");
+        self.stop();
+        let node = node::server::start(self.config.clone()).expect("node restarts");
         self.node = Some(node);
         self
     }

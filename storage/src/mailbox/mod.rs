@@ -173,6 +173,12 @@ impl Mailbox {
             end: 0,
             file_id,
         };
+        // The UIDVALIDITY also goes into a file that never changes, so that
+        // a rebuilt index keeps it (clients keep their caches and UIDLs).
+        write_atomic(
+            &uid_validity_path(path),
+            format!("{}\n", header.uid_validity).as_bytes(),
+        )?;
         // write_atomic also syncs the parent, making the new mailbox durable.
         write_atomic(&idx_path(path), index::render_header(&header).as_bytes())
     }
@@ -245,7 +251,10 @@ impl Mailbox {
         Self::rebuild(path, format, salvage).map(drop)
     }
 
-    fn rebuild(path: &Path, format: MailboxFormat, salvage: Salvage) -> Result<Mailbox> {
+    fn rebuild(path: &Path, format: MailboxFormat, mut salvage: Salvage) -> Result<Mailbox> {
+        if salvage.uid_validity.is_none() {
+            salvage.uid_validity = read_uid_validity(path);
+        }
         let mut mb = match format {
             MailboxFormat::Mbox => Self::mbox_rebuild(path, &salvage)?,
             MailboxFormat::Mdir => Self::mdir_rebuild(path, &salvage)?,
@@ -516,6 +525,19 @@ fn idx_path(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_os_string();
     s.push(".idx");
     PathBuf::from(s)
+}
+
+/// The file next to a mailbox that keeps its UIDVALIDITY
+/// (`INBOX.mbox.uidvalidity`); written once, at creation.
+pub fn uid_validity_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(".uidvalidity");
+    PathBuf::from(s)
+}
+
+fn read_uid_validity(path: &Path) -> Option<u32> {
+    let text = fs::read_to_string(uid_validity_path(path)).ok()?;
+    text.trim().parse().ok().filter(|&v| v > 0)
 }
 
 /// The format of the mailbox at `path`, checking that it exists.

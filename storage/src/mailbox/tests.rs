@@ -287,6 +287,8 @@ fn rebuild(format: MailboxFormat) {
     fs::remove_file(&idx).unwrap();
     let mb = Mailbox::open(&p).unwrap();
     assert!(idx.is_file());
+    // A lost index keeps UIDVALIDITY too: it is also kept beside the mailbox.
+    assert_eq!(mb.uid_validity(), uv);
     assert_eq!(mb.messages().len(), before.len());
     for (got, want) in mb.messages().iter().zip(&before) {
         assert_eq!(got.uid, want.uid);

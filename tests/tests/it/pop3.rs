@@ -703,3 +703,31 @@ impl TlsClient {
         }
     }
 }
+
+/// The mailbox index is a cache: deleting it while the node is down, the
+/// node rebuilds it from the mailbox with the same UIDs (issue 2 §6).
+#[test]
+fn issue_2_deleted_index_is_rebuilt_with_the_same_uids() {
+    let mut node = node_with_mail();
+    let mut c = apop(node.addr("pop3"), "alice", "pw");
+    let before = uidl(&mut c);
+    c.send("RETR 2");
+    c.expect("+OK");
+    let second = c.read_multiline();
+    c.send("QUIT");
+    c.expect("+OK");
+
+    node.stop();
+    let index = node.base().join("Accounts/alice.macnt/INBOX.mbox.idx");
+    std::fs::remove_file(&index).expect("the index exists");
+    let node = node.restart();
+
+    let mut c = apop(node.addr("pop3"), "alice", "pw");
+    assert_eq!(uidl(&mut c), before);
+    c.send("RETR 2");
+    c.expect("+OK");
+    assert_eq!(c.read_multiline(), second);
+    c.send("QUIT");
+    c.expect("+OK");
+    assert!(index.exists(), "the index is written again");
+}

@@ -462,3 +462,33 @@ except smtplib.SMTPServerDisconnected:
     assert_eq!(out.matches("fail 535").count(), 3, "{out}");
     assert!(out.contains("closed"), "{out}");
 }
+
+#[test]
+fn connections_per_ip_are_limited_with_421() {
+    let node = TestNode::start_with(|c| c.smtp.max_connections_per_ip = 2);
+    let mut first = LineClient::connect(node.addr("smtp"));
+    first.expect_reply("220");
+    let mut second = LineClient::connect(node.addr("smtp"));
+    second.expect_reply("220");
+    let mut third = LineClient::connect(node.addr("smtp"));
+    third.expect_reply("421 4.7.0");
+    assert_eq!(third.read_to_end(), "");
+    first.send("QUIT");
+    first.expect_reply("221");
+    let again = wait_for(Duration::from_secs(5), || {
+        let mut c = LineClient::connect(node.addr("smtp"));
+        c.line().starts_with("220").then_some(())
+    });
+    assert!(again.is_some(), "a slot frees up when a session ends");
+}
+
+#[test]
+fn rfc5321_4_5_3_2_idle_client_gets_421() {
+    let node = TestNode::start_with(|c| c.smtp.idle_timeout_secs = 1);
+    let mut c = LineClient::connect(node.addr("smtp"));
+    c.expect_reply("220");
+    c.send("EHLO client.test");
+    c.expect_reply("250");
+    c.expect_reply("421 4.4.2");
+    assert_eq!(c.read_to_end(), "");
+}
