@@ -160,17 +160,11 @@ impl Shared {
             let spool = self.spool.clone();
             tokio::task::spawn_blocking(move || spool.read_body(id.0)).await
         };
-        let body = match body {
-            Ok(Ok(b)) => b,
-            Ok(Err(e)) => {
-                self.log.write(
-                    level::FAILURE,
-                    "DEQUEUER",
-                    &ctx,
-                    &format!("cannot read the message: {e}"),
-                );
-                return;
-            }
+        let body = match body
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+        {
+            Ok(b) => b,
             Err(e) => {
                 self.log.write(
                     level::FAILURE,

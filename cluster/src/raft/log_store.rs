@@ -17,9 +17,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
-use openraft::{Entry, ErrorSubject, ErrorVerb, LogId, RaftLogReader, StorageIOError, Vote};
+use openraft::{Entry, ErrorSubject, ErrorVerb, LogId, RaftLogReader, Vote};
 
-use super::{StorageError, TypeConfig, decode, encode};
+use super::{StorageError, TypeConfig, decode, encode, io_err};
 
 /// The sled-backed log store. Cheap to clone (the reader is a clone).
 #[derive(Clone)]
@@ -28,14 +28,6 @@ pub struct LogStore {
     log: sled::Tree,
     meta: sled::Tree,
     data_file: Arc<File>,
-}
-
-fn io_err(
-    subject: ErrorSubject<u64>,
-    verb: ErrorVerb,
-    e: impl std::error::Error + 'static,
-) -> StorageError {
-    StorageIOError::new(subject, verb, openraft::AnyError::new(&e)).into()
 }
 
 fn key(index: u64) -> [u8; 8] {

@@ -37,6 +37,15 @@ pub type Raft = openraft::Raft<TypeConfig>;
 /// Storage error with our node id type.
 pub type StorageError = openraft::StorageError<u64>;
 
+/// Wraps an I/O or codec failure as the storage error openraft expects.
+pub fn io_err(
+    subject: openraft::ErrorSubject<u64>,
+    verb: openraft::ErrorVerb,
+    e: impl std::error::Error + 'static,
+) -> StorageError {
+    openraft::StorageIOError::new(subject, verb, openraft::AnyError::new(&e)).into()
+}
+
 /// Encodes a value for the log, the snapshot store or the wire.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, bincode::error::EncodeError> {
     bincode::serde::encode_to_vec(value, bincode::config::standard())

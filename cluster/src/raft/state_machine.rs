@@ -14,12 +14,12 @@ use std::sync::{Arc, RwLock};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
     BasicNode, Entry, EntryPayload, ErrorSubject, ErrorVerb, LogId, RaftSnapshotBuilder,
-    SnapshotMeta, StorageIOError, StoredMembership,
+    SnapshotMeta, StoredMembership,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::{Request, Response, StorageError, TypeConfig, decode, encode};
+use super::{Request, Response, StorageError, TypeConfig, decode, encode, io_err};
 use crate::state::State;
 
 /// What a snapshot holds.
@@ -49,14 +49,6 @@ pub struct StateMachine {
     snapshots: sled::Tree,
     data_file: Arc<File>,
     changes: watch::Sender<u64>,
-}
-
-fn io_err(
-    subject: ErrorSubject<u64>,
-    verb: ErrorVerb,
-    e: impl std::error::Error + 'static,
-) -> StorageError {
-    StorageIOError::new(subject, verb, openraft::AnyError::new(&e)).into()
 }
 
 impl StateMachine {
