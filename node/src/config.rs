@@ -7,9 +7,8 @@
 //!   the `Default` impls (the single place where defaults live) and a misspelt key is an error
 //!   that names the key and the file;
 //! - [`NodeConfig::validate`] reports every problem at once rather than stopping at the first;
-//! - keys of services that are not built yet (`listen.imap`, `listen.imaps`, `listen.webadmin`,
-//!   `listen.webuser`, `listen.cluster`, `join`) are accepted and ignored, so a configuration
-//!   written for a later release still loads.
+//! - keys of services that are not built yet (`listen.webuser`, `listen.cluster`, `join`) are
+//!   accepted and ignored, so a configuration written for a later release still loads.
 //!
 //! References: CommuniGate Pro's `Main.settings` (`LogLevel = 3`) and default ports
 //! (`/work/shared/reference/communigate.md` §4, §5); RFC 5321 §4.5.3 (SMTP limits and timeouts);
@@ -26,7 +25,18 @@ use serde::{Deserialize, Deserializer};
 const MAX_LOG_LEVEL: u8 = 5;
 
 /// Listener keys that this release binds, in the order [`NodeConfig::listeners`] returns them.
-pub const SERVED_LISTENERS: [&str; 6] = ["smtp", "submission", "smtps", "pop3", "pop3s", "cli"];
+pub const SERVED_LISTENERS: [&str; 10] = [
+    "smtp",
+    "submission",
+    "smtps",
+    "pop3",
+    "pop3s",
+    "imap",
+    "imaps",
+    "cli",
+    "webadmin",
+    "webadmins",
+];
 
 /// Errors from loading or validating a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +103,8 @@ pub struct NodeConfig {
     pub smtp: SmtpConfig,
     /// POP3 settings.
     pub pop3: Pop3Config,
+    /// IMAP settings.
+    pub imap: ImapConfig,
     /// Certificate and key files.
     pub tls: TlsConfig,
     /// Queue behaviour.
@@ -118,6 +130,7 @@ impl Default for NodeConfig {
             listen: ListenConfig::default(),
             smtp: SmtpConfig::default(),
             pop3: Pop3Config::default(),
+            imap: ImapConfig::default(),
             tls: TlsConfig::default(),
             queue: QueueConfig::default(),
             join: None,
@@ -212,14 +225,16 @@ pub struct ListenConfig {
     pub pop3: Listen,
     /// POP3 over implicit TLS (RFC 8314 §3.3, port 995).
     pub pop3s: Listen,
-    /// IMAP; accepted and ignored in this release.
+    /// IMAP (RFC 9051, port 143).
     pub imap: Listen,
-    /// IMAP over implicit TLS; accepted and ignored in this release.
+    /// IMAP over implicit TLS (RFC 8314 §3.3, port 993).
     pub imaps: Listen,
     /// CommuniGate CLI/PWD (port 106).
     pub cli: Listen,
-    /// WebAdmin HTTP; accepted and ignored in this release.
+    /// WebAdmin HTTP (CommuniGate's 8010).
     pub webadmin: Listen,
+    /// WebAdmin HTTPS (CommuniGate's 9010).
+    pub webadmins: Listen,
     /// WebUser HTTP; accepted and ignored in this release.
     pub webuser: Listen,
     /// Cluster (Raft) traffic; accepted and ignored in this release.
@@ -241,6 +256,7 @@ impl Default for ListenConfig {
             imaps: any(993),
             cli: any(106),
             webadmin: any(8010),
+            webadmins: any(9010),
             webuser: any(8100),
             cluster: any(8200),
         }
@@ -249,14 +265,18 @@ impl Default for ListenConfig {
 
 impl ListenConfig {
     /// The listeners this release binds, with their key names, in [`SERVED_LISTENERS`] order.
-    fn served(&self) -> [(&'static str, Listen); 6] {
+    fn served(&self) -> [(&'static str, Listen); 10] {
         [
             ("smtp", self.smtp),
             ("submission", self.submission),
             ("smtps", self.smtps),
             ("pop3", self.pop3),
             ("pop3s", self.pop3s),
+            ("imap", self.imap),
+            ("imaps", self.imaps),
             ("cli", self.cli),
+            ("webadmin", self.webadmin),
+            ("webadmins", self.webadmins),
         ]
     }
 }
@@ -321,6 +341,27 @@ impl Default for Pop3Config {
             // RFC 1939 §3: an autologout timer must be at least 10 minutes.
             idle_timeout_secs: 600,
             // Passwords never cross the network in clear text unless the operator asks.
+            plaintext_on_loopback: false,
+        }
+    }
+}
+
+/// IMAP limits and login policy.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImapConfig {
+    /// Idle time allowed between commands (and in IDLE), in seconds.
+    pub idle_timeout_secs: u64,
+    /// Allow LOGIN and AUTHENTICATE PLAIN without TLS on loopback connections.
+    pub plaintext_on_loopback: bool,
+}
+
+impl Default for ImapConfig {
+    fn default() -> Self {
+        ImapConfig {
+            // RFC 9051 §5.4: an autologout timer must be at least 30 minutes.
+            idle_timeout_secs: 30 * 60,
+            // RFC 9051 §6.2.3: LOGIN only under TLS unless the operator asks.
             plaintext_on_loopback: false,
         }
     }
@@ -659,14 +700,16 @@ max_batch = 16
             }
         );
         cfg.validate().unwrap();
-        // Only served, enabled listeners; imap and cluster are ignored in this release.
+        // Only served, enabled listeners; cluster is ignored in this release.
         assert_eq!(
             cfg.listeners(),
             vec![
                 ("smtp", addr("127.0.0.1:2525")),
                 ("smtps", addr("[::1]:465")),
                 ("pop3", addr("127.0.0.1:0")),
+                ("imap", addr("127.0.0.1:143")),
                 ("cli", addr("127.0.0.1:106")),
+                ("webadmins", addr("0.0.0.0:9010")),
             ]
         );
     }

@@ -88,6 +88,7 @@ imap = "off"
 imaps = "off"
 cli = "127.0.0.1:0"
 webadmin = "off"
+webadmins = "off"
 webuser = "off"
 cluster = "off"
 [queue]

@@ -99,13 +99,15 @@ pub fn test_config(dir: &Path) -> NodeConfig {
     c.listen.pop3 = any;
     c.listen.pop3s = any;
     c.listen.cli = any;
-    c.listen.imap = Listen::Off;
-    c.listen.imaps = Listen::Off;
-    c.listen.webadmin = Listen::Off;
+    c.listen.imap = any;
+    c.listen.imaps = any;
+    c.listen.webadmin = any;
+    c.listen.webadmins = any;
     c.listen.webuser = Listen::Off;
     c.listen.cluster = Listen::Off;
     c.queue.retry_secs = 1;
     c.pop3.plaintext_on_loopback = true;
+    c.imap.plaintext_on_loopback = true;
     c
 }
 
