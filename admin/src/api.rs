@@ -324,11 +324,17 @@ impl AdminApi {
         }
     }
 
+    /// Whether `caller` may run every command (the main domain's
+    /// postmaster), so front ends can show or hide administration pages.
+    pub fn is_administrator(caller: &AccountRef) -> bool {
+        caller.in_main_domain && caller.name == "postmaster"
+    }
+
     /// Postmaster (of the main domain) may do everything; other users may
     /// read their own settings and aliases, check and change their own
     /// password, and list or create their own mailboxes.
     fn check_rights(&self, caller: &AccountRef, command: &Command) -> Result<()> {
-        if caller.in_main_domain && caller.name == "postmaster" {
+        if Self::is_administrator(caller) {
             return Ok(());
         }
         let own =

@@ -6,5 +6,6 @@ pub mod api;
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod web;
 
 pub use api::AdminApi;

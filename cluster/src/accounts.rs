@@ -9,6 +9,13 @@
 //! same interface: the cluster crate owns it because account ownership is
 //! what the cluster arbitrates.
 //!
+//! Across nodes, an account is open on one node at a time: before any
+//! operation the hub holds (or renews) the account's lease in Raft
+//! (`crate::lease`); when another node holds it the operation fails with
+//! [`Error::AccountBusy`] (forwarding to the holder is future work,
+//! TODO(#6)). A lease taken anew means another node may have written the
+//! files, so what was cached is dropped.
+//!
 //! An account's INBOX stays open between operations (opening replays the
 //! mailbox index, which grows with the mailbox), up to
 //! [`MAX_OPEN_INBOXES`] at once; any other operation on the account's files
@@ -17,11 +24,26 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use storage::{AccountKind, AccountStore, Mailbox};
+use storage::{AccountKind, AccountStore, Flags, Mailbox, NewMessage, Uid};
 
+use crate::command::{Command, CommandResult};
 use crate::directory::AccountRef;
 use crate::error::{Error, Result};
+use crate::handle::ClusterHandle;
+use crate::lease::LeaseOutcome;
+use crate::rpc::{Delivery, RpcRequest, RpcResponse};
+
+/// How long an account lease lasts unless renewed (a dead holder's
+/// accounts move within this time).
+pub const LEASE_TTL: Duration = Duration::from_secs(10);
+/// A lease not used for this long is given back, so that another node can
+/// take the account (unless a POP3 session keeps the maildrop open).
+pub const IDLE_RELEASE: Duration = Duration::from_secs(2);
+/// How far apart the members' clocks may be: a holder stops trusting its
+/// lease this much before the cluster considers it lapsed.
+pub const CLOCK_SKEW_MARGIN: Duration = Duration::from_secs(2);
 
 /// The account hub.
 #[derive(Clone)]
@@ -34,9 +56,36 @@ pub const MAX_OPEN_INBOXES: usize = 2000;
 
 struct Inner {
     store: AccountStore,
+    /// Where leases are taken; `None` for a hub outside any cluster.
+    cluster: Option<ClusterHandle>,
+    /// The accounts this node holds.
+    leases: Mutex<HashMap<AccountRef, LocalLease>>,
     slots: Mutex<HashMap<AccountRef, Arc<tokio::sync::Mutex<Slot>>>>,
     open_inboxes: AtomicUsize,
     maildrops: Mutex<HashSet<AccountRef>>,
+    /// Per-account change counters for sessions waiting on news (IMAP
+    /// IDLE); created by [`AccountHub::watch`].
+    changes: Mutex<HashMap<AccountRef, tokio::sync::watch::Sender<u64>>>,
+}
+
+/// A hub reference that does not keep the hub alive (held by the RPC
+/// service, which the hub's cluster handle owns).
+pub struct WeakHub(std::sync::Weak<Inner>);
+
+impl WeakHub {
+    /// The hub, if it still exists.
+    pub fn upgrade(&self) -> Option<AccountHub> {
+        self.0.upgrade().map(|inner| AccountHub { inner })
+    }
+}
+
+/// This node's view of a lease it holds.
+#[derive(Clone, Copy)]
+struct LocalLease {
+    /// Until when this node may use the account.
+    valid_until: Instant,
+    /// When an operation last used it.
+    last_used: Instant,
 }
 
 /// One account's lock and what stays open under it.
@@ -63,16 +112,102 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl AccountHub {
-    /// Creates the hub over the base directory's accounts.
+    /// Creates a hub over the base directory's accounts that takes no
+    /// leases (a single process owning the files, e.g. tests and tools).
     pub fn new(store: AccountStore) -> AccountHub {
-        AccountHub {
+        AccountHub::build(store, None)
+    }
+
+    /// Creates the hub of a cluster member: every operation holds the
+    /// account's lease, and peers can hand it deliveries.
+    pub fn clustered(store: AccountStore, cluster: ClusterHandle) -> AccountHub {
+        let hub = AccountHub::build(store, Some(cluster.clone()));
+        cluster.register_hub(WeakHub(Arc::downgrade(&hub.inner)));
+        hub
+    }
+
+    /// Stores a delivered message in the account's INBOX (idempotent by
+    /// `key`), here or, when another node holds the account, on that node.
+    ///
+    /// # Errors
+    /// Storage errors, or the holder could not be reached.
+    pub async fn deliver(
+        &self,
+        account: &AccountRef,
+        kind: AccountKind,
+        message: Arc<Vec<u8>>,
+        key: String,
+        return_path: String,
+        internal_date: i64,
+    ) -> Result<Uid> {
+        let here = self
+            .deliver_here(
+                account,
+                kind,
+                message.clone(),
+                key.clone(),
+                return_path.clone(),
+                internal_date,
+            )
+            .await;
+        let (Err(Error::AccountBusy { node }), Some(cluster)) = (&here, &self.inner.cluster) else {
+            return here;
+        };
+        let request = RpcRequest::Deliver(Delivery {
+            account: account.clone(),
+            kind,
+            message: message.to_vec(),
+            key,
+            return_path,
+            internal_date,
+        });
+        match cluster.call_node(*node, request).await? {
+            RpcResponse::Delivered(Ok(uid)) => Ok(Uid(uid)),
+            RpcResponse::Delivered(Err(e)) => Err(Error::Commit(format!("node {node}: {e}"))),
+            other => Err(Error::Commit(format!("node {node} answered {other:?}"))),
+        }
+    }
+
+    /// Stores a delivered message in the account's INBOX on this node.
+    pub(crate) async fn deliver_here(
+        &self,
+        account: &AccountRef,
+        kind: AccountKind,
+        message: Arc<Vec<u8>>,
+        key: String,
+        return_path: String,
+        internal_date: i64,
+    ) -> Result<Uid> {
+        self.with_inbox(account, kind, move |inbox| {
+            let new = NewMessage {
+                bytes: &message,
+                flags: Flags::default(),
+                internal_date,
+                key: Some(key),
+                return_path: &return_path,
+            };
+            let uids = inbox.append(&[new])?;
+            Ok(uids.first().copied().unwrap_or(Uid(0)))
+        })
+        .await
+    }
+
+    fn build(store: AccountStore, cluster: Option<ClusterHandle>) -> AccountHub {
+        let hub = AccountHub {
             inner: Arc::new(Inner {
                 store,
+                cluster,
+                leases: Mutex::new(HashMap::new()),
                 slots: Mutex::new(HashMap::new()),
                 open_inboxes: AtomicUsize::new(0),
                 maildrops: Mutex::new(HashSet::new()),
+                changes: Mutex::new(HashMap::new()),
             }),
+        };
+        if hub.inner.cluster.is_some() {
+            tokio::spawn(release_idle_leases(Arc::downgrade(&hub.inner)));
         }
+        hub
     }
 
     /// The storage layer's account store.
@@ -97,14 +232,112 @@ impl AccountHub {
         R: Send + 'static,
     {
         let mut slot = self.slot(account).lock_owned().await;
+        self.ensure_lease(account).await?;
         if slot.inbox.take().is_some() {
             self.inner.open_inboxes.fetch_sub(1, Ordering::Relaxed);
         }
         let hub = self.clone();
         // The guard moves into the task: the lock is held until `f` is done.
-        tokio::task::spawn_blocking(move || {
+        let result = tokio::task::spawn_blocking(move || {
             let _held = slot;
             f(&hub.inner.store)
+        })
+        .await;
+        self.notify(account);
+        result
+            .map_err(|e| Error::Task(e.to_string()))?
+            .map_err(Error::from)
+    }
+
+    /// A receiver whose value changes after every operation that may have
+    /// changed the account's mailboxes ([`AccountHub::with_account`],
+    /// [`AccountHub::with_inbox`], [`AccountHub::with_mailbox`]), so that
+    /// sessions (IMAP IDLE) learn of deliveries without polling.
+    pub fn watch(&self, account: &AccountRef) -> tokio::sync::watch::Receiver<u64> {
+        let mut changes = lock(&self.inner.changes);
+        changes.retain(|_, tx| tx.receiver_count() > 0);
+        changes
+            .entry(account.clone())
+            .or_insert_with(|| tokio::sync::watch::channel(0).0)
+            .subscribe()
+    }
+
+    fn notify(&self, account: &AccountRef) {
+        if let Some(tx) = lock(&self.inner.changes).get(account) {
+            tx.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    /// Runs `f` on any mailbox of the account under the account lock, on a
+    /// blocking thread, and notifies watchers afterwards. INBOX goes
+    /// through [`AccountHub::with_inbox`] (and its cache); other mailboxes
+    /// are opened for the call.
+    ///
+    /// # Errors
+    /// Storage errors ([`storage::Error::MailboxNotFound`]...), or the
+    /// blocking task failing.
+    pub async fn with_mailbox<R, F>(
+        &self,
+        account: &AccountRef,
+        kind: AccountKind,
+        mailbox: &str,
+        f: F,
+    ) -> Result<R>
+    where
+        F: FnOnce(&mut Mailbox) -> storage::Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let result = self.run_mailbox(account, kind, mailbox, f).await;
+        self.notify(account);
+        result
+    }
+
+    /// Like [`AccountHub::with_mailbox`] for reads: watchers are not
+    /// notified, so sessions catching up on changes do not wake each other.
+    ///
+    /// # Errors
+    /// As [`AccountHub::with_mailbox`].
+    pub async fn read_mailbox<R, F>(
+        &self,
+        account: &AccountRef,
+        kind: AccountKind,
+        mailbox: &str,
+        f: F,
+    ) -> Result<R>
+    where
+        F: FnOnce(&Mailbox) -> storage::Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.run_mailbox(account, kind, mailbox, move |m: &mut Mailbox| f(m))
+            .await
+    }
+
+    async fn run_mailbox<R, F>(
+        &self,
+        account: &AccountRef,
+        kind: AccountKind,
+        mailbox: &str,
+        f: F,
+    ) -> Result<R>
+    where
+        F: FnOnce(&mut Mailbox) -> storage::Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        if mailbox.eq_ignore_ascii_case("INBOX") {
+            return self.inbox(account, kind, f).await;
+        }
+        let slot = self.slot(account).lock_owned().await;
+        self.ensure_lease(account).await?;
+        let hub = self.clone();
+        let target = account.clone();
+        let name = mailbox.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let _held = slot;
+            let mut mailbox =
+                hub.inner
+                    .store
+                    .open_mailbox(target.storage_domain(), &target.name, &name)?;
+            f(&mut mailbox)
         })
         .await
         .map_err(|e| Error::Task(e.to_string()))?
@@ -124,7 +357,20 @@ impl AccountHub {
         F: FnOnce(&mut Mailbox) -> storage::Result<R> + Send + 'static,
         R: Send + 'static,
     {
+        let result = self.inbox(account, kind, f).await;
+        self.notify(account);
+        result
+    }
+
+    async fn inbox<R, F>(&self, account: &AccountRef, kind: AccountKind, f: F) -> Result<R>
+    where
+        F: FnOnce(&mut Mailbox) -> storage::Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
         let mut slot = self.slot(account).lock_owned().await;
+        if self.ensure_lease(account).await? && slot.inbox.take().is_some() {
+            self.inner.open_inboxes.fetch_sub(1, Ordering::Relaxed);
+        }
         let hub = self.clone();
         let target = account.clone();
         tokio::task::spawn_blocking(move || -> storage::Result<R> {
@@ -146,6 +392,51 @@ impl AccountHub {
         .await
         .map_err(|e| Error::Task(e.to_string()))?
         .map_err(Error::from)
+    }
+
+    /// Makes sure this node holds `account`'s lease for a while yet,
+    /// renewing it when half its time is gone. Returns whether the lease
+    /// was taken anew (cached mailbox state may be stale).
+    async fn ensure_lease(&self, account: &AccountRef) -> Result<bool> {
+        let Some(cluster) = &self.inner.cluster else {
+            return Ok(false);
+        };
+        let now = Instant::now();
+        let valid_until = {
+            let mut leases = lock(&self.inner.leases);
+            let held = leases.get_mut(account);
+            let valid_until = held.as_ref().map(|l| l.valid_until);
+            if let Some(l) = held {
+                l.last_used = now;
+            }
+            valid_until
+        };
+        if valid_until.is_some_and(|v| v > now + LEASE_TTL / 2) {
+            return Ok(false);
+        }
+        let anew = valid_until.is_none_or(|v| v <= now);
+        let command = Command::AcquireLease {
+            account: account.address(),
+            node: cluster.node_id(),
+            now_ms: wall_clock_ms(),
+            ttl_ms: LEASE_TTL.as_millis() as u64,
+        };
+        match cluster.propose(command).await? {
+            CommandResult::Lease(LeaseOutcome::Granted { .. }) => {
+                // Counted from before the proposal: never longer than the cluster's view.
+                let lease = LocalLease {
+                    valid_until: now + LEASE_TTL - CLOCK_SKEW_MARGIN,
+                    last_used: now,
+                };
+                lock(&self.inner.leases).insert(account.clone(), lease);
+                Ok(anew)
+            }
+            CommandResult::Lease(LeaseOutcome::HeldBy { node, .. }) => {
+                lock(&self.inner.leases).remove(account);
+                Err(Error::AccountBusy { node })
+            }
+            other => Err(Error::Commit(format!("unexpected lease result {other:?}"))),
+        }
     }
 
     /// Takes the account's POP3 maildrop lock, or `None` if another session
@@ -176,5 +467,126 @@ fn open_inbox(
             store.open_mailbox(domain, &account.name, "INBOX")
         }
         other => other,
+    }
+}
+
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Gives back the leases this node has not used for [`IDLE_RELEASE`],
+/// until the hub is gone. A release happens under the account's lock, so
+/// no operation runs (or starts) while the lease is being given back.
+async fn release_idle_leases(hub: std::sync::Weak<Inner>) {
+    loop {
+        tokio::time::sleep(IDLE_RELEASE / 2).await;
+        let Some(inner) = hub.upgrade() else {
+            return;
+        };
+        let Some(cluster) = inner.cluster.clone() else {
+            return;
+        };
+        let now = Instant::now();
+        let idle: Vec<AccountRef> = lock(&inner.leases)
+            .iter()
+            .filter(|(_, l)| now.duration_since(l.last_used) >= IDLE_RELEASE)
+            .map(|(a, _)| a.clone())
+            .collect();
+        for account in idle {
+            if lock(&inner.maildrops).contains(&account) {
+                continue;
+            }
+            let slot = lock(&inner.slots).get(&account).cloned();
+            let Some(Ok(mut slot)) = slot.map(|s| s.try_lock_owned()) else {
+                continue;
+            };
+            let still_idle = lock(&inner.leases)
+                .get(&account)
+                .is_some_and(|l| now.duration_since(l.last_used) >= IDLE_RELEASE);
+            if !still_idle {
+                continue;
+            }
+            lock(&inner.leases).remove(&account);
+            if slot.inbox.take().is_some() {
+                inner.open_inboxes.fetch_sub(1, Ordering::Relaxed);
+            }
+            let release = Command::ReleaseLease {
+                account: account.address(),
+                node: cluster.node_id(),
+            };
+            if let Err(e) = cluster.propose(release).await {
+                // It lapses by itself after the TTL.
+                tracing::debug!(%account, "lease release failed: {e}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use storage::{BaseDir, Flags, NewMessage};
+
+    use super::*;
+
+    fn hub() -> (tempfile::TempDir, AccountHub, AccountRef) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let base = BaseDir::new(dir.path());
+        base.create_all().expect("base folders");
+        let store = AccountStore::new(base);
+        store
+            .create_account(None, "alice", AccountKind::MultiMailbox)
+            .expect("account");
+        let account = AccountRef {
+            name: "alice".into(),
+            domain: "example.test".into(),
+            in_main_domain: true,
+        };
+        (dir, AccountHub::new(store), account)
+    }
+
+    fn message() -> NewMessage<'static> {
+        NewMessage {
+            bytes: b"Subject: x\r\n\r\nhi\r\n",
+            flags: Flags::EMPTY,
+            internal_date: 0,
+            key: None,
+            return_path: "",
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_notify_watchers_and_reads_do_not() {
+        let (_dir, hub, alice) = hub();
+        let kind = AccountKind::MultiMailbox;
+        let mut rx = hub.watch(&alice);
+        hub.with_inbox(&alice, kind, |m| m.append(&[message()]))
+            .await
+            .expect("delivery");
+        assert!(rx.has_changed().expect("sender alive"));
+        rx.mark_unchanged();
+        let n = hub
+            .read_mailbox(&alice, kind, "inbox", |m| Ok(m.messages().len()))
+            .await
+            .expect("read");
+        assert_eq!(n, 1);
+        assert!(!rx.has_changed().expect("sender alive"));
+        hub.with_account(&alice, |s| s.create_mailbox(None, "alice", "Sent", None))
+            .await
+            .expect("create");
+        assert!(rx.has_changed().expect("sender alive"));
+        rx.mark_unchanged();
+        let uids = hub
+            .with_mailbox(&alice, kind, "Sent", |m| m.append(&[message()]))
+            .await
+            .expect("append to Sent");
+        assert_eq!(uids.len(), 1);
+        assert!(rx.has_changed().expect("sender alive"));
+        assert!(matches!(
+            hub.read_mailbox(&alice, kind, "Nope", |m| Ok(m.uid_next()))
+                .await,
+            Err(Error::Storage(storage::Error::MailboxNotFound(_)))
+        ));
     }
 }

@@ -10,6 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::directory::DirectoryOp;
+use crate::lease::LeaseOutcome;
 use crate::queue::{NewEntry, QueueId, RcptState, ReportOutcome};
 
 /// One change to the replicated state.
@@ -46,11 +47,37 @@ pub enum Command {
         /// When non-final recipients are due again.
         retry_at_ms: u64,
     },
-    /// Drops every claim held by `node`: sent by a node when it starts,
-    /// since nothing its previous run claimed is still being worked on.
+    /// Drops every queue claim and account lease held by `node`: sent by a
+    /// node when it starts, since nothing its previous run held is still
+    /// in use.
     ReleaseClaims {
         /// The restarted node.
         node: u64,
+    },
+    /// Reserves a Raft node id for a joining node.
+    AllocateNodeId,
+    /// Takes or renews an account lease.
+    AcquireLease {
+        /// The account, `name@domain`.
+        account: String,
+        /// The requesting node.
+        node: u64,
+        /// The proposer's clock.
+        now_ms: u64,
+        /// How long the lease lasts unless renewed.
+        ttl_ms: u64,
+    },
+    /// Gives an account lease back.
+    ReleaseLease {
+        /// The account, `name@domain`.
+        account: String,
+        /// The holder.
+        node: u64,
+    },
+    /// The body files of these dequeued messages are gone.
+    Forget {
+        /// The messages.
+        ids: Vec<QueueId>,
     },
 }
 
@@ -67,6 +94,8 @@ pub enum CommandResult {
     Claimed(Vec<(QueueId, u64)>),
     /// `Report`: what became of the entry.
     Reported(ReportOutcome),
+    /// `AcquireLease`: granted or held elsewhere.
+    Lease(LeaseOutcome),
 }
 
 /// Why a command was not applied. The texts follow CommuniGate's CLI

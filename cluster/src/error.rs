@@ -30,6 +30,12 @@ pub enum Error {
     /// A mailbox or account file operation failed.
     #[error(transparent)]
     Storage(#[from] storage::Error),
+    /// Another node holds the account's lease (it has the account open).
+    #[error("the account is open on cluster member {node}")]
+    AccountBusy {
+        /// The holder.
+        node: u64,
+    },
     /// A blocking task died.
     #[error("internal task failed: {0}")]
     Task(String),

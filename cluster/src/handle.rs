@@ -1,37 +1,47 @@
 //! [`ClusterHandle`]: how the rest of Mailnode uses the replicated state.
 //!
-//! Writes are proposals (batched, see `proposer`); reads look at the local
-//! applied state, or first confirm leadership when they must be
-//! linearizable (DESIGN §5.5).
+//! Writes are proposals (batched, see `proposer`) committed through the
+//! leader wherever it is; reads look at the local applied state, or first
+//! catch up with the leader's read index when they must be linearizable
+//! (DESIGN §5.5).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use openraft::{BasicNode, Config, SnapshotPolicy};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::accounts::WeakHub;
 use crate::command::{Command, CommandResult};
 use crate::error::{Error, Result};
+use crate::leader::LeaderLink;
 use crate::proposer::{self, Proposal};
 use crate::raft::Raft;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::Network;
 use crate::raft::state_machine::StateMachine;
+use crate::rpc::{self, RemoteError, RpcRequest, RpcResponse, Secret};
+use crate::service::RpcService;
 use crate::state::State;
 
 /// How to start this node's Raft member.
 #[derive(Clone, Debug)]
 pub struct ClusterConfig {
-    /// This node's Raft id.
-    pub node_id: u64,
-    /// Node-local folder; the Raft store goes into `raft/` under it.
+    /// Node-local folder; the Raft store goes into `raft/` under it and the
+    /// node's id into `node.id`.
     pub data_dir: PathBuf,
     /// Address peers reach this node's cluster port at.
     pub address: String,
     /// Most commands per Raft entry.
     pub max_batch: usize,
+    /// The cluster secret every member shares.
+    pub secret: String,
+    /// A member to join through, on first start; `None` bootstraps a new
+    /// one-member cluster.
+    pub join: Option<String>,
 }
 
 /// A cheap, cloneable handle on the local Raft member.
@@ -43,27 +53,43 @@ pub struct ClusterHandle {
 struct Inner {
     node_id: u64,
     raft: Raft,
+    link: Arc<LeaderLink>,
     state: Arc<RwLock<State>>,
     proposals: mpsc::Sender<Proposal>,
     changes: watch::Receiver<u64>,
+    rpc_server: Option<tokio::task::JoinHandle<()>>,
+    hub: Arc<OnceLock<WeakHub>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(server) = self.rpc_server.take() {
+            server.abort();
+        }
+    }
 }
 
 impl ClusterHandle {
-    /// Opens the store, starts Raft (bootstrapping a one-member cluster on
-    /// first start) and waits until this member can commit.
+    /// Opens the store, starts Raft and its RPC service on `listener`
+    /// (none: this node cannot have peers), bootstraps a one-member cluster
+    /// or joins one on first start, and waits until this member is current.
     ///
     /// Must be called inside a tokio runtime that outlives the node: Raft's
     /// tasks are spawned on it.
     ///
     /// # Errors
-    /// The store cannot be opened, or no leader appears within 30 s.
-    pub async fn start(cfg: ClusterConfig) -> Result<ClusterHandle> {
+    /// The store cannot be opened, joining fails, or no leader appears
+    /// within 30 s.
+    pub async fn start(cfg: ClusterConfig, listener: Option<TcpListener>) -> Result<ClusterHandle> {
         let dir = cfg.data_dir.join("raft");
         let store_err = |reason: String| Error::Store {
             path: dir.clone(),
             reason,
         };
         std::fs::create_dir_all(&dir).map_err(|e| store_err(e.to_string()))?;
+        let secret = Secret::new(&cfg.secret);
+        let node_id = node_id(&cfg, &secret).await?;
+
         let db = open_sled(&dir)
             .await
             .map_err(|e| store_err(e.to_string()))?;
@@ -84,60 +110,76 @@ impl ClusterHandle {
         .validate()
         .map_err(|e| Error::Start(e.to_string()))?;
         let raft = Raft::new(
-            cfg.node_id,
+            node_id,
             Arc::new(config),
-            Network,
+            Network::new(secret.clone()),
             log_store,
             state_machine,
         )
         .await
         .map_err(|e| Error::Start(e.to_string()))?;
+        let link = Arc::new(LeaderLink::new(raft.clone(), node_id, secret.clone()));
+        let hub = Arc::new(OnceLock::new());
+        let rpc_server = listener.map(|l| {
+            let service = Arc::new(RpcService::new(raft.clone(), link.clone(), hub.clone()));
+            tokio::spawn(rpc::serve(l, secret.clone(), service))
+        });
 
         let initialized = raft
             .is_initialized()
             .await
             .map_err(|e| Error::Start(e.to_string()))?;
         if !initialized {
-            let members = BTreeMap::from([(
-                cfg.node_id,
-                BasicNode {
-                    addr: cfg.address.clone(),
-                },
-            )]);
-            raft.initialize(members)
-                .await
-                .map_err(|e| Error::Start(e.to_string()))?;
+            match &cfg.join {
+                None => {
+                    let members = BTreeMap::from([(
+                        node_id,
+                        BasicNode {
+                            addr: cfg.address.clone(),
+                        },
+                    )]);
+                    raft.initialize(members)
+                        .await
+                        .map_err(|e| Error::Start(e.to_string()))?;
+                }
+                Some(target) => {
+                    let request = RpcRequest::AddMember {
+                        id: node_id,
+                        addr: cfg.address.clone(),
+                    };
+                    match call_leader(target, &secret, request).await? {
+                        RpcResponse::Added(Ok(())) => {}
+                        other => {
+                            return Err(Error::Start(format!(
+                                "joining through {target}: {other:?}"
+                            )));
+                        }
+                    }
+                }
+            }
         }
         raft.wait(Some(Duration::from_secs(30)))
             .metrics(|m| m.current_leader.is_some(), "a leader is known")
             .await
             .map_err(|e| Error::Start(e.to_string()))?;
 
-        let proposals = proposer::spawn(raft.clone(), cfg.max_batch);
+        let proposals = proposer::spawn(link.clone(), cfg.max_batch);
         let handle = ClusterHandle {
             inner: Arc::new(Inner {
-                node_id: cfg.node_id,
+                node_id,
                 raft,
+                link,
                 state,
                 proposals,
                 changes,
+                rpc_server,
+                hub,
             }),
         };
         // Apply everything committed before serving: a read right after
         // start must see the state the previous run acknowledged.
-        handle.wait_applied().await?;
+        handle.inner.link.catch_up().await?;
         Ok(handle)
-    }
-
-    /// Waits until every entry committed so far is applied locally.
-    ///
-    /// (Also the end of [`ClusterHandle::start`].)
-    async fn wait_applied(&self) -> Result<()> {
-        let raft = &self.inner.raft;
-        raft.ensure_linearizable()
-            .await
-            .map_err(|e| Error::Start(e.to_string()))?;
-        Ok(())
     }
 
     /// This node's Raft id.
@@ -176,21 +218,28 @@ impl ClusterHandle {
         f(&state)
     }
 
-    /// Reads the state after confirming leadership and catching up, so the
-    /// read sees every write that completed before it started.
+    /// Reads the state after catching up with the leader, so the read sees
+    /// every write that completed (on any node) before it started.
     ///
     /// # Errors
-    /// This node cannot confirm it is current (not the leader, no quorum).
+    /// No leader can be reached.
     pub async fn read_linearizable<R>(&self, f: impl FnOnce(&State) -> R) -> Result<R> {
-        self.inner.raft.ensure_linearizable().await.map_err(|e| {
-            match e.forward_to_leader::<BasicNode>() {
-                Some(f) => Error::NotLeader {
-                    leader: f.leader_id,
-                },
-                None => Error::Commit(e.to_string()),
-            }
-        })?;
+        self.inner.link.catch_up().await?;
         Ok(self.read(f))
+    }
+
+    /// Lets peers reach this node's account hub (deliveries for accounts
+    /// it holds).
+    pub(crate) fn register_hub(&self, hub: WeakHub) {
+        let _ = self.inner.hub.set(hub);
+    }
+
+    /// Sends one request to member `node`.
+    ///
+    /// # Errors
+    /// Not a member, or the call failed.
+    pub(crate) async fn call_node(&self, node: u64, request: RpcRequest) -> Result<RpcResponse> {
+        self.inner.link.call_node(node, request).await
     }
 
     /// A receiver that changes whenever entries are applied.
@@ -206,10 +255,80 @@ impl ClusterHandle {
     }
 }
 
+/// This node's Raft id: kept in `data_dir/node.id`; the first node of a
+/// cluster is 1, a joining node gets one from the leader.
+async fn node_id(cfg: &ClusterConfig, secret: &Secret) -> Result<u64> {
+    let path = cfg.data_dir.join("node.id");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return text
+            .trim()
+            .parse()
+            .map_err(|_| Error::Start(format!("{} does not hold a node id", path.display())));
+    }
+    let id = match &cfg.join {
+        None => 1,
+        Some(target) => match call_leader(target, secret, RpcRequest::AllocateNodeId).await? {
+            RpcResponse::NodeId(Ok(id)) => id,
+            other => return Err(Error::Start(format!("joining through {target}: {other:?}"))),
+        },
+    };
+    write_id(&path, id)?;
+    Ok(id)
+}
+
+fn write_id(path: &Path, id: u64) -> Result<()> {
+    let err = |e: std::io::Error| Error::Start(format!("{}: {e}", path.display()));
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{id}\n")).map_err(err)?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Sends a leader-only request to `target`, following `NotLeader`
+/// redirects (and waiting out an election) for up to 30 s.
+async fn call_leader(target: &str, secret: &Secret, request: RpcRequest) -> Result<RpcResponse> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut addr = target.to_string();
+    loop {
+        let response = rpc::call_once(&addr, secret, &request).await;
+        let redirect = match &response {
+            Ok(RpcResponse::NodeId(Err(RemoteError::NotLeader(l))))
+            | Ok(RpcResponse::Added(Err(RemoteError::NotLeader(l)))) => Some(l.clone()),
+            Err(rpc::RpcError::Refused { reason, .. }) => {
+                return Err(Error::Start(format!(
+                    "{target} refused this node: {reason}"
+                )));
+            }
+            Err(_) => Some(None),
+            Ok(_) => None,
+        };
+        match redirect {
+            None => return response.map_err(|e| Error::Start(e.to_string())),
+            Some(leader) => {
+                if tokio::time::Instant::now() > deadline {
+                    return Err(Error::Start(format!(
+                        "no leader reachable through {target}"
+                    )));
+                }
+                addr = leader.map_or_else(|| target.to_string(), |(_, a)| a);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
 /// Opens sled, waiting a little for a previous Raft instance in this
 /// process to release the folder: its tasks drop their store handles
 /// shortly after `shutdown` returns.
-async fn open_sled(dir: &std::path::Path) -> std::result::Result<sled::Db, sled::Error> {
+async fn open_sled(dir: &Path) -> std::result::Result<sled::Db, sled::Error> {
     let mut attempts = 0;
     loop {
         match sled::Config::new().path(dir).open() {

@@ -13,10 +13,14 @@ pub mod command;
 pub mod directory;
 mod error;
 mod handle;
+mod leader;
+pub mod lease;
 pub mod password;
 mod proposer;
 pub mod queue;
-mod raft;
+pub mod raft;
+pub mod rpc;
+mod service;
 pub mod state;
 
 pub use accounts::{AccountHub, MaildropLock};

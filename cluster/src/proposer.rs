@@ -7,12 +7,12 @@
 
 use std::sync::Arc;
 
-use openraft::BasicNode;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::command::{Command, CommandResult};
 use crate::error::{Error, Result};
-use crate::raft::{Raft, Request};
+use crate::leader::LeaderLink;
+use crate::raft::Request;
 
 /// Batches in flight at once: more only makes batches smaller.
 const IN_FLIGHT: usize = 2;
@@ -26,14 +26,15 @@ pub struct Proposal {
 }
 
 /// Starts the proposer task; proposals sent to the returned sender are
-/// committed in batches of at most `max_batch` commands.
-pub fn spawn(raft: Raft, max_batch: usize) -> mpsc::Sender<Proposal> {
+/// committed in batches of at most `max_batch` commands, through the
+/// leader wherever it is.
+pub fn spawn(link: Arc<LeaderLink>, max_batch: usize) -> mpsc::Sender<Proposal> {
     let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
-    tokio::spawn(run(raft, rx, max_batch.max(1)));
+    tokio::spawn(run(link, rx, max_batch.max(1)));
     tx
 }
 
-async fn run(raft: Raft, mut rx: mpsc::Receiver<Proposal>, max_batch: usize) {
+async fn run(link: Arc<LeaderLink>, mut rx: mpsc::Receiver<Proposal>, max_batch: usize) {
     let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     while let Some(first) = rx.recv().await {
         // Wait for a slot first, so the batch grows while earlier ones commit.
@@ -47,20 +48,20 @@ async fn run(raft: Raft, mut rx: mpsc::Receiver<Proposal>, max_batch: usize) {
                 Err(_) => break,
             }
         }
-        let raft = raft.clone();
+        let link = link.clone();
         tokio::spawn(async move {
-            write(&raft, batch).await;
+            write(&link, batch).await;
             drop(permit);
         });
     }
 }
 
-async fn write(raft: &Raft, batch: Vec<Proposal>) {
+async fn write(link: &LeaderLink, batch: Vec<Proposal>) {
     let (commands, replies): (Vec<_>, Vec<_>) =
         batch.into_iter().map(|p| (p.command, p.reply)).unzip();
-    match raft.client_write(Request(commands)).await {
+    match link.client_write(Request(commands)).await {
         Ok(response) => {
-            let mut results = response.data.0.into_iter();
+            let mut results = response.0.into_iter();
             for reply in replies {
                 let result = results
                     .next()
@@ -69,13 +70,9 @@ async fn write(raft: &Raft, batch: Vec<Proposal>) {
             }
         }
         Err(e) => {
-            let leader = e.forward_to_leader::<BasicNode>().map(|f| f.leader_id);
+            let text = e.to_string();
             for reply in replies {
-                let err = match leader {
-                    Some(leader) => Error::NotLeader { leader },
-                    None => Error::Commit(e.to_string()),
-                };
-                let _ = reply.send(Err(err));
+                let _ = reply.send(Err(Error::Commit(text.clone())));
             }
         }
     }

@@ -10,7 +10,7 @@
 //! (its claim expired and another node claimed the entry) is rejected, so a
 //! node that stalled cannot overwrite newer results.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -113,6 +113,10 @@ pub struct Queue {
     /// Entries by id.
     pub entries: BTreeMap<QueueId, QueueEntry>,
     next_token: u64,
+    /// Dequeued messages whose body file may still exist: a node removes
+    /// the file, then forgets the id (`Command::Forget`); a node that
+    /// starts removes what a crash left behind.
+    pub removable: BTreeSet<QueueId>,
 }
 
 /// The outcome of a delivery attempt report.
@@ -216,6 +220,7 @@ impl Queue {
         }
         if entry.recipients.iter().all(|r| r.state.is_final()) {
             self.entries.remove(&id);
+            self.removable.insert(id);
             return Ok(ReportOutcome::Dequeued);
         }
         entry.attempts += 1;
@@ -260,6 +265,10 @@ mod tests {
             Ok(ReportOutcome::Dequeued)
         );
         assert!(q.entries.is_empty());
+        assert!(
+            q.removable.contains(&QueueId(1)),
+            "its body must be removed"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{Command, CommandResult};
 use crate::directory::Directory;
+use crate::lease::Leases;
 use crate::queue::Queue;
 
 /// Everything the Raft log decides.
@@ -15,6 +16,10 @@ pub struct State {
     pub queue: Queue,
     /// The next unallocated queue id.
     pub next_id: u64,
+    /// The next unallocated Raft node id (the first node is 1).
+    pub next_node_id: u64,
+    /// Account leases.
+    pub leases: Leases,
 }
 
 impl State {
@@ -51,8 +56,30 @@ impl State {
                 .queue
                 .report(id, token, results, retry_at_ms)
                 .map_or_else(rejected, CommandResult::Reported),
+            Command::AllocateNodeId => {
+                let id = self.next_node_id.max(2);
+                self.next_node_id = id + 1;
+                CommandResult::Ids(id)
+            }
             Command::ReleaseClaims { node } => {
                 self.queue.release_claims(node);
+                self.leases.release_all(node);
+                CommandResult::Done
+            }
+            Command::AcquireLease {
+                account,
+                node,
+                now_ms,
+                ttl_ms,
+            } => CommandResult::Lease(self.leases.acquire(&account, node, now_ms, ttl_ms)),
+            Command::Forget { ids } => {
+                for id in ids {
+                    self.queue.removable.remove(&id);
+                }
+                CommandResult::Done
+            }
+            Command::ReleaseLease { account, node } => {
+                self.leases.release(&account, node);
                 CommandResult::Done
             }
         }

@@ -6,10 +6,11 @@ use cluster::{ClusterConfig, ClusterHandle, Command, CommandResult, NewEntry, Qu
 
 fn config(dir: &std::path::Path) -> ClusterConfig {
     ClusterConfig {
-        node_id: 1,
         data_dir: dir.to_path_buf(),
         address: "127.0.0.1:0".into(),
         max_batch: 64,
+        secret: "test-secret".into(),
+        join: None,
     }
 }
 
@@ -26,7 +27,9 @@ fn create_account(name: &str) -> Command {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_survives_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let handle = ClusterHandle::start(config(dir.path())).await.unwrap();
+    let handle = ClusterHandle::start(config(dir.path()), None)
+        .await
+        .unwrap();
     let boot = Command::Directory(DirectoryOp::Bootstrap {
         main_domain: "example.test".into(),
     });
@@ -47,7 +50,9 @@ async fn state_survives_restart() {
     handle.shutdown().await;
     drop(handle);
 
-    let handle = ClusterHandle::start(config(dir.path())).await.unwrap();
+    let handle = ClusterHandle::start(config(dir.path()), None)
+        .await
+        .unwrap();
     assert!(handle.read(|s| s.directory.resolve("user1@example.test").is_some()));
     let ids = handle
         .propose(Command::AllocateIds { count: 1 })
@@ -60,7 +65,9 @@ async fn state_survives_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_proposals_all_commit() {
     let dir = tempfile::tempdir().unwrap();
-    let handle = ClusterHandle::start(config(dir.path())).await.unwrap();
+    let handle = ClusterHandle::start(config(dir.path()), None)
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for i in 0..500u64 {
         let h = handle.clone();

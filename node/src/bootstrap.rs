@@ -108,6 +108,46 @@ fn write_secret(path: &std::path::Path, secret: &str) -> Result<()> {
     file.sync_all().map_err(|e| Error::path(path, e))
 }
 
+/// The cluster secret: configured, or kept in the shared base directory
+/// (`Settings/cluster.secret`, mode 0600), where the first node writes it
+/// and joining nodes read it. Whoever can read the base directory can read
+/// all mail anyway, so it is the cluster's trust boundary.
+///
+/// # Errors
+/// The file cannot be read or written.
+pub fn cluster_secret(config: &NodeConfig, base: &storage::BaseDir) -> Result<String> {
+    if let Some(secret) = &config.cluster_secret {
+        return Ok(secret.clone());
+    }
+    let path = base.settings_dir().join("cluster.secret");
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::path(&path, e)),
+    }
+    let secret: String = (0..32)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect();
+    write_secret(&path, &secret)?;
+    Ok(secret)
+}
+
+/// The address peers reach a listener at: its own, or the host name with
+/// its port when it listens on all interfaces.
+pub fn advertised(local: std::net::SocketAddr) -> String {
+    if local.ip().is_unspecified() {
+        let host = gethostname::gethostname().to_string_lossy().into_owned();
+        format!("{host}:{}", local.port())
+    } else {
+        local.to_string()
+    }
+}
+
+/// How old an unqueued body must be to count as an orphan: enqueueing
+/// takes seconds at most.
+const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Drops the queue claims this node held before it (re)started: whatever
 /// it was delivering then is not being delivered now, so the entries are
 /// due again at once instead of after the claim lease.
@@ -119,17 +159,33 @@ pub async fn release_claims(cluster: &ClusterHandle) -> Result<()> {
     expect_done(cluster.propose(Command::ReleaseClaims { node }).await?)
 }
 
-/// Removes queue files that no queue entry names: bodies written for a
-/// message whose `Enqueue` never committed (the client got no `250`).
-/// Runs at start, before anything enqueues.
+/// Removes queue files nothing needs any more, at start: the bodies of
+/// dequeued messages whose removal a crash interrupted (the queue state
+/// lists them), and bodies written for a message whose `Enqueue` never
+/// committed (no `250` was sent). Other members may be between writing a
+/// body and committing its entry, so only unlisted files older than
+/// [`ORPHAN_AGE`] count as the latter.
 ///
 /// # Errors
-/// The queue folder cannot be listed.
-pub fn sweep_spool(cluster: &ClusterHandle, spool: &Spool, log: &SystemLog) -> Result<()> {
+/// The queue folder cannot be listed, or the cleanup not recorded.
+pub async fn sweep_spool(cluster: &ClusterHandle, spool: &Spool, log: &SystemLog) -> Result<()> {
     spool.clean_temp()?;
+    let removable: Vec<cluster::QueueId> =
+        cluster.read(|s| s.queue.removable.iter().copied().collect());
+    for id in &removable {
+        spool.remove(id.0)?;
+    }
+    if !removable.is_empty() {
+        expect_done(cluster.propose(Command::Forget { ids: removable }).await?)?;
+    }
     for id in spool.list_ids()? {
         let queued = cluster.read(|s| s.queue.entries.contains_key(&cluster::QueueId(id)));
-        if !queued {
+        let old = std::fs::metadata(spool.body_path(id))
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > ORPHAN_AGE);
+        if !queued && old {
             spool.remove(id)?;
             log.write(
                 level::PROBLEM,

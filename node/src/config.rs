@@ -14,6 +14,7 @@
 //! (`/work/shared/reference/communigate.md` §4, §5); RFC 5321 §4.5.3 (SMTP limits and timeouts);
 //! RFC 1939 §3 (POP3 autologout timer).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -109,8 +110,19 @@ pub struct NodeConfig {
     pub tls: TlsConfig,
     /// Queue behaviour.
     pub queue: QueueConfig,
-    /// Address of a cluster member to join; accepted and ignored until clustering is built.
+    /// Relaying to other SMTP servers: routes, retries, bounces.
+    pub relay: RelayConfig,
+    /// Address (`host:port` of its cluster listener) of a member to join
+    /// at first start; `None` bootstraps a new cluster.
     pub join: Option<String>,
+    /// The secret cluster members authenticate each other with; `None`:
+    /// kept in the shared base directory (`Settings/cluster.secret`, made
+    /// by the first node).
+    pub cluster_secret: Option<String>,
+    /// The address other members reach this node's cluster listener at;
+    /// `None`: the listener's address (the host name if it listens on all
+    /// interfaces).
+    pub cluster_address: Option<String>,
 }
 
 impl Default for NodeConfig {
@@ -133,7 +145,10 @@ impl Default for NodeConfig {
             imap: ImapConfig::default(),
             tls: TlsConfig::default(),
             queue: QueueConfig::default(),
+            relay: RelayConfig::default(),
             join: None,
+            cluster_secret: None,
+            cluster_address: None,
         }
     }
 }
@@ -381,7 +396,8 @@ pub struct TlsConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QueueConfig {
-    /// Delay before a temporarily failed delivery is retried, in seconds.
+    /// Delay before a temporarily failed local delivery is retried, in seconds (remote
+    /// recipients follow the `[relay]` schedule).
     pub retry_secs: u64,
     /// Most queue proposals batched into one Raft entry.
     pub max_batch: usize,
@@ -396,6 +412,118 @@ impl Default for QueueConfig {
             // Amortises one Raft round trip over many messages without huge log entries.
             max_batch: 256,
         }
+    }
+}
+
+/// Relaying to other SMTP servers (RFC 5321 §5: routes, MX, retries; RFC 3464 bounces).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelayConfig {
+    /// Sends every remote recipient without a `routes` match through this `host:port`.
+    pub smarthost: Option<String>,
+    /// Static routes: a domain (`remote.test`) or every subdomain of one (`*.remote.test`)
+    /// mapped to `host:port`. An exact match wins over a wildcard, a longer wildcard over a
+    /// shorter one.
+    pub routes: BTreeMap<String, String>,
+    /// DNS servers for MX/A/AAAA lookups (`ip:port`); empty means the system's resolv.conf.
+    pub nameservers: Vec<SocketAddr>,
+    /// Delay before the first retry of a temporarily failed remote recipient, in seconds; each
+    /// later retry waits twice as long as the one before, up to `retry_max_secs`.
+    pub retry_first_secs: u64,
+    /// Longest delay between two retries, in seconds.
+    pub retry_max_secs: u64,
+    /// Age (since the message was received) after which a deferred recipient fails, in seconds.
+    pub give_up_secs: u64,
+    /// Age after which the sender is told that recipients are still deferred, in seconds.
+    /// TODO(#5): delay notices are not sent yet.
+    pub delay_notify_secs: u64,
+    /// Time allowed to open a TCP connection to a remote host, in seconds.
+    pub connect_timeout_secs: u64,
+    /// Time allowed for each reply of the remote host, in seconds.
+    pub command_timeout_secs: u64,
+    /// Name given in `EHLO`; `None` means the SMTP host name.
+    pub helo_name: Option<String>,
+    /// Try `STARTTLS` when the remote host offers it (opportunistic, certificate not checked).
+    pub starttls: bool,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            // Without a route or smarthost, mail goes where DNS says (RFC 5321 §5.1).
+            smarthost: None,
+            routes: BTreeMap::new(),
+            nameservers: Vec::new(),
+            // Postfix's queue manager: first retry after 5 minutes, backing off to an hour,
+            // giving up after 5 days (RFC 5321 §4.5.4.1: at least 30 min apart, 4-5 days).
+            retry_first_secs: 300,
+            retry_max_secs: 3600,
+            give_up_secs: 5 * 24 * 3600,
+            // Postfix's delay_warning_time is 4 hours when enabled.
+            delay_notify_secs: 4 * 3600,
+            // An unreachable host must not hold a delivery worker for long.
+            connect_timeout_secs: 30,
+            // RFC 5321 §4.5.3.2: 5 minutes for most replies (10 for the final dot; one value
+            // keeps it simple and errs on the short side only for the dot).
+            command_timeout_secs: 300,
+            helo_name: None,
+            // Encrypt whenever the other side can; opportunistic TLS never blocks delivery.
+            starttls: true,
+        }
+    }
+}
+
+impl RelayConfig {
+    /// Checks the relay section, appending one sentence per problem.
+    fn check(&self, problems: &mut Vec<String>) {
+        let positive = [
+            ("retry_first_secs", self.retry_first_secs),
+            ("retry_max_secs", self.retry_max_secs),
+            ("give_up_secs", self.give_up_secs),
+            ("connect_timeout_secs", self.connect_timeout_secs),
+            ("command_timeout_secs", self.command_timeout_secs),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                problems.push(format!("relay.{key} must be positive"));
+            }
+        }
+        if self.retry_max_secs < self.retry_first_secs {
+            problems.push("relay.retry_max_secs is less than relay.retry_first_secs".into());
+        }
+        if let Some(host) = &self.smarthost
+            && !is_host_port(host)
+        {
+            problems.push(format!("relay.smarthost {host:?} is not host:port"));
+        }
+        for (domain, target) in &self.routes {
+            let bare = domain.strip_prefix("*.").unwrap_or(domain);
+            if bare.is_empty() || bare.contains(['@', '*', ' ']) {
+                problems.push(format!(
+                    "relay.routes key {domain:?} is not a domain or *.domain"
+                ));
+            }
+            if !is_host_port(target) {
+                problems.push(format!(
+                    "relay.routes.{domain:?} = {target:?} is not host:port"
+                ));
+            }
+        }
+        if let Some(host) = &self.helo_name
+            && (host.trim().is_empty() || host.chars().any(char::is_whitespace))
+        {
+            problems.push(format!("relay.helo_name {host:?} is not a host name"));
+        }
+    }
+}
+
+/// Whether `s` looks like `host:port` (`[v6]:port` included) with a valid port.
+fn is_host_port(s: &str) -> bool {
+    match s.rsplit_once(':') {
+        Some((host, port)) => {
+            !host.is_empty() && !host.contains(char::is_whitespace) && port.parse::<u16>().is_ok()
+        }
+        None => false,
     }
 }
 
@@ -472,6 +600,7 @@ impl NodeConfig {
         if self.queue.max_batch == 0 {
             problems.push("queue.max_batch must be positive".to_owned());
         }
+        self.relay.check(&mut problems);
         if problems.is_empty() {
             Ok(())
         } else {
@@ -827,5 +956,42 @@ max_batch = 16
         )
         .unwrap();
         cfg.validate().unwrap();
+    }
+
+    #[test]
+    fn issue_5_relay_section_parses_and_validates() {
+        let cfg = NodeConfig::from_toml_str(
+            r#"
+            [relay]
+            smarthost = "mail.isp.test:587"
+            nameservers = ["127.0.0.1:5353"]
+            retry_first_secs = 1
+            retry_max_secs = 4
+            give_up_secs = 60
+            helo_name = "mx.example.test"
+            [relay.routes]
+            "remote.test" = "127.0.0.1:2526"
+            "*.corp.test" = "[::1]:25"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(cfg.relay.smarthost.as_deref(), Some("mail.isp.test:587"));
+        assert_eq!(cfg.relay.routes["*.corp.test"], "[::1]:25");
+        assert_eq!(cfg.relay.nameservers, vec![addr("127.0.0.1:5353")]);
+        assert_eq!(cfg.relay.delay_notify_secs, 4 * 3600);
+        assert!(cfg.relay.starttls);
+        assert!(problems(&cfg).is_empty(), "{:?}", problems(&cfg));
+
+        let mut bad = cfg.clone();
+        bad.relay.retry_first_secs = 10;
+        bad.relay.smarthost = Some("nohostport".into());
+        bad.relay.routes.insert("a@b".into(), "x:99999".into());
+        let found = problems(&bad);
+        for needle in ["retry_max_secs", "relay.smarthost", "a@b", "x:99999"] {
+            assert!(
+                found.iter().any(|p| p.contains(needle)),
+                "{needle}: {found:?}"
+            );
+        }
     }
 }

@@ -2,31 +2,56 @@
 //! each recipient, records the results through Raft, and removes the body
 //! once every recipient is final (DESIGN §6 steps 3-5).
 //!
+//! Local recipients go to their account's INBOX. Remote recipients are grouped
+//! by destination (`crate::relay::route`): one SMTP transaction per
+//! destination carries all of that message's recipients for it. A reply of
+//! 2xx delivers, 4xx (or no connection) defers until the next attempt on the
+//! `[relay]` schedule (first retry after `retry_first_secs`, doubling up to
+//! `retry_max_secs`), 5xx fails. A recipient still deferred `give_up_secs`
+//! after the message arrived fails.
+//!
 //! Exactly once (invariant 2): each mailbox append carries the key
 //! `QUEUEID/recipient`; the mailbox skips a key it already holds, so a
 //! retry after a crash between the append and the `Report` commit does not
-//! store the message twice.
+//! store the message twice. Remote hosts have no such key: a recipient whose
+//! `250` was committed is final and never sent again, but a crash (or a lost
+//! claim) between the remote `250` and the `Report` commit sends it again on
+//! the next attempt (RFC 5321 §6.1 accepts duplicates over losses).
+//!
+//! Bounces: once a report that fails recipients is committed, ONE RFC 3464
+//! notification listing them goes to the envelope sender (`crate::dsn`),
+//! enqueued with the null reverse-path; a message from the null sender is
+//! never bounced, so notifications cannot loop. A crash between the commit and
+//! the enqueue loses that notification (at most once, never twice).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, Context};
+use actix::{Actor, Addr, Context};
 use cluster::queue::ReportOutcome;
 use cluster::{
     AccountHub, AccountRef, ClusterHandle, Command, CommandResult, QueueEntry, QueueId, RcptState,
 };
 use futures::future::join_all;
-use storage::{AccountKind, Flags, NewMessage, Spool};
+use storage::{AccountKind, Spool};
 
-use crate::enqueuer::now_ms;
+use crate::config::RelayConfig;
+use crate::dsn::{self, DsnAction, DsnInput, DsnRecipient};
+use crate::enqueuer::{Enqueuer, Submit, now_ms};
 use crate::error::{Error, Result};
+use crate::relay::proto::reply_line;
+use crate::relay::{Destination, RelayAgent, domain_of};
 use crate::syslog::{SystemLog, level};
 
 /// Entries claimed per round.
 const CLAIM_BATCH: u32 = 64;
 /// How long a claim lasts; a node that dies mid-delivery loses it after this.
 const CLAIM_LEASE_MS: u64 = 60_000;
+/// The longest a delivery attempt may take: well inside the claim, so the
+/// report is not fenced off and no other node starts the same delivery.
+/// TODO(#5): renew the claim instead, so long transactions are not cut.
+const ATTEMPT_DEADLINE: Duration = Duration::from_millis(CLAIM_LEASE_MS * 3 / 4);
 /// Longest sleep between looks at the queue (due retries are noticed by then).
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
@@ -36,34 +61,56 @@ pub struct Delivery {
     workers: usize,
 }
 
+/// What the delivery actor needs besides its collaborators.
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    /// Delay before a deferred local recipient is tried again, in seconds.
+    pub local_retry_secs: u64,
+    /// Routes, retry schedule and SMTP client settings for remote recipients.
+    pub relay: RelayConfig,
+    /// This MTA's name: EHLO (unless `relay.helo_name`), `Reporting-MTA`.
+    pub hostname: String,
+    /// Concurrent claim-deliver-report loops.
+    pub workers: usize,
+}
+
 struct Shared {
     cluster: ClusterHandle,
     spool: Arc<Spool>,
     accounts: AccountHub,
     log: SystemLog,
-    retry_ms: u64,
+    enqueuer: Addr<Enqueuer>,
+    relay: RelayAgent,
+    settings: DeliverySettings,
 }
 
 impl Delivery {
-    /// Creates the delivery actor; `retry_secs` is the delay before a
-    /// deferred recipient is tried again.
+    /// Creates the delivery actor. Bounces are submitted through `enqueuer`.
     pub fn new(
         cluster: ClusterHandle,
         spool: Arc<Spool>,
         accounts: AccountHub,
         log: SystemLog,
-        retry_secs: u64,
-        workers: usize,
+        enqueuer: Addr<Enqueuer>,
+        settings: DeliverySettings,
     ) -> Delivery {
+        let helo = settings
+            .relay
+            .helo_name
+            .clone()
+            .unwrap_or_else(|| settings.hostname.clone());
+        let workers = settings.workers.max(1);
         Delivery {
             shared: Arc::new(Shared {
                 cluster,
                 spool,
                 accounts,
                 log,
-                retry_ms: retry_secs * 1000,
+                enqueuer,
+                relay: RelayAgent::new(&settings.relay, helo),
+                settings,
             }),
-            workers: workers.max(1),
+            workers,
         }
     }
 }
@@ -177,10 +224,13 @@ impl Shared {
         };
         let stored = with_return_path(&entry.return_path, &body);
         let mut results = Vec::new();
+        let mut remote: BTreeMap<Destination, Vec<(u32, String)>> = BTreeMap::new();
+        let mut remote_mta: BTreeMap<u32, Option<String>> = BTreeMap::new();
         for (index, rcpt) in entry.recipients.iter().enumerate() {
             if rcpt.state.is_final() {
                 continue;
             }
+            let index = index as u32;
             let state = match self.route(&rcpt.address) {
                 Route::Local(account, kind) => {
                     let target = Target {
@@ -202,22 +252,50 @@ impl Shared {
                     RcptState::Failed("5.1.1 unknown user account".into())
                 }
                 Route::Remote => {
-                    // TODO(#5): SMTP relay delivery; until then remote mail waits.
-                    RcptState::Deferred("4.4.0 remote delivery is not available yet".into())
+                    let dest = crate::relay::route(&domain_of(&rcpt.address), &self.settings.relay);
+                    remote
+                        .entry(dest)
+                        .or_default()
+                        .push((index, rcpt.address.clone()));
+                    continue;
                 }
             };
-            results.push((index as u32, state));
+            results.push((index, state));
         }
+        let relayed =
+            join_all(remote.iter().map(|(dest, rcpts)| {
+                self.deliver_remote(id, &entry.return_path, dest, rcpts, &body)
+            }))
+            .await;
+        for (rcpts, outcome) in remote.values().zip(relayed) {
+            for ((index, _), state) in rcpts.iter().zip(outcome.1) {
+                remote_mta.insert(*index, outcome.0.clone());
+                results.push((*index, state));
+            }
+        }
+        let now = now_ms();
+        self.give_up_expired(&entry, &mut results, now);
         let report = Command::Report {
             id,
             token,
-            results,
-            retry_at_ms: now_ms() + self.retry_ms,
+            results: results.clone(),
+            retry_at_ms: now + self.retry_delay_ms(&entry, &results, &remote_mta),
         };
-        match self.cluster.propose(report).await {
+        let outcome = self.cluster.propose(report).await;
+        if matches!(outcome, Ok(CommandResult::Reported(_))) {
+            self.bounce(&entry, &results, &remote_mta, &body).await;
+        }
+        match outcome {
             Ok(CommandResult::Reported(ReportOutcome::Dequeued)) => {
                 let spool = self.spool.clone();
-                let _ = tokio::task::spawn_blocking(move || spool.remove(id.0)).await;
+                let removed = tokio::task::spawn_blocking(move || spool.remove(id.0)).await;
+                if matches!(removed, Ok(Ok(()))) {
+                    // If this is lost, the next start removes the file again.
+                    let _ = self
+                        .cluster
+                        .propose(Command::Forget { ids: vec![id] })
+                        .await;
+                }
                 self.log.write(level::MAJOR, "QUEUE", &ctx, "deleted");
             }
             Ok(CommandResult::Reported(ReportOutcome::Deferred)) => {
@@ -241,6 +319,165 @@ impl Shared {
                     &format!("result not recorded: {e}"),
                 );
             }
+        }
+    }
+
+    /// One SMTP transaction to `dest` for `rcpts`; returns the host that
+    /// answered (if one did) and one state per recipient.
+    async fn deliver_remote(
+        &self,
+        id: QueueId,
+        return_path: &str,
+        dest: &Destination,
+        rcpts: &[(u32, String)],
+        body: &[u8],
+    ) -> (Option<String>, Vec<RcptState>) {
+        let addresses: Vec<String> = rcpts.iter().map(|(_, a)| a.clone()).collect();
+        let attempt = self.relay.deliver(dest, return_path, &addresses, body);
+        let outcome = match tokio::time::timeout(ATTEMPT_DEADLINE, attempt).await {
+            Ok(outcome) => outcome,
+            Err(_) => crate::relay::HostOutcome {
+                host: dest.to_string(),
+                connected: false,
+                replies: vec![
+                    crate::smtp::proto::reply::Reply::new(
+                        451,
+                        "4.4.7",
+                        "delivery attempt took too long"
+                    );
+                    addresses.len()
+                ],
+            },
+        };
+        let host = outcome.host;
+        let connected = outcome.connected;
+        let states = addresses
+            .iter()
+            .zip(outcome.replies)
+            .map(|(address, reply)| {
+                let line = reply_line(&reply);
+                let (verb, state, lvl) = match reply.code / 100 {
+                    2 => ("delivered", RcptState::Delivered, level::MAJOR),
+                    5 => ("failed", RcptState::Failed(line.clone()), level::MAJOR),
+                    _ => (
+                        "deferred",
+                        RcptState::Deferred(line.clone()),
+                        level::PROBLEM,
+                    ),
+                };
+                self.log.write(
+                    lvl,
+                    "DEQUEUER",
+                    "",
+                    &format!("[{id}] SMTP({host}) {verb}: {line} <{address}>"),
+                );
+                state
+            })
+            .collect();
+        (connected.then_some(host), states)
+    }
+
+    /// Fails the deferred results of a message older than `give_up_secs`.
+    fn give_up_expired(&self, entry: &QueueEntry, results: &mut [(u32, RcptState)], now: u64) {
+        let give_up_ms = self.settings.relay.give_up_secs.saturating_mul(1000);
+        if now.saturating_sub(entry.received_ms) < give_up_ms {
+            return;
+        }
+        for (_, state) in results.iter_mut() {
+            if let RcptState::Deferred(reason) = state {
+                *state = RcptState::Failed(format!(
+                    "{reason} (gave up after {} s in the queue)",
+                    self.settings.relay.give_up_secs
+                ));
+            }
+        }
+    }
+
+    /// When deferred recipients are due again: local ones after
+    /// `local_retry_secs`, remote ones on the relay back-off schedule.
+    fn retry_delay_ms(
+        &self,
+        entry: &QueueEntry,
+        results: &[(u32, RcptState)],
+        remote: &BTreeMap<u32, Option<String>>,
+    ) -> u64 {
+        let relay = &self.settings.relay;
+        let remote_ms = backoff_ms(relay.retry_first_secs, relay.retry_max_secs, entry.attempts);
+        let local_ms = self.settings.local_retry_secs.saturating_mul(1000);
+        results
+            .iter()
+            .filter(|(_, s)| matches!(s, RcptState::Deferred(_)))
+            .map(|(i, _)| {
+                if remote.contains_key(i) {
+                    remote_ms
+                } else {
+                    local_ms
+                }
+            })
+            .min()
+            .unwrap_or(local_ms)
+    }
+
+    /// Sends one notification listing the recipients this report failed.
+    async fn bounce(
+        &self,
+        entry: &QueueEntry,
+        results: &[(u32, RcptState)],
+        remote: &BTreeMap<u32, Option<String>>,
+        body: &[u8],
+    ) {
+        let failed: Vec<DsnRecipient> = results
+            .iter()
+            .filter_map(|(i, state)| match state {
+                RcptState::Failed(reason) => Some(DsnRecipient {
+                    address: entry.recipients.get(*i as usize)?.address.clone(),
+                    action: DsnAction::Failed,
+                    reason: reason.clone(),
+                    remote_mta: remote.get(i).cloned().flatten(),
+                }),
+                _ => None,
+            })
+            .collect();
+        // RFC 5321 §4.5.5: never notify the null reverse-path (no bounce loops).
+        if failed.is_empty() || entry.return_path.is_empty() {
+            return;
+        }
+        let ctx = format!("[{}]", entry.id);
+        let queue_id = entry.id.to_string();
+        let message = dsn::build(&DsnInput {
+            reporting_mta: &self.settings.hostname,
+            sender: &entry.return_path,
+            queue_id: &queue_id,
+            arrival_ms: entry.received_ms,
+            now_ms: now_ms(),
+            recipients: &failed,
+            original: body,
+        });
+        let submit = Submit {
+            return_path: String::new(),
+            recipients: vec![entry.return_path.clone()],
+            body: message,
+            source: "DSN",
+        };
+        match self.enqueuer.send(submit).await {
+            Ok(Ok(dsn_id)) => self.log.write(
+                level::MAJOR,
+                "QUEUE",
+                &ctx,
+                &format!("bounced to <{}> as [{dsn_id}]", entry.return_path),
+            ),
+            Ok(Err(e)) => self.log.write(
+                level::FAILURE,
+                "QUEUE",
+                &ctx,
+                &format!("bounce to <{}> not enqueued: {e}", entry.return_path),
+            ),
+            Err(e) => self.log.write(
+                level::FAILURE,
+                "QUEUE",
+                &ctx,
+                &format!("bounce to <{}> not enqueued: {e}", entry.return_path),
+            ),
         }
     }
 
@@ -282,23 +519,15 @@ impl Shared {
         let message = message.clone();
         let return_path = return_path.to_string();
         let internal_date = (now_ms() / 1000) as i64;
+        // Stored here, or by the member that has the account open.
         let result = self
             .accounts
-            .with_inbox(account, kind, move |inbox| {
-                let new = NewMessage {
-                    bytes: &message,
-                    flags: Flags::default(),
-                    internal_date,
-                    key: Some(key),
-                    return_path: &return_path,
-                };
-                inbox.append(&[new])
-            })
+            .deliver(account, kind, message, key, return_path, internal_date)
             .await;
         let ctx = format!("[{id}]");
         match result {
-            Ok(uids) => {
-                let uid = uids.first().map_or(0, |u| u.0);
+            Ok(uid) => {
+                let uid = uid.0;
                 self.log.write(
                     level::MAJOR,
                     "MAILBOX",
@@ -343,10 +572,36 @@ fn next_due(entries: &BTreeMap<QueueId, QueueEntry>, now: u64) -> Option<u64> {
         .min()
 }
 
+/// The delay before retry number `attempts + 1` of a remote recipient:
+/// `first`, doubling per attempt, at most `max` (seconds in, ms out).
+fn backoff_ms(first_secs: u64, max_secs: u64, attempts: u32) -> u64 {
+    let factor = 1u64.checked_shl(attempts.min(32)).unwrap_or(u64::MAX);
+    first_secs
+        .saturating_mul(factor)
+        .min(max_secs)
+        .max(1)
+        .saturating_mul(1000)
+}
+
 /// The message as stored: with the `Return-Path` final delivery adds
 /// (RFC 5321 §4.4).
 fn with_return_path(return_path: &str, body: &[u8]) -> Arc<Vec<u8>> {
     let mut stored = format!("Return-Path: <{return_path}>\r\n").into_bytes();
     stored.extend_from_slice(body);
     Arc::new(stored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum() {
+        let delays: Vec<u64> = (0..8).map(|a| backoff_ms(300, 3600, a)).collect();
+        assert_eq!(
+            delays,
+            [300, 600, 1200, 2400, 3600, 3600, 3600, 3600].map(|s| s * 1000)
+        );
+        assert_eq!(backoff_ms(300, 3600, u32::MAX), 3_600_000);
+    }
 }

@@ -30,6 +30,9 @@ enum Cmd {
         /// Overrides `data_dir` (node-local data).
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Joins the cluster of the member at HOST:PORT (its cluster port) at first start.
+        #[arg(long, value_name = "HOST:PORT")]
+        join: Option<String>,
     },
     /// Submit a message from standard input, like sendmail(8).
     Sendmail {
@@ -70,13 +73,21 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     match cli.command {
-        Cmd::Start { config, base, data } => {
+        Cmd::Start {
+            config,
+            base,
+            data,
+            join,
+        } => {
             let mut config = load_config(config.as_ref())?;
             if let Some(base) = base {
                 config.base_dir = base;
             }
             if let Some(data) = data {
                 config.data_dir = data;
+            }
+            if join.is_some() {
+                config.join = join;
             }
             start(config)
         }

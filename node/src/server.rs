@@ -20,7 +20,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::bootstrap;
 use crate::config::NodeConfig;
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, DeliverySettings};
 use crate::enqueuer::Enqueuer;
 use crate::error::{Error, Result};
 use crate::net::Stream;
@@ -64,6 +64,10 @@ pub enum Service {
     Pop3s,
     /// The CLI/PWD administration protocol (106).
     Cli,
+    /// IMAP (143).
+    Imap,
+    /// IMAP over implicit TLS (993).
+    Imaps,
 }
 
 impl Service {
@@ -75,13 +79,15 @@ impl Service {
             "pop3" => Service::Pop3,
             "pop3s" => Service::Pop3s,
             "cli" => Service::Cli,
+            "imap" => Service::Imap,
+            "imaps" => Service::Imaps,
             // Services of later issues (IMAP, web, cluster) are not started.
             _ => return None,
         })
     }
 
     fn implicit_tls(self) -> bool {
-        matches!(self, Service::Smtps | Service::Pop3s)
+        matches!(self, Service::Smtps | Service::Pop3s | Service::Imaps)
     }
 
     /// The refusal a client gets when its address has too many connections.
@@ -94,6 +100,7 @@ impl Service {
                 b"-ERR [SYS/TEMP] too many connections from your address\r\n"
             }
             Service::Cli => b"501 too many connections from your address\r\n",
+            Service::Imap | Service::Imaps => b"* BYE too many connections from your address\r\n",
         }
     }
 }
@@ -225,7 +232,19 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
     // Bind every listener before anything starts, so that a port that
     // cannot be bound fails the start cleanly.
     let mut listeners = Vec::new();
+    let mut web_listeners = Vec::new();
     for (key, addr) in config.listeners() {
+        if matches!(key, "webadmin" | "webadmins") {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| Error::Bind {
+                    key: key.to_string(),
+                    addr,
+                    source,
+                })?;
+            web_listeners.push((key, listener));
+            continue;
+        }
         let Some(service) = Service::from_key(key) else {
             continue;
         };
@@ -239,23 +258,58 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
         listeners.push((key, service, listener));
     }
 
-    let cluster = ClusterHandle::start(ClusterConfig {
-        node_id: 1,
-        data_dir: config.data_dir.clone(),
-        address: config
-            .listen
-            .cluster
-            .addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
-        max_batch: config.queue.max_batch,
-    })
+    let cluster_listener = match config.listen.cluster.addr() {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| Error::Bind {
+                    key: "cluster".into(),
+                    addr,
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+    let cluster_local = match &cluster_listener {
+        Some(l) => Some(l.local_addr().map_err(|e| Error::io("cluster", e))?),
+        None => None,
+    };
+    let cluster_address = match (&config.cluster_address, &cluster_listener) {
+        (Some(a), _) => a.clone(),
+        (None, Some(l)) => {
+            bootstrap::advertised(l.local_addr().map_err(|e| Error::io("cluster", e))?)
+        }
+        (None, None) => String::new(),
+    };
+    let secret = bootstrap::cluster_secret(&config, &base)?;
+    let cluster = ClusterHandle::start(
+        ClusterConfig {
+            data_dir: config.data_dir.clone(),
+            address: cluster_address.clone(),
+            max_batch: config.queue.max_batch,
+            secret,
+            join: config.join.clone(),
+        },
+        cluster_listener,
+    )
     .await?;
-    let accounts = AccountHub::new(AccountStore::new(base.clone()));
+    if !cluster_address.is_empty() {
+        log.write(
+            level::MAJOR,
+            "CLUSTER",
+            "",
+            &format!(
+                "node {} is cluster member {} at {cluster_address}",
+                config.node_name,
+                cluster.node_id()
+            ),
+        );
+    }
+    let accounts = AccountHub::clustered(AccountStore::new(base.clone()), cluster.clone());
     let password = bootstrap::ensure_main_domain(&config, &cluster, &accounts).await?;
 
     let spool = Arc::new(Spool::new(&base));
-    bootstrap::sweep_spool(&cluster, &spool, &log)?;
+    bootstrap::sweep_spool(&cluster, &spool, &log).await?;
     bootstrap::release_claims(&cluster).await?;
     let enqueuer = Enqueuer::new(cluster.clone(), spool.clone(), log.clone()).start();
     Delivery::new(
@@ -263,8 +317,13 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
         spool.clone(),
         accounts.clone(),
         log.clone(),
-        config.queue.retry_secs,
-        2,
+        enqueuer.clone(),
+        DeliverySettings {
+            local_retry_secs: config.queue.retry_secs,
+            relay: config.relay.clone(),
+            hostname: config.smtp_hostname().to_string(),
+            workers: 2,
+        },
     )
     .start();
     PipeScanner::new(base.submitted_dir(), enqueuer.clone(), log.clone()).start();
@@ -282,7 +341,30 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
         hostname,
     });
     let mut addrs = BTreeMap::new();
+    if let Some(local) = cluster_local {
+        addrs.insert("cluster".to_string(), local);
+    }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    // WebAdmin is an actix-web server with its own workers; it stops when
+    // the shutdown sender is dropped, like the accept loops below.
+    for (key, listener) in web_listeners {
+        let local = listener.local_addr().map_err(|e| Error::io(key, e))?;
+        let listener = listener.into_std().map_err(|e| Error::io(key, e))?;
+        let tls = (key == "webadmins").then(|| services.tls.clone());
+        let mut stop = shutdown_rx.clone();
+        let stopped = async move {
+            let _ = stop.changed().await;
+        };
+        admin::web::start(listener, tls, services.admin.clone(), stopped)
+            .map_err(|e| Error::io(key, e))?;
+        log.write(
+            level::MAJOR,
+            "SYSTEM",
+            "",
+            &format!("{key} listening on {local}"),
+        );
+        addrs.insert(key.to_string(), local);
+    }
     for (key, service, listener) in listeners {
         let local = listener.local_addr().map_err(|e| Error::io(key, e))?;
         log.write(
@@ -411,6 +493,7 @@ async fn session(tcp: TcpStream, peer: SocketAddr, service: Service, services: A
         }
         Service::Pop3 | Service::Pop3s => crate::pop3::session::run(stream, peer, services).await,
         Service::Cli => crate::cli::run(stream, peer, services).await,
+        Service::Imap | Service::Imaps => crate::imap::session::run(stream, peer, services).await,
     }
 }
 

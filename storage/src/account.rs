@@ -360,6 +360,67 @@ impl AccountStore {
         sync_dir(crate::fsync::parent_dir(&path))
     }
 
+    /// Renames a mailbox other than INBOX, with its index, UIDVALIDITY and
+    /// inferior mailboxes (RFC 9051 §6.3.6); UIDs and UIDVALIDITY stay, as
+    /// the messages are the same. Missing hierarchy folders of the new name
+    /// are created.
+    ///
+    /// # Errors
+    /// [`Error::MailboxNotFound`], [`Error::MailboxExists`] when the new
+    /// name (or an inferior's new name) is taken, [`Error::NotSupported`]
+    /// for INBOX or for a name inside the old one, [`Error::AccountNotFound`],
+    /// [`Error::BadName`], [`Error::Io`].
+    pub fn rename_mailbox(
+        &self,
+        domain: Option<&str>,
+        name: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<()> {
+        let (from, to) = (canonical(from), canonical(to));
+        if from == "INBOX" {
+            return Err(Error::NotSupported(
+                "INBOX is renamed by moving its messages".into(),
+            ));
+        }
+        validate_mailbox_name(&to)?;
+        if to.starts_with(&format!("{from}/")) {
+            return Err(Error::NotSupported(
+                "a mailbox cannot move inside itself".into(),
+            ));
+        }
+        let p = self.paths(domain, name)?;
+        let old = self.mailbox_path(domain, name, &from)?;
+        let taken = self
+            .list_mailboxes(domain, name)?
+            .into_iter()
+            .any(|m| m == to || m.starts_with(&format!("{to}/")));
+        if taken {
+            return Err(Error::MailboxExists(to));
+        }
+        let ext = MailboxFormat::of_path(&old)
+            .unwrap_or(MailboxFormat::Mbox)
+            .extension();
+        let new = p.macnt.join(format!("{to}.{ext}"));
+        if let Some(parent) = new.parent() {
+            fs::create_dir_all(parent).map_err(io_err(parent))?;
+            for dir in parent.ancestors().take_while(|d| d.starts_with(&p.macnt)) {
+                sync_dir(dir)?;
+            }
+        }
+        // Index and UIDVALIDITY first: a crash in between leaves a mailbox
+        // whose index is rebuilt, never an index describing another mailbox.
+        rename_if_present(&idx_of(&old), &idx_of(&new))?;
+        rename_if_present(&uid_validity_path(&old), &uid_validity_path(&new))?;
+        rename(&old, &new)?;
+        let old_children = p.macnt.join(&from);
+        if old_children.is_dir() {
+            rename(&old_children, &p.macnt.join(&to))?;
+        }
+        sync_dir(crate::fsync::parent_dir(&old))?;
+        sync_dir(crate::fsync::parent_dir(&new))
+    }
+
     /// The path of an existing mailbox (`.mbox` file or `.mdir` folder).
     ///
     /// # Errors

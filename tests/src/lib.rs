@@ -19,7 +19,8 @@ pub const MAIN_DOMAIN: &str = "example.test";
 pub struct TestNode {
     node: Option<RunningNode>,
     config: NodeConfig,
-    dir: tempfile::TempDir,
+    /// Keeps the node's folders until the test ends.
+    _dir: tempfile::TempDir,
 }
 
 impl TestNode {
@@ -34,10 +35,14 @@ impl TestNode {
         let mut config = test_config(dir.path());
         adjust(&mut config);
         let node = node::server::start(config.clone()).expect("node starts");
+        // A restart keeps the cluster port: the other members know it by it.
+        if let Some(cluster) = node.addr("cluster") {
+            config.listen.cluster = Listen::Addr(cluster);
+        }
         TestNode {
             node: Some(node),
             config,
-            dir,
+            _dir: dir,
         }
     }
 
@@ -48,7 +53,8 @@ impl TestNode {
         }
     }
 
-    /// Stops the node and starts it again on the same folders (new ports).
+    /// Stops the node and starts it again on the same folders (new ports,
+    /// but the same cluster port: the other members know it by it).
     pub fn restart(mut self) -> TestNode {
         self.stop();
         let node = node::server::start(self.config.clone()).expect("node restarts");
@@ -67,18 +73,49 @@ impl TestNode {
 
     /// The shared base directory.
     pub fn base(&self) -> PathBuf {
-        self.dir.path().join("base")
+        self.config.base_dir.clone()
     }
 
     /// The node-local data directory.
     pub fn data(&self) -> PathBuf {
-        self.dir.path().join("node")
+        self.config.data_dir.clone()
     }
 
     /// The node's self-signed certificate (PEM).
     pub fn cert_path(&self) -> PathBuf {
         self.data().join("tls").join("cert.pem")
     }
+}
+
+/// Three (or more) nodes of one cluster in this process, sharing one base
+/// directory, each with its own data directory and ports.
+pub struct TestCluster {
+    /// The members, in start order (the first bootstrapped the cluster).
+    pub nodes: Vec<TestNode>,
+}
+
+impl TestCluster {
+    /// Starts `n` members: the first bootstraps, the others join it.
+    pub fn start(n: usize) -> TestCluster {
+        let first = TestNode::start_with(|c| c.listen.cluster = loopback_any());
+        let base = first.base();
+        let join = first.addr("cluster").to_string();
+        let mut nodes = vec![first];
+        for i in 2..=n {
+            let (base, join) = (base.clone(), join.clone());
+            nodes.push(TestNode::start_with(move |c| {
+                c.node_name = format!("node{i}");
+                c.base_dir = base;
+                c.listen.cluster = loopback_any();
+                c.join = Some(join);
+            }));
+        }
+        TestCluster { nodes }
+    }
+}
+
+fn loopback_any() -> Listen {
+    Listen::Addr("127.0.0.1:0".parse().expect("valid address"))
 }
 
 /// The configuration of a test node under `dir`.

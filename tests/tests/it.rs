@@ -3,7 +3,11 @@
 
 mod it {
     pub mod cli;
+    pub mod cluster;
+    pub mod imap;
     pub mod pipe;
     pub mod pop3;
+    pub mod relay;
     pub mod smtp;
+    pub mod webadmin;
 }

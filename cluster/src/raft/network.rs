@@ -1,11 +1,10 @@
-//! Node-to-node Raft transport.
-//!
-//! A one-node cluster never sends a Raft RPC, so this transport reports
-//! every peer as unreachable. The TCP transport (and forwarding of writes
-//! to the leader) comes with the cluster issue. TODO(#6)
+//! The Raft transport: openraft's RPCs over the node-to-node [`crate::rpc`]
+//! connections, one kept open per peer and re-made after a failure.
 
 use openraft::BasicNode;
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
@@ -13,59 +12,117 @@ use openraft::raft::{
 };
 
 use super::TypeConfig;
+use crate::rpc::{RpcConnection, RpcError, RpcRequest, RpcResponse, Secret};
 
 /// The transport factory.
-#[derive(Clone, Default)]
-pub struct Network;
+#[derive(Clone)]
+pub struct Network {
+    secret: Secret,
+}
+
+impl Network {
+    /// A transport authenticating with `secret`.
+    pub fn new(secret: Secret) -> Network {
+        Network { secret }
+    }
+}
 
 /// A connection to one peer.
 pub struct Connection {
     target: u64,
+    addr: String,
+    secret: Secret,
+    conn: Option<RpcConnection>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Connection;
 
-    async fn new_client(&mut self, target: u64, _node: &BasicNode) -> Connection {
-        Connection { target }
+    async fn new_client(&mut self, target: u64, node: &BasicNode) -> Connection {
+        Connection {
+            target,
+            addr: node.addr.clone(),
+            secret: self.secret.clone(),
+            conn: None,
+        }
     }
 }
 
 impl Connection {
-    fn unreachable<E: std::error::Error>(&self) -> RPCError<u64, BasicNode, E> {
-        let e = std::io::Error::new(
-            std::io::ErrorKind::NotConnected,
-            format!("no transport to node {} yet", self.target),
-        );
-        RPCError::Unreachable(Unreachable::new(&e))
+    /// Sends one request, connecting first if needed; a failed connection
+    /// is dropped so the next call reconnects.
+    async fn call<E: std::error::Error>(
+        &mut self,
+        request: RpcRequest,
+    ) -> Result<RpcResponse, RPCError<u64, BasicNode, E>> {
+        let unreachable = |e: RpcError| RPCError::Unreachable(Unreachable::new(&e));
+        if self.conn.is_none() {
+            self.conn = Some(
+                RpcConnection::connect(&self.addr, &self.secret)
+                    .await
+                    .map_err(unreachable)?,
+            );
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(RPCError::Network(NetworkError::new(
+                &std::io::Error::other("no connection"),
+            )));
+        };
+        match conn.call(&request).await {
+            Ok(response) => Ok(response),
+            Err(e) => {
+                self.conn = None;
+                Err(unreachable(e))
+            }
+        }
+    }
+
+    fn unexpected<E: std::error::Error>(&self) -> RPCError<u64, BasicNode, E> {
+        let e = std::io::Error::other(format!("node {} answered a different request", self.target));
+        RPCError::Network(NetworkError::new(&e))
     }
 }
 
 impl RaftNetwork<TypeConfig> for Connection {
     async fn append_entries(
         &mut self,
-        _rpc: AppendEntriesRequest<TypeConfig>,
+        rpc: AppendEntriesRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        Err(self.unreachable())
+        match self.call(RpcRequest::AppendEntries(rpc)).await? {
+            RpcResponse::AppendEntries(r) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            _ => Err(self.unexpected()),
+        }
     }
 
     async fn install_snapshot(
         &mut self,
-        _rpc: InstallSnapshotRequest<TypeConfig>,
+        rpc: InstallSnapshotRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<
         InstallSnapshotResponse<u64>,
         RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>,
     > {
-        Err(self.unreachable())
+        match self.call(RpcRequest::InstallSnapshot(rpc)).await? {
+            RpcResponse::InstallSnapshot(r) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            _ => Err(self.unexpected()),
+        }
     }
 
     async fn vote(
         &mut self,
-        _rpc: VoteRequest<u64>,
+        rpc: VoteRequest<u64>,
         _option: RPCOption,
     ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        Err(self.unreachable())
+        match self.call(RpcRequest::Vote(rpc)).await? {
+            RpcResponse::Vote(r) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            _ => Err(self.unexpected()),
+        }
     }
 }

@@ -307,3 +307,45 @@ fn bad_names_are_refused() {
         );
     }
 }
+
+#[test]
+fn rename_mailbox_keeps_uids_and_moves_inferiors() {
+    let (dir, s) = store();
+    let acct = dir.path().join("Accounts/u.macnt");
+    s.create_account(None, "u", AccountKind::MultiMailbox)
+        .unwrap();
+    s.create_mailbox(None, "u", "Work", None).unwrap();
+    s.create_mailbox(None, "u", "Work/2026", Some(MailboxFormat::Mdir))
+        .unwrap();
+    s.create_mailbox(None, "u", "Other", None).unwrap();
+    let mut mb = s.open_mailbox(None, "u", "Work").unwrap();
+    mb.append(&[msg(b"x\r\n")]).unwrap();
+    let validity = mb.uid_validity();
+    drop(mb);
+
+    s.rename_mailbox(None, "u", "Work", "Projects/Done")
+        .unwrap();
+    assert_eq!(
+        s.list_mailboxes(None, "u").unwrap(),
+        ["INBOX", "Other", "Projects/Done", "Projects/Done/2026"]
+    );
+    assert!(acct.join("Projects/Done/2026.mdir").is_dir());
+    let mb = s.open_mailbox(None, "u", "Projects/Done").unwrap();
+    assert_eq!(mb.uid_validity(), validity);
+    assert_eq!(mb.messages()[0].uid, Uid(1));
+    assert_eq!(mb.read(Uid(1)).unwrap(), b"x\r\n");
+
+    for (from, to) in [
+        ("INBOX", "X"),
+        ("Nope", "X"),
+        ("Other", "Projects/Done"),
+        ("Projects/Done", "Projects/Done/Sub"),
+        ("Other", "a/../b"),
+    ] {
+        assert!(
+            s.rename_mailbox(None, "u", from, to).is_err(),
+            "{from} -> {to}"
+        );
+    }
+    assert!(s.open_mailbox(None, "u", "Other").is_ok());
+}

@@ -1,0 +1,359 @@
+//! Domains: the list, creating and deleting one (with a confirmation
+//! page), its settings, and its accounts (searchable and paged) with the
+//! form that creates an account.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use maud::html;
+use serde::Deserialize;
+
+use super::{act, display, failed, fetch, forbidden, parse_settings, settings_card};
+use crate::cli::command::Command;
+use crate::data::{Dict, Value};
+use crate::web::WebState;
+use crate::web::auth::{PageCaller, Posted};
+use crate::web::view;
+
+/// Accounts shown per page of a domain.
+pub const PAGE_SIZE: usize = 50;
+
+/// `GET /domains`.
+pub async fn list(state: web::Data<WebState>, PageCaller(caller): PageCaller) -> HttpResponse {
+    if !caller.admin {
+        return forbidden();
+    }
+    let main = match fetch(&state, &caller, Command::MainDomainName).await {
+        Ok(v) => v.as_str().unwrap_or_default().to_string(),
+        Err(page) => return page,
+    };
+    let domains = match fetch(&state, &caller, Command::ListDomains).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let mut rows = Vec::new();
+    for d in domains.as_array().unwrap_or_default() {
+        let Some(name) = d.as_str() else { continue };
+        let count = fetch(
+            &state,
+            &caller,
+            Command::ListAccounts {
+                domain: Some(name.to_string()),
+            },
+        )
+        .await
+        .ok()
+        .and_then(|v| v.as_dict().map(|d| d.len()))
+        .unwrap_or(0);
+        rows.push((name.to_string(), count));
+    }
+    let body = html! {
+        h1 { "Domains" }
+        div.grid {
+            div.card style="grid-column:span 2" {
+                table {
+                    thead { tr { th { "Domain" } th { "Accounts" } th {} } }
+                    tbody {
+                        @for (name, n) in &rows {
+                            tr {
+                                td {
+                                    a href=(view::domain_url(name)) { (name) }
+                                    @if *name == main { " " span.tag { "main" } }
+                                }
+                                td.num { (n) }
+                                td {
+                                    @if *name != main {
+                                        a href={ (view::domain_url(name)) "/delete" } { "Delete…" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            div.card {
+                h2 { "Create a domain" }
+                form method="post" action="/domains" {
+                    (view::csrf_field(&caller))
+                    label for="name" { "Domain name" }
+                    input type="text" id="name" name="name" placeholder="example.com" required;
+                    button type="submit" { "Create domain" }
+                }
+            }
+        }
+    };
+    view::html_response(StatusCode::OK, view::page("Domains", Some(&caller), body))
+}
+
+/// The create-domain form.
+#[derive(Deserialize)]
+pub struct CreateForm {
+    #[serde(default)]
+    name: String,
+}
+
+/// `POST /domains`.
+pub async fn create(state: web::Data<WebState>, posted: Posted<CreateForm>) -> HttpResponse {
+    let name = posted.form.name.trim().to_lowercase();
+    let command = Command::CreateDomain {
+        name: name.clone(),
+        settings: None,
+    };
+    act(
+        &state,
+        &posted,
+        command,
+        format!("Domain {name} created"),
+        &view::domain_url(&name),
+        "/domains",
+    )
+    .await
+}
+
+/// Search and page of a domain's account list.
+#[derive(Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: usize,
+}
+
+/// `GET /domains/{domain}`: settings, accounts, create-account form.
+pub async fn show(
+    state: web::Data<WebState>,
+    PageCaller(caller): PageCaller,
+    domain: web::Path<String>,
+    query: web::Query<ListQuery>,
+) -> HttpResponse {
+    if !caller.admin {
+        return forbidden();
+    }
+    let domain = domain.into_inner().to_lowercase();
+    let settings = match fetch(
+        &state,
+        &caller,
+        Command::GetDomainSettings {
+            name: Some(domain.clone()),
+        },
+    )
+    .await
+    {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let accounts = match fetch(
+        &state,
+        &caller,
+        Command::ListAccounts {
+            domain: Some(domain.clone()),
+        },
+    )
+    .await
+    {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let empty = Dict::new();
+    let all = accounts.as_dict().unwrap_or(&empty);
+    let needle = query.q.trim().to_lowercase();
+    let matching: Vec<(&String, &Value)> = all
+        .iter()
+        .filter(|(name, _)| needle.is_empty() || name.contains(&needle))
+        .collect();
+    let pages = matching.len().div_ceil(PAGE_SIZE).max(1);
+    let page = query.page.min(pages - 1);
+    let shown = matching.iter().skip(page * PAGE_SIZE).take(PAGE_SIZE);
+    let base = view::domain_url(&domain);
+    let page_link = |p: usize| format!("{base}?q={}&page={p}", view::segment(&query.q));
+    let body = html! {
+        p.crumbs { a href="/domains" { "Domains" } " / " (domain) }
+        h1 { (domain) }
+        div.grid {
+            div.card style="grid-column:span 2" {
+                h2 { "Accounts (" (all.len()) ")" }
+                form.inline method="get" action=(base) {
+                    input type="search" name="q" value=(query.q) placeholder="Search accounts";
+                    button type="submit" { "Search" }
+                }
+                table {
+                    thead { tr { th { "Account" } th { "Storage" } } }
+                    tbody {
+                        @for (name, kind) in shown {
+                            tr {
+                                td { a href=(view::account_url(&format!("{name}@{domain}"))) { (name) } }
+                                td { (display(kind)) }
+                            }
+                        }
+                    }
+                }
+                @if matching.is_empty() {
+                    p.muted { "No accounts match." }
+                }
+                @if pages > 1 {
+                    div.pager {
+                        @if page > 0 { a href=(page_link(page - 1)) { "← Previous" } }
+                        span.muted { "Page " (page + 1) " of " (pages) }
+                        @if page + 1 < pages { a href=(page_link(page + 1)) { "Next →" } }
+                    }
+                }
+            }
+            div.card {
+                h2 { "Create an account" }
+                form method="post" action={ (base) "/accounts" } {
+                    (view::csrf_field(&caller))
+                    label for="name" { "Account name" }
+                    input type="text" id="name" name="name" required;
+                    label for="kind" { "Type" }
+                    select id="kind" name="kind" {
+                        option value="MultiMailbox" selected { "MultiMailbox" }
+                        option value="TextMailbox" { "TextMailbox" }
+                        option value="MailDirMailbox" { "MailDirMailbox" }
+                    }
+                    label for="password" { "Password" }
+                    input type="password" id="password" name="password" autocomplete="new-password";
+                    button type="submit" { "Create account" }
+                }
+            }
+        }
+        (settings_card(&caller, &settings, &format!("{base}/settings")))
+        p { a href={ (base) "/delete" } { "Delete this domain…" } }
+    };
+    view::html_response(StatusCode::OK, view::page(&domain, Some(&caller), body))
+}
+
+/// A settings form.
+#[derive(Deserialize)]
+pub struct SettingsForm {
+    #[serde(default)]
+    settings: String,
+}
+
+/// `POST /domains/{domain}/settings`.
+pub async fn update_settings(
+    state: web::Data<WebState>,
+    domain: web::Path<String>,
+    posted: Posted<SettingsForm>,
+) -> HttpResponse {
+    let domain = domain.into_inner();
+    let back = view::domain_url(&domain);
+    let settings = match parse_settings(&posted.form.settings) {
+        Ok(s) => s,
+        Err(e) => return failed(&state, &posted, &e, &back),
+    };
+    let command = Command::UpdateDomainSettings {
+        name: Some(domain),
+        settings,
+    };
+    act(
+        &state,
+        &posted,
+        command,
+        "Settings saved".into(),
+        &back,
+        &back,
+    )
+    .await
+}
+
+/// `GET /domains/{domain}/delete`: asks for confirmation.
+pub async fn confirm_delete(
+    PageCaller(caller): PageCaller,
+    domain: web::Path<String>,
+) -> HttpResponse {
+    if !caller.admin {
+        return forbidden();
+    }
+    let domain = domain.into_inner();
+    let body = html! {
+        p.crumbs { a href="/domains" { "Domains" } " / " a href=(view::domain_url(&domain)) { (domain) } }
+        div.card {
+            h1 { "Delete domain " (domain) "?" }
+            p { "This removes the domain from the directory and deletes its folder. It cannot be undone." }
+            form method="post" action={ (view::domain_url(&domain)) "/delete" } {
+                (view::csrf_field(&caller))
+                label {
+                    input type="checkbox" name="force" value="yes";
+                    " Also delete all accounts of the domain and their mail"
+                }
+                button.danger type="submit" { "Delete domain" }
+            }
+        }
+    };
+    view::html_response(
+        StatusCode::OK,
+        view::page("Delete domain", Some(&caller), body),
+    )
+}
+
+/// The delete-domain form.
+#[derive(Deserialize)]
+pub struct DeleteForm {
+    #[serde(default)]
+    force: Option<String>,
+}
+
+/// `POST /domains/{domain}/delete`.
+pub async fn delete(
+    state: web::Data<WebState>,
+    domain: web::Path<String>,
+    posted: Posted<DeleteForm>,
+) -> HttpResponse {
+    let domain = domain.into_inner();
+    let command = Command::DeleteDomain {
+        name: domain.clone(),
+        force: posted.form.force.is_some(),
+    };
+    act(
+        &state,
+        &posted,
+        command,
+        format!("Domain {domain} deleted"),
+        "/domains",
+        &view::domain_url(&domain),
+    )
+    .await
+}
+
+/// The create-account form.
+#[derive(Deserialize)]
+pub struct CreateAccountForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// `POST /domains/{domain}/accounts`.
+pub async fn create_account(
+    state: web::Data<WebState>,
+    domain: web::Path<String>,
+    posted: Posted<CreateAccountForm>,
+) -> HttpResponse {
+    let domain = domain.into_inner().to_lowercase();
+    let name = posted.form.name.trim().to_lowercase();
+    let address = format!("{name}@{domain}");
+    let mut settings = Dict::new();
+    if !posted.form.password.is_empty() {
+        settings.insert(
+            "Password".into(),
+            Value::string(posted.form.password.clone()),
+        );
+    }
+    let kind = posted.form.kind.trim();
+    let command = Command::CreateAccount {
+        name: address.clone(),
+        kind: (!kind.is_empty()).then(|| kind.to_string()),
+        settings: Some(settings),
+    };
+    act(
+        &state,
+        &posted,
+        command,
+        format!("Account {address} created"),
+        &view::account_url(&address),
+        &view::domain_url(&domain),
+    )
+    .await
+}

@@ -1,0 +1,362 @@
+//! Node-to-node RPC: Raft traffic, writes forwarded to the leader, read
+//! indexes for linearizable reads on followers, and joining.
+//!
+//! Transport: TCP, one request at a time per connection, each frame a
+//! big-endian `u32` length and a bincode body. A connection starts with an
+//! authentication exchange: the server sends its protocol version and a
+//! random nonce, the client answers with its version and
+//! `HMAC-SHA256(cluster secret, nonce)`. A peer without the secret, or
+//! speaking a protocol version this node cannot, is refused with a clear
+//! message before any request is read.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::raft::{Request, Response, TypeConfig, decode, encode};
+
+/// The node-to-node protocol version this build speaks. A node refuses
+/// peers whose version it does not know (a version only adds messages).
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest frame accepted (snapshot chunks are 3 MiB by default).
+const MAX_FRAME: usize = 64 * 1024 * 1024;
+
+/// How long connecting and each request may take.
+pub const RPC_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A request from one node to another.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum RpcRequest {
+    /// Raft replication.
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    /// Raft election.
+    Vote(VoteRequest<u64>),
+    /// Raft snapshot transfer (one chunk).
+    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A batch of commands for the leader to commit.
+    ClientWrite(Request),
+    /// Asks the leader for the log index a linearizable read must wait for.
+    ReadIndex,
+    /// Asks the leader for a new node id.
+    AllocateNodeId,
+    /// Asks the leader to add a node (learner, then voter while fewer than
+    /// five voters).
+    AddMember {
+        /// The new node's id.
+        id: u64,
+        /// Its cluster address.
+        addr: String,
+    },
+    /// Asks the node holding an account's lease to store a delivered
+    /// message (CommuniGate's "delivery channel" to the right backend).
+    Deliver(Delivery),
+}
+
+/// A message for an account open on another node.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The account.
+    pub account: crate::directory::AccountRef,
+    /// Its storage kind (to create its files if missing).
+    pub kind: storage::AccountKind,
+    /// The message as stored (wire form).
+    pub message: Vec<u8>,
+    /// The delivery key (queue id and recipient), for exactly-once.
+    pub key: String,
+    /// The envelope sender.
+    pub return_path: String,
+    /// The internal date (unix seconds).
+    pub internal_date: i64,
+}
+
+/// The answer to an [`RpcRequest`].
+#[derive(Debug, Serialize, Deserialize)]
+pub enum RpcResponse {
+    /// To `AppendEntries`.
+    AppendEntries(Result<AppendEntriesResponse<u64>, RaftError<u64>>),
+    /// To `Vote`.
+    Vote(Result<VoteResponse<u64>, RaftError<u64>>),
+    /// To `InstallSnapshot`.
+    InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
+    /// To `ClientWrite`: the results, or why not.
+    ClientWrite(Result<Response, RemoteError>),
+    /// To `ReadIndex`.
+    ReadIndex(Result<u64, RemoteError>),
+    /// To `AllocateNodeId`.
+    NodeId(Result<u64, RemoteError>),
+    /// To `AddMember`.
+    Added(Result<(), RemoteError>),
+    /// To `Deliver`: the message's UID in the INBOX.
+    Delivered(Result<u32, RemoteError>),
+}
+
+/// Why a remote node could not do what was asked.
+#[derive(Clone, Debug, Serialize, Deserialize, thiserror::Error)]
+pub enum RemoteError {
+    /// Not the leader; try this one (id, address) if known.
+    #[error("not the leader (leader: {0:?})")]
+    NotLeader(Option<(u64, String)>),
+    /// Anything else, as text.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// The server's opening frame.
+#[derive(Serialize, Deserialize)]
+struct Hello {
+    version: u32,
+    nonce: [u8; 32],
+}
+
+/// The client's answer to [`Hello`].
+#[derive(Serialize, Deserialize)]
+struct Auth {
+    version: u32,
+    mac: Vec<u8>,
+}
+
+/// The server's verdict on [`Auth`].
+#[derive(Serialize, Deserialize)]
+enum Verdict {
+    Welcome,
+    Refused(String),
+}
+
+/// The shared cluster secret, as an HMAC key.
+#[derive(Clone)]
+pub struct Secret(Arc<ring::hmac::Key>);
+
+impl Secret {
+    /// Makes the key from the configured secret text.
+    pub fn new(text: &str) -> Secret {
+        Secret(Arc::new(ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            text.as_bytes(),
+        )))
+    }
+
+    fn sign(&self, nonce: &[u8]) -> Vec<u8> {
+        ring::hmac::sign(&self.0, nonce).as_ref().to_vec()
+    }
+
+    fn verify(&self, nonce: &[u8], mac: &[u8]) -> bool {
+        ring::hmac::verify(&self.0, nonce, mac).is_ok()
+    }
+}
+
+/// An RPC failure on the caller's side.
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    /// Could not connect, or the connection broke.
+    #[error("{addr}: {source}")]
+    Io {
+        /// The peer.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The peer refused us (wrong secret, incompatible version).
+    #[error("{addr} refused the connection: {reason}")]
+    Refused {
+        /// The peer.
+        addr: String,
+        /// Its reason.
+        reason: String,
+    },
+    /// The peer answered something that does not fit the request.
+    #[error("{addr}: unexpected answer")]
+    Protocol {
+        /// The peer.
+        addr: String,
+    },
+}
+
+async fn write_frame<T: Serialize>(stream: &mut TcpStream, value: &T) -> std::io::Result<()> {
+    let body = encode(value).map_err(std::io::Error::other)?;
+    let len = u32::try_from(body.len()).map_err(std::io::Error::other)?;
+    let mut frame = Vec::with_capacity(body.len() + 4);
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&body);
+    stream.write_all(&frame).await
+}
+
+async fn read_frame<T: serde::de::DeserializeOwned>(stream: &mut TcpStream) -> std::io::Result<T> {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).await?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(std::io::Error::other(format!(
+            "frame of {len} bytes is too large"
+        )));
+    }
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).await?;
+    decode(&body).map_err(std::io::Error::other)
+}
+
+/// One authenticated connection to a peer.
+pub struct RpcConnection {
+    addr: String,
+    stream: TcpStream,
+}
+
+impl RpcConnection {
+    /// Connects to `addr` and authenticates.
+    ///
+    /// # Errors
+    /// Connection failures, or the peer refusing us.
+    pub async fn connect(addr: &str, secret: &Secret) -> Result<RpcConnection, RpcError> {
+        let io = |source| RpcError::Io {
+            addr: addr.to_string(),
+            source,
+        };
+        let mut stream = tokio::time::timeout(RPC_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| io(std::io::ErrorKind::TimedOut.into()))?
+            .map_err(io)?;
+        let _ = stream.set_nodelay(true);
+        let hello: Hello = read_frame(&mut stream).await.map_err(io)?;
+        let auth = Auth {
+            version: PROTOCOL_VERSION,
+            mac: secret.sign(&hello.nonce),
+        };
+        write_frame(&mut stream, &auth).await.map_err(io)?;
+        match read_frame(&mut stream).await.map_err(io)? {
+            Verdict::Welcome => Ok(RpcConnection {
+                addr: addr.to_string(),
+                stream,
+            }),
+            Verdict::Refused(reason) => Err(RpcError::Refused {
+                addr: addr.to_string(),
+                reason,
+            }),
+        }
+    }
+
+    /// Sends one request and waits for its answer.
+    ///
+    /// # Errors
+    /// The connection broke or timed out; the connection is then unusable.
+    pub async fn call(&mut self, request: &RpcRequest) -> Result<RpcResponse, RpcError> {
+        let addr = self.addr.clone();
+        let exchange = async {
+            write_frame(&mut self.stream, request).await?;
+            read_frame(&mut self.stream).await
+        };
+        tokio::time::timeout(RPC_TIMEOUT, exchange)
+            .await
+            .map_err(|_| RpcError::Io {
+                addr: addr.clone(),
+                source: std::io::ErrorKind::TimedOut.into(),
+            })?
+            .map_err(|source| RpcError::Io { addr, source })
+    }
+}
+
+/// Connects, sends one request, and returns the answer (for rare calls).
+///
+/// # Errors
+/// As [`RpcConnection::connect`] and [`RpcConnection::call`].
+pub async fn call_once(
+    addr: &str,
+    secret: &Secret,
+    request: &RpcRequest,
+) -> Result<RpcResponse, RpcError> {
+    RpcConnection::connect(addr, secret)
+        .await?
+        .call(request)
+        .await
+}
+
+/// What serves requests on this node.
+pub trait Handler: Send + Sync + 'static {
+    /// Answers one request.
+    fn handle(&self, request: RpcRequest) -> impl std::future::Future<Output = RpcResponse> + Send;
+}
+
+/// Accepts peers on `listener` until the task is dropped.
+pub async fn serve<H: Handler>(listener: TcpListener, secret: Secret, handler: Arc<H>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!("cluster accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let secret = secret.clone();
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve_connection(stream, peer, secret, handler).await {
+                tracing::debug!(%peer, "cluster connection ended: {e}");
+            }
+        });
+    }
+}
+
+async fn serve_connection<H: Handler>(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    secret: Secret,
+    handler: Arc<H>,
+) -> std::io::Result<()> {
+    let nonce: [u8; 32] = rand::random();
+    write_frame(
+        &mut stream,
+        &Hello {
+            version: PROTOCOL_VERSION,
+            nonce,
+        },
+    )
+    .await?;
+    let auth: Auth = tokio::time::timeout(RPC_TIMEOUT, read_frame(&mut stream))
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+    let refusal = if !secret.verify(&nonce, &auth.mac) {
+        Some("wrong cluster secret".to_string())
+    } else if auth.version > PROTOCOL_VERSION {
+        Some(format!(
+            "this node speaks cluster protocol {PROTOCOL_VERSION}, the peer {}: upgrade this node first",
+            auth.version
+        ))
+    } else {
+        None
+    };
+    if let Some(reason) = refusal {
+        tracing::warn!(%peer, "refused cluster peer: {reason}");
+        write_frame(&mut stream, &Verdict::Refused(reason)).await?;
+        return Ok(());
+    }
+    write_frame(&mut stream, &Verdict::Welcome).await?;
+    loop {
+        let request: RpcRequest = read_frame(&mut stream).await?;
+        let response = handler.handle(request).await;
+        write_frame(&mut stream, &response).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_of_the_nonce_proves_the_secret() {
+        let nonce = [7u8; 32];
+        let good = Secret::new("s3cret");
+        assert!(good.verify(&nonce, &good.sign(&nonce)));
+        assert!(!good.verify(&nonce, &Secret::new("other").sign(&nonce)));
+        assert!(!good.verify(&[8u8; 32], &good.sign(&nonce)));
+    }
+}

@@ -1,0 +1,145 @@
+//! The RPC service: what this node answers to its peers.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, OnceLock};
+
+use openraft::{BasicNode, ChangeMembers};
+
+use crate::accounts::WeakHub;
+use crate::command::{Command, CommandResult};
+use crate::leader::LeaderLink;
+use crate::raft::{Raft, Request};
+use crate::rpc::{Delivery, Handler, RemoteError, RpcRequest, RpcResponse};
+
+/// Voters beyond this many join as non-voters (DESIGN §4).
+const MAX_VOTERS: usize = 5;
+
+/// Answers peers' requests on behalf of the local Raft member.
+pub struct RpcService {
+    raft: Raft,
+    link: Arc<LeaderLink>,
+    hub: Arc<OnceLock<WeakHub>>,
+}
+
+impl RpcService {
+    /// The service for this node; `hub` is filled in once the node's
+    /// account hub exists.
+    pub fn new(raft: Raft, link: Arc<LeaderLink>, hub: Arc<OnceLock<WeakHub>>) -> RpcService {
+        RpcService { raft, link, hub }
+    }
+
+    async fn deliver(&self, d: Delivery) -> Result<u32, RemoteError> {
+        let hub = self
+            .hub
+            .get()
+            .and_then(WeakHub::upgrade)
+            .ok_or_else(|| RemoteError::Failed("this node serves no accounts".into()))?;
+        hub.deliver_here(
+            &d.account,
+            d.kind,
+            std::sync::Arc::new(d.message),
+            d.key,
+            d.return_path,
+            d.internal_date,
+        )
+        .await
+        .map(|uid| uid.0)
+        .map_err(|e| RemoteError::Failed(e.to_string()))
+    }
+
+    /// `Err(NotLeader)` unless this node leads.
+    fn require_leader(&self) -> Result<(), RemoteError> {
+        let me = self.raft.metrics().borrow().id;
+        match self.link.leader() {
+            Some((id, _)) if id == me => Ok(()),
+            other => Err(RemoteError::NotLeader(other)),
+        }
+    }
+
+    async fn allocate_node_id(&self) -> Result<u64, RemoteError> {
+        self.require_leader()?;
+        let response = self
+            .raft
+            .client_write(Request(vec![Command::AllocateNodeId]))
+            .await
+            .map_err(|e| RemoteError::Failed(e.to_string()))?;
+        match response.data.0.first() {
+            Some(CommandResult::Ids(id)) => Ok(*id),
+            other => Err(RemoteError::Failed(format!("unexpected result {other:?}"))),
+        }
+    }
+
+    async fn add_member(&self, id: u64, addr: String) -> Result<(), RemoteError> {
+        self.require_leader()?;
+        let failed = |e: &dyn std::fmt::Display| RemoteError::Failed(e.to_string());
+        // Blocking: returns once the learner has caught up with the log.
+        self.raft
+            .add_learner(id, BasicNode { addr }, true)
+            .await
+            .map_err(|e| failed(&e))?;
+        let voters = self
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .count();
+        if voters < MAX_VOTERS {
+            self.raft
+                .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+                .await
+                .map_err(|e| failed(&e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Handler for RpcService {
+    async fn handle(&self, request: RpcRequest) -> RpcResponse {
+        match request {
+            RpcRequest::AppendEntries(r) => {
+                RpcResponse::AppendEntries(self.raft.append_entries(r).await)
+            }
+            RpcRequest::Vote(r) => RpcResponse::Vote(self.raft.vote(r).await),
+            RpcRequest::InstallSnapshot(r) => {
+                RpcResponse::InstallSnapshot(self.raft.install_snapshot(r).await)
+            }
+            RpcRequest::ClientWrite(request) => {
+                let result = match self.require_leader() {
+                    Err(e) => Err(e),
+                    Ok(()) => self
+                        .raft
+                        .client_write(request)
+                        .await
+                        .map(|r| r.data)
+                        .map_err(|e| match e.forward_to_leader::<BasicNode>() {
+                            Some(f) => RemoteError::NotLeader(
+                                f.leader_id
+                                    .zip(f.leader_node.as_ref().map(|n| n.addr.clone())),
+                            ),
+                            None => RemoteError::Failed(e.to_string()),
+                        }),
+                };
+                RpcResponse::ClientWrite(result)
+            }
+            RpcRequest::ReadIndex => {
+                let result = match self.require_leader() {
+                    Err(e) => Err(e),
+                    Ok(()) => self
+                        .raft
+                        .ensure_linearizable()
+                        .await
+                        .map(|log_id| log_id.map_or(0, |l| l.index))
+                        .map_err(|e| RemoteError::Failed(e.to_string())),
+                };
+                RpcResponse::ReadIndex(result)
+            }
+            RpcRequest::AllocateNodeId => RpcResponse::NodeId(self.allocate_node_id().await),
+            RpcRequest::AddMember { id, addr } => {
+                RpcResponse::Added(self.add_member(id, addr).await)
+            }
+            RpcRequest::Deliver(d) => RpcResponse::Delivered(self.deliver(d).await),
+        }
+    }
+}

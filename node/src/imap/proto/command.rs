@@ -1,0 +1,1160 @@
+//! The IMAP command grammar (RFC 9051 §9, RFC 3501 §9, and the extension
+//! commands of RFC 2177, 2342, 2971, 3691, 4315, 5161, 6851).
+//!
+//! Input is one framed command from [`super::receiver`], literals inline.
+//! Mailbox names are decoded from modified UTF-7 (RFC 3501 §5.1.3) here,
+//! so everything after the parser sees UTF-8 names.
+
+use storage::Flags;
+
+use super::utf7;
+
+/// A parsed command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    /// The client's tag.
+    pub tag: String,
+    /// What to do.
+    pub kind: CommandKind,
+}
+
+/// The commands this server knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandKind {
+    /// RFC 9051 §6.1.1.
+    Capability,
+    /// RFC 9051 §6.1.2.
+    Noop,
+    /// RFC 9051 §6.1.3.
+    Logout,
+    /// RFC 9051 §6.2.1.
+    StartTls,
+    /// RFC 9051 §6.2.2 with RFC 4959 initial response.
+    Authenticate {
+        /// SASL mechanism name.
+        mechanism: String,
+        /// Initial response (base64, `=` for empty).
+        initial: Option<String>,
+    },
+    /// RFC 9051 §6.2.3.
+    Login {
+        /// User name.
+        user: String,
+        /// Password.
+        password: String,
+    },
+    /// RFC 9051 §6.3.2 (`read_only`: EXAMINE, §6.3.3).
+    Select {
+        /// Mailbox (UTF-8).
+        mailbox: String,
+        /// EXAMINE.
+        read_only: bool,
+    },
+    /// RFC 9051 §6.3.4.
+    Create(String),
+    /// RFC 9051 §6.3.5.
+    Delete(String),
+    /// RFC 9051 §6.3.6.
+    Rename {
+        /// Existing name.
+        from: String,
+        /// New name.
+        to: String,
+    },
+    /// RFC 9051 §6.3.7.
+    Subscribe(String),
+    /// RFC 9051 §6.3.8.
+    Unsubscribe(String),
+    /// RFC 9051 §6.3.9 LIST, RFC 3501 §6.3.9 LSUB.
+    List {
+        /// Reference name.
+        reference: String,
+        /// Mailbox pattern with `*` and `%`.
+        pattern: String,
+        /// LSUB rather than LIST.
+        lsub: bool,
+    },
+    /// RFC 9051 §6.3.10 NAMESPACE.
+    Namespace,
+    /// RFC 9051 §6.3.11.
+    Status {
+        /// Mailbox.
+        mailbox: String,
+        /// Requested items.
+        items: Vec<StatusItem>,
+    },
+    /// RFC 9051 §6.3.12.
+    Append {
+        /// Target mailbox.
+        mailbox: String,
+        /// Initial flags.
+        flags: Flags,
+        /// Internal date, unix seconds.
+        date: Option<i64>,
+        /// The message.
+        message: Vec<u8>,
+    },
+    /// RFC 2177.
+    Idle,
+    /// RFC 3501 §6.4.1.
+    Check,
+    /// RFC 9051 §6.4.1.
+    Close,
+    /// RFC 3691 / RFC 9051 §6.4.2.
+    Unselect,
+    /// RFC 9051 §6.4.3 (with `uids`: UID EXPUNGE, RFC 4315 §2.1).
+    Expunge {
+        /// UID EXPUNGE set.
+        uids: Option<SequenceSet>,
+    },
+    /// RFC 9051 §6.4.4.
+    Search {
+        /// UID SEARCH.
+        uid: bool,
+        /// Criteria (AND of the top-level keys).
+        key: SearchKey,
+    },
+    /// RFC 9051 §6.4.5.
+    Fetch {
+        /// UID FETCH.
+        uid: bool,
+        /// Messages.
+        set: SequenceSet,
+        /// Data items.
+        items: Vec<FetchItem>,
+    },
+    /// RFC 9051 §6.4.6.
+    Store {
+        /// UID STORE.
+        uid: bool,
+        /// Messages.
+        set: SequenceSet,
+        /// Replace, add or remove.
+        op: StoreOp,
+        /// `.SILENT`.
+        silent: bool,
+        /// The flags.
+        flags: Flags,
+    },
+    /// RFC 9051 §6.4.7 COPY and RFC 6851 MOVE.
+    Copy {
+        /// UID COPY/MOVE.
+        uid: bool,
+        /// Messages.
+        set: SequenceSet,
+        /// Target mailbox.
+        mailbox: String,
+        /// MOVE.
+        is_move: bool,
+    },
+    /// RFC 2971.
+    Id,
+    /// RFC 5161.
+    Enable(Vec<String>),
+}
+
+/// STATUS data items (RFC 9051 §6.3.11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusItem {
+    /// MESSAGES.
+    Messages,
+    /// RECENT (IMAP4rev1).
+    Recent,
+    /// UIDNEXT.
+    UidNext,
+    /// UIDVALIDITY.
+    UidValidity,
+    /// UNSEEN.
+    Unseen,
+    /// DELETED (RFC 9051).
+    Deleted,
+    /// SIZE (RFC 9051).
+    Size,
+}
+
+/// STORE modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOp {
+    /// FLAGS.
+    Replace,
+    /// +FLAGS.
+    Add,
+    /// -FLAGS.
+    Remove,
+}
+
+/// One end of a sequence range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqNum {
+    /// A number.
+    Value(u32),
+    /// `*`: the largest number in use.
+    Star,
+}
+
+/// A sequence set (RFC 9051 §9 `sequence-set`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequenceSet(pub Vec<(SeqNum, SeqNum)>);
+
+impl SequenceSet {
+    /// Whether `n` is in the set, `star` being the value of `*`.
+    pub fn contains(&self, n: u32, star: u32) -> bool {
+        self.0.iter().any(|&(a, b)| {
+            let a = resolve(a, star);
+            let b = resolve(b, star);
+            (a.min(b)..=a.max(b)).contains(&n)
+        })
+    }
+}
+
+fn resolve(n: SeqNum, star: u32) -> u32 {
+    match n {
+        SeqNum::Value(v) => v,
+        SeqNum::Star => star,
+    }
+}
+
+/// A BODY[] section (RFC 9051 §6.4.5).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Section {
+    /// Part numbers, e.g. `[1, 2]` for `1.2`.
+    pub part: Vec<u32>,
+    /// The text specifier after the part.
+    pub text: Option<SectionText>,
+}
+
+/// Section text specifiers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SectionText {
+    /// HEADER.
+    Header,
+    /// HEADER.FIELDS / HEADER.FIELDS.NOT.
+    HeaderFields {
+        /// `.NOT`.
+        not: bool,
+        /// Field names as sent.
+        fields: Vec<String>,
+    },
+    /// TEXT.
+    Text,
+    /// MIME.
+    Mime,
+}
+
+/// FETCH data items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchItem {
+    /// FLAGS.
+    Flags,
+    /// UID.
+    Uid,
+    /// INTERNALDATE.
+    InternalDate,
+    /// RFC822.SIZE.
+    Rfc822Size,
+    /// RFC822 (as BODY[]).
+    Rfc822,
+    /// RFC822.HEADER (as BODY.PEEK[HEADER]).
+    Rfc822Header,
+    /// RFC822.TEXT (as BODY[TEXT]).
+    Rfc822Text,
+    /// ENVELOPE.
+    Envelope,
+    /// BODY (structure without extension data).
+    Body,
+    /// BODYSTRUCTURE.
+    BodyStructure,
+    /// BODY[section]<partial> and BODY.PEEK.
+    Section {
+        /// BODY.PEEK: do not set `\Seen`.
+        peek: bool,
+        /// Which part.
+        section: Section,
+        /// `<origin.count>`.
+        partial: Option<(u32, u32)>,
+    },
+}
+
+/// SEARCH keys (RFC 9051 §6.4.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchKey {
+    /// ALL.
+    All,
+    /// Has all these flags.
+    Flags(Flags),
+    /// Has none of these flags.
+    NotFlags(Flags),
+    /// NEW (recent and unseen).
+    New,
+    /// OLD.
+    Old,
+    /// RECENT.
+    Recent,
+    /// KEYWORD: keywords are not stored, so never matches.
+    Keyword,
+    /// UNKEYWORD: always matches.
+    Unkeyword,
+    /// A header contains a substring (FROM, TO, CC, BCC, SUBJECT, HEADER).
+    Header(String, String),
+    /// BODY.
+    Body(String),
+    /// TEXT.
+    Text(String),
+    /// BEFORE/ON/SINCE on the internal date (days since epoch, compare).
+    Date(DateCmp, i64),
+    /// SENTBEFORE/SENTON/SENTSINCE on the Date header.
+    SentDate(DateCmp, i64),
+    /// LARGER.
+    Larger(u64),
+    /// SMALLER.
+    Smaller(u64),
+    /// UID set.
+    Uid(SequenceSet),
+    /// Sequence set.
+    Seq(SequenceSet),
+    /// NOT.
+    Not(Box<SearchKey>),
+    /// OR.
+    Or(Box<SearchKey>, Box<SearchKey>),
+    /// A parenthesised list (AND).
+    And(Vec<SearchKey>),
+}
+
+/// Date comparisons of SEARCH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateCmp {
+    /// Strictly earlier day.
+    Before,
+    /// Same day.
+    On,
+    /// Same or later day.
+    Since,
+}
+
+/// Why a command could not be parsed. The driver answers `BAD`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct ParseError {
+    /// The tag, when it could be read.
+    pub tag: Option<String>,
+    /// A short, client-safe explanation.
+    pub reason: &'static str,
+}
+
+impl ParseError {
+    /// Always `false`: the client sent something malformed.
+    pub fn is_temporary(&self) -> bool {
+        false
+    }
+}
+
+/// Whether `b` may appear in a tag (`ATOM-CHAR` except `+`).
+pub fn is_tag_char(b: u8) -> bool {
+    is_atom_char(b) && b != b'+' && b != b']'
+}
+
+fn is_atom_char(b: u8) -> bool {
+    b > 0x20 && b < 0x7f && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\')
+}
+
+type PResult<T> = Result<T, &'static str>;
+
+/// A cursor over one command.
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn at_end(&self) -> bool {
+        self.i >= self.s.len()
+    }
+
+    fn expect(&mut self, b: u8, what: &'static str) -> PResult<()> {
+        if self.peek() == Some(b) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(what)
+        }
+    }
+
+    fn sp(&mut self) -> PResult<()> {
+        self.expect(b' ', "expected a space")
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        if self.peek() == Some(b) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn end(&self) -> PResult<()> {
+        if self.at_end() {
+            Ok(())
+        } else {
+            Err("unexpected characters at the end")
+        }
+    }
+
+    /// Bytes while `f` holds (at least one).
+    fn take_while(&mut self, f: impl Fn(u8) -> bool, what: &'static str) -> PResult<&'a [u8]> {
+        let start = self.i;
+        while self.peek().is_some_and(&f) {
+            self.i += 1;
+        }
+        if self.i == start {
+            return Err(what);
+        }
+        Ok(&self.s[start..self.i])
+    }
+
+    fn atom(&mut self) -> PResult<String> {
+        let a = self.take_while(|b| is_atom_char(b) && b != b']', "expected an atom")?;
+        Ok(String::from_utf8_lossy(a).into_owned())
+    }
+
+    fn number(&mut self) -> PResult<u32> {
+        let d = self.take_while(|b| b.is_ascii_digit(), "expected a number")?;
+        std::str::from_utf8(d)
+            .ok()
+            .and_then(|d| d.parse().ok())
+            .ok_or("number out of range")
+    }
+
+    fn number64(&mut self) -> PResult<u64> {
+        let d = self.take_while(|b| b.is_ascii_digit(), "expected a number")?;
+        std::str::from_utf8(d)
+            .ok()
+            .and_then(|d| d.parse().ok())
+            .ok_or("number out of range")
+    }
+
+    fn quoted(&mut self) -> PResult<Vec<u8>> {
+        self.expect(b'"', "expected a quoted string")?;
+        let mut out = Vec::new();
+        loop {
+            match self.peek() {
+                None | Some(b'\r' | b'\n') => return Err("unterminated quoted string"),
+                Some(b'"') => {
+                    self.i += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    self.i += 1;
+                    match self.peek() {
+                        Some(c @ (b'"' | b'\\')) => out.push(c),
+                        _ => return Err("bad escape in quoted string"),
+                    }
+                    self.i += 1;
+                }
+                Some(c) => {
+                    out.push(c);
+                    self.i += 1;
+                }
+            }
+        }
+    }
+
+    fn literal(&mut self) -> PResult<Vec<u8>> {
+        self.expect(b'{', "expected a literal")?;
+        let n = self.number()? as usize;
+        self.eat(b'+');
+        self.expect(b'}', "bad literal")?;
+        self.expect(b'\r', "bad literal")?;
+        self.expect(b'\n', "bad literal")?;
+        let end = self
+            .i
+            .checked_add(n)
+            .filter(|&e| e <= self.s.len())
+            .ok_or("short literal")?;
+        let v = self.s[self.i..end].to_vec();
+        self.i = end;
+        Ok(v)
+    }
+
+    fn string(&mut self) -> PResult<Vec<u8>> {
+        match self.peek() {
+            Some(b'"') => self.quoted(),
+            Some(b'{') => self.literal(),
+            _ => Err("expected a string"),
+        }
+    }
+
+    /// astring: atom (with `]`) or string. 8-bit bytes are accepted in
+    /// the atom form too: clients send UTF-8 search strings that way.
+    fn astring_bytes(&mut self) -> PResult<Vec<u8>> {
+        match self.peek() {
+            Some(b'"' | b'{') => self.string(),
+            _ => Ok(self
+                .take_while(|b| is_atom_char(b) || b >= 0x80, "expected a string")?
+                .to_vec()),
+        }
+    }
+
+    fn astring(&mut self) -> PResult<String> {
+        String::from_utf8(self.astring_bytes()?).map_err(|_| "invalid UTF-8")
+    }
+
+    fn mailbox(&mut self) -> PResult<String> {
+        let raw = self.astring()?;
+        let name = utf7::decode(&raw).ok_or("invalid mailbox name encoding")?;
+        Ok(if name.eq_ignore_ascii_case("INBOX") {
+            "INBOX".into()
+        } else {
+            name
+        })
+    }
+
+    /// list-mailbox: like astring but `%` and `*` allowed in the atom form.
+    fn list_mailbox(&mut self) -> PResult<String> {
+        let raw = match self.peek() {
+            Some(b'"' | b'{') => String::from_utf8(self.string()?).map_err(|_| "invalid UTF-8")?,
+            _ => {
+                let a = self.take_while(
+                    |b| is_atom_char(b) || b == b'%' || b == b'*',
+                    "expected a mailbox pattern",
+                )?;
+                String::from_utf8_lossy(a).into_owned()
+            }
+        };
+        utf7::decode(&raw).ok_or("invalid mailbox name encoding")
+    }
+
+    fn seq_num(&mut self) -> PResult<SeqNum> {
+        if self.eat(b'*') {
+            return Ok(SeqNum::Star);
+        }
+        match self.number()? {
+            0 => Err("sequence number 0"),
+            n => Ok(SeqNum::Value(n)),
+        }
+    }
+
+    fn sequence_set(&mut self) -> PResult<SequenceSet> {
+        let mut ranges = Vec::new();
+        loop {
+            let a = self.seq_num()?;
+            let b = if self.eat(b':') { self.seq_num()? } else { a };
+            ranges.push((a, b));
+            if !self.eat(b',') {
+                return Ok(SequenceSet(ranges));
+            }
+        }
+    }
+
+    fn flag(&mut self) -> PResult<Option<Flags>> {
+        let had_slash = self.eat(b'\\');
+        let name = self.atom()?;
+        if !had_slash {
+            // A keyword: syntactically fine, but not storable.
+            return Ok(None);
+        }
+        Ok(Some(match name.to_ascii_lowercase().as_str() {
+            "seen" => Flags::SEEN,
+            "answered" => Flags::ANSWERED,
+            "flagged" => Flags::FLAGGED,
+            "deleted" => Flags::DELETED,
+            "draft" => Flags::DRAFT,
+            // \Recent cannot be stored (RFC 3501 §2.3.2).
+            "recent" => return Err("\\Recent cannot be set"),
+            _ => return Err("unknown system flag"),
+        }))
+    }
+
+    /// `(flag ...)` or, for STORE, flags without parentheses. Keywords are
+    /// refused: they cannot be stored and PERMANENTFLAGS lacks `\*`.
+    fn flag_list(&mut self, parens_optional: bool) -> PResult<Flags> {
+        let parens = self.eat(b'(');
+        if !parens && !parens_optional {
+            return Err("expected a flag list");
+        }
+        let mut flags = Flags::EMPTY;
+        if parens && self.eat(b')') {
+            return Ok(flags);
+        }
+        loop {
+            match self.flag()? {
+                Some(f) => flags.insert(f),
+                None => return Err("keywords are not supported"),
+            }
+            if !self.eat(b' ') {
+                break;
+            }
+        }
+        if parens {
+            self.expect(b')', "expected )")?;
+        }
+        Ok(flags)
+    }
+}
+
+/// Parses one framed command.
+///
+/// # Errors
+/// [`ParseError`] with the tag when one could be read.
+pub fn parse_command(input: &[u8]) -> Result<Command, ParseError> {
+    let mut p = Parser { s: input, i: 0 };
+    let tag = p
+        .take_while(is_tag_char, "missing tag")
+        .map(|t| String::from_utf8_lossy(t).into_owned())
+        .map_err(|reason| ParseError { tag: None, reason })?;
+    let kind = (|| {
+        p.sp()?;
+        let name = p.atom()?.to_ascii_uppercase();
+        let kind = parse_kind(&mut p, &name)?;
+        p.end()?;
+        Ok(kind)
+    })()
+    .map_err(|reason| ParseError {
+        tag: Some(tag.clone()),
+        reason,
+    })?;
+    Ok(Command { tag, kind })
+}
+
+fn parse_kind(p: &mut Parser<'_>, name: &str) -> PResult<CommandKind> {
+    use CommandKind as K;
+    Ok(match name {
+        "CAPABILITY" => K::Capability,
+        "NOOP" => K::Noop,
+        "LOGOUT" => K::Logout,
+        "STARTTLS" => K::StartTls,
+        "CHECK" => K::Check,
+        "CLOSE" => K::Close,
+        "UNSELECT" => K::Unselect,
+        "IDLE" => K::Idle,
+        "NAMESPACE" => K::Namespace,
+        "EXPUNGE" => K::Expunge { uids: None },
+        "AUTHENTICATE" => {
+            p.sp()?;
+            let mechanism = p.atom()?;
+            let initial = if p.eat(b' ') {
+                let r = p.take_while(
+                    |b| b.is_ascii_alphanumeric() || b"+/=".contains(&b),
+                    "bad initial response",
+                )?;
+                Some(String::from_utf8_lossy(r).into_owned())
+            } else {
+                None
+            };
+            K::Authenticate { mechanism, initial }
+        }
+        "LOGIN" => {
+            p.sp()?;
+            let user = p.astring()?;
+            p.sp()?;
+            let password = p.astring()?;
+            K::Login { user, password }
+        }
+        "SELECT" | "EXAMINE" => {
+            p.sp()?;
+            let mailbox = p.mailbox()?;
+            K::Select {
+                mailbox,
+                read_only: name == "EXAMINE",
+            }
+        }
+        "CREATE" | "DELETE" | "SUBSCRIBE" | "UNSUBSCRIBE" => {
+            p.sp()?;
+            let mut mailbox = p.mailbox()?;
+            if name == "CREATE" {
+                // RFC 9051 §6.3.4: a trailing separator only declares intent.
+                while mailbox.len() > 1 && mailbox.ends_with('/') {
+                    mailbox.pop();
+                }
+            }
+            match name {
+                "CREATE" => K::Create(mailbox),
+                "DELETE" => K::Delete(mailbox),
+                "SUBSCRIBE" => K::Subscribe(mailbox),
+                _ => K::Unsubscribe(mailbox),
+            }
+        }
+        "RENAME" => {
+            p.sp()?;
+            let from = p.mailbox()?;
+            p.sp()?;
+            let to = p.mailbox()?;
+            K::Rename { from, to }
+        }
+        "LIST" | "LSUB" => {
+            p.sp()?;
+            let reference = p.list_mailbox()?;
+            p.sp()?;
+            let pattern = p.list_mailbox()?;
+            K::List {
+                reference,
+                pattern,
+                lsub: name == "LSUB",
+            }
+        }
+        "STATUS" => {
+            p.sp()?;
+            let mailbox = p.mailbox()?;
+            p.sp()?;
+            p.expect(b'(', "expected (")?;
+            let mut items = Vec::new();
+            loop {
+                items.push(match p.atom()?.to_ascii_uppercase().as_str() {
+                    "MESSAGES" => StatusItem::Messages,
+                    "RECENT" => StatusItem::Recent,
+                    "UIDNEXT" => StatusItem::UidNext,
+                    "UIDVALIDITY" => StatusItem::UidValidity,
+                    "UNSEEN" => StatusItem::Unseen,
+                    "DELETED" => StatusItem::Deleted,
+                    "SIZE" => StatusItem::Size,
+                    _ => return Err("unknown status item"),
+                });
+                if !p.eat(b' ') {
+                    break;
+                }
+            }
+            p.expect(b')', "expected )")?;
+            K::Status { mailbox, items }
+        }
+        "APPEND" => {
+            p.sp()?;
+            let mailbox = p.mailbox()?;
+            p.sp()?;
+            let mut flags = Flags::EMPTY;
+            if p.peek() == Some(b'(') {
+                flags = p.flag_list(false)?;
+                p.sp()?;
+            }
+            let mut date = None;
+            if p.peek() == Some(b'"') {
+                let d = p.quoted()?;
+                date = Some(parse_date_time(&d).ok_or("bad date-time")?);
+                p.sp()?;
+            }
+            let message = p.literal()?;
+            K::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            }
+        }
+        "SEARCH" => parse_search(p, false)?,
+        "FETCH" => parse_fetch(p, false)?,
+        "STORE" => parse_store(p, false)?,
+        "COPY" | "MOVE" => parse_copy(p, false, name == "MOVE")?,
+        "UID" => {
+            p.sp()?;
+            let sub = p.atom()?.to_ascii_uppercase();
+            match sub.as_str() {
+                "SEARCH" => parse_search(p, true)?,
+                "FETCH" => parse_fetch(p, true)?,
+                "STORE" => parse_store(p, true)?,
+                "COPY" | "MOVE" => parse_copy(p, true, sub == "MOVE")?,
+                "EXPUNGE" => {
+                    p.sp()?;
+                    K::Expunge {
+                        uids: Some(p.sequence_set()?),
+                    }
+                }
+                _ => return Err("unknown UID command"),
+            }
+        }
+        "ID" => {
+            // The parameters are only logged by other servers; accept any
+            // well-formed list or NIL without interpreting it.
+            p.sp()?;
+            if p.peek() == Some(b'(') {
+                skip_list(p)?;
+            } else if !p.atom()?.eq_ignore_ascii_case("NIL") {
+                return Err("expected a list or NIL");
+            }
+            K::Id
+        }
+        "ENABLE" => {
+            let mut caps = Vec::new();
+            while p.eat(b' ') {
+                caps.push(p.atom()?.to_ascii_uppercase());
+            }
+            if caps.is_empty() {
+                return Err("ENABLE needs a capability");
+            }
+            K::Enable(caps)
+        }
+        _ => return Err("unknown command"),
+    })
+}
+
+/// Skips a parenthesised list of strings, NILs and nested lists.
+fn skip_list(p: &mut Parser<'_>) -> PResult<()> {
+    p.expect(b'(', "expected (")?;
+    let mut first = true;
+    loop {
+        if p.eat(b')') {
+            return Ok(());
+        }
+        if !first {
+            p.sp()?;
+        }
+        first = false;
+        match p.peek() {
+            Some(b'(') => skip_list(p)?,
+            _ => {
+                p.astring_bytes()?;
+            }
+        }
+    }
+}
+
+fn parse_copy(p: &mut Parser<'_>, uid: bool, is_move: bool) -> PResult<CommandKind> {
+    p.sp()?;
+    let set = p.sequence_set()?;
+    p.sp()?;
+    let mailbox = p.mailbox()?;
+    Ok(CommandKind::Copy {
+        uid,
+        set,
+        mailbox,
+        is_move,
+    })
+}
+
+fn parse_store(p: &mut Parser<'_>, uid: bool) -> PResult<CommandKind> {
+    p.sp()?;
+    let set = p.sequence_set()?;
+    p.sp()?;
+    let item = p.atom()?.to_ascii_uppercase();
+    let (op, rest) = match item.as_bytes().first() {
+        Some(b'+') => (StoreOp::Add, &item[1..]),
+        Some(b'-') => (StoreOp::Remove, &item[1..]),
+        _ => (StoreOp::Replace, &item[..]),
+    };
+    let silent = match rest {
+        "FLAGS" => false,
+        "FLAGS.SILENT" => true,
+        _ => return Err("expected FLAGS"),
+    };
+    p.sp()?;
+    let flags = p.flag_list(true)?;
+    Ok(CommandKind::Store {
+        uid,
+        set,
+        op,
+        silent,
+        flags,
+    })
+}
+
+fn parse_fetch(p: &mut Parser<'_>, uid: bool) -> PResult<CommandKind> {
+    p.sp()?;
+    let set = p.sequence_set()?;
+    p.sp()?;
+    let mut items = Vec::new();
+    if p.eat(b'(') {
+        loop {
+            fetch_item(p, &mut items)?;
+            if !p.eat(b' ') {
+                break;
+            }
+        }
+        p.expect(b')', "expected )")?;
+    } else {
+        fetch_item(p, &mut items)?;
+    }
+    Ok(CommandKind::Fetch { uid, set, items })
+}
+
+fn fetch_item(p: &mut Parser<'_>, items: &mut Vec<FetchItem>) -> PResult<()> {
+    let name = p
+        .take_while(
+            |b| b.is_ascii_alphanumeric() || b == b'.',
+            "expected a fetch item",
+        )?
+        .to_ascii_uppercase();
+    use FetchItem as F;
+    match &name[..] {
+        b"ALL" => items.extend([F::Flags, F::InternalDate, F::Rfc822Size, F::Envelope]),
+        b"FAST" => items.extend([F::Flags, F::InternalDate, F::Rfc822Size]),
+        b"FULL" => items.extend([
+            F::Flags,
+            F::InternalDate,
+            F::Rfc822Size,
+            F::Envelope,
+            F::Body,
+        ]),
+        b"FLAGS" => items.push(F::Flags),
+        b"UID" => items.push(F::Uid),
+        b"INTERNALDATE" => items.push(F::InternalDate),
+        b"RFC822.SIZE" => items.push(F::Rfc822Size),
+        b"RFC822" => items.push(F::Rfc822),
+        b"RFC822.HEADER" => items.push(F::Rfc822Header),
+        b"RFC822.TEXT" => items.push(F::Rfc822Text),
+        b"ENVELOPE" => items.push(F::Envelope),
+        b"BODYSTRUCTURE" => items.push(F::BodyStructure),
+        b"BODY" | b"BODY.PEEK" => {
+            let peek = name == b"BODY.PEEK";
+            if p.peek() != Some(b'[') {
+                if peek {
+                    return Err("BODY.PEEK needs a section");
+                }
+                items.push(F::Body);
+                return Ok(());
+            }
+            p.i += 1;
+            let section = section(p)?;
+            p.expect(b']', "expected ]")?;
+            let partial = if p.eat(b'<') {
+                let origin = p.number()?;
+                p.expect(b'.', "expected .")?;
+                let count = p.number()?;
+                if count == 0 {
+                    return Err("partial count 0");
+                }
+                p.expect(b'>', "expected >")?;
+                Some((origin, count))
+            } else {
+                None
+            };
+            items.push(F::Section {
+                peek,
+                section,
+                partial,
+            });
+        }
+        _ => return Err("unknown fetch item"),
+    }
+    Ok(())
+}
+
+fn section(p: &mut Parser<'_>) -> PResult<Section> {
+    let mut s = Section::default();
+    while p.peek().is_some_and(|b| b.is_ascii_digit()) {
+        let n = p.number()?;
+        if n == 0 {
+            return Err("part number 0");
+        }
+        s.part.push(n);
+        if !p.eat(b'.') {
+            return Ok(s);
+        }
+    }
+    if p.peek() == Some(b']') {
+        if !s.part.is_empty() {
+            return Err("bad section");
+        }
+        return Ok(s);
+    }
+    let name = p
+        .take_while(|b| b.is_ascii_alphabetic() || b == b'.', "bad section")?
+        .to_ascii_uppercase();
+    s.text = Some(match &name[..] {
+        b"HEADER" => SectionText::Header,
+        b"TEXT" => SectionText::Text,
+        b"MIME" if !s.part.is_empty() => SectionText::Mime,
+        b"HEADER.FIELDS" | b"HEADER.FIELDS.NOT" => {
+            p.sp()?;
+            p.expect(b'(', "expected (")?;
+            let mut fields = Vec::new();
+            loop {
+                fields.push(p.astring()?);
+                if !p.eat(b' ') {
+                    break;
+                }
+            }
+            p.expect(b')', "expected )")?;
+            SectionText::HeaderFields {
+                not: name.ends_with(b".NOT"),
+                fields,
+            }
+        }
+        _ => return Err("bad section"),
+    });
+    Ok(s)
+}
+
+fn parse_search(p: &mut Parser<'_>, uid: bool) -> PResult<CommandKind> {
+    let mut keys = Vec::new();
+    while p.eat(b' ') {
+        if keys.is_empty() && p.s[p.i..].to_ascii_uppercase().starts_with(b"CHARSET ") {
+            p.atom()?;
+            p.sp()?;
+            let charset = p.astring()?;
+            if !charset.eq_ignore_ascii_case("UTF-8") && !charset.eq_ignore_ascii_case("US-ASCII") {
+                return Err("[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");
+            }
+            continue;
+        }
+        keys.push(search_key(p, 0)?);
+    }
+    if keys.is_empty() {
+        return Err("SEARCH needs criteria");
+    }
+    let key = if keys.len() == 1 {
+        keys.remove(0)
+    } else {
+        SearchKey::And(keys)
+    };
+    Ok(CommandKind::Search { uid, key })
+}
+
+/// Deepest nesting of NOT/OR/parentheses accepted, so hostile input
+/// cannot exhaust the stack.
+const MAX_SEARCH_DEPTH: usize = 32;
+
+fn search_key(p: &mut Parser<'_>, depth: usize) -> PResult<SearchKey> {
+    use SearchKey as S;
+    if depth > MAX_SEARCH_DEPTH {
+        return Err("search criteria nested too deeply");
+    }
+    if p.eat(b'(') {
+        let mut keys = vec![search_key(p, depth + 1)?];
+        while p.eat(b' ') {
+            keys.push(search_key(p, depth + 1)?);
+        }
+        p.expect(b')', "expected )")?;
+        return Ok(S::And(keys));
+    }
+    if p.peek().is_some_and(|b| b.is_ascii_digit() || b == b'*') {
+        return Ok(S::Seq(p.sequence_set()?));
+    }
+    let name = p.atom()?.to_ascii_uppercase();
+    let flag = |f| Ok(S::Flags(f));
+    let not_flag = |f| Ok(S::NotFlags(f));
+    match name.as_str() {
+        "ALL" => Ok(S::All),
+        "ANSWERED" => flag(Flags::ANSWERED),
+        "DELETED" => flag(Flags::DELETED),
+        "DRAFT" => flag(Flags::DRAFT),
+        "FLAGGED" => flag(Flags::FLAGGED),
+        "SEEN" => flag(Flags::SEEN),
+        "UNANSWERED" => not_flag(Flags::ANSWERED),
+        "UNDELETED" => not_flag(Flags::DELETED),
+        "UNDRAFT" => not_flag(Flags::DRAFT),
+        "UNFLAGGED" => not_flag(Flags::FLAGGED),
+        "UNSEEN" => not_flag(Flags::SEEN),
+        "NEW" => Ok(S::New),
+        "OLD" => Ok(S::Old),
+        "RECENT" => Ok(S::Recent),
+        "KEYWORD" | "UNKEYWORD" => {
+            p.sp()?;
+            p.atom()?;
+            Ok(if name == "KEYWORD" {
+                S::Keyword
+            } else {
+                S::Unkeyword
+            })
+        }
+        "FROM" | "TO" | "CC" | "BCC" | "SUBJECT" => {
+            p.sp()?;
+            let v = p.astring()?;
+            let field = name[..1].to_string() + &name[1..].to_ascii_lowercase();
+            Ok(S::Header(field, v))
+        }
+        "HEADER" => {
+            p.sp()?;
+            let field = p.astring()?;
+            p.sp()?;
+            let v = p.astring()?;
+            Ok(S::Header(field, v))
+        }
+        "BODY" | "TEXT" => {
+            p.sp()?;
+            let v = p.astring()?;
+            Ok(if name == "BODY" {
+                S::Body(v)
+            } else {
+                S::Text(v)
+            })
+        }
+        "BEFORE" | "ON" | "SINCE" | "SENTBEFORE" | "SENTON" | "SENTSINCE" => {
+            p.sp()?;
+            let d = p.astring()?;
+            let day = parse_date(d.as_bytes()).ok_or("bad date")?;
+            let cmp = match name.trim_start_matches("SENT") {
+                "BEFORE" => DateCmp::Before,
+                "ON" => DateCmp::On,
+                _ => DateCmp::Since,
+            };
+            Ok(if name.starts_with("SENT") {
+                S::SentDate(cmp, day)
+            } else {
+                S::Date(cmp, day)
+            })
+        }
+        "LARGER" | "SMALLER" => {
+            p.sp()?;
+            let n = p.number64()?;
+            Ok(if name == "LARGER" {
+                S::Larger(n)
+            } else {
+                S::Smaller(n)
+            })
+        }
+        "UID" => {
+            p.sp()?;
+            Ok(S::Uid(p.sequence_set()?))
+        }
+        "NOT" => {
+            p.sp()?;
+            Ok(S::Not(Box::new(search_key(p, depth + 1)?)))
+        }
+        "OR" => {
+            p.sp()?;
+            let a = search_key(p, depth + 1)?;
+            p.sp()?;
+            let b = search_key(p, depth + 1)?;
+            Ok(S::Or(Box::new(a), Box::new(b)))
+        }
+        _ => Err("unknown search key"),
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
+
+/// `d-Mon-yyyy` (RFC 9051 §9 `date`) as days since the unix epoch.
+pub fn parse_date(s: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(s).ok()?;
+    let mut it = s.splitn(3, '-');
+    let day: u32 = it.next()?.trim_start().parse().ok()?;
+    let mon = it.next()?.to_ascii_uppercase();
+    let month = MONTHS.iter().position(|m| *m == mon)? as u32 + 1;
+    let year: i32 = it.next()?.parse().ok()?;
+    let date = chrono::NaiveDate::from_ymd_opt(year, month, day)?;
+    Some(
+        date.signed_duration_since(chrono::NaiveDate::default())
+            .num_days(),
+    )
+}
+
+/// `dd-Mon-yyyy hh:mm:ss +zzzz` (RFC 9051 §9 `date-time`) as unix seconds.
+pub fn parse_date_time(s: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(s).ok()?;
+    let (date, rest) = s.trim_start().split_once(' ')?;
+    let days = parse_date(date.as_bytes())?;
+    let (time, zone) = rest.split_once(' ')?;
+    let t: Vec<i64> = time
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let [h, m, sec] = t[..] else { return None };
+    if h > 23 || m > 59 || sec > 60 || zone.len() != 5 {
+        return None;
+    }
+    let sign = match zone.as_bytes()[0] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let zh: i64 = zone.get(1..3)?.parse().ok()?;
+    let zm: i64 = zone.get(3..5)?.parse().ok()?;
+    Some(days * 86400 + h * 3600 + m * 60 + sec - sign * (zh * 3600 + zm * 60))
+}
+
+#[cfg(test)]
+mod tests;

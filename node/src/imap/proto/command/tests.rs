@@ -1,0 +1,238 @@
+use super::*;
+
+fn parse(s: &str) -> CommandKind {
+    parse_command(s.as_bytes())
+        .unwrap_or_else(|e| panic!("{s}: {e}"))
+        .kind
+}
+
+fn set(r: &[(u32, u32)]) -> SequenceSet {
+    SequenceSet(
+        r.iter()
+            .map(|&(a, b)| (SeqNum::Value(a), SeqNum::Value(b)))
+            .collect(),
+    )
+}
+
+#[test]
+fn rfc9051_8_sample_session() {
+    assert_eq!(
+        parse("a001 login mrc secret"),
+        CommandKind::Login {
+            user: "mrc".into(),
+            password: "secret".into()
+        }
+    );
+    assert_eq!(
+        parse("a002 select inbox"),
+        CommandKind::Select {
+            mailbox: "INBOX".into(),
+            read_only: false
+        }
+    );
+    let CommandKind::Fetch { items, set: s, uid } = parse("a003 fetch 12 full") else {
+        panic!()
+    };
+    assert!(!uid);
+    assert_eq!(s, set(&[(12, 12)]));
+    assert_eq!(
+        items,
+        [
+            FetchItem::Flags,
+            FetchItem::InternalDate,
+            FetchItem::Rfc822Size,
+            FetchItem::Envelope,
+            FetchItem::Body
+        ]
+    );
+    assert_eq!(
+        parse("a004 fetch 12 body[header]"),
+        CommandKind::Fetch {
+            uid: false,
+            set: set(&[(12, 12)]),
+            items: vec![FetchItem::Section {
+                peek: false,
+                section: Section {
+                    part: vec![],
+                    text: Some(SectionText::Header)
+                },
+                partial: None
+            }]
+        }
+    );
+    assert_eq!(
+        parse("a005 store 12 +flags \\deleted"),
+        CommandKind::Store {
+            uid: false,
+            set: set(&[(12, 12)]),
+            op: StoreOp::Add,
+            silent: false,
+            flags: Flags::DELETED
+        }
+    );
+    assert_eq!(parse("a006 logout"), CommandKind::Logout);
+}
+
+#[test]
+fn literals_quoted_and_mailbox_names() {
+    assert_eq!(
+        parse("A1 LOGIN {5}\r\nalice \"p\\\"w\""),
+        CommandKind::Login {
+            user: "alice".into(),
+            password: "p\"w".into()
+        }
+    );
+    assert_eq!(
+        parse("A2 CREATE \"Entw&APw-rfe/\""),
+        CommandKind::Create("Entwürfe".into())
+    );
+    assert_eq!(
+        parse(
+            "A3 APPEND saved-messages (\\Seen) \"17-Jul-1996 02:44:25 -0700\" {12+}\r\nHello\r\nWorld"
+        ),
+        CommandKind::Append {
+            mailbox: "saved-messages".into(),
+            flags: Flags::SEEN,
+            date: Some(837_596_665),
+            message: b"Hello\r\nWorld".to_vec()
+        }
+    );
+    assert_eq!(
+        parse("A4 LIST \"\" %"),
+        CommandKind::List {
+            reference: String::new(),
+            pattern: "%".into(),
+            lsub: false
+        }
+    );
+    assert_eq!(
+        parse("A5 UID MOVE 1:*,7 Trash"),
+        CommandKind::Copy {
+            uid: true,
+            set: SequenceSet(vec![
+                (SeqNum::Value(1), SeqNum::Star),
+                (SeqNum::Value(7), SeqNum::Value(7))
+            ]),
+            mailbox: "Trash".into(),
+            is_move: true
+        }
+    );
+}
+
+#[test]
+fn fetch_sections_and_partials() {
+    let CommandKind::Fetch { items, .. } = parse(
+        "a UID FETCH 1:* (UID BODY.PEEK[1.2.HEADER.FIELDS.NOT (Subject \"To\")]<0.100> BODY[2.MIME] BODYSTRUCTURE RFC822.HEADER)",
+    ) else {
+        panic!()
+    };
+    assert_eq!(items.len(), 5);
+    assert_eq!(
+        items[1],
+        FetchItem::Section {
+            peek: true,
+            section: Section {
+                part: vec![1, 2],
+                text: Some(SectionText::HeaderFields {
+                    not: true,
+                    fields: vec!["Subject".into(), "To".into()]
+                })
+            },
+            partial: Some((0, 100))
+        }
+    );
+    assert_eq!(
+        items[2],
+        FetchItem::Section {
+            peek: false,
+            section: Section {
+                part: vec![2],
+                text: Some(SectionText::Mime)
+            },
+            partial: None
+        }
+    );
+}
+
+#[test]
+fn search_criteria() {
+    let CommandKind::Search { key, uid } = parse(
+        "a UID SEARCH CHARSET UTF-8 OR FROM \"smith\" NOT SEEN (SINCE 1-Feb-1994 LARGER 10) 1:5",
+    ) else {
+        panic!()
+    };
+    assert!(uid);
+    let SearchKey::And(keys) = key else { panic!() };
+    assert_eq!(keys.len(), 3);
+    assert!(matches!(keys[0], SearchKey::Or(..)));
+    assert!(matches!(&keys[2], SearchKey::Seq(_)));
+    assert_eq!(parse_date(b"1-Feb-1994"), Some(8797));
+}
+
+#[test]
+fn malformed_commands_are_errors_not_panics() {
+    let cases: &[&[u8]] = &[
+        b"",
+        b" ",
+        b"a",
+        b"a ",
+        b"* NOOP",
+        b"a FOO",
+        b"a NOOP extra",
+        b"a LOGIN",
+        b"a LOGIN \"unterminated",
+        b"a LOGIN {5}\r\nab",
+        b"a LOGIN {99999999999}\r\n",
+        b"a SELECT &Jjo!",
+        b"a FETCH 0 FLAGS",
+        b"a FETCH 1 BODY[0]",
+        b"a FETCH 1 BODY[MIME]",
+        b"a FETCH 1 BODY.PEEK",
+        b"a FETCH 1 BODY[]<1.0>",
+        b"a FETCH 1:",
+        b"a STORE 1 +FLAGS (\\Recent)",
+        b"a STORE 1 +FLAGS ($Junk)",
+        b"a STORE 1 FLAGZ \\Seen",
+        b"a SEARCH",
+        b"a SEARCH CHARSET KOI8-R ALL",
+        b"a SEARCH SINCE 31-Feb-2020",
+        b"a APPEND INBOX (\\Seen) \"bad date\" {1}\r\nx",
+        b"a STATUS INBOX (FOO)",
+        b"a UID FOO 1",
+        b"a ENABLE",
+        b"a ID (\"name\"",
+        b"a LOGIN \xff\xfe x",
+        b"a\x00 NOOP",
+    ];
+    for case in cases {
+        assert!(
+            parse_command(case).is_err(),
+            "{:?}",
+            String::from_utf8_lossy(case)
+        );
+    }
+    assert_eq!(
+        parse_command(b"t1 FOO").unwrap_err().tag.as_deref(),
+        Some("t1")
+    );
+    let deep = format!("a SEARCH {}ALL", "NOT ".repeat(100));
+    assert!(parse_command(deep.as_bytes()).is_err());
+    let deep = format!("a SEARCH {}ALL{}", "(".repeat(100), ")".repeat(100));
+    assert!(parse_command(deep.as_bytes()).is_err());
+}
+
+#[test]
+fn every_prefix_of_valid_commands_is_handled() {
+    let lines: &[&[u8]] = &[
+        b"a UID FETCH 1:* (UID BODY.PEEK[1.2.HEADER.FIELDS (Subject)]<0.100>)",
+        b"b APPEND INBOX (\\Seen \\Draft) \"17-Jul-1996 02:44:25 -0700\" {3}\r\nabc",
+        b"c SEARCH OR (FROM x TO y) NOT UID 1:3,5",
+        b"d ID (\"name\" \"x\" \"version\" NIL)",
+    ];
+    for line in lines {
+        assert!(parse_command(line).is_ok());
+        for i in 0..line.len() {
+            let _ = parse_command(&line[..i]);
+        }
+    }
+}

@@ -1,0 +1,574 @@
+//! Message structure for FETCH and SEARCH: ENVELOPE and BODYSTRUCTURE
+//! (RFC 9051 §7.5.2), BODY[section] extraction (RFC 9051 §6.4.5), and the
+//! decoded header and body text SEARCH compares against (§6.4.4).
+//!
+//! MIME parsing is `mail-parser`'s; this module only walks its tree.
+//! Malformed MIME never fails: missing pieces become `NIL` or empty
+//! sections, and a message that does not parse at all is treated as one
+//! text part whose header ends at the first empty line.
+
+use base64::Engine as _;
+use mail_parser::{
+    Address, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
+};
+
+use super::command::{Section, SectionText};
+use super::response::{nstring, string};
+
+/// A parsed message (or `None` when mail-parser could not parse it).
+pub struct Parsed<'a> {
+    raw: &'a [u8],
+    msg: Option<Message<'a>>,
+}
+
+impl<'a> Parsed<'a> {
+    /// Parses a message in wire form.
+    pub fn new(raw: &'a [u8]) -> Self {
+        Parsed {
+            raw,
+            msg: MessageParser::default().parse(raw),
+        }
+    }
+
+    /// The ENVELOPE of the message.
+    pub fn envelope(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match &self.msg {
+            Some(m) => envelope(m, &mut out),
+            None => out.extend_from_slice(b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"),
+        }
+        out
+    }
+
+    /// BODYSTRUCTURE (`ext`) or BODY.
+    pub fn body_structure(&self, ext: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        match &self.msg {
+            Some(m) => structure(m, 0, ext, &mut out),
+            None => {
+                let (_, body) = split_header(self.raw);
+                out.extend_from_slice(
+                    format!(
+                        "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" {} {})",
+                        body.len(),
+                        count_lines(body)
+                    )
+                    .as_bytes(),
+                );
+            }
+        }
+        out
+    }
+
+    /// The bytes of a section, or `None` if the message has no such part.
+    pub fn section(&self, section: &Section) -> Option<Vec<u8>> {
+        let Some(msg) = &self.msg else {
+            if !section.part.is_empty() {
+                return None;
+            }
+            let (header, body) = split_header(self.raw);
+            return Some(match &section.text {
+                None => self.raw.to_vec(),
+                Some(SectionText::Header) => header.to_vec(),
+                Some(SectionText::HeaderFields { not, fields }) => {
+                    header_fields(header, fields, *not)
+                }
+                Some(SectionText::Text) => body.to_vec(),
+                Some(SectionText::Mime) => return None,
+            });
+        };
+        if section.part.is_empty() {
+            return Some(
+                message_section(msg, section.text.as_ref()).unwrap_or_else(|| self.raw.to_vec()),
+            );
+        }
+        let (owner, id) = find_part(msg, &section.part)?;
+        let part = owner.parts.get(id as usize)?;
+        let raw = &owner.raw_message[..];
+        match &section.text {
+            None => Some(slice(raw, part.offset_body, part.offset_end).to_vec()),
+            Some(SectionText::Mime) => {
+                Some(slice(raw, part.offset_header, part.offset_body).to_vec())
+            }
+            Some(text) => match &part.body {
+                PartType::Message(nested) => message_section(nested, Some(text)),
+                _ => None,
+            },
+        }
+    }
+
+    /// Whether a header named `field` contains `needle` (lower case) in
+    /// its raw or decoded form; an empty needle matches any such header.
+    pub fn header_contains(&self, field: &str, needle: &str) -> bool {
+        let Some(msg) = &self.msg else {
+            let (header, _) = split_header(self.raw);
+            return fields(header).any(|(name, value)| {
+                name.eq_ignore_ascii_case(field.as_bytes())
+                    && lower(&String::from_utf8_lossy(value)).contains(needle)
+            });
+        };
+        let raw = &msg.raw_message[..];
+        msg.root_part().headers.iter().any(|h| {
+            if !h.name.as_str().eq_ignore_ascii_case(field) {
+                return false;
+            }
+            let raw_value = unfold(slice(raw, h.offset_start, h.offset_end));
+            if lower(&raw_value).contains(needle) {
+                return true;
+            }
+            decoded_texts(&h.value)
+                .iter()
+                .any(|t| lower(t).contains(needle))
+        })
+    }
+
+    /// Whether the decoded text of any text part contains `needle`
+    /// (lower case).
+    pub fn body_contains(&self, needle: &str) -> bool {
+        match &self.msg {
+            Some(m) => body_contains(m, needle, 0),
+            None => lower(&String::from_utf8_lossy(split_header(self.raw).1)).contains(needle),
+        }
+    }
+
+    /// Whether the header (raw and decoded) or body contains `needle`.
+    pub fn text_contains(&self, needle: &str) -> bool {
+        if self.body_contains(needle) {
+            return true;
+        }
+        let (header, _) = split_header(self.raw);
+        if lower(&String::from_utf8_lossy(header)).contains(needle) {
+            return true;
+        }
+        self.msg.as_ref().is_some_and(|m| {
+            m.root_part().headers.iter().any(|h| {
+                decoded_texts(&h.value)
+                    .iter()
+                    .any(|t| lower(t).contains(needle))
+            })
+        })
+    }
+
+    /// The day of the Date header (days since the epoch, its own zone).
+    pub fn sent_day(&self) -> Option<i64> {
+        let d = self.msg.as_ref()?.date()?;
+        let date = chrono::NaiveDate::from_ymd_opt(
+            i32::from(d.year),
+            u32::from(d.month),
+            u32::from(d.day),
+        )?;
+        Some(
+            date.signed_duration_since(chrono::NaiveDate::default())
+                .num_days(),
+        )
+    }
+}
+
+/// Lower case for case-insensitive comparison.
+pub fn lower(s: &str) -> String {
+    s.to_lowercase()
+}
+
+fn slice(raw: &[u8], start: u32, end: u32) -> &[u8] {
+    let start = (start as usize).min(raw.len());
+    let end = (end as usize).clamp(start, raw.len());
+    &raw[start..end]
+}
+
+/// Splits at the empty line ending the header; the header keeps it.
+fn split_header(raw: &[u8]) -> (&[u8], &[u8]) {
+    if raw.starts_with(b"\r\n") {
+        return (&raw[..2], &raw[2..]);
+    }
+    match raw.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(p) => (&raw[..p + 4], &raw[p + 4..]),
+        None => (raw, &[]),
+    }
+}
+
+fn count_lines(b: &[u8]) -> usize {
+    b.iter().filter(|&&c| c == b'\n').count()
+}
+
+/// The HEADER/TEXT/HEADER.FIELDS section of a (possibly nested) message.
+fn message_section(msg: &Message<'_>, text: Option<&SectionText>) -> Option<Vec<u8>> {
+    let root = msg.parts.first()?;
+    let raw = &msg.raw_message[..];
+    let header = slice(raw, root.offset_header, root.offset_body);
+    Some(match text {
+        None => slice(raw, root.offset_header, root.offset_end).to_vec(),
+        Some(SectionText::Header) => header.to_vec(),
+        Some(SectionText::HeaderFields { not, fields }) => header_fields(header, fields, *not),
+        Some(SectionText::Text) => slice(raw, root.offset_body, root.offset_end).to_vec(),
+        Some(SectionText::Mime) => return None,
+    })
+}
+
+/// Walks part numbers (RFC 9051 §6.4.5): returns the message owning the
+/// part and the part's index in it.
+fn find_part<'m>(msg: &'m Message<'m>, numbers: &[u32]) -> Option<(&'m Message<'m>, u32)> {
+    let mut owner = msg;
+    let mut id = 0u32;
+    for (i, &n) in numbers.iter().enumerate() {
+        let part = owner.parts.get(id as usize)?;
+        if i > 0 {
+            match &part.body {
+                PartType::Message(nested) => {
+                    owner = nested;
+                    id = 0;
+                }
+                PartType::Multipart(_) => {}
+                _ => return None,
+            }
+        }
+        let part = owner.parts.get(id as usize)?;
+        match &part.body {
+            PartType::Multipart(children) => id = *children.get(n as usize - 1)?,
+            // Part 1 of a non-multipart message is its body.
+            _ if n == 1 => {}
+            _ => return None,
+        }
+    }
+    Some((owner, id))
+}
+
+/// Splits a header block into `(name, raw field including CRLF)`.
+fn fields(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let mut rest = header;
+    std::iter::from_fn(move || {
+        loop {
+            if rest.is_empty() || rest.starts_with(b"\r\n") {
+                return None;
+            }
+            // A field runs until a line end not followed by whitespace.
+            let mut end = 0;
+            loop {
+                match rest[end..].iter().position(|&b| b == b'\n') {
+                    Some(p) => {
+                        end += p + 1;
+                        if !matches!(rest.get(end), Some(b' ' | b'\t')) {
+                            break;
+                        }
+                    }
+                    None => {
+                        end = rest.len();
+                        break;
+                    }
+                }
+            }
+            let field = &rest[..end];
+            rest = &rest[end..];
+            if let Some(colon) = field.iter().position(|&b| b == b':') {
+                let name = field[..colon].trim_ascii();
+                return Some((name, field));
+            }
+        }
+    })
+}
+
+/// HEADER.FIELDS (NOT): the matching fields and the empty line.
+fn header_fields(header: &[u8], names: &[String], not: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, field) in fields(header) {
+        let listed = names
+            .iter()
+            .any(|n| n.as_bytes().eq_ignore_ascii_case(name));
+        if listed != not {
+            out.extend_from_slice(field);
+            if !field.ends_with(b"\n") {
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// A raw header value without folding and outer whitespace.
+fn unfold(raw: &[u8]) -> String {
+    let s: Vec<u8> = raw
+        .iter()
+        .copied()
+        .filter(|&b| b != b'\r' && b != b'\n')
+        .collect();
+    String::from_utf8_lossy(&s).trim().to_owned()
+}
+
+/// The decoded text forms of a header value.
+fn decoded_texts(v: &HeaderValue<'_>) -> Vec<String> {
+    match v {
+        HeaderValue::Text(t) => vec![t.to_string()],
+        HeaderValue::TextList(l) => l.iter().map(|t| t.to_string()).collect(),
+        HeaderValue::Address(a) => addr_list(a)
+            .into_iter()
+            .flat_map(|(n, a)| [n.unwrap_or_default(), a.unwrap_or_default()])
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn addr_list(a: &Address<'_>) -> Vec<(Option<String>, Option<String>)> {
+    let one = |x: &mail_parser::Addr<'_>| {
+        (
+            x.name.as_ref().map(|n| n.to_string()),
+            x.address.as_ref().map(|a| a.to_string()),
+        )
+    };
+    match a {
+        Address::List(l) => l.iter().map(one).collect(),
+        Address::Group(g) => g.iter().flat_map(|g| g.addresses.iter().map(one)).collect(),
+    }
+}
+
+fn body_contains(msg: &Message<'_>, needle: &str, depth: usize) -> bool {
+    msg.parts.iter().any(|p| match &p.body {
+        PartType::Text(t) | PartType::Html(t) => lower(t).contains(needle),
+        PartType::Message(m) if depth < 8 => body_contains(m, needle, depth + 1),
+        _ => false,
+    })
+}
+
+/// The first header named `name` of `part`, raw and unfolded.
+fn raw_header(msg: &Message<'_>, part: &MessagePart<'_>, name: &str) -> Option<String> {
+    let h = part
+        .headers
+        .iter()
+        .find(|h| h.name.as_str().eq_ignore_ascii_case(name))?;
+    Some(unfold(slice(
+        &msg.raw_message,
+        h.offset_start,
+        h.offset_end,
+    )))
+}
+
+fn nstr(out: &mut Vec<u8>, s: Option<&str>) {
+    nstring(out, s.map(str::as_bytes));
+}
+
+/// A display name safe for a 7-bit quoted string: non-ASCII names are
+/// re-encoded as an RFC 2047 encoded word.
+fn ascii_name(name: &str) -> String {
+    if name.is_ascii() {
+        name.to_owned()
+    } else {
+        format!(
+            "=?utf-8?b?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(name)
+        )
+    }
+}
+
+fn address_list(out: &mut Vec<u8>, value: Option<&HeaderValue<'_>>) {
+    let Some(HeaderValue::Address(a)) = value else {
+        out.extend_from_slice(b"NIL");
+        return;
+    };
+    let mut items = Vec::new();
+    let addr = |items: &mut Vec<u8>, x: &mail_parser::Addr<'_>| {
+        let address = x.address.as_deref().unwrap_or_default();
+        let (mailbox, host) = address.rsplit_once('@').unwrap_or((address, ""));
+        items.push(b'(');
+        nstr(items, x.name.as_deref().map(ascii_name).as_deref());
+        items.extend_from_slice(b" NIL ");
+        string(items, mailbox.as_bytes());
+        items.push(b' ');
+        string(items, host.as_bytes());
+        items.push(b')');
+    };
+    match a {
+        Address::List(l) => l.iter().for_each(|x| addr(&mut items, x)),
+        Address::Group(groups) => {
+            for g in groups {
+                if let Some(name) = &g.name {
+                    items.extend_from_slice(b"(NIL NIL ");
+                    string(&mut items, ascii_name(name).as_bytes());
+                    items.extend_from_slice(b" NIL)");
+                }
+                g.addresses.iter().for_each(|x| addr(&mut items, x));
+                if g.name.is_some() {
+                    items.extend_from_slice(b"(NIL NIL NIL NIL)");
+                }
+            }
+        }
+    }
+    if items.is_empty() {
+        out.extend_from_slice(b"NIL");
+    } else {
+        out.push(b'(');
+        out.extend_from_slice(&items);
+        out.push(b')');
+    }
+}
+
+fn envelope(msg: &Message<'_>, out: &mut Vec<u8>) {
+    let Some(root) = msg.parts.first() else {
+        out.extend_from_slice(b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
+        return;
+    };
+    let header = |name: &str| {
+        root.headers
+            .iter()
+            .find(|h| h.name.as_str().eq_ignore_ascii_case(name))
+            .map(|h| &h.value)
+    };
+    out.push(b'(');
+    nstr(out, raw_header(msg, root, "Date").as_deref());
+    out.push(b' ');
+    nstr(out, raw_header(msg, root, "Subject").as_deref());
+    let from = header("From");
+    for name in ["From", "Sender", "Reply-To", "To", "Cc", "Bcc"] {
+        out.push(b' ');
+        let v = header(name);
+        // RFC 9051 §7.5.2: Sender and Reply-To default to From.
+        let v = if v.is_none() && (name == "Sender" || name == "Reply-To") {
+            from
+        } else {
+            v
+        };
+        address_list(out, v);
+    }
+    out.push(b' ');
+    nstr(out, raw_header(msg, root, "In-Reply-To").as_deref());
+    out.push(b' ');
+    nstr(out, raw_header(msg, root, "Message-ID").as_deref());
+    out.push(b')');
+}
+
+fn params(
+    out: &mut Vec<u8>,
+    attrs: Option<&[mail_parser::Attribute<'_>]>,
+    default: Option<(&str, &str)>,
+) {
+    let mut list: Vec<(String, String)> = attrs
+        .unwrap_or_default()
+        .iter()
+        .map(|a| (a.name.to_string(), a.value.to_string()))
+        .collect();
+    if list.is_empty()
+        && let Some((k, v)) = default
+    {
+        list.push((k.into(), v.into()));
+    }
+    if list.is_empty() {
+        out.extend_from_slice(b"NIL");
+        return;
+    }
+    out.push(b'(');
+    for (i, (k, v)) in list.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        string(out, k.as_bytes());
+        out.push(b' ');
+        string(out, v.as_bytes());
+    }
+    out.push(b')');
+}
+
+/// Extension data shared by single and multipart bodies: disposition,
+/// language, location (RFC 9051 §7.5.2).
+fn ext_tail(msg: &Message<'_>, part: &MessagePart<'_>, out: &mut Vec<u8>) {
+    out.push(b' ');
+    match part.content_disposition() {
+        Some(d) => {
+            out.push(b'(');
+            string(out, d.c_type.as_bytes());
+            out.push(b' ');
+            params(out, d.attributes(), None);
+            out.push(b')');
+        }
+        None => out.extend_from_slice(b"NIL"),
+    }
+    out.push(b' ');
+    nstr(out, raw_header(msg, part, "Content-Language").as_deref());
+    out.push(b' ');
+    nstr(out, raw_header(msg, part, "Content-Location").as_deref());
+}
+
+/// Deepest MIME nesting described; deeper parts are cut off (mail-parser
+/// bounds nesting too), so hostile messages cannot exhaust the stack.
+const MAX_DEPTH: usize = 32;
+
+fn structure(msg: &Message<'_>, id: u32, ext: bool, out: &mut Vec<u8>) {
+    structure_at(msg, id, ext, out, 0);
+}
+
+fn structure_at(msg: &Message<'_>, id: u32, ext: bool, out: &mut Vec<u8>, depth: usize) {
+    let Some(part) = msg.parts.get(id as usize) else {
+        out.extend_from_slice(b"(\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0)");
+        return;
+    };
+    let ct = part.content_type();
+    let raw = &msg.raw_message[..];
+    if let PartType::Multipart(children) = &part.body
+        && depth < MAX_DEPTH
+    {
+        out.push(b'(');
+        for &child in children {
+            structure_at(msg, child, ext, out, depth + 1);
+        }
+        if children.is_empty() {
+            out.extend_from_slice(b"(\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0)");
+        }
+        out.push(b' ');
+        let sub = ct.and_then(|c| c.subtype()).unwrap_or("mixed");
+        string(out, sub.as_bytes());
+        if ext {
+            out.push(b' ');
+            params(out, ct.and_then(|c| c.attributes()), None);
+            ext_tail(msg, part, out);
+        }
+        out.push(b')');
+        return;
+    }
+    let (ctype, subtype) = match ct {
+        Some(c) => (
+            c.ctype().to_ascii_lowercase(),
+            c.subtype().map(str::to_ascii_lowercase),
+        ),
+        None => ("text".to_owned(), None),
+    };
+    let subtype = subtype.unwrap_or_else(|| {
+        if ctype == "text" {
+            "plain".into()
+        } else {
+            "octet-stream".into()
+        }
+    });
+    let body = slice(raw, part.offset_body, part.offset_end);
+    out.push(b'(');
+    string(out, ctype.as_bytes());
+    out.push(b' ');
+    string(out, subtype.as_bytes());
+    out.push(b' ');
+    let default = (ctype == "text").then_some(("charset", "us-ascii"));
+    params(out, ct.and_then(|c| c.attributes()), default);
+    out.push(b' ');
+    nstr(out, raw_header(msg, part, "Content-ID").as_deref());
+    out.push(b' ');
+    nstr(out, raw_header(msg, part, "Content-Description").as_deref());
+    out.push(b' ');
+    let encoding =
+        raw_header(msg, part, "Content-Transfer-Encoding").unwrap_or_else(|| "7bit".into());
+    string(out, encoding.as_bytes());
+    out.extend_from_slice(format!(" {}", body.len()).as_bytes());
+    match &part.body {
+        PartType::Message(nested) if depth < MAX_DEPTH && ctype == "message" => {
+            out.push(b' ');
+            envelope(nested, out);
+            out.push(b' ');
+            structure_at(nested, 0, ext, out, depth + 1);
+            out.extend_from_slice(format!(" {}", count_lines(body)).as_bytes());
+        }
+        _ if ctype == "text" => out.extend_from_slice(format!(" {}", count_lines(body)).as_bytes()),
+        _ => {}
+    }
+    if ext {
+        out.extend_from_slice(b" NIL");
+        ext_tail(msg, part, out);
+    }
+    out.push(b')');
+}
+
+#[cfg(test)]
+mod tests;

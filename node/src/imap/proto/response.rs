@@ -1,0 +1,202 @@
+//! Response encoding (RFC 9051 §7, §9): status responses with response
+//! codes, and the string, flag and date forms used in data responses.
+//!
+//! Strings are written quoted when RFC 9051 §9 `quoted` allows it (7-bit,
+//! no CR/LF/NUL, short) and as literals otherwise, so any byte sequence is
+//! encodable.
+
+use storage::Flags;
+
+/// Longest string written in quoted form; longer ones become literals.
+const MAX_QUOTED: usize = 1024;
+
+/// Status of a tagged or untagged response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// OK.
+    Ok,
+    /// NO.
+    No,
+    /// BAD.
+    Bad,
+    /// BYE.
+    Bye,
+    /// PREAUTH.
+    Preauth,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::No => "NO",
+            Status::Bad => "BAD",
+            Status::Bye => "BYE",
+            Status::Preauth => "PREAUTH",
+        }
+    }
+}
+
+/// A status response: `tag` (or `*`) status [code] text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusResponse {
+    /// `None` for untagged.
+    pub tag: Option<String>,
+    /// The status.
+    pub status: Status,
+    /// The response code without brackets (`TRYCREATE`, `UIDNEXT 5`).
+    pub code: Option<String>,
+    /// Human-readable text.
+    pub text: String,
+}
+
+impl StatusResponse {
+    /// A tagged response.
+    pub fn tagged(tag: &str, status: Status, code: Option<&str>, text: &str) -> Self {
+        StatusResponse {
+            tag: Some(tag.to_owned()),
+            status,
+            code: code.map(str::to_owned),
+            text: text.to_owned(),
+        }
+    }
+
+    /// An untagged response.
+    pub fn untagged(status: Status, code: Option<&str>, text: &str) -> Self {
+        StatusResponse {
+            tag: None,
+            status,
+            code: code.map(str::to_owned),
+            text: text.to_owned(),
+        }
+    }
+
+    /// The wire form, CRLF included.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut s = String::new();
+        s.push_str(self.tag.as_deref().unwrap_or("*"));
+        s.push(' ');
+        s.push_str(self.status.as_str());
+        if let Some(code) = &self.code {
+            s.push_str(" [");
+            s.push_str(code);
+            s.push(']');
+        }
+        s.push(' ');
+        // Text is a single line: never let it break the framing.
+        s.extend(
+            self.text
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c }),
+        );
+        if self.text.is_empty() {
+            s.push_str("done");
+        }
+        s.push_str("\r\n");
+        s.into_bytes()
+    }
+}
+
+/// Appends `bytes` as a quoted string or literal.
+pub fn string(out: &mut Vec<u8>, bytes: &[u8]) {
+    let quotable = bytes.len() <= MAX_QUOTED
+        && bytes
+            .iter()
+            .all(|&b| b != 0 && b != b'\r' && b != b'\n' && b < 0x80);
+    if quotable {
+        out.push(b'"');
+        for &b in bytes {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        literal(out, bytes);
+    }
+}
+
+/// Appends `bytes` as a literal.
+pub fn literal(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(format!("{{{}}}\r\n", bytes.len()).as_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Appends a string or `NIL`.
+pub fn nstring(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
+        Some(b) => string(out, b),
+        None => out.extend_from_slice(b"NIL"),
+    }
+}
+
+/// Appends a mailbox name: modified UTF-7, quoted.
+pub fn mailbox(out: &mut Vec<u8>, name: &str) {
+    string(out, super::utf7::encode(name).as_bytes());
+}
+
+/// `(\Seen \Flagged ...)`, with `\Recent` when `recent`.
+pub fn flag_list(flags: Flags, recent: bool) -> String {
+    let mut names = Vec::new();
+    for (f, name) in [
+        (Flags::SEEN, "\\Seen"),
+        (Flags::ANSWERED, "\\Answered"),
+        (Flags::FLAGGED, "\\Flagged"),
+        (Flags::DELETED, "\\Deleted"),
+        (Flags::DRAFT, "\\Draft"),
+    ] {
+        if flags.contains(f) {
+            names.push(name);
+        }
+    }
+    if recent {
+        names.push("\\Recent");
+    }
+    format!("({})", names.join(" "))
+}
+
+/// Unix seconds as RFC 9051 `date-time` (`"17-Jul-1996 02:44:25 +0000"`).
+pub fn date_time(unix: i64) -> String {
+    let t = chrono::DateTime::from_timestamp(unix, 0).unwrap_or_default();
+    format!("\"{}\"", t.format("%d-%b-%Y %H:%M:%S +0000"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines() {
+        let r = StatusResponse::tagged("a1", Status::No, Some("TRYCREATE"), "no such mailbox");
+        assert_eq!(r.encode(), b"a1 NO [TRYCREATE] no such mailbox\r\n");
+        let r = StatusResponse::untagged(Status::Ok, None, "x\r\ny");
+        assert_eq!(r.encode(), b"* OK x  y\r\n");
+    }
+
+    #[test]
+    fn strings_quote_or_literal() {
+        let mut out = Vec::new();
+        string(&mut out, b"a \"q\" \\");
+        assert_eq!(out, b"\"a \\\"q\\\" \\\\\"");
+        let mut out = Vec::new();
+        string(&mut out, b"two\r\nlines");
+        assert_eq!(out, b"{10}\r\ntwo\r\nlines");
+        let mut out = Vec::new();
+        string(&mut out, "é".as_bytes());
+        assert_eq!(out, b"{2}\r\n\xc3\xa9");
+        let mut out = Vec::new();
+        nstring(&mut out, None);
+        assert_eq!(out, b"NIL");
+    }
+
+    #[test]
+    fn flags_and_dates() {
+        assert_eq!(flag_list(Flags::EMPTY, false), "()");
+        assert_eq!(
+            flag_list(Flags::SEEN | Flags::DELETED, true),
+            "(\\Seen \\Deleted \\Recent)"
+        );
+        assert_eq!(date_time(837_571_465), "\"17-Jul-1996 02:44:25 +0000\"");
+    }
+}

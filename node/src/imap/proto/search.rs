@@ -1,0 +1,165 @@
+//! SEARCH evaluation (RFC 9051 §6.4.4): one message against a
+//! [`SearchKey`]. String criteria compare case-insensitively against the
+//! decoded header and body text ([`Parsed`]); dates compare whole days,
+//! the internal date in UTC and the Date header in its own zone.
+
+use storage::Flags;
+
+use super::command::{DateCmp, SearchKey};
+use super::message::{Parsed, lower};
+
+/// What SEARCH knows of one message.
+pub struct Candidate<'a> {
+    /// Message number.
+    pub seq: u32,
+    /// UID.
+    pub uid: u32,
+    /// Flags.
+    pub flags: Flags,
+    /// `\Recent` in this session.
+    pub recent: bool,
+    /// RFC822.SIZE.
+    pub size: u64,
+    /// Internal date, unix seconds.
+    pub internal_date: i64,
+    /// The last message number (`*`).
+    pub max_seq: u32,
+    /// The highest UID (`*` in UID sets).
+    pub max_uid: u32,
+    /// The parsed message, when [`needs_content`] said so.
+    pub parsed: Option<&'a Parsed<'a>>,
+}
+
+/// Whether evaluating `key` needs the message text.
+pub fn needs_content(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::Header(..)
+        | SearchKey::Body(_)
+        | SearchKey::Text(_)
+        | SearchKey::SentDate(..) => true,
+        SearchKey::Not(k) => needs_content(k),
+        SearchKey::Or(a, b) => needs_content(a) || needs_content(b),
+        SearchKey::And(keys) => keys.iter().any(needs_content),
+        _ => false,
+    }
+}
+
+fn cmp_day(cmp: DateCmp, day: i64, target: i64) -> bool {
+    match cmp {
+        DateCmp::Before => day < target,
+        DateCmp::On => day == target,
+        DateCmp::Since => day >= target,
+    }
+}
+
+/// Whether the candidate matches `key`.
+pub fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
+    use SearchKey as S;
+    match key {
+        S::All | S::Unkeyword => true,
+        S::Keyword => false,
+        S::Flags(f) => c.flags.contains(*f),
+        S::NotFlags(f) => !c.flags.contains(*f),
+        S::New => c.recent && !c.flags.contains(Flags::SEEN),
+        S::Old => !c.recent,
+        S::Recent => c.recent,
+        S::Header(field, value) => c
+            .parsed
+            .is_some_and(|p| p.header_contains(field, &lower(value))),
+        S::Body(v) => c.parsed.is_some_and(|p| p.body_contains(&lower(v))),
+        S::Text(v) => c.parsed.is_some_and(|p| p.text_contains(&lower(v))),
+        S::Date(cmp, target) => cmp_day(*cmp, c.internal_date.div_euclid(86400), *target),
+        S::SentDate(cmp, target) => c
+            .parsed
+            .and_then(Parsed::sent_day)
+            .is_some_and(|d| cmp_day(*cmp, d, *target)),
+        S::Larger(n) => c.size > *n,
+        S::Smaller(n) => c.size < *n,
+        S::Uid(set) => set.contains(c.uid, c.max_uid),
+        S::Seq(set) => set.contains(c.seq, c.max_seq),
+        S::Not(k) => !matches(k, c),
+        S::Or(a, b) => matches(a, c) || matches(b, c),
+        S::And(keys) => keys.iter().all(|k| matches(k, c)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::command::{CommandKind, parse_command};
+    use super::*;
+
+    const MSG: &[u8] = b"From: =?ISO-8859-1?Q?Andr=E9?= Pirard <PIRARD@vm1.ulg.ac.be>\r\n\
+To: alice@example.test\r\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?= from Li\xc3\xa8ge\r\n\
+Date: Mon, 7 Feb 1994 21:52:25 -0800\r\nX-Tag: Blue\r\n\r\nHello W\xc3\x96rld\r\n";
+
+    fn search(criteria: &str, flags: Flags) -> bool {
+        let cmd = parse_command(format!("a SEARCH {criteria}").as_bytes()).expect("parses");
+        let CommandKind::Search { key, .. } = cmd.kind else {
+            panic!()
+        };
+        let parsed = Parsed::new(MSG);
+        let c = Candidate {
+            seq: 2,
+            uid: 20,
+            flags,
+            recent: false,
+            size: MSG.len() as u64,
+            internal_date: 760_000_000,
+            max_seq: 3,
+            max_uid: 30,
+            parsed: needs_content(&key).then_some(&parsed),
+        };
+        matches(&key, &c)
+    }
+
+    #[test]
+    fn decoded_substrings_case_insensitive() {
+        for yes in [
+            "FROM andré",
+            "FROM pirard@VM1",
+            "SUBJECT grüße",
+            "SUBJECT \"FROM LI\u{e8}GE\"",
+            "HEADER X-Tag blue",
+            "HEADER X-Tag \"\"",
+            "BODY \"wörld\"",
+            "TEXT alice@example",
+            "TEXT hello",
+            "TO ALICE",
+        ] {
+            assert!(search(yes, Flags::EMPTY), "{yes}");
+        }
+        for no in [
+            "FROM bob",
+            "SUBJECT hello",
+            "HEADER X-Other \"\"",
+            "BODY alice",
+            "CC a",
+        ] {
+            assert!(!search(no, Flags::EMPTY), "{no}");
+        }
+    }
+
+    #[test]
+    fn flags_sets_dates_sizes_and_logic() {
+        let seen = Flags::SEEN;
+        assert!(search("SEEN UNDELETED", seen));
+        assert!(!search("UNSEEN", seen));
+        assert!(search("OR DELETED SEEN", seen));
+        assert!(search("NOT (DELETED FLAGGED)", seen));
+        assert!(search("2:3 UID 20", seen));
+        assert!(search("*:2", seen));
+        assert!(search("SENTON 7-Feb-1994", seen));
+        assert!(search("SENTBEFORE 8-Feb-1994 SENTSINCE 7-Feb-1994", seen));
+        // 760000000 is 1994-01-31 07:06:40 UTC.
+        assert!(search(
+            "ON 31-Jan-1994 SINCE 1-Jan-1994 BEFORE \"1-Feb-1994\"",
+            seen
+        ));
+        assert!(search(
+            &format!("LARGER {} SMALLER {}", MSG.len() - 1, MSG.len() + 1),
+            seen
+        ));
+        assert!(!search("KEYWORD $Junk", seen));
+        assert!(search("CHARSET UTF-8 UNKEYWORD $Junk", seen));
+    }
+}

@@ -1,0 +1,1806 @@
+//! The IMAP session driver: runs the sans-I/O [`proto`] pieces over one
+//! connection (port 143 with STARTTLS, or 993 under implicit TLS) and
+//! carries out commands against the account's mailboxes.
+//!
+//! Invariants:
+//! - Every mailbox access goes through the account owner
+//!   ([`cluster::AccountHub`], DESIGN invariant 3): reads through
+//!   `read_mailbox`, writes through `with_mailbox`/`with_account`, which
+//!   wake the IDLE sessions of the account.
+//! - The selected mailbox is a [`View`]; untagged EXISTS/EXPUNGE/FETCH for
+//!   changes made elsewhere are sent at the end of commands, never
+//!   EXPUNGE during FETCH, STORE or SEARCH (RFC 9051 §7.5.1), and
+//!   immediately while in IDLE (RFC 2177).
+//! - LOGIN and AUTHENTICATE are refused on clear connections (LOGINDISABLED,
+//!   `[PRIVACYREQUIRED]`, RFC 9051 §6.2.3) unless the peer is loopback and
+//!   `imap.plaintext_on_loopback` is set. After STARTTLS, input buffered
+//!   before the handshake is discarded (RFC 9051 §6.2.1).
+//! - The connection ends after `imap.idle_timeout_secs` without input,
+//!   in IDLE too (RFC 9051 §5.4), with `* BYE`.
+//! - Keywords are not stored: PERMANENTFLAGS lacks `\*` and STORE/APPEND
+//!   of a keyword is BAD. `\Recent` is per session: messages that arrive
+//!   while a session has the mailbox selected are recent to it.
+//! - All mailboxes count as subscribed: SUBSCRIBE/UNSUBSCRIBE succeed and
+//!   change nothing, LSUB lists what LIST lists.
+//! - Passwords and SASL responses never reach the log.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cluster::AccountRef;
+use storage::{AccountKind, Flags, MailboxFormat, NewMessage, Uid};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+
+use crate::imap::proto::command::{
+    FetchItem, Section, SectionText, SequenceSet, StatusItem, StoreOp,
+};
+use crate::imap::proto::message::Parsed;
+use crate::imap::proto::search::{Candidate, matches, needs_content};
+use crate::imap::proto::view::Entry;
+use crate::imap::proto::{
+    Command, CommandKind, Frame, FrameError, Receiver, Snapshot, Status, StatusResponse, View,
+    parse_command, response,
+};
+use crate::net::Stream;
+use crate::sasl::{Sasl, SaslStep};
+use crate::server::Services;
+use crate::syslog::level;
+
+/// The module name in the system log.
+const LOG_MODULE: &str = "IMAP";
+
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Bound on the last write and the TLS close after the session ended.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Special-use mailboxes (RFC 6154) made at first login when missing.
+const SPECIAL_USE: [(&str, &str); 5] = [
+    ("Sent", "\\Sent"),
+    ("Drafts", "\\Drafts"),
+    ("Trash", "\\Trash"),
+    ("Junk", "\\Junk"),
+    ("Archive", "\\Archive"),
+];
+
+/// The system flags, all of them permanent.
+const FLAGS: &str = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft)";
+
+/// Serves one IMAP connection until LOGOUT, idle timeout, error or
+/// disconnect. `stream` is already TLS on the imaps port.
+pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(
+    stream: Stream<IO>,
+    peer: SocketAddr,
+    services: Arc<Services>,
+) {
+    let idle = Duration::from_secs(services.config.imap.idle_timeout_secs.max(1));
+    let tls_active = stream.is_tls();
+    let loopback_ok = peer.ip().is_loopback() && services.config.imap.plaintext_on_loopback;
+    let mut driver = Driver {
+        services,
+        ctx: format!("[{}]:{}", peer.ip(), peer.port()),
+        tls_active,
+        loopback_ok,
+        auth: None,
+        view: None,
+    };
+    let mut conn = Conn::new(stream, idle);
+    driver.log(
+        level::LOW,
+        format_args!("connected{}", if tls_active { " (TLS)" } else { "" }),
+    );
+    let greeting = format!(
+        "* OK [CAPABILITY {}] Mailnode IMAP ready\r\n",
+        driver.capability()
+    );
+    conn.out.extend_from_slice(greeting.as_bytes());
+
+    let ended = loop {
+        let frame = match conn.next_frame().await {
+            Ok(f) => f,
+            Err(e) => break e,
+        };
+        let flow = match frame {
+            Frame::Continue => {
+                conn.out.extend_from_slice(b"+ Ready for literal data\r\n");
+                Flow::Continue
+            }
+            Frame::Error { tag, error } => driver.frame_error(&mut conn, tag, error),
+            Frame::Command(bytes) => match parse_command(&bytes) {
+                Ok(cmd) => {
+                    driver.log(
+                        level::ALL,
+                        format_args!("inp: {} {}", cmd.tag, command_name(&cmd.kind)),
+                    );
+                    driver.handle(&mut conn, cmd).await
+                }
+                Err(e) => {
+                    let tag = e.tag.as_deref().unwrap_or("*");
+                    conn.status(
+                        tag,
+                        Status::Bad,
+                        None,
+                        &format!("Syntax error: {}", e.reason),
+                    );
+                    Flow::Continue
+                }
+            },
+        };
+        match flow {
+            Flow::Continue => {}
+            Flow::Close => break Ended::Closed,
+            Flow::Ended(e) => break e,
+            Flow::StartTls => {
+                if let Err(e) = conn.flush().await {
+                    break e;
+                }
+                let discarded = conn.rx.take_rest();
+                if !discarded.is_empty() {
+                    driver.log(
+                        level::LOW,
+                        format_args!(
+                            "discarded {} octets sent before the TLS handshake",
+                            discarded.len()
+                        ),
+                    );
+                }
+                conn = match conn.start_tls(driver.services.tls.clone()).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        driver.log(level::LOW, format_args!("TLS handshake failed: {e}"));
+                        return;
+                    }
+                };
+                driver.tls_active = true;
+                driver.log(level::LOW, format_args!("TLS started"));
+            }
+        }
+    };
+    match &ended {
+        Ended::Closed => driver.log(level::LOW, format_args!("closing connection")),
+        Ended::Idle => {
+            driver.log(
+                level::LOW,
+                format_args!("idle for {}s, closing", idle.as_secs()),
+            );
+            conn.out
+                .extend_from_slice(b"* BYE Autologout; idle for too long\r\n");
+        }
+        Ended::Eof => driver.log(level::LOW, format_args!("connection closed by the client")),
+        Ended::Io(e) => driver.log(level::LOW, format_args!("connection error: {e}")),
+    }
+    if !matches!(ended, Ended::Io(_)) {
+        conn.close().await;
+    }
+}
+
+/// Why reading or writing the connection stopped.
+#[derive(Debug)]
+enum Ended {
+    Closed,
+    Idle,
+    Eof,
+    Io(std::io::Error),
+}
+
+/// What the loop does after a command.
+enum Flow {
+    Continue,
+    Close,
+    StartTls,
+    Ended(Ended),
+}
+
+/// The connection: stream, framer and pending output.
+struct Conn<IO> {
+    stream: Stream<IO>,
+    rx: Receiver,
+    out: Vec<u8>,
+    idle: Duration,
+}
+
+impl<IO> Conn<IO> {
+    fn status(&mut self, tag: &str, status: Status, code: Option<&str>, text: &str) {
+        let r = if tag == "*" {
+            StatusResponse::untagged(status, code, text)
+        } else {
+            StatusResponse::tagged(tag, status, code, text)
+        };
+        self.out.extend_from_slice(&r.encode());
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
+    fn new(stream: Stream<IO>, idle: Duration) -> Self {
+        Conn {
+            stream,
+            rx: Receiver::new(),
+            out: Vec::new(),
+            idle,
+        }
+    }
+
+    /// The next frame; pending output is written before waiting.
+    async fn next_frame(&mut self) -> Result<Frame, Ended> {
+        loop {
+            if let Some(f) = self.rx.next_frame() {
+                return Ok(f);
+            }
+            self.flush().await?;
+            self.read_some().await?;
+        }
+    }
+
+    /// Reads once into the framer, bounded by the idle timeout.
+    async fn read_some(&mut self) -> Result<(), Ended> {
+        let mut buf = [0u8; READ_CHUNK];
+        match tokio::time::timeout(self.idle, self.stream.read(&mut buf)).await {
+            Err(_) => Err(Ended::Idle),
+            Ok(Err(e)) => Err(Ended::Io(e)),
+            Ok(Ok(0)) => Err(Ended::Eof),
+            Ok(Ok(n)) => {
+                self.rx.feed(&buf[..n]);
+                Ok(())
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), Ended> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let out = std::mem::take(&mut self.out);
+        let stream = &mut self.stream;
+        let write = async move {
+            stream.write_all(&out).await?;
+            stream.flush().await
+        };
+        match tokio::time::timeout(self.idle, write).await {
+            Err(_) => Err(Ended::Idle),
+            Ok(Err(e)) => Err(Ended::Io(e)),
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
+    async fn start_tls(self, config: Arc<rustls::ServerConfig>) -> std::io::Result<Self> {
+        let idle = self.idle;
+        let stream = tokio::time::timeout(idle, self.stream.start_tls(config))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
+            })??;
+        Ok(Conn::new(stream, idle))
+    }
+
+    async fn close(mut self) {
+        self.idle = self.idle.min(CLOSE_TIMEOUT);
+        if self.flush().await.is_ok() {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.stream.shutdown()).await;
+        }
+    }
+}
+
+/// A logged-in user.
+struct Auth {
+    account: AccountRef,
+    kind: AccountKind,
+    changes: watch::Receiver<u64>,
+}
+
+/// A NO answer for a failed mailbox operation: response code and text.
+struct Refusal {
+    code: Option<&'static str>,
+    text: &'static str,
+}
+
+/// Maps a hub error to the client's answer (details go to the log).
+fn refusal(e: &cluster::Error) -> Refusal {
+    use storage::Error as S;
+    let (code, text) = match e {
+        cluster::Error::Storage(S::MailboxNotFound(_)) => (Some("NONEXISTENT"), "No such mailbox"),
+        cluster::Error::Storage(S::MailboxExists(_)) => {
+            (Some("ALREADYEXISTS"), "Mailbox already exists")
+        }
+        cluster::Error::Storage(S::BadName(_)) => (Some("CANNOT"), "Invalid mailbox name"),
+        cluster::Error::Storage(S::NotSupported(_)) => {
+            (Some("CANNOT"), "Operation not supported for this mailbox")
+        }
+        cluster::Error::Storage(S::MessageNotFound(_)) => {
+            (Some("EXPUNGEISSUED"), "Message was expunged")
+        }
+        e if e.is_temporary() => (Some("UNAVAILABLE"), "Temporary failure, try again"),
+        _ => (Some("SERVERBUG"), "Internal error"),
+    };
+    Refusal { code, text }
+}
+
+fn is_not_found(e: &cluster::Error) -> bool {
+    matches!(
+        e,
+        cluster::Error::Storage(storage::Error::MailboxNotFound(_))
+    )
+}
+
+fn snapshot_of(m: &storage::Mailbox) -> Snapshot {
+    Snapshot {
+        uid_validity: m.uid_validity(),
+        uid_next: m.uid_next().0,
+        messages: m.messages().iter().map(|i| (i.uid, i.flags)).collect(),
+    }
+}
+
+/// The per-session state.
+struct Driver {
+    services: Arc<Services>,
+    ctx: String,
+    tls_active: bool,
+    loopback_ok: bool,
+    auth: Option<Auth>,
+    view: Option<View>,
+}
+
+impl Driver {
+    fn log(&self, lvl: u8, text: fmt::Arguments<'_>) {
+        if self.services.log.enabled(lvl) {
+            self.services
+                .log
+                .write(lvl, LOG_MODULE, &self.ctx, &text.to_string());
+        }
+    }
+
+    fn allow_plaintext(&self) -> bool {
+        self.tls_active || self.loopback_ok
+    }
+
+    /// The CAPABILITY list for the current state (RFC 9051 §7.2.2).
+    fn capability(&self) -> String {
+        let mut caps = String::from(
+            "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE CHILDREN UNSELECT SPECIAL-USE",
+        );
+        if self.auth.is_none() {
+            if !self.tls_active {
+                caps.push_str(" STARTTLS");
+            }
+            if self.allow_plaintext() {
+                caps.push_str(" AUTH=PLAIN AUTH=LOGIN");
+            } else {
+                caps.push_str(" LOGINDISABLED");
+            }
+        }
+        caps
+    }
+
+    fn frame_error<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        tag: Option<String>,
+        error: FrameError,
+    ) -> Flow {
+        self.log(level::PROBLEM, format_args!("input refused: {error}"));
+        let tag = tag.unwrap_or_else(|| "*".into());
+        match error {
+            FrameError::FatalLiteral => {
+                conn.out
+                    .extend_from_slice(b"* BYE [TOOBIG] Literal too large\r\n");
+                Flow::Close
+            }
+            FrameError::LiteralTooLarge => {
+                conn.status(&tag, Status::No, Some("TOOBIG"), "Literal too large");
+                Flow::Continue
+            }
+            FrameError::LineTooLong => {
+                conn.status(&tag, Status::Bad, Some("TOOBIG"), "Line too long");
+                Flow::Continue
+            }
+            FrameError::BareLf => {
+                conn.status(&tag, Status::Bad, None, "Lines must end with CRLF");
+                Flow::Continue
+            }
+        }
+    }
+
+    async fn handle<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        cmd: Command,
+    ) -> Flow {
+        let Command { tag, kind } = cmd;
+        let authed = self.auth.is_some();
+        let selected = self.view.is_some();
+        let t = tag.as_str();
+        match kind {
+            CommandKind::Capability => {
+                conn.out.extend_from_slice(
+                    format!("* CAPABILITY {}\r\n", self.capability()).as_bytes(),
+                );
+                self.done(conn, t, "CAPABILITY completed", true).await;
+            }
+            CommandKind::Noop | CommandKind::Check
+                if matches!(kind, CommandKind::Noop) || selected =>
+            {
+                self.done(conn, t, "completed", true).await;
+            }
+            CommandKind::Logout => {
+                conn.out
+                    .extend_from_slice(b"* BYE Mailnode IMAP logging out\r\n");
+                conn.status(t, Status::Ok, None, "LOGOUT completed");
+                return Flow::Close;
+            }
+            CommandKind::Id => {
+                conn.out
+                    .extend_from_slice(b"* ID (\"name\" \"Mailnode\")\r\n");
+                conn.status(t, Status::Ok, None, "ID completed");
+            }
+            CommandKind::StartTls if !authed => {
+                if self.tls_active {
+                    conn.status(t, Status::Bad, None, "TLS already active");
+                } else {
+                    conn.status(t, Status::Ok, None, "Begin TLS negotiation now");
+                    return Flow::StartTls;
+                }
+            }
+            CommandKind::Login { user, password } if !authed => {
+                if !self.allow_plaintext() {
+                    conn.status(
+                        t,
+                        Status::No,
+                        Some("PRIVACYREQUIRED"),
+                        "LOGIN needs TLS; use STARTTLS",
+                    );
+                } else {
+                    let account = self.services.admin.verify_password(&user, &password).await;
+                    self.login(conn, t, account, &user, "LOGIN").await;
+                }
+            }
+            CommandKind::Authenticate { mechanism, initial } if !authed => {
+                if !self.allow_plaintext() {
+                    conn.status(
+                        t,
+                        Status::No,
+                        Some("PRIVACYREQUIRED"),
+                        "Authentication needs TLS; use STARTTLS",
+                    );
+                } else {
+                    return self
+                        .authenticate(conn, t, &mechanism, initial.as_deref())
+                        .await;
+                }
+            }
+            CommandKind::Enable(caps) if authed => {
+                // IMAP4rev2 and UTF8=ACCEPT are not advertised, so nothing is
+                // enabled (RFC 5161 §3.1: ENABLED lists only what was).
+                self.log(
+                    level::LOW,
+                    format_args!("ENABLE {} (none enabled)", caps.join(" ")),
+                );
+                conn.out.extend_from_slice(b"* ENABLED\r\n");
+                conn.status(t, Status::Ok, None, "ENABLE completed");
+            }
+            CommandKind::Namespace if authed => {
+                conn.out
+                    .extend_from_slice(b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
+                self.done(conn, t, "NAMESPACE completed", true).await;
+            }
+            CommandKind::Select { mailbox, read_only } if authed => {
+                self.select(conn, t, mailbox, read_only).await
+            }
+            CommandKind::Create(name) if authed => self.create(conn, t, name).await,
+            CommandKind::Delete(name) if authed => self.delete(conn, t, name).await,
+            CommandKind::Rename { from, to } if authed => self.rename(conn, t, from, to).await,
+            CommandKind::Subscribe(_) | CommandKind::Unsubscribe(_) if authed => {
+                self.done(conn, t, "completed (all mailboxes are subscribed)", true)
+                    .await;
+            }
+            CommandKind::List {
+                reference, pattern, ..
+            } if authed => self.list(conn, t, &reference, &pattern).await,
+            CommandKind::Status { mailbox, items } if authed => {
+                self.status(conn, t, mailbox, items).await
+            }
+            CommandKind::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            } if authed => self.append(conn, t, mailbox, flags, date, message).await,
+            CommandKind::Idle if authed => return self.idle(conn, t).await,
+            CommandKind::Close | CommandKind::Unselect if selected => {
+                let view = self.view.take();
+                if let (CommandKind::Close, Some(view)) = (&kind, view)
+                    && !view.read_only
+                {
+                    // RFC 9051 §6.4.1: silently expunge \Deleted messages.
+                    let known: Vec<Uid> = view.entries().iter().map(|e| e.uid).collect();
+                    if let Err(e) = self.expunge_in(&view.name, known, None).await {
+                        self.log(level::PROBLEM, format_args!("CLOSE expunge failed: {e}"));
+                    }
+                }
+                conn.status(t, Status::Ok, None, "completed");
+            }
+            CommandKind::Expunge { uids } if selected => self.expunge(conn, t, uids).await,
+            CommandKind::Search { uid, key } if selected => self.search(conn, t, uid, key).await,
+            CommandKind::Fetch { uid, set, items } if selected => {
+                self.fetch(conn, t, uid, set, items).await
+            }
+            CommandKind::Store {
+                uid,
+                set,
+                op,
+                silent,
+                flags,
+            } if selected => self.store(conn, t, uid, set, op, silent, flags).await,
+            CommandKind::Copy {
+                uid,
+                set,
+                mailbox,
+                is_move,
+            } if selected => self.copy(conn, t, uid, set, mailbox, is_move).await,
+            _ => conn.status(t, Status::Bad, None, "Command not valid in this state"),
+        }
+        Flow::Continue
+    }
+
+    /// Sends pending updates (when selected) and the tagged OK.
+    async fn done<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        tag: &str,
+        text: &str,
+        allow_expunge: bool,
+    ) {
+        self.sync(conn, allow_expunge).await;
+        conn.status(tag, Status::Ok, None, text);
+    }
+
+    /// Brings the selected view up to date and queues the updates.
+    async fn sync<IO>(&mut self, conn: &mut Conn<IO>, allow_expunge: bool) {
+        let (Some(auth), Some(view)) = (&self.auth, &self.view) else {
+            return;
+        };
+        let snap = self
+            .services
+            .accounts
+            .read_mailbox(&auth.account, auth.kind, &view.name, |m| Ok(snapshot_of(m)))
+            .await;
+        match snap {
+            Ok(snap) => {
+                if let Some(view) = &mut self.view {
+                    let updates = view.sync(&snap, allow_expunge);
+                    conn.out.extend_from_slice(&updates);
+                }
+            }
+            Err(e) => self.log(
+                level::PROBLEM,
+                format_args!("cannot update the selected mailbox: {e}"),
+            ),
+        }
+    }
+
+    async fn login<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        tag: &str,
+        account: Option<AccountRef>,
+        user: &str,
+        method: &str,
+    ) {
+        let Some(account) = account else {
+            self.log(
+                level::PROBLEM,
+                format_args!("'{user}' {method} failed: bad credentials"),
+            );
+            conn.status(
+                tag,
+                Status::No,
+                Some("AUTHENTICATIONFAILED"),
+                "Authentication failed",
+            );
+            return;
+        };
+        let kind = self
+            .services
+            .cluster
+            .read(|s| s.directory.account(&account).map(|a| a.kind));
+        let Some(kind) = kind else {
+            conn.status(
+                tag,
+                Status::No,
+                Some("AUTHENTICATIONFAILED"),
+                "Authentication failed",
+            );
+            return;
+        };
+        if kind != AccountKind::TextMailbox {
+            self.ensure_special_use(&account).await;
+        }
+        self.log(level::LOW, format_args!("'{account}' logged in ({method})"));
+        let changes = self.services.accounts.watch(&account);
+        self.auth = Some(Auth {
+            account,
+            kind,
+            changes,
+        });
+        let code = format!("CAPABILITY {}", self.capability());
+        conn.status(tag, Status::Ok, Some(&code), "Logged in");
+    }
+
+    /// Creates missing special-use mailboxes (RFC 6154), lazily at login.
+    async fn ensure_special_use(&self, account: &AccountRef) {
+        let target = account.clone();
+        let made = self
+            .services
+            .accounts
+            .with_account(account, move |store| {
+                let domain = target.storage_domain();
+                let existing = store.list_mailboxes(domain, &target.name)?;
+                let mut made = Vec::new();
+                for (name, _) in SPECIAL_USE {
+                    if !existing.iter().any(|m| m == name) {
+                        match store.create_mailbox(
+                            domain,
+                            &target.name,
+                            name,
+                            Some(MailboxFormat::Mbox),
+                        ) {
+                            Ok(()) | Err(storage::Error::MailboxExists(_)) => made.push(name),
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                Ok(made)
+            })
+            .await;
+        match made {
+            Ok(made) if !made.is_empty() => {
+                self.log(level::LOW, format_args!("created {}", made.join(", ")))
+            }
+            Ok(_) => {}
+            Err(e) => self.log(
+                level::PROBLEM,
+                format_args!("cannot create special-use mailboxes: {e}"),
+            ),
+        }
+    }
+
+    async fn authenticate<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        tag: &str,
+        mechanism: &str,
+        initial: Option<&str>,
+    ) -> Flow {
+        let (mut sasl, mut step) = match Sasl::start(mechanism, initial) {
+            Ok(s) => s,
+            Err(crate::sasl::SaslError::Unsupported) => {
+                conn.status(tag, Status::No, Some("CANNOT"), "Unsupported mechanism");
+                return Flow::Continue;
+            }
+            Err(e) => {
+                self.log(
+                    level::PROBLEM,
+                    format_args!("AUTHENTICATE {mechanism} failed: {e}"),
+                );
+                conn.status(
+                    tag,
+                    Status::No,
+                    Some("AUTHENTICATIONFAILED"),
+                    "Authentication failed",
+                );
+                return Flow::Continue;
+            }
+        };
+        loop {
+            match step {
+                SaslStep::Done {
+                    authzid,
+                    user,
+                    password,
+                } => {
+                    let mut account = self.services.admin.verify_password(&user, &password).await;
+                    if let Some(authzid) = authzid {
+                        // No proxy authorization: the authzid must name the same account.
+                        let target = self
+                            .services
+                            .cluster
+                            .read(|s| s.directory.resolve(&authzid));
+                        if target != account {
+                            account = None;
+                        }
+                    }
+                    self.login(
+                        conn,
+                        tag,
+                        account,
+                        &user,
+                        &format!("AUTHENTICATE {mechanism}"),
+                    )
+                    .await;
+                    return Flow::Continue;
+                }
+                SaslStep::Challenge(challenge) => {
+                    conn.out
+                        .extend_from_slice(format!("+ {challenge}\r\n").as_bytes());
+                }
+            }
+            let line = match conn.next_frame().await {
+                Ok(Frame::Command(line)) => line,
+                Ok(_) => {
+                    conn.status(tag, Status::Bad, None, "Malformed SASL response");
+                    return Flow::Continue;
+                }
+                Err(e) => return Flow::Ended(e),
+            };
+            step = match sasl.step(&String::from_utf8_lossy(&line)) {
+                Ok(s) => s,
+                Err(crate::sasl::SaslError::Cancelled) => {
+                    conn.status(tag, Status::Bad, None, "Authentication cancelled");
+                    return Flow::Continue;
+                }
+                Err(e) => {
+                    self.log(
+                        level::PROBLEM,
+                        format_args!("AUTHENTICATE {mechanism} failed: {e}"),
+                    );
+                    conn.status(
+                        tag,
+                        Status::No,
+                        Some("AUTHENTICATIONFAILED"),
+                        "Authentication failed",
+                    );
+                    return Flow::Continue;
+                }
+            };
+        }
+    }
+
+    fn auth(&self) -> (AccountRef, AccountKind) {
+        let a = self
+            .auth
+            .as_ref()
+            .expect("commands of the authenticated state run only after login");
+        (a.account.clone(), a.kind)
+    }
+
+    fn refuse<IO>(&self, conn: &mut Conn<IO>, tag: &str, what: &str, e: &cluster::Error) {
+        self.log(level::PROBLEM, format_args!("{what} failed: {e}"));
+        let r = refusal(e);
+        conn.status(tag, Status::No, r.code, r.text);
+    }
+
+    async fn select<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        tag: &str,
+        name: String,
+        read_only: bool,
+    ) {
+        // RFC 9051 §6.3.2: a failed SELECT leaves no mailbox selected.
+        self.view = None;
+        let (account, kind) = self.auth();
+        let snap = self
+            .services
+            .accounts
+            .read_mailbox(&account, kind, &name, |m| Ok(snapshot_of(m)))
+            .await;
+        let snap = match snap {
+            Ok(s) => s,
+            Err(e) => return self.refuse(conn, tag, "SELECT", &e),
+        };
+        let view = View::new(name, read_only, &snap);
+        let mut out = format!(
+            "* FLAGS {FLAGS}\r\n* {} EXISTS\r\n* 0 RECENT\r\n",
+            view.exists()
+        );
+        if let Some(i) = view
+            .entries()
+            .iter()
+            .position(|e| !e.flags.contains(Flags::SEEN))
+        {
+            out.push_str(&format!("* OK [UNSEEN {}] First unseen\r\n", i + 1));
+        }
+        out.push_str(&format!(
+            "* OK [UIDVALIDITY {}] UIDs valid\r\n* OK [UIDNEXT {}] Predicted next UID\r\n",
+            snap.uid_validity, snap.uid_next
+        ));
+        let permanent = if read_only { "()" } else { FLAGS };
+        out.push_str(&format!("* OK [PERMANENTFLAGS {permanent}] Limited\r\n"));
+        conn.out.extend_from_slice(out.as_bytes());
+        let code = if read_only { "READ-ONLY" } else { "READ-WRITE" };
+        conn.status(
+            tag,
+            Status::Ok,
+            Some(code),
+            if read_only {
+                "EXAMINE completed"
+            } else {
+                "SELECT completed"
+            },
+        );
+        self.view = Some(view);
+    }
+
+    async fn create<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        tag: &str,
+        name: String,
+    ) {
+        if name.eq_ignore_ascii_case("INBOX") {
+            conn.status(
+                tag,
+                Status::No,
+                Some("ALREADYEXISTS"),
+                "INBOX always exists",
+            );
+            return;
+        }
+        let (account, _) = self.auth();
+        let target = account.clone();
+        let r = self
+            .services
+            .accounts
+            .with_account(&account, move |s| {
+                s.create_mailbox(target.storage_domain(), &target.name, &name, None)
+            })
+            .await;
+        match r {
+            Ok(()) => self.done(conn, tag, "CREATE completed", true).await,
+            Err(e) => self.refuse(conn, tag, "CREATE", &e),
+        }
+    }
+
+    async fn delete<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        tag: &str,
+        name: String,
+    ) {
+        if name == "INBOX" {
+            conn.status(tag, Status::No, Some("CANNOT"), "INBOX cannot be deleted");
+            return;
+        }
+        if self.view.as_ref().is_some_and(|v| v.name == name) {
+            self.view = None;
+        }
+        let (account, _) = self.auth();
+        let target = account.clone();
+        let r = self
+            .services
+            .accounts
+            .with_account(&account, move |s| {
+                s.delete_mailbox(target.storage_domain(), &target.name, &name)
+            })
+            .await;
+        match r {
+            Ok(()) => self.done(conn, tag, "DELETE completed", true).await,
+            Err(e) => self.refuse(conn, tag, "DELETE", &e),
+        }
+    }
+
+    async fn rename<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        tag: &str,
+        from: String,
+        to: String,
+    ) {
+        let (account, _) = self.auth();
+        let target = account.clone();
+        let r = self
+            .services
+            .accounts
+            .with_account(&account, move |s| {
+                let (domain, user) = (target.storage_domain(), &target.name);
+                if from != "INBOX" {
+                    return s.rename_mailbox(domain, user, &from, &to);
+                }
+                // RFC 9051 §6.3.6: renaming INBOX moves its messages to the
+                // new mailbox and leaves INBOX empty.
+                s.create_mailbox(domain, user, &to, None)?;
+                let mut inbox = s.open_mailbox(domain, user, "INBOX")?;
+                let mut dest = s.open_mailbox(domain, user, &to)?;
+                let infos: Vec<_> = inbox.messages().to_vec();
+                for info in &infos {
+                    let bytes = inbox.read(info.uid)?;
+                    dest.append(&[NewMessage {
+                        bytes: &bytes,
+                        flags: info.flags,
+                        internal_date: info.internal_date,
+                        key: None,
+                        return_path: "",
+                    }])?;
+                }
+                let uids: Vec<Uid> = infos.iter().map(|i| i.uid).collect();
+                inbox.expunge(&uids)
+            })
+            .await;
+        match r {
+            Ok(()) => self.done(conn, tag, "RENAME completed", true).await,
+            Err(e) => self.refuse(conn, tag, "RENAME", &e),
+        }
+    }
+
+    async fn list<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        tag: &str,
+        reference: &str,
+        pattern: &str,
+    ) {
+        if pattern.is_empty() {
+            // RFC 9051 §6.3.9: the hierarchy delimiter and root.
+            conn.out
+                .extend_from_slice(b"* LIST (\\Noselect) \"/\" \"\"\r\n");
+            self.done(conn, tag, "LIST completed", true).await;
+            return;
+        }
+        let (account, _) = self.auth();
+        let target = account.clone();
+        let names = self
+            .services
+            .accounts
+            .with_account(&account, move |s| {
+                s.list_mailboxes(target.storage_domain(), &target.name)
+            })
+            .await;
+        let names = match names {
+            Ok(n) => n,
+            Err(e) => return self.refuse(conn, tag, "LIST", &e),
+        };
+        let full = canonical_pattern(&format!("{reference}{pattern}"));
+        let mut out = Vec::new();
+        for (name, attrs) in list_entries(&names) {
+            if glob(full.as_bytes(), name.as_bytes()) {
+                out.extend_from_slice(format!("* LIST ({attrs}) \"/\" ").as_bytes());
+                response::mailbox(&mut out, &name);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        conn.out.extend_from_slice(&out);
+        self.done(conn, tag, "LIST completed", true).await;
+    }
+
+    async fn status<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        tag: &str,
+        name: String,
+        items: Vec<StatusItem>,
+    ) {
+        let (account, kind) = self.auth();
+        let r = self
+            .services
+            .accounts
+            .read_mailbox(&account, kind, &name, move |m| {
+                let msgs = m.messages();
+                let count = |f: Flags| msgs.iter().filter(|i| i.flags.contains(f)).count();
+                let parts: Vec<String> = items
+                    .iter()
+                    .map(|item| match item {
+                        StatusItem::Messages => format!("MESSAGES {}", msgs.len()),
+                        StatusItem::Recent => "RECENT 0".to_owned(),
+                        StatusItem::UidNext => format!("UIDNEXT {}", m.uid_next()),
+                        StatusItem::UidValidity => format!("UIDVALIDITY {}", m.uid_validity()),
+                        StatusItem::Unseen => format!("UNSEEN {}", msgs.len() - count(Flags::SEEN)),
+                        StatusItem::Deleted => format!("DELETED {}", count(Flags::DELETED)),
+                        StatusItem::Size => format!("SIZE {}", m.total_size()),
+                    })
+                    .collect();
+                Ok(parts.join(" "))
+            })
+            .await;
+        match r {
+            Ok(items) => {
+                let mut out = b"* STATUS ".to_vec();
+                response::mailbox(&mut out, &name);
+                out.extend_from_slice(format!(" ({items})\r\n").as_bytes());
+                conn.out.extend_from_slice(&out);
+                self.done(conn, tag, "STATUS completed", true).await;
+            }
+            Err(e) => self.refuse(conn, tag, "STATUS", &e),
+        }
+    }
+
+    async fn append<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        tag: &str,
+        name: String,
+        flags: Flags,
+        date: Option<i64>,
+        message: Vec<u8>,
+    ) {
+        if message.is_empty() {
+            conn.status(tag, Status::No, None, "Empty message");
+            return;
+        }
+        let (account, kind) = self.auth();
+        let bytes = crlf(message);
+        let internal_date = date.unwrap_or_else(|| chrono::Utc::now().timestamp());
+        let r = self
+            .services
+            .accounts
+            .with_mailbox(&account, kind, &name, move |m| {
+                let uids = m.append(&[NewMessage {
+                    bytes: &bytes,
+                    flags,
+                    internal_date,
+                    key: None,
+                    return_path: "",
+                }])?;
+                Ok((m.uid_validity(), uids))
+            })
+            .await;
+        match r {
+            Ok((validity, uids)) => {
+                let uid = uids.first().map_or(0, |u| u.0);
+                self.sync(conn, true).await;
+                conn.status(
+                    tag,
+                    Status::Ok,
+                    Some(&format!("APPENDUID {validity} {uid}")),
+                    "APPEND completed",
+                );
+            }
+            Err(e) if is_not_found(&e) => {
+                conn.status(tag, Status::No, Some("TRYCREATE"), "No such mailbox");
+            }
+            Err(e) => self.refuse(conn, tag, "APPEND", &e),
+        }
+    }
+
+    /// RFC 2177 IDLE: updates are sent as they happen until `DONE`.
+    async fn idle<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        tag: &str,
+    ) -> Flow {
+        conn.out.extend_from_slice(b"+ idling\r\n");
+        let mut changes = match &self.auth {
+            Some(a) => a.changes.clone(),
+            None => return Flow::Continue,
+        };
+        changes.mark_unchanged();
+        self.sync(conn, true).await;
+        loop {
+            if let Some(frame) = conn.rx.next_frame() {
+                match frame {
+                    Frame::Command(line) if line.eq_ignore_ascii_case(b"DONE") => {
+                        self.done(conn, tag, "IDLE terminated", true).await;
+                    }
+                    _ => conn.status(tag, Status::Bad, None, "Expected DONE"),
+                }
+                return Flow::Continue;
+            }
+            if let Err(e) = conn.flush().await {
+                return Flow::Ended(e);
+            }
+            let mut buf = [0u8; READ_CHUNK];
+            tokio::select! {
+                read = tokio::time::timeout(conn.idle, conn.stream.read(&mut buf)) => match read {
+                    Err(_) => return Flow::Ended(Ended::Idle),
+                    Ok(Err(e)) => return Flow::Ended(Ended::Io(e)),
+                    Ok(Ok(0)) => return Flow::Ended(Ended::Eof),
+                    Ok(Ok(n)) => conn.rx.feed(&buf[..n]),
+                },
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        // The hub dropped the account's channel: resubscribe.
+                        if let Some(a) = &self.auth {
+                            changes = self.services.accounts.watch(&a.account);
+                        }
+                    }
+                    self.sync(conn, true).await;
+                }
+            }
+        }
+    }
+
+    /// Expunges the `\Deleted` messages among `known` (and `only`, for
+    /// UID EXPUNGE) from `name`; returns the expunged UIDs ascending.
+    async fn expunge_in(
+        &self,
+        name: &str,
+        known: Vec<Uid>,
+        only: Option<SequenceSet>,
+    ) -> cluster::Result<Vec<Uid>> {
+        let (account, kind) = self.auth();
+        let max_uid = known.last().map_or(0, |u| u.0);
+        self.services
+            .accounts
+            .with_mailbox(&account, kind, name, move |m| {
+                let doomed: Vec<Uid> = m
+                    .messages()
+                    .iter()
+                    .filter(|i| i.flags.contains(Flags::DELETED))
+                    .filter(|i| known.binary_search(&i.uid).is_ok())
+                    .filter(|i| only.as_ref().is_none_or(|s| s.contains(i.uid.0, max_uid)))
+                    .map(|i| i.uid)
+                    .collect();
+                m.expunge(&doomed)?;
+                Ok(doomed)
+            })
+            .await
+    }
+
+    fn view(&self) -> &View {
+        self.view
+            .as_ref()
+            .expect("commands of the selected state run only with a view")
+    }
+
+    async fn expunge<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        tag: &str,
+        only: Option<SequenceSet>,
+    ) {
+        if self.view().read_only {
+            conn.status(tag, Status::No, Some("READ-ONLY"), "Mailbox is read-only");
+            return;
+        }
+        let name = self.view().name.clone();
+        let known: Vec<Uid> = self.view().entries().iter().map(|e| e.uid).collect();
+        match self.expunge_in(&name, known, only).await {
+            Ok(gone) => {
+                self.report_expunged(conn, &gone);
+                self.done(conn, tag, "EXPUNGE completed", true).await;
+            }
+            Err(e) => self.refuse(conn, tag, "EXPUNGE", &e),
+        }
+    }
+
+    fn report_expunged<IO>(&mut self, conn: &mut Conn<IO>, gone: &[Uid]) {
+        let Some(view) = &mut self.view else { return };
+        for uid in gone {
+            if let Some(seq) = view.remove(*uid) {
+                conn.out
+                    .extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
+            }
+        }
+    }
+
+    /// The messages a set names, or a BAD when a number is out of range.
+    fn targets<IO>(
+        &self,
+        conn: &mut Conn<IO>,
+        tag: &str,
+        uid: bool,
+        set: &SequenceSet,
+    ) -> Option<Vec<(u32, Entry)>> {
+        let view = self.view();
+        if !uid && view.out_of_range(set) {
+            conn.status(tag, Status::Bad, None, "Invalid message sequence number");
+            return None;
+        }
+        Some(view.resolve(set, uid))
+    }
+
+    async fn search<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        tag: &str,
+        uid: bool,
+        key: crate::imap::proto::command::SearchKey,
+    ) {
+        let (account, kind) = self.auth();
+        let view = self.view();
+        let entries: Vec<Entry> = view.entries().to_vec();
+        let name = view.name.clone();
+        let r = self
+            .services
+            .accounts
+            .read_mailbox(&account, kind, &name, move |m| {
+                let max_seq = entries.len() as u32;
+                let max_uid = entries.last().map_or(0, |e| e.uid.0);
+                let content = needs_content(&key);
+                let mut hits = Vec::new();
+                for (i, e) in entries.iter().enumerate() {
+                    let Some(info) = m.info(e.uid) else { continue };
+                    let bytes = if content { Some(m.read(e.uid)?) } else { None };
+                    let parsed = bytes.as_deref().map(Parsed::new);
+                    let c = Candidate {
+                        seq: i as u32 + 1,
+                        uid: e.uid.0,
+                        flags: info.flags,
+                        recent: e.recent,
+                        size: info.size,
+                        internal_date: info.internal_date,
+                        max_seq,
+                        max_uid,
+                        parsed: parsed.as_ref(),
+                    };
+                    if matches(&key, &c) {
+                        hits.push(if uid { e.uid.0 } else { i as u32 + 1 });
+                    }
+                }
+                Ok(hits)
+            })
+            .await;
+        match r {
+            Ok(hits) => {
+                let mut line = String::from("* SEARCH");
+                for h in hits {
+                    line.push_str(&format!(" {h}"));
+                }
+                line.push_str("\r\n");
+                conn.out.extend_from_slice(line.as_bytes());
+                self.done(conn, tag, "SEARCH completed", uid).await;
+            }
+            Err(e) => self.refuse(conn, tag, "SEARCH", &e),
+        }
+    }
+
+    async fn fetch<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        tag: &str,
+        uid: bool,
+        set: SequenceSet,
+        mut items: Vec<FetchItem>,
+    ) {
+        let Some(targets) = self.targets(conn, tag, uid, &set) else {
+            return;
+        };
+        if uid && !items.contains(&FetchItem::Uid) {
+            // RFC 9051 §6.4.9: UID FETCH responses always carry the UID.
+            items.insert(0, FetchItem::Uid);
+        }
+        let read_only = self.view().read_only;
+        let marks_seen = !read_only
+            && items.iter().any(|i| {
+                matches!(
+                    i,
+                    FetchItem::Rfc822
+                        | FetchItem::Rfc822Text
+                        | FetchItem::Section { peek: false, .. }
+                )
+            });
+        let (account, kind) = self.auth();
+        let name = self.view().name.clone();
+        let mut changed: Vec<(Uid, Flags)> = Vec::new();
+        if marks_seen {
+            let uids: Vec<Uid> = targets.iter().map(|(_, e)| e.uid).collect();
+            let r = self
+                .services
+                .accounts
+                .with_mailbox(&account, kind, &name, move |m| {
+                    let mut changed = Vec::new();
+                    for uid in uids {
+                        let Some(mut flags) = m.info(uid).map(|i| i.flags) else {
+                            continue;
+                        };
+                        if !flags.contains(Flags::SEEN) {
+                            flags.insert(Flags::SEEN);
+                            m.set_flags(uid, flags)?;
+                            changed.push((uid, flags));
+                        }
+                    }
+                    Ok(changed)
+                })
+                .await;
+            match r {
+                Ok(c) => changed = c,
+                Err(e) => return self.refuse(conn, tag, "FETCH", &e),
+            }
+        }
+        let seen_now: Vec<Uid> = changed.iter().map(|c| c.0).collect();
+        let r = self
+            .services
+            .accounts
+            .read_mailbox(&account, kind, &name, move |m| {
+                let mut out = Vec::new();
+                let body = items.iter().any(needs_body);
+                for (seq, e) in &targets {
+                    let Some(info) = m.info(e.uid) else { continue };
+                    let bytes = if body { Some(m.read(e.uid)?) } else { None };
+                    let parsed = bytes.as_deref().map(Parsed::new);
+                    out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
+                    let mut items_here: Vec<&FetchItem> = items.iter().collect();
+                    if seen_now.contains(&e.uid) && !items.contains(&FetchItem::Flags) {
+                        // RFC 9051 §6.4.5: an implicit \Seen is reported.
+                        items_here.push(&FetchItem::Flags);
+                    }
+                    for (i, item) in items_here.into_iter().enumerate() {
+                        if i > 0 {
+                            out.push(b' ');
+                        }
+                        render_item(&mut out, item, e, info, info.flags, parsed.as_ref());
+                    }
+                    out.extend_from_slice(b")\r\n");
+                }
+                Ok(out)
+            })
+            .await;
+        match r {
+            Ok(out) => {
+                conn.out.extend_from_slice(&out);
+                if let Some(view) = &mut self.view {
+                    for (u, f) in changed {
+                        view.set_flags(u, f);
+                    }
+                }
+                self.done(conn, tag, "FETCH completed", uid).await;
+            }
+            Err(e) => self.refuse(conn, tag, "FETCH", &e),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn store<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        tag: &str,
+        uid: bool,
+        set: SequenceSet,
+        op: StoreOp,
+        silent: bool,
+        flags: Flags,
+    ) {
+        if self.view().read_only {
+            conn.status(tag, Status::No, Some("READ-ONLY"), "Mailbox is read-only");
+            return;
+        }
+        let Some(targets) = self.targets(conn, tag, uid, &set) else {
+            return;
+        };
+        let (account, kind) = self.auth();
+        let name = self.view().name.clone();
+        let r = self
+            .services
+            .accounts
+            .with_mailbox(&account, kind, &name, move |m| {
+                let mut result = Vec::new();
+                for (seq, e) in &targets {
+                    let Some(info) = m.info(e.uid) else { continue };
+                    let mut new = info.flags;
+                    match op {
+                        StoreOp::Replace => new = flags,
+                        StoreOp::Add => new.insert(flags),
+                        StoreOp::Remove => new.remove(flags),
+                    }
+                    m.set_flags(e.uid, new)?;
+                    result.push((*seq, *e, new));
+                }
+                Ok(result)
+            })
+            .await;
+        match r {
+            Ok(result) => {
+                for (seq, e, new) in result {
+                    if let Some(view) = &mut self.view {
+                        view.set_flags(e.uid, new);
+                    }
+                    if !silent {
+                        let uid_part = if uid {
+                            format!("UID {} ", e.uid)
+                        } else {
+                            String::new()
+                        };
+                        conn.out.extend_from_slice(
+                            format!(
+                                "* {seq} FETCH ({uid_part}FLAGS {})\r\n",
+                                response::flag_list(new, e.recent)
+                            )
+                            .as_bytes(),
+                        );
+                    }
+                }
+                self.done(conn, tag, "STORE completed", uid).await;
+            }
+            Err(e) => self.refuse(conn, tag, "STORE", &e),
+        }
+    }
+
+    async fn copy<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        tag: &str,
+        uid: bool,
+        set: SequenceSet,
+        dest: String,
+        is_move: bool,
+    ) {
+        let what = if is_move { "MOVE" } else { "COPY" };
+        if is_move && self.view().read_only {
+            conn.status(tag, Status::No, Some("READ-ONLY"), "Mailbox is read-only");
+            return;
+        }
+        let Some(targets) = self.targets(conn, tag, uid, &set) else {
+            return;
+        };
+        let source = self.view().name.clone();
+        if is_move && source == dest {
+            conn.status(
+                tag,
+                Status::No,
+                Some("CANNOT"),
+                "Source and destination are the same",
+            );
+            return;
+        }
+        let (account, _) = self.auth();
+        let target = account.clone();
+        let uids: Vec<Uid> = targets.iter().map(|(_, e)| e.uid).collect();
+        let r = self
+            .services
+            .accounts
+            .with_account(&account, move |s| {
+                let (domain, user) = (target.storage_domain(), &target.name);
+                // Check the destination first: no TRYCREATE after work.
+                s.mailbox_path(domain, user, &dest)?;
+                let src = s.open_mailbox(domain, user, &source)?;
+                let mut copied = Vec::new();
+                let mut msgs = Vec::new();
+                for u in &uids {
+                    if let Some(info) = src.info(*u) {
+                        msgs.push((info.clone(), src.read(*u)?));
+                        copied.push(*u);
+                    }
+                }
+                drop(src);
+                let mut dst = s.open_mailbox(domain, user, &dest)?;
+                let batch: Vec<NewMessage<'_>> = msgs
+                    .iter()
+                    .map(|(info, bytes)| NewMessage {
+                        bytes,
+                        flags: info.flags,
+                        internal_date: info.internal_date,
+                        key: None,
+                        return_path: "",
+                    })
+                    .collect();
+                let new = if batch.is_empty() {
+                    Vec::new()
+                } else {
+                    dst.append(&batch)?
+                };
+                let validity = dst.uid_validity();
+                drop(dst);
+                if is_move && !copied.is_empty() {
+                    let mut src = s.open_mailbox(domain, user, &source)?;
+                    src.expunge(&copied)?;
+                }
+                Ok((validity, copied, new))
+            })
+            .await;
+        match r {
+            Ok((validity, copied, new)) => {
+                let code = (!copied.is_empty())
+                    .then(|| format!("COPYUID {validity} {} {}", uid_set(&copied), uid_set(&new)));
+                if is_move {
+                    if let Some(code) = &code {
+                        conn.status("*", Status::Ok, Some(code), "Moved");
+                    }
+                    self.report_expunged(conn, &copied);
+                    self.done(conn, tag, "MOVE completed", true).await;
+                } else {
+                    self.sync(conn, uid).await;
+                    conn.status(tag, Status::Ok, code.as_deref(), "COPY completed");
+                }
+            }
+            Err(e) if is_not_found(&e) => {
+                // The source is selected, so a missing mailbox is the target.
+                conn.status(tag, Status::No, Some("TRYCREATE"), "No such mailbox");
+            }
+            Err(e) => self.refuse(conn, tag, what, &e),
+        }
+    }
+}
+
+fn needs_body(item: &FetchItem) -> bool {
+    !matches!(
+        item,
+        FetchItem::Flags | FetchItem::Uid | FetchItem::InternalDate | FetchItem::Rfc822Size
+    )
+}
+
+/// Writes one FETCH data item.
+fn render_item(
+    out: &mut Vec<u8>,
+    item: &FetchItem,
+    e: &Entry,
+    info: &storage::MessageInfo,
+    flags: Flags,
+    parsed: Option<&Parsed<'_>>,
+) {
+    let section = |s: &Section| parsed.and_then(|p| p.section(s));
+    match item {
+        FetchItem::Flags => out.extend_from_slice(
+            format!("FLAGS {}", response::flag_list(flags, e.recent)).as_bytes(),
+        ),
+        FetchItem::Uid => out.extend_from_slice(format!("UID {}", e.uid).as_bytes()),
+        FetchItem::InternalDate => out.extend_from_slice(
+            format!("INTERNALDATE {}", response::date_time(info.internal_date)).as_bytes(),
+        ),
+        FetchItem::Rfc822Size => {
+            out.extend_from_slice(format!("RFC822.SIZE {}", info.size).as_bytes())
+        }
+        FetchItem::Envelope => {
+            out.extend_from_slice(b"ENVELOPE ");
+            out.extend_from_slice(&parsed.map(Parsed::envelope).unwrap_or_default());
+        }
+        FetchItem::Body | FetchItem::BodyStructure => {
+            let ext = matches!(item, FetchItem::BodyStructure);
+            out.extend_from_slice(if ext { b"BODYSTRUCTURE " } else { b"BODY " });
+            out.extend_from_slice(&parsed.map(|p| p.body_structure(ext)).unwrap_or_default());
+        }
+        FetchItem::Rfc822 | FetchItem::Rfc822Header | FetchItem::Rfc822Text => {
+            let (label, text) = match item {
+                FetchItem::Rfc822 => ("RFC822 ", None),
+                FetchItem::Rfc822Header => ("RFC822.HEADER ", Some(SectionText::Header)),
+                _ => ("RFC822.TEXT ", Some(SectionText::Text)),
+            };
+            out.extend_from_slice(label.as_bytes());
+            let data = section(&Section {
+                part: Vec::new(),
+                text,
+            });
+            response::literal(out, data.as_deref().unwrap_or_default());
+        }
+        FetchItem::Section {
+            section: s,
+            partial,
+            ..
+        } => {
+            out.extend_from_slice(b"BODY[");
+            out.extend_from_slice(section_spec(s).as_bytes());
+            out.push(b']');
+            match section(s) {
+                None => out.extend_from_slice(b" NIL"),
+                Some(data) => {
+                    let data = match partial {
+                        Some((origin, count)) => {
+                            out.extend_from_slice(format!("<{origin}>").as_bytes());
+                            let start = (*origin as usize).min(data.len());
+                            let end = start.saturating_add(*count as usize).min(data.len());
+                            data[start..end].to_vec()
+                        }
+                        None => data,
+                    };
+                    out.push(b' ');
+                    response::literal(out, &data);
+                }
+            }
+        }
+    }
+}
+
+/// A section as echoed in the response (RFC 9051 §7.5.2).
+fn section_spec(s: &Section) -> String {
+    let mut spec: Vec<String> = s.part.iter().map(u32::to_string).collect();
+    if let Some(text) = &s.text {
+        spec.push(match text {
+            SectionText::Header => "HEADER".into(),
+            SectionText::Text => "TEXT".into(),
+            SectionText::Mime => "MIME".into(),
+            SectionText::HeaderFields { not, fields } => {
+                let names: Vec<String> = fields
+                    .iter()
+                    .map(|f| {
+                        let mut out = Vec::new();
+                        response::string(&mut out, f.as_bytes());
+                        String::from_utf8_lossy(&out).into_owned()
+                    })
+                    .collect();
+                format!(
+                    "HEADER.FIELDS{} ({})",
+                    if *not { ".NOT" } else { "" },
+                    names.join(" ")
+                )
+            }
+        });
+    }
+    spec.join(".")
+}
+
+/// A UID set in compact form (`1:3,7`) for COPYUID.
+fn uid_set(uids: &[Uid]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let mut j = i;
+        while j + 1 < uids.len() && uids[j + 1].0 == uids[j].0 + 1 {
+            j += 1;
+        }
+        parts.push(if i == j {
+            uids[i].to_string()
+        } else {
+            format!("{}:{}", uids[i], uids[j])
+        });
+        i = j + 1;
+    }
+    parts.join(",")
+}
+
+/// Normalizes bare LF line ends to CRLF, the storage's wire form.
+fn crlf(message: Vec<u8>) -> Vec<u8> {
+    let bare = message
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || message[i - 1] != b'\r'));
+    if !bare {
+        return message;
+    }
+    let mut out = Vec::with_capacity(message.len() + message.len() / 20);
+    let mut prev = 0u8;
+    for &b in &message {
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        prev = b;
+    }
+    out
+}
+
+/// `INBOX` for any case of a first-level inbox in a LIST pattern.
+fn canonical_pattern(p: &str) -> String {
+    match p.get(..5) {
+        Some(head)
+            if head.eq_ignore_ascii_case("INBOX")
+                && matches!(p.as_bytes().get(5), None | Some(b'/')) =>
+        {
+            format!("INBOX{}", &p[5..])
+        }
+        _ => p.to_owned(),
+    }
+}
+
+/// LIST pattern matching (RFC 9051 §6.3.9): `*` matches anything, `%`
+/// anything but the separator. Dynamic programming, so hostile patterns
+/// stay linear in their length times the name's.
+fn glob(pattern: &[u8], name: &[u8]) -> bool {
+    let mut row = vec![false; name.len() + 1];
+    row[0] = true;
+    for &p in pattern {
+        let mut next = vec![false; name.len() + 1];
+        match p {
+            b'*' | b'%' => {
+                for j in 0..=name.len() {
+                    next[j] =
+                        row[j] || (j > 0 && next[j - 1] && (p == b'*' || name[j - 1] != b'/'));
+                }
+            }
+            _ => {
+                for j in 1..=name.len() {
+                    next[j] = row[j - 1] && name[j - 1] == p;
+                }
+            }
+        }
+        row = next;
+    }
+    row[name.len()]
+}
+
+/// Every name to list with its attributes: the mailboxes, and the
+/// hierarchy levels above them that are not mailboxes (`\Noselect`).
+fn list_entries(names: &[String]) -> Vec<(String, String)> {
+    let mut all: std::collections::BTreeMap<String, bool> =
+        names.iter().map(|n| (n.clone(), true)).collect();
+    for n in names {
+        let mut prefix = n.as_str();
+        while let Some((parent, _)) = prefix.rsplit_once('/') {
+            all.entry(parent.to_owned()).or_insert(false);
+            prefix = parent;
+        }
+    }
+    let keys: Vec<String> = all.keys().cloned().collect();
+    all.into_iter()
+        .map(|(name, exists)| {
+            let child_prefix = format!("{name}/");
+            let children = keys.iter().any(|k| k.starts_with(&child_prefix));
+            let mut attrs = Vec::new();
+            if !exists {
+                attrs.push("\\Noselect");
+            }
+            attrs.push(if children {
+                "\\HasChildren"
+            } else {
+                "\\HasNoChildren"
+            });
+            if let Some((_, special)) = SPECIAL_USE.iter().find(|(n, _)| *n == name) {
+                attrs.push(special);
+            }
+            (name, attrs.join(" "))
+        })
+        .collect()
+}
+
+fn command_name(kind: &CommandKind) -> &'static str {
+    match kind {
+        CommandKind::Capability => "CAPABILITY",
+        CommandKind::Noop => "NOOP",
+        CommandKind::Logout => "LOGOUT",
+        CommandKind::StartTls => "STARTTLS",
+        CommandKind::Authenticate { .. } => "AUTHENTICATE ****",
+        CommandKind::Login { .. } => "LOGIN ****",
+        CommandKind::Select {
+            read_only: false, ..
+        } => "SELECT",
+        CommandKind::Select { .. } => "EXAMINE",
+        CommandKind::Create(_) => "CREATE",
+        CommandKind::Delete(_) => "DELETE",
+        CommandKind::Rename { .. } => "RENAME",
+        CommandKind::Subscribe(_) => "SUBSCRIBE",
+        CommandKind::Unsubscribe(_) => "UNSUBSCRIBE",
+        CommandKind::List { lsub: false, .. } => "LIST",
+        CommandKind::List { .. } => "LSUB",
+        CommandKind::Namespace => "NAMESPACE",
+        CommandKind::Status { .. } => "STATUS",
+        CommandKind::Append { .. } => "APPEND",
+        CommandKind::Idle => "IDLE",
+        CommandKind::Check => "CHECK",
+        CommandKind::Close => "CLOSE",
+        CommandKind::Unselect => "UNSELECT",
+        CommandKind::Expunge { .. } => "EXPUNGE",
+        CommandKind::Search { .. } => "SEARCH",
+        CommandKind::Fetch { .. } => "FETCH",
+        CommandKind::Store { .. } => "STORE",
+        CommandKind::Copy { is_move: false, .. } => "COPY",
+        CommandKind::Copy { .. } => "MOVE",
+        CommandKind::Id => "ID",
+        CommandKind::Enable(_) => "ENABLE",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_patterns() {
+        assert!(glob(b"*", b"INBOX/a/b"));
+        assert!(glob(b"%", b"Sent"));
+        assert!(!glob(b"%", b"INBOX/a"));
+        assert!(glob(b"INBOX/%", b"INBOX/a"));
+        assert!(glob(b"S%t", b"Sent"));
+        assert!(!glob(b"Sent", b"Sent/x"));
+        assert!(glob(&[b'*'; 200], b""));
+        assert_eq!(canonical_pattern("inbox/%"), "INBOX/%");
+        assert_eq!(canonical_pattern("inboxes"), "inboxes");
+    }
+
+    #[test]
+    fn list_attributes_and_hierarchy() {
+        let names: Vec<String> = ["Archive/2026/Q4", "INBOX", "INBOX/x", "Sent"]
+            .map(String::from)
+            .to_vec();
+        let e = list_entries(&names);
+        let find = |n: &str| e.iter().find(|(name, _)| name == n).map(|(_, a)| a.clone());
+        assert_eq!(
+            find("Archive").as_deref(),
+            Some("\\Noselect \\HasChildren \\Archive")
+        );
+        assert_eq!(
+            find("Archive/2026").as_deref(),
+            Some("\\Noselect \\HasChildren")
+        );
+        assert_eq!(find("INBOX").as_deref(), Some("\\HasChildren"));
+        assert_eq!(find("Sent").as_deref(), Some("\\HasNoChildren \\Sent"));
+    }
+
+    #[test]
+    fn helpers() {
+        assert_eq!(
+            uid_set(&[Uid(1), Uid(2), Uid(3), Uid(7), Uid(9), Uid(10)]),
+            "1:3,7,9:10"
+        );
+        assert_eq!(crlf(b"a\nb\r\nc\n".to_vec()), b"a\r\nb\r\nc\r\n");
+        assert_eq!(crlf(b"a\r\n".to_vec()), b"a\r\n");
+        assert_eq!(
+            section_spec(&Section {
+                part: vec![1, 2],
+                text: Some(SectionText::HeaderFields {
+                    not: true,
+                    fields: vec!["Subject".into()]
+                })
+            }),
+            "1.2.HEADER.FIELDS.NOT (\"Subject\")"
+        );
+    }
+}

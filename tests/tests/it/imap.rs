@@ -1,0 +1,496 @@
+//! IMAP (RFC 9051/3501 and the extensions advertised) against a real
+//! node: a line client for exact transcripts, Python's imaplib (clear and
+//! implicit TLS) and curl as independent clients.
+//!
+//! Mail arrives through the PIPE folder (`Submitted/*.sub`).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use tests::{LineClient, MAIN_DOMAIN, TestNode, wait_for};
+
+use crate::it::cli::{login, run};
+
+/// How long a delivery through the PIPE folder may take.
+const DELIVERY_LIMIT: Duration = Duration::from_secs(15);
+
+fn create_account(node: &TestNode, name: &str, pw: &str) {
+    let mut c = login(node);
+    run(
+        &mut c,
+        &format!("CreateAccount {name} {{Password=\"{pw}\";}}"),
+        "200 OK",
+    );
+}
+
+/// Drops a message for `to` into the PIPE folder.
+fn submit(base: &Path, to: &str, subject: &str, body: &str) {
+    let dir = base.join("Submitted");
+    std::fs::create_dir_all(&dir).expect("Submitted folder");
+    let name = format!(
+        "{}-{}-{}",
+        subject.replace(' ', "_"),
+        std::process::id(),
+        rand_suffix()
+    );
+    let tmp = dir.join(format!("{name}.tmp"));
+    let text = format!("From: Bob <bob@{MAIN_DOMAIN}>\nTo: {to}\nSubject: {subject}\n\n{body}\n");
+    std::fs::write(&tmp, text).expect("write submission");
+    std::fs::rename(&tmp, dir.join(format!("{name}.sub"))).expect("rename submission");
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
+}
+
+/// Sends `tag command` and reads up to the tagged reply, which must start
+/// with `status`; returns every line.
+fn cmd(c: &mut LineClient, tag: &str, command: &str, status: &str) -> Vec<String> {
+    c.send(&format!("{tag} {command}"));
+    until_tagged(c, tag, status)
+}
+
+fn until_tagged(c: &mut LineClient, tag: &str, status: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    loop {
+        let line = c.line();
+        assert!(lines.len() < 10_000, "no tagged reply: {lines:?}");
+        if let Some(rest) = line.strip_prefix(&format!("{tag} ")) {
+            assert!(
+                rest.starts_with(status),
+                "{tag}: expected {status}, got {line:?} after {lines:?}"
+            );
+            lines.push(line);
+            return lines;
+        }
+        lines.push(line);
+    }
+}
+
+fn imap_login(node: &TestNode, user: &str, pw: &str) -> LineClient {
+    let mut c = LineClient::connect(node.addr("imap"));
+    c.expect("* OK [CAPABILITY IMAP4rev1");
+    cmd(&mut c, "L", &format!("LOGIN {user} {pw}"), "OK");
+    c
+}
+
+/// Waits until `mailbox` of `user` holds `n` messages.
+fn wait_messages(node: &TestNode, user: &str, pw: &str, mailbox: &str, n: usize) {
+    let mut c = imap_login(node, user, pw);
+    let ok = wait_for(DELIVERY_LIMIT, || {
+        let lines = cmd(&mut c, "S", &format!("STATUS {mailbox} (MESSAGES)"), "OK");
+        lines[0].contains(&format!("(MESSAGES {n})")).then_some(())
+    });
+    assert!(ok.is_some(), "{mailbox} never reached {n} messages");
+}
+
+fn has(lines: &[String], needle: &str) -> bool {
+    lines.iter().any(|l| l.contains(needle))
+}
+
+#[test]
+fn issue_3_imap_transcript_select_fetch_store_search_expunge() {
+    let node = TestNode::start();
+    create_account(&node, "alice", "pw");
+    submit(
+        &node.base(),
+        &format!("alice@{MAIN_DOMAIN}"),
+        "first",
+        "hello one",
+    );
+    submit(
+        &node.base(),
+        &format!("alice@{MAIN_DOMAIN}"),
+        "second",
+        "hello two",
+    );
+    wait_messages(&node, "alice", "pw", "INBOX", 2);
+
+    let mut c = LineClient::connect(node.addr("imap"));
+    let greeting = c.expect("* OK [CAPABILITY ");
+    for cap in [
+        "IMAP4rev1",
+        "STARTTLS",
+        "AUTH=PLAIN",
+        "LITERAL+",
+        "IDLE",
+        "UIDPLUS",
+        "MOVE",
+    ] {
+        assert!(greeting.contains(cap), "{greeting}");
+    }
+    cmd(
+        &mut c,
+        "a0",
+        "LOGIN alice wrong",
+        "NO [AUTHENTICATIONFAILED]",
+    );
+    cmd(&mut c, "a1", "SELECT INBOX", "BAD");
+    // AUTHENTICATE PLAIN with an initial response (RFC 4959): "\0alice\0pw".
+    let lines = cmd(
+        &mut c,
+        "a2",
+        "AUTHENTICATE PLAIN AGFsaWNlAHB3",
+        "OK [CAPABILITY",
+    );
+    assert!(!lines[0].contains("AUTH="));
+
+    let lines = cmd(&mut c, "a3", "LIST \"\" *", "OK");
+    for want in [
+        "* LIST (\\HasNoChildren) \"/\" \"INBOX\"",
+        "* LIST (\\HasNoChildren \\Sent) \"/\" \"Sent\"",
+        "\\Trash) \"/\" \"Trash\"",
+        "\\Drafts) \"/\" \"Drafts\"",
+        "\\Junk) \"/\" \"Junk\"",
+        "\\Archive) \"/\" \"Archive\"",
+    ] {
+        assert!(has(&lines, want), "{want} not in {lines:?}");
+    }
+    let lines = cmd(&mut c, "a4", "SELECT inbox", "OK [READ-WRITE]");
+    assert!(has(&lines, "* 2 EXISTS"));
+    assert!(has(&lines, "* OK [UIDVALIDITY "));
+    assert!(has(&lines, "* OK [UIDNEXT 3]"));
+    assert!(has(
+        &lines,
+        "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)"
+    ));
+
+    let lines = cmd(
+        &mut c,
+        "a5",
+        "FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE)",
+        "OK",
+    );
+    assert!(
+        lines[0].starts_with("* 1 FETCH (UID 1 FLAGS () RFC822.SIZE "),
+        "{lines:?}"
+    );
+    assert!(
+        has(&lines, "\"first\" ((\"Bob\" NIL \"bob\" \"example.test\"))"),
+        "{lines:?}"
+    );
+    let lines = cmd(
+        &mut c,
+        "a6",
+        "FETCH 2 BODY.PEEK[HEADER.FIELDS (SUBJECT)]",
+        "OK",
+    );
+    assert_eq!(
+        lines[0],
+        "* 2 FETCH (BODY[HEADER.FIELDS (\"SUBJECT\")] {19}"
+    );
+    assert_eq!(lines[1], "Subject: second");
+    let lines = cmd(&mut c, "a7", "FETCH 2 BODY[TEXT]<0.5>", "OK");
+    assert_eq!(lines[0], "* 2 FETCH (BODY[TEXT]<0> {5}");
+    assert!(lines[1].starts_with("hello FLAGS (\\Seen))"), "{lines:?}");
+    let lines = cmd(&mut c, "a8", "SEARCH UNSEEN", "OK");
+    assert_eq!(lines[0], "* SEARCH 1");
+    let lines = cmd(&mut c, "a9", "UID SEARCH BODY \"HELLO TWO\"", "OK");
+    assert_eq!(lines[0], "* SEARCH 2");
+    let lines = cmd(&mut c, "b1", "STORE 1 +FLAGS (\\Deleted \\Flagged)", "OK");
+    assert_eq!(lines[0], "* 1 FETCH (FLAGS (\\Flagged \\Deleted))");
+    cmd(&mut c, "b2", "STORE 2 -FLAGS.SILENT (\\Seen)", "OK");
+    cmd(&mut c, "b3", "STORE 1 +FLAGS ($Junk)", "BAD");
+    cmd(&mut c, "b4", "FETCH 9 FLAGS", "BAD");
+
+    // APPEND with a synchronizing literal, then with LITERAL+.
+    let msg = "Subject: appended\r\n\r\nbody\r\n";
+    c.send(&format!(
+        "b5 APPEND INBOX (\\Seen) \"01-Jan-2024 10:00:00 +0100\" {{{}}}",
+        msg.len()
+    ));
+    c.expect("+ ");
+    c.send_raw(msg.as_bytes());
+    c.send("");
+    let lines = until_tagged(&mut c, "b5", "OK [APPENDUID ");
+    assert!(has(&lines, "* 3 EXISTS"), "{lines:?}");
+    c.send(&format!("b6 APPEND Nope {{{}+}}", msg.len()));
+    c.send_raw(msg.as_bytes());
+    c.send("");
+    until_tagged(&mut c, "b6", "NO [TRYCREATE]");
+    let lines = cmd(&mut c, "b7", "FETCH 3 (INTERNALDATE FLAGS)", "OK");
+    assert_eq!(
+        lines[0],
+        "* 3 FETCH (INTERNALDATE \"01-Jan-2024 09:00:00 +0000\" FLAGS (\\Seen \\Recent))"
+    );
+
+    let lines = cmd(&mut c, "c1", "UID COPY 2:3 Archive", "OK [COPYUID ");
+    assert!(lines[0].contains(" 2:3 1:2]"), "{lines:?}");
+    let lines = cmd(&mut c, "c2", "MOVE 2 Trash", "OK");
+    assert!(has(&lines, "* OK [COPYUID "), "{lines:?}");
+    assert!(has(&lines, "* 2 EXPUNGE"), "{lines:?}");
+    let lines = cmd(&mut c, "c3", "EXPUNGE", "OK");
+    assert_eq!(lines[0], "* 1 EXPUNGE");
+    let lines = cmd(
+        &mut c,
+        "c4",
+        "STATUS Archive (MESSAGES UIDNEXT UNSEEN)",
+        "OK",
+    );
+    assert_eq!(
+        lines[0],
+        "* STATUS \"Archive\" (MESSAGES 2 UIDNEXT 3 UNSEEN 1)"
+    );
+    cmd(&mut c, "c5", "CREATE Work/2026", "OK");
+    cmd(&mut c, "c6", "CREATE Work/2026", "NO [ALREADYEXISTS]");
+    cmd(&mut c, "c7", "RENAME Work/2026 Projects/Done", "OK");
+    let lines = cmd(&mut c, "c8", "LIST \"\" %", "OK");
+    assert!(
+        has(&lines, "(\\Noselect \\HasChildren) \"/\" \"Projects\""),
+        "{lines:?}"
+    );
+    assert!(!has(&lines, "\"Projects/Done\""));
+    cmd(&mut c, "c9", "DELETE Projects/Done", "OK");
+    cmd(&mut c, "d0", "DELETE Projects/Done", "NO [NONEXISTENT]");
+    cmd(&mut c, "d1", "CREATE \"Entw&APw-rfe\"", "OK");
+    let lines = cmd(&mut c, "d2", "LIST \"\" Entw*", "OK");
+    assert_eq!(lines[0], "* LIST (\\HasNoChildren) \"/\" \"Entw&APw-rfe\"");
+    cmd(&mut c, "d3", "EXAMINE Archive", "OK [READ-ONLY]");
+    cmd(&mut c, "d4", "STORE 1 +FLAGS (\\Seen)", "NO");
+    cmd(&mut c, "d5", "UNSELECT", "OK");
+    cmd(&mut c, "d6", "FETCH 1 FLAGS", "BAD");
+    c.send("d7 LOGOUT");
+    c.expect("* BYE");
+    c.expect("d7 OK");
+}
+
+#[test]
+fn issue_3_two_sessions_see_each_others_changes_and_idle_gets_new_mail() {
+    let node = TestNode::start();
+    create_account(&node, "bob", "pw");
+    submit(&node.base(), &format!("bob@{MAIN_DOMAIN}"), "one", "1");
+    submit(&node.base(), &format!("bob@{MAIN_DOMAIN}"), "two", "2");
+    wait_messages(&node, "bob", "pw", "INBOX", 2);
+    let mut a = imap_login(&node, "bob", "pw");
+    let mut b = imap_login(&node, "bob", "pw");
+    cmd(&mut a, "a1", "SELECT INBOX", "OK");
+    cmd(&mut b, "b1", "SELECT INBOX", "OK");
+    cmd(&mut a, "a2", "STORE 1 +FLAGS.SILENT (\\Deleted)", "OK");
+    let lines = cmd(&mut b, "b2", "NOOP", "OK");
+    assert_eq!(lines[0], "* 1 FETCH (UID 1 FLAGS (\\Deleted))");
+    cmd(&mut a, "a3", "EXPUNGE", "OK");
+    // No EXPUNGE during FETCH (RFC 9051 §7.5.1), then at NOOP.
+    let lines = cmd(&mut b, "b3", "FETCH 2 UID", "OK");
+    assert_eq!(lines[0], "* 2 FETCH (UID 2)");
+    let lines = cmd(&mut b, "b4", "NOOP", "OK");
+    assert_eq!(lines[0], "* 1 EXPUNGE");
+
+    b.send("b5 IDLE");
+    b.expect("+ ");
+    let sent = Instant::now();
+    submit(&node.base(), &format!("bob@{MAIN_DOMAIN}"), "three", "3");
+    b.expect("* 2 EXISTS");
+    let pipe_and_delivery = sent.elapsed();
+    b.expect("* 1 RECENT");
+    // A change by the other session reaches the idler at once too.
+    let t = Instant::now();
+    cmd(&mut a, "a4", "STORE 1 +FLAGS.SILENT (\\Flagged)", "OK");
+    b.expect("* 1 FETCH (UID 2 FLAGS (\\Flagged))");
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    b.send("DONE");
+    b.expect("b5 OK");
+    eprintln!("delivery to IDLE took {pipe_and_delivery:?} (PIPE scan included)");
+}
+
+#[test]
+fn issue_3_uids_and_uidvalidity_survive_restart() {
+    let node = TestNode::start();
+    create_account(&node, "carol", "pw");
+    submit(&node.base(), &format!("carol@{MAIN_DOMAIN}"), "keep", "k");
+    wait_messages(&node, "carol", "pw", "INBOX", 1);
+    let mut c = imap_login(&node, "carol", "pw");
+    let before = cmd(&mut c, "a", "STATUS INBOX (UIDVALIDITY UIDNEXT)", "OK")[0].clone();
+    cmd(&mut c, "b", "SELECT INBOX", "OK");
+    cmd(&mut c, "c", "STORE 1 +FLAGS (\\Answered)", "OK");
+    drop(c);
+    let node = node.restart();
+    let mut c = imap_login(&node, "carol", "pw");
+    let after = cmd(&mut c, "a", "STATUS INBOX (UIDVALIDITY UIDNEXT)", "OK")[0].clone();
+    assert_eq!(before, after);
+    cmd(&mut c, "b", "SELECT INBOX", "OK");
+    let lines = cmd(&mut c, "c", "UID FETCH 1 FLAGS", "OK");
+    assert_eq!(lines[0], "* 1 FETCH (UID 1 FLAGS (\\Answered))");
+}
+
+#[test]
+fn issue_3_robustness_limits_and_states() {
+    let node = TestNode::start_with(|c| c.imap.plaintext_on_loopback = false);
+    create_account(&node, "dave", "pw");
+    let mut c = LineClient::connect(node.addr("imap"));
+    let greeting = c.expect("* OK [CAPABILITY ");
+    assert!(greeting.contains("LOGINDISABLED") && !greeting.contains("AUTH=PLAIN"));
+    cmd(&mut c, "a", "LOGIN dave pw", "NO [PRIVACYREQUIRED]");
+    cmd(
+        &mut c,
+        "b",
+        "AUTHENTICATE PLAIN AGRhdmUAcHc=",
+        "NO [PRIVACYREQUIRED]",
+    );
+    c.send_raw(b"c NOOP\n");
+    c.expect("c BAD");
+    cmd(&mut c, "d", "APPEND INBOX {999999999999}", "NO [TOOBIG]");
+    let long = "x".repeat(70 * 1024);
+    c.send(&format!("e NOOP {long}"));
+    c.expect("e BAD [TOOBIG]");
+    for junk in ["", "*", "f", "f (", "f FETCH", "f UID", "f \u{7f}"] {
+        c.send(junk);
+        let line = c.line();
+        assert!(line.contains("BAD"), "{junk:?} -> {line:?}");
+    }
+    cmd(&mut c, "g", "NOOP", "OK");
+
+    // Idle timeout: a node whose sessions expire after 1 s.
+    let node = TestNode::start_with(|c| c.imap.idle_timeout_secs = 1);
+    let mut c = LineClient::connect(node.addr("imap"));
+    c.expect("* OK");
+    let rest = c.read_to_end();
+    assert!(rest.starts_with("* BYE Autologout"), "{rest:?}");
+}
+
+/// Runs a Python script; returns its stdout, failing on a non-zero exit.
+fn python(script: &str) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "python failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn issue_3_python_imaplib_clear_and_tls() {
+    let node = TestNode::start();
+    create_account(&node, "erin", "pw");
+    submit(
+        &node.base(),
+        &format!("erin@{MAIN_DOMAIN}"),
+        "py one",
+        "python body one",
+    );
+    wait_messages(&node, "erin", "pw", "INBOX", 1);
+    let port = node.addr("imap").port();
+    let script = format!(
+        r#"
+import imaplib, time
+M = imaplib.IMAP4("127.0.0.1", {port})
+M.login("erin", "pw")
+typ, boxes = M.list()
+print("LIST", typ, len(boxes))
+typ, data = M.select("INBOX")
+print("SELECT", typ, data)
+typ, data = M.append("INBOX", r"(\Flagged)", imaplib.Time2Internaldate(time.time()), b"Subject: py two\r\nFrom: x@y.z\r\n\r\nsecond body\r\n")
+print("APPEND", typ, data)
+typ, data = M.fetch("1:2", "(UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER] BODY[TEXT] RFC822.HEADER)")
+print("FETCH", typ, len(data))
+print("TEXT1", b"second body\r\n" in b"".join(d[1] for d in data if isinstance(d, tuple)))
+typ, data = M.search(None, "FLAGGED")
+print("SEARCH", typ, data)
+typ, data = M.uid("SEARCH", None, "SUBJECT", "py")
+print("UIDSEARCH", typ, data)
+typ, data = M.store("1", "+FLAGS", r"(\Deleted)")
+print("STORE", typ, data)
+typ, data = M.copy("2", "Archive")
+print("COPY", typ, data)
+typ, data = M.uid("MOVE", "2", "Trash")
+print("MOVE", typ, data)
+typ, data = M.expunge()
+print("EXPUNGE", typ, data)
+typ, data = M.status("Trash", "(MESSAGES)")
+print("STATUS", typ, data)
+M.logout()
+"#
+    );
+    let out = python(&script);
+    for want in [
+        "LIST OK 6",
+        "SELECT OK [b'1']",
+        "APPEND OK",
+        "FETCH OK",
+        "TEXT1 True",
+        "SEARCH OK [b'2']",
+        "UIDSEARCH OK [b'1 2']",
+        "STORE OK [b'1 (FLAGS (\\\\Seen \\\\Deleted))']",
+        "COPY OK",
+        "MOVE OK",
+        // imaplib also collects the MOVE's untagged EXPUNGE.
+        "EXPUNGE OK [b'2', b'1']",
+        "STATUS OK [b'\"Trash\" (MESSAGES 1)']",
+    ] {
+        assert!(out.contains(want), "{want} not in:\n{out}");
+    }
+
+    let tls_port = node.addr("imaps").port();
+    let cert = node.cert_path();
+    let script = format!(
+        r#"
+import imaplib, ssl
+ctx = ssl.create_default_context(cafile="{cert}")
+ctx.check_hostname = False
+M = imaplib.IMAP4_SSL("127.0.0.1", {tls_port}, ssl_context=ctx)
+print("CAPS", " ".join(M.capabilities))
+M.login("erin", "pw")
+typ, data = M.select("Archive", readonly=True)
+print("EXAMINE", typ, data)
+M.logout()
+S = imaplib.IMAP4("127.0.0.1", {port})
+S.starttls(ssl_context=ctx)
+S.login("erin", "pw")
+print("STARTTLS LOGIN OK")
+S.logout()
+"#,
+        cert = cert.display()
+    );
+    let out = python(&script);
+    assert!(out.contains("EXAMINE OK [b'1']"), "{out}");
+    assert!(out.contains("STARTTLS LOGIN OK"), "{out}");
+    assert!(!out.contains("CAPS IMAP4REV1 STARTTLS"), "{out}");
+}
+
+#[test]
+fn issue_3_curl_fetches_by_uid() {
+    let node = TestNode::start();
+    create_account(&node, "fred", "pw");
+    submit(
+        &node.base(),
+        &format!("fred@{MAIN_DOMAIN}"),
+        "for curl",
+        "curl body text",
+    );
+    wait_messages(&node, "fred", "pw", "INBOX", 1);
+    let url = format!("imap://127.0.0.1:{}/INBOX;UID=1", node.addr("imap").port());
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "20", "-u", "fred:pw", &url])
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("Subject: for curl") && text.contains("curl body text"),
+        "{text}"
+    );
+    let url = format!(
+        "imaps://127.0.0.1:{}/INBOX;UID=1",
+        node.addr("imaps").port()
+    );
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "20", "--cacert"])
+        .arg(node.cert_path())
+        .args(["-k", "-u", "fred:pw", &url])
+        .output()
+        .expect("curl runs");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("curl body text"));
+}

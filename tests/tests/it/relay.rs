@@ -1,0 +1,516 @@
+//! Relaying to remote SMTP hosts (issue #5): routes to a loopback SMTP sink written here,
+//! retries, bounces (RFC 3464) and the null sender.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tests::{TestNode, wait_for};
+
+/// One transaction the sink accepted.
+#[derive(Debug, Clone)]
+struct Txn {
+    mail_from: String,
+    rcpts: Vec<String>,
+    data: String,
+    tls: bool,
+}
+
+/// The reply to `RCPT TO:<rcpt>` the `nth` time (from 1) that recipient is seen.
+type Rule = dyn Fn(&str, usize) -> &'static str + Send + Sync;
+
+#[derive(Default)]
+struct SinkState {
+    txns: Vec<Txn>,
+    seen: Vec<String>,
+}
+
+/// A scripted SMTP server on 127.0.0.1, one thread per connection.
+struct Sink {
+    addr: SocketAddr,
+    state: Arc<Mutex<SinkState>>,
+}
+
+/// Offered with STARTTLS by a TLS-capable sink.
+type TlsConfig = Option<Arc<rustls::ServerConfig>>;
+
+impl Sink {
+    fn start(rule: impl Fn(&str, usize) -> &'static str + Send + Sync + 'static) -> Sink {
+        Sink::start_on(TcpListener::bind("127.0.0.1:0").unwrap(), rule)
+    }
+
+    fn start_on(
+        listener: TcpListener,
+        rule: impl Fn(&str, usize) -> &'static str + Send + Sync + 'static,
+    ) -> Sink {
+        Sink::start_tls(listener, None, rule)
+    }
+
+    fn start_tls(
+        listener: TcpListener,
+        tls: TlsConfig,
+        rule: impl Fn(&str, usize) -> &'static str + Send + Sync + 'static,
+    ) -> Sink {
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(SinkState::default()));
+        let rule: Arc<Rule> = Arc::new(rule);
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { return };
+                let (state, rule, tls) = (shared.clone(), rule.clone(), tls.clone());
+                std::thread::spawn(move || serve(conn, &state, &*rule, tls));
+            }
+        });
+        Sink { addr, state }
+    }
+
+    fn route(&self) -> String {
+        self.addr.to_string()
+    }
+
+    fn txns(&self) -> Vec<Txn> {
+        self.state.lock().unwrap().txns.clone()
+    }
+
+    /// Waits until `n` transactions were accepted.
+    fn wait_txns(&self, n: usize) -> Vec<Txn> {
+        wait_for(Duration::from_secs(20), || {
+            let t = self.txns();
+            (t.len() >= n).then_some(t)
+        })
+        .unwrap_or_else(|| panic!("the sink never got {n} transaction(s): {:?}", self.txns()))
+    }
+}
+
+fn serve(conn: TcpStream, state: &Mutex<SinkState>, rule: &Rule, tls: TlsConfig) {
+    let mut reader = BufReader::new(conn);
+    let _ = reader.get_mut().write_all(b"220 sink.test ESMTP\r\n");
+    if !session(&mut reader, state, rule, tls.is_some(), false) {
+        return;
+    }
+    // STARTTLS was answered 220: the client speaks TLS next (nothing is buffered).
+    let Some(config) = tls else { return };
+    let conn = rustls::ServerConnection::new(config).unwrap();
+    let mut reader = BufReader::new(rustls::StreamOwned::new(conn, reader.into_inner()));
+    session(&mut reader, state, rule, false, true);
+}
+
+/// Serves commands until QUIT/EOF (false) or an accepted STARTTLS (true).
+fn session<S: Read + Write>(
+    reader: &mut BufReader<S>,
+    state: &Mutex<SinkState>,
+    rule: &Rule,
+    offer_tls: bool,
+    tls: bool,
+) -> bool {
+    let mut mail_from = String::new();
+    let mut rcpts = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return false;
+        }
+        let line = line.trim_end_matches(['\r', '\n']).to_string();
+        let upper = line.to_ascii_uppercase();
+        let mut send = |s: &str| {
+            let _ = reader.get_mut().write_all(s.as_bytes());
+            let _ = reader.get_mut().flush();
+        };
+        if upper.starts_with("EHLO") {
+            let starttls = if offer_tls { "250-STARTTLS\r\n" } else { "" };
+            send(&format!(
+                "250-sink.test\r\n{starttls}250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 1000000\r\n"
+            ));
+        } else if upper == "STARTTLS" && offer_tls {
+            send("220 2.0.0 ready to start TLS\r\n");
+            return true;
+        } else if upper.starts_with("MAIL FROM:") {
+            mail_from = between(&line, '<', '>');
+            rcpts.clear();
+            send("250 2.1.0 ok\r\n");
+        } else if upper.starts_with("RCPT TO:") {
+            let rcpt = between(&line, '<', '>');
+            let nth = {
+                let mut s = state.lock().unwrap();
+                s.seen.push(rcpt.clone());
+                s.seen.iter().filter(|r| **r == rcpt).count()
+            };
+            let reply = rule(&rcpt, nth);
+            if reply.starts_with('2') {
+                rcpts.push(rcpt);
+            }
+            send(reply);
+        } else if upper == "DATA" {
+            if rcpts.is_empty() {
+                send("554 5.5.1 no valid recipients\r\n");
+                continue;
+            }
+            send("354 go ahead\r\n");
+            let mut data = String::new();
+            loop {
+                let mut l = String::new();
+                if reader.read_line(&mut l).unwrap_or(0) == 0 {
+                    return false;
+                }
+                if l == ".\r\n" {
+                    break;
+                }
+                data.push_str(l.strip_prefix('.').unwrap_or(&l));
+            }
+            state.lock().unwrap().txns.push(Txn {
+                mail_from: mail_from.clone(),
+                rcpts: std::mem::take(&mut rcpts),
+                data,
+                tls,
+            });
+            let _ = reader.get_mut().write_all(b"250 2.0.0 queued as SINK\r\n");
+            let _ = reader.get_mut().flush();
+        } else if upper == "QUIT" {
+            send("221 2.0.0 bye\r\n");
+            return false;
+        } else if upper == "RSET" || upper == "NOOP" {
+            send("250 ok\r\n");
+        } else {
+            send("502 5.5.2 not implemented\r\n");
+        }
+    }
+}
+
+fn between(line: &str, open: char, close: char) -> String {
+    let start = line.find(open).map_or(0, |i| i + 1);
+    let end = line[start..].find(close).map_or(line.len(), |i| start + i);
+    line[start..end].to_string()
+}
+
+/// Submits a message through `Submitted/` (trusted: may relay).
+fn submit(node: &TestNode, name: &str, text: &str) {
+    let dir = node.base().join("Submitted");
+    std::fs::write(dir.join(format!("{name}.tmp")), text).unwrap();
+    std::fs::rename(
+        dir.join(format!("{name}.tmp")),
+        dir.join(format!("{name}.sub")),
+    )
+    .unwrap();
+}
+
+fn system_log(node: &TestNode) -> String {
+    let dir = node.base().join("SystemLogs/node1");
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir).expect("log folder").flatten() {
+        text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+    }
+    text
+}
+
+fn wait_log(node: &TestNode, needles: &[&str]) -> String {
+    wait_for(Duration::from_secs(20), || {
+        let log = system_log(node);
+        needles.iter().all(|n| log.contains(n)).then_some(log)
+    })
+    .unwrap_or_else(|| panic!("log never showed {needles:?}:\n{}", system_log(node)))
+}
+
+fn inbox(node: &TestNode, account: &str) -> String {
+    // The mailbox stores LF line ends.
+    std::fs::read_to_string(
+        node.base()
+            .join(format!("Accounts/{account}.macnt/INBOX.mbox")),
+    )
+    .unwrap_or_default()
+    .replace("\r\n", "\n")
+}
+
+fn wait_inbox(node: &TestNode, account: &str, needle: &str) -> String {
+    wait_for(Duration::from_secs(20), || {
+        let text = inbox(node, account);
+        text.contains(needle).then_some(text)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "{needle:?} never reached {account}:\n{}",
+            inbox(node, account)
+        )
+    })
+}
+
+/// Files left in the shared queue folder.
+fn queued_bodies(node: &TestNode) -> usize {
+    std::fs::read_dir(node.base().join("Queue"))
+        .map(|d| d.flatten().count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn issue_5_one_transaction_per_host_carrying_all_its_recipients() {
+    let first = Sink::start(|_, _| "250 2.1.5 ok\r\n");
+    let second = Sink::start(|_, _| "250 2.1.5 ok\r\n");
+    let node = TestNode::start_with(|c| {
+        c.relay.routes.insert("remote.test".into(), first.route());
+        c.relay.routes.insert("*.other.test".into(), second.route());
+    });
+    submit(
+        &node,
+        "many",
+        "From: postmaster@example.test\nTo: a@remote.test, b@remote.test, c@mx.other.test\n\
+         Subject: relay me\n\n.leading dot\nhello\n",
+    );
+    let txns = first.wait_txns(1);
+    assert_eq!(txns.len(), 1, "{txns:?}");
+    assert_eq!(txns[0].mail_from, "postmaster@example.test");
+    assert_eq!(txns[0].rcpts, ["a@remote.test", "b@remote.test"]);
+    assert!(
+        txns[0].data.contains("Subject: relay me\r\n"),
+        "{:?}",
+        txns[0].data
+    );
+    assert!(
+        txns[0].data.contains("\r\n.leading dot\r\nhello\r\n"),
+        "{:?}",
+        txns[0].data
+    );
+    assert!(
+        !txns[0].data.contains("Return-Path"),
+        "only final delivery adds it"
+    );
+    let other = second.wait_txns(1);
+    assert_eq!(other[0].rcpts, ["c@mx.other.test"]);
+    let log = wait_log(
+        &node,
+        &[
+            "SMTP(127.0.0.1) delivered: 250 2.0.0 queued as SINK",
+            ") deleted",
+        ],
+    );
+    assert!(!log.contains("bounced"), "{log}");
+    assert_eq!(first.txns().len(), 1);
+    assert_eq!(queued_bodies(&node), 0);
+}
+
+#[test]
+fn issue_5_temporary_failure_then_success_delivers_once() {
+    let sink = Sink::start(|_, nth| {
+        if nth == 1 {
+            "451 4.3.0 try again later\r\n"
+        } else {
+            "250 2.1.5 ok\r\n"
+        }
+    });
+    let node = TestNode::start_with(|c| {
+        c.relay.routes.insert("remote.test".into(), sink.route());
+        c.relay.retry_first_secs = 1;
+    });
+    submit(
+        &node,
+        "later",
+        "From: postmaster@example.test\nTo: bob@remote.test\nSubject: retry\n\nbody\n",
+    );
+    let txns = sink.wait_txns(1);
+    assert_eq!(txns[0].rcpts, ["bob@remote.test"]);
+    let log = wait_log(
+        &node,
+        &[
+            "deferred: 451 4.3.0 try again later <bob@remote.test>",
+            "delivered: 250",
+            ") deleted",
+        ],
+    );
+    // The deferral comes first, the delivery after it.
+    assert!(log.find("deferred: 451").unwrap() < log.find("delivered: 250").unwrap());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(sink.txns().len(), 1, "delivered exactly once");
+    assert!(!system_log(&node).contains("bounced"));
+}
+
+#[test]
+fn issue_5_permanent_failure_bounces_an_rfc3464_report_to_the_local_sender() {
+    let sink = Sink::start(|rcpt, _| {
+        if rcpt.starts_with("bob@") {
+            "550 5.1.1 <bob@remote.test>: no such user\r\n"
+        } else {
+            "250 2.1.5 ok\r\n"
+        }
+    });
+    let node = TestNode::start_with(|c| {
+        c.relay.routes.insert("remote.test".into(), sink.route());
+    });
+    submit(
+        &node,
+        "bounce",
+        "From: postmaster@example.test\nTo: alice@remote.test, bob@remote.test, ghost@example.test\n\
+         Subject: will bounce\nMessage-ID: <orig-1@example.test>\n\nsecret body text\n",
+    );
+    let txns = sink.wait_txns(1);
+    assert_eq!(txns[0].rcpts, ["alice@remote.test"], "bob was refused");
+    let dsn = wait_inbox(
+        &node,
+        "postmaster",
+        "Final-Recipient: rfc822; bob@remote.test",
+    );
+    for needle in [
+        "Return-Path: <>",
+        "From: Mail Delivery System <MAILER-DAEMON@",
+        "Subject: Undelivered Mail Returned to Sender",
+        "Auto-Submitted: auto-replied",
+        "Content-Type: multipart/report; report-type=delivery-status;",
+        "Content-Type: message/delivery-status",
+        "Reporting-MTA: dns; ",
+        "Arrival-Date: ",
+        "Final-Recipient: rfc822; bob@remote.test\nAction: failed\nStatus: 5.1.1\n\
+         Remote-MTA: dns; 127.0.0.1\nDiagnostic-Code: smtp; 550 5.1.1 <bob@remote.test>: no such user",
+        "Final-Recipient: rfc822; ghost@example.test\nAction: failed\nStatus: 5.1.1",
+        "Content-Type: text/rfc822-headers",
+        "Subject: will bounce",
+        "Message-ID: <orig-1@example.test>",
+    ] {
+        assert!(dsn.contains(needle), "DSN lacks {needle:?}:\n{dsn}");
+    }
+    assert!(
+        !dsn.contains("alice@remote.test\nAction"),
+        "alice was delivered"
+    );
+    assert!(
+        !dsn.contains("secret body text"),
+        "only the header comes back"
+    );
+    wait_log(
+        &node,
+        &["bounced to <postmaster@example.test>", "failed: 550 5.1.1"],
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let inbox = inbox(&node, "postmaster");
+    assert_eq!(
+        inbox.matches("Undelivered Mail Returned").count(),
+        1,
+        "one DSN"
+    );
+}
+
+#[test]
+fn issue_5_unreachable_host_is_deferred_then_delivered_when_it_comes_up() {
+    // Take a free port, then close it: connections are refused until the sink binds it.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let node = TestNode::start_with(|c| {
+        c.relay
+            .routes
+            .insert("remote.test".into(), format!("127.0.0.1:{port}"));
+        c.relay.retry_first_secs = 1;
+        c.relay.retry_max_secs = 2;
+    });
+    submit(
+        &node,
+        "down",
+        "From: postmaster@example.test\nTo: bob@remote.test\nSubject: wait\n\nbody\n",
+    );
+    wait_log(&node, &["deferred: 451 4.4.1 cannot connect to 127.0.0.1"]);
+    assert_eq!(queued_bodies(&node), 1, "the queue keeps the message");
+    let sink = Sink::start_on(
+        TcpListener::bind(("127.0.0.1", port)).unwrap(),
+        |_, _| "250 ok\r\n",
+    );
+    let txns = sink.wait_txns(1);
+    assert_eq!(txns[0].rcpts, ["bob@remote.test"]);
+    wait_log(&node, &[") deleted"]);
+    assert!(!system_log(&node).contains("bounced"));
+    assert_eq!(sink.txns().len(), 1);
+}
+
+#[test]
+fn issue_5_gives_up_after_give_up_secs_and_bounces() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let node = TestNode::start_with(|c| {
+        c.relay
+            .routes
+            .insert("remote.test".into(), format!("127.0.0.1:{port}"));
+        c.relay.retry_first_secs = 1;
+        c.relay.retry_max_secs = 1;
+        c.relay.give_up_secs = 2;
+    });
+    submit(
+        &node,
+        "expire",
+        "From: postmaster@example.test\nTo: bob@remote.test\nSubject: expire\n\nbody\n",
+    );
+    let dsn = wait_inbox(
+        &node,
+        "postmaster",
+        "Final-Recipient: rfc822; bob@remote.test",
+    );
+    assert!(dsn.contains("Action: failed\nStatus: 4.4.1\n"), "{dsn}");
+    assert!(dsn.contains("gave up after 2 s"), "{dsn}");
+    wait_log(&node, &[") deleted"]);
+}
+
+#[test]
+fn issue_5_null_sender_is_never_bounced() {
+    let sink = Sink::start(|_, _| "550 5.1.1 no such user\r\n");
+    let node = TestNode::start_with(|c| {
+        c.relay.routes.insert("remote.test".into(), sink.route());
+    });
+    submit(
+        &node,
+        "null",
+        "Return-Path: <>\nFrom: postmaster@example.test\nTo: bob@remote.test\nSubject: from null\n\nbody\n",
+    );
+    let log = wait_log(
+        &node,
+        &[
+            "failed: 550 5.1.1 no such user <bob@remote.test>",
+            ") deleted",
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let log = system_log(&node).to_string() + &log;
+    assert!(!log.contains("bounced"), "{log}");
+    assert!(!inbox(&node, "postmaster").contains("Undelivered"));
+    assert!(sink.txns().is_empty());
+}
+
+#[test]
+fn issue_5_opportunistic_starttls_to_the_sink() {
+    // The sink uses a self-signed certificate: the node's own, made at its first start.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let node = TestNode::start_with(|c| {
+        c.relay
+            .routes
+            .insert("remote.test".into(), format!("127.0.0.1:{port}"));
+    });
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(node.cert_path())
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(node.data().join("tls").join("key.pem")).unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let sink = Sink::start_tls(
+        TcpListener::bind(("127.0.0.1", port)).unwrap(),
+        Some(Arc::new(config)),
+        |_, _| "250 2.1.5 ok\r\n",
+    );
+    submit(
+        &node,
+        "tls",
+        "From: postmaster@example.test\nTo: bob@remote.test\nSubject: over tls\n\nbody\n",
+    );
+    let txns = sink.wait_txns(1);
+    assert!(txns[0].tls, "the transaction ran under TLS");
+    assert!(txns[0].data.contains("Subject: over tls"));
+    wait_log(&node, &["delivered: 250", ") deleted"]);
+}

@@ -1,0 +1,676 @@
+//! WebAdmin (HTTP 8010 / HTTPS 9010) and its JSON API, driven by `curl`
+//! as a browser or a script would, and cross-checked through the CLI.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+
+use tests::{MAIN_DOMAIN, POSTMASTER_PASSWORD, TestNode};
+
+use crate::it::cli::{login, run};
+
+/// One HTTP exchange as curl saw it.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn cookies(&self) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The CSRF token of the first form on the page.
+    fn csrf(&self) -> String {
+        let marker = "name=\"csrf\" value=\"";
+        let start = self
+            .body
+            .find(marker)
+            .unwrap_or_else(|| panic!("no csrf field in {}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').expect("closing quote") + start;
+        self.body[start..end].to_string()
+    }
+
+    fn json(&self) -> String {
+        self.body.trim().to_string()
+    }
+}
+
+/// A curl-driven client with its own cookie jar.
+struct Http {
+    base: String,
+    common: Vec<String>,
+    jar: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Http {
+    fn plain(addr: SocketAddr) -> Http {
+        Http::new(format!("http://{addr}"), Vec::new())
+    }
+
+    /// HTTPS to the node's certificate name, resolved to `addr`.
+    fn tls(node: &TestNode) -> Http {
+        let addr = node.addr("webadmins");
+        let port = addr.port();
+        Http::new(
+            format!("https://{MAIN_DOMAIN}:{port}"),
+            vec![
+                "--cacert".into(),
+                node.cert_path().display().to_string(),
+                "--connect-to".into(),
+                format!("{MAIN_DOMAIN}:{port}:127.0.0.1:{port}"),
+            ],
+        )
+    }
+
+    fn new(base: String, common: Vec<String>) -> Http {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Http {
+            base,
+            common,
+            jar: dir.path().join("cookies"),
+            _dir: dir,
+        }
+    }
+
+    fn request(&self, method: &str, path: &str, extra: &[&str]) -> Reply {
+        let url = format!("{}{}", self.base, path);
+        let jar = self.jar.display().to_string();
+        let output = Command::new("curl")
+            .args(["-sS", "-i", "--max-time", "30", "-X", method])
+            .args(["-b", &jar, "-c", &jar])
+            .args(&self.common)
+            .args(extra)
+            .arg(&url)
+            .output()
+            .expect("curl runs (install curl)");
+        assert!(
+            output.status.success(),
+            "curl {method} {url}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        parse(&String::from_utf8_lossy(&output.stdout))
+    }
+
+    fn get(&self, path: &str) -> Reply {
+        self.request("GET", path, &[])
+    }
+
+    /// Posts a form; `fields` are sent URL-encoded by curl.
+    fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let mut args = Vec::new();
+        for (k, v) in fields {
+            args.push("--data-urlencode".to_string());
+            args.push(format!("{k}={v}"));
+        }
+        if fields.is_empty() {
+            args.push("--data".into());
+            args.push(String::new());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.request("POST", path, &args)
+    }
+
+    /// Signs in through the form; returns the redirect.
+    fn sign_in(&self, user: &str, password: &str) -> Reply {
+        let form = self.get("/login");
+        assert_eq!(form.status, 200, "{form:?}");
+        let token = form.csrf();
+        self.post_form(
+            "/login",
+            &[("csrf", &token), ("user", user), ("password", password)],
+        )
+    }
+
+    /// A JSON API call with HTTP Basic.
+    fn api(&self, auth: &str, method: &str, path: &str, body: Option<&str>) -> Reply {
+        let mut args = vec!["-u", auth, "-H", "Accept: application/json"];
+        if let Some(b) = body {
+            args.extend(["-H", "Content-Type: application/json", "--data-binary", b]);
+        }
+        self.request(method, path, &args)
+    }
+}
+
+fn parse(raw: &str) -> Reply {
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {raw:?}"));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {raw:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+fn pm() -> String {
+    format!("postmaster:{POSTMASTER_PASSWORD}")
+}
+
+#[test]
+fn issue_4_webadmin_sign_in_pages_and_create_account_seen_by_cli() {
+    let node = TestNode::start();
+    let web = Http::plain(node.addr("webadmin"));
+
+    // Not signed in: pages send the browser to the sign-in form.
+    let r = web.get("/");
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/login"));
+
+    let r = web.sign_in("postmaster", POSTMASTER_PASSWORD);
+    assert_eq!(r.status, 303, "{r:?}");
+    assert_eq!(r.header("location"), Some("/"));
+    let cookie = r
+        .cookies()
+        .into_iter()
+        .find(|c| c.starts_with("mailnode_session="))
+        .expect("session cookie")
+        .to_string();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+
+    let overview = web.get("/");
+    assert_eq!(overview.status, 200);
+    assert!(overview.body.contains("Overview"));
+    assert!(overview.body.contains(MAIN_DOMAIN));
+    assert!(overview.body.contains("Main domain"));
+    assert_eq!(overview.header("x-frame-options"), Some("DENY"));
+
+    let domains = web.get("/domains");
+    assert_eq!(domains.status, 200);
+    assert!(domains.body.contains(MAIN_DOMAIN));
+
+    let domain = web.get(&format!("/domains/{MAIN_DOMAIN}"));
+    assert_eq!(domain.status, 200);
+    assert!(domain.body.contains("postmaster"), "{}", domain.body);
+    let token = domain.csrf();
+
+    // Create an account with the form.
+    let r = web.post_form(
+        &format!("/domains/{MAIN_DOMAIN}/accounts"),
+        &[
+            ("csrf", &token),
+            ("name", "webpat"),
+            ("kind", "MultiMailbox"),
+            ("password", "Pat-Pass-9"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{r:?}");
+    let location = r.header("location").expect("location").to_string();
+    assert_eq!(location, format!("/accounts/webpat@{MAIN_DOMAIN}"));
+    let page = web.get(&location);
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains(&format!("Account webpat@{MAIN_DOMAIN} created"))
+    );
+    assert!(page.body.contains("INBOX"), "{}", page.body);
+    // The message is shown once.
+    assert!(!web.get(&location).body.contains("created"));
+
+    // The CLI sees the same account and password.
+    let mut cli = login(&node);
+    run(&mut cli, "INLINE", "200 ");
+    run(&mut cli, "GetAccountSettings webpat", "201 {");
+    run(
+        &mut cli,
+        "VerifyAccountPassword webpat PASSWORD \"Pat-Pass-9\"",
+        "200 OK",
+    );
+
+    // A duplicate shows the CLI's error text on the page.
+    let r = web.post_form(
+        &format!("/domains/{MAIN_DOMAIN}/accounts"),
+        &[("csrf", &token), ("name", "webpat"), ("password", "x")],
+    );
+    assert_eq!(r.status, 303);
+    let page = web.get(r.header("location").expect("location"));
+    assert!(
+        page.body.contains("Account with this name already exists"),
+        "{}",
+        page.body
+    );
+
+    // Settings, password, aliases and rename through the forms.
+    let account = format!("/accounts/webpat@{MAIN_DOMAIN}");
+    let r = web.post_form(
+        &format!("{account}/settings"),
+        &[("csrf", &token), ("settings", "{RealName=\"Pat Web\";}")],
+    );
+    assert_eq!(r.status, 303);
+    run(
+        &mut cli,
+        "GetAccountSettings webpat",
+        "201 {RealName=\"Pat Web\";}",
+    );
+    let r = web.post_form(
+        &format!("{account}/settings"),
+        &[("csrf", &token), ("settings", "{broken")],
+    );
+    assert_eq!(r.status, 303);
+    assert!(web.get(&account).body.contains("syntax error"));
+    let r = web.post_form(
+        &format!("{account}/password"),
+        &[
+            ("csrf", &token),
+            ("password", "New-Pass-1"),
+            ("confirm", "New-Pass-1"),
+        ],
+    );
+    assert_eq!(r.status, 303);
+    run(
+        &mut cli,
+        "VerifyAccountPassword webpat PASSWORD \"New-Pass-1\"",
+        "200 OK",
+    );
+    let r = web.post_form(
+        &format!("{account}/aliases"),
+        &[("csrf", &token), ("aliases", "pat, patricia")],
+    );
+    assert_eq!(r.status, 303);
+    run(&mut cli, "GetAccountAliases webpat", "201 (pat, patricia)");
+    let r = web.post_form(
+        &format!("{account}/rename"),
+        &[("csrf", &token), ("new", "patweb")],
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/accounts/patweb@{MAIN_DOMAIN}").as_str())
+    );
+    run(&mut cli, "GetAccountSettings webpat", "5");
+    run(&mut cli, "GetAccountSettings patweb", "201 {");
+
+    // Delete after the confirmation page.
+    let confirm = web.get(&format!("/accounts/patweb@{MAIN_DOMAIN}/delete"));
+    assert_eq!(confirm.status, 200);
+    assert!(confirm.body.contains("Delete account"));
+    let r = web.post_form(
+        &format!("/accounts/patweb@{MAIN_DOMAIN}/delete"),
+        &[("csrf", &confirm.csrf())],
+    );
+    assert_eq!(r.status, 303);
+    run(&mut cli, "GetAccountSettings patweb", "5");
+
+    // Domains: create, see, delete.
+    let r = web.post_form("/domains", &[("csrf", &token), ("name", "web.test")]);
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/domains/web.test"));
+    assert!(web.get("/domains").body.contains("web.test"));
+    run(&mut cli, "ListDomains", "201 (");
+    let r = web.post_form(
+        "/domains/web.test/delete",
+        &[("csrf", &token), ("force", "yes")],
+    );
+    assert_eq!(r.status, 303);
+    let page = web.get("/domains");
+    assert!(page.body.contains("Domain web.test deleted"));
+    assert!(!page.body.contains("href=\"/domains/web.test\""));
+
+    // Sign out: the session is gone.
+    let r = web.post_form("/logout", &[("csrf", &token)]);
+    assert_eq!(r.status, 303);
+    assert_eq!(web.get("/").status, 303);
+}
+
+#[test]
+fn issue_4_webadmin_forms_without_valid_csrf_are_refused() {
+    let node = TestNode::start();
+    let web = Http::plain(node.addr("webadmin"));
+    assert_eq!(web.sign_in("postmaster", POSTMASTER_PASSWORD).status, 303);
+    let path = format!("/domains/{MAIN_DOMAIN}/accounts");
+
+    let r = web.post_form(&path, &[("name", "nocsrf"), ("password", "x")]);
+    assert_eq!(r.status, 403, "{r:?}");
+    let r = web.post_form(
+        &path,
+        &[
+            ("csrf", "0123456789abcdef"),
+            ("name", "badcsrf"),
+            ("password", "x"),
+        ],
+    );
+    assert_eq!(r.status, 403);
+    // HTTP Basic does not replace the session for forms.
+    let basic = Http::plain(node.addr("webadmin"));
+    let r = basic.request(
+        "POST",
+        &path,
+        &["-u", &pm(), "--data", "name=basicform&password=x"],
+    );
+    assert_eq!(r.status, 403);
+
+    let mut cli = login(&node);
+    run(&mut cli, "GetAccountSettings nocsrf", "5");
+    run(&mut cli, "GetAccountSettings badcsrf", "5");
+    run(&mut cli, "GetAccountSettings basicform", "5");
+}
+
+#[test]
+fn issue_4_webadmin_wrong_password_and_basic_auth() {
+    let node = TestNode::start();
+    let web = Http::plain(node.addr("webadmin"));
+    let r = web.sign_in("postmaster", "wrong");
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("Incorrect account name or password"));
+    assert!(r.body.contains("<form"), "the sign-in form again");
+    assert!(
+        !r.cookies()
+            .iter()
+            .any(|c| c.starts_with("mailnode_session=")),
+        "{r:?}"
+    );
+    // A sign-in post without the form's token is refused.
+    let fresh = Http::plain(node.addr("webadmin"));
+    let r = fresh.post_form(
+        "/login",
+        &[("user", "postmaster"), ("password", POSTMASTER_PASSWORD)],
+    );
+    assert_eq!(r.status, 403);
+
+    // HTTP Basic reads pages.
+    let r = fresh.request("GET", "/", &["-u", &pm()]);
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("Overview"));
+    let r = fresh.request("GET", "/", &["-u", "postmaster:wrong"]);
+    assert_eq!(r.status, 401);
+    assert!(
+        r.header("www-authenticate")
+            .is_some_and(|v| v.starts_with("Basic"))
+    );
+}
+
+#[test]
+fn issue_4_webadmin_users_see_only_their_own_account() {
+    let node = TestNode::start();
+    let mut cli = login(&node);
+    run(
+        &mut cli,
+        "CreateAccount kim {Password=\"Kim-Pass-1\";}",
+        "200 OK",
+    );
+    run(&mut cli, "CreateAccount lee", "200 OK");
+    let web = Http::plain(node.addr("webadmin"));
+    let r = web.sign_in("kim", "Kim-Pass-1");
+    assert_eq!(r.status, 303);
+    let own = format!("/accounts/kim@{MAIN_DOMAIN}");
+    assert_eq!(r.header("location"), Some(own.as_str()));
+    assert_eq!(web.get("/").header("location"), Some(own.as_str()));
+    let page = web.get(&own);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("INBOX"));
+    assert!(!page.body.contains("Save settings"), "no admin forms");
+    assert_eq!(web.get("/domains").status, 403);
+    assert_eq!(web.get(&format!("/domains/{MAIN_DOMAIN}")).status, 403);
+    assert_eq!(web.get(&format!("/accounts/lee@{MAIN_DOMAIN}")).status, 403);
+    // Admin actions are refused, own password change works.
+    let token = page.csrf();
+    let r = web.post_form(
+        &format!("/domains/{MAIN_DOMAIN}/accounts"),
+        &[("csrf", &token), ("name", "sneaky")],
+    );
+    assert_eq!(r.status, 403);
+    run(&mut cli, "INLINE", "200 ");
+    run(&mut cli, "GetAccountSettings sneaky", "5");
+    let r = web.post_form(
+        &format!("{own}/password"),
+        &[
+            ("csrf", &token),
+            ("password", "Kim-Pass-2"),
+            ("confirm", "Kim-Pass-2"),
+        ],
+    );
+    assert_eq!(r.status, 303);
+    run(
+        &mut cli,
+        "VerifyAccountPassword kim PASSWORD \"Kim-Pass-2\"",
+        "200 OK",
+    );
+    // The JSON API applies the same rights.
+    let r = web.api("kim:Kim-Pass-2", "GET", "/api/v1/domains", None);
+    assert_eq!(r.status, 403);
+    assert!(r.json().contains("\"code\":\"forbidden\""), "{}", r.body);
+    let r = web.api(
+        "kim:Kim-Pass-2",
+        "GET",
+        "/api/v1/accounts/kim/settings",
+        None,
+    );
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn issue_4_json_api_crud_and_errors() {
+    let node = TestNode::start();
+    let web = Http::plain(node.addr("webadmin"));
+    let pm = pm();
+
+    // Authentication.
+    let r = web.request("GET", "/api/v1/domains", &[]);
+    assert_eq!(r.status, 401);
+    assert!(r.header("www-authenticate").is_some());
+    assert!(r.json().contains("\"code\":\"unauthorized\""));
+    let r = web.api("postmaster:nope", "GET", "/api/v1/domains", None);
+    assert_eq!(r.status, 401);
+
+    let r = web.api(&pm, "GET", "/api/v1/server", None);
+    assert_eq!(r.status, 200);
+    assert!(
+        r.json()
+            .contains(&format!("\"mainDomain\":\"{MAIN_DOMAIN}\""))
+    );
+
+    // Domains.
+    let r = web.api(
+        &pm,
+        "POST",
+        "/api/v1/domains",
+        Some(r#"{"name":"api.test"}"#),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = web.api(
+        &pm,
+        "POST",
+        "/api/v1/domains",
+        Some(r#"{"name":"api.test"}"#),
+    );
+    assert_eq!(r.status, 409);
+    assert!(r.json().contains("Domain with this name already exists"));
+    let r = web.api(&pm, "GET", "/api/v1/domains", None);
+    assert_eq!(r.status, 200);
+    assert!(r.json().starts_with('[') && r.json().contains("\"api.test\""));
+    let r = web.api(&pm, "POST", "/api/v1/domains", Some("{not json"));
+    assert_eq!(r.status, 400);
+    assert!(r.json().contains("\"code\":\"bad_request\""));
+    let r = web.api(&pm, "POST", "/api/v1/domains", Some(r#"{"nom":"x"}"#));
+    assert_eq!(r.status, 400);
+    let r = web.api(
+        &pm,
+        "PATCH",
+        "/api/v1/domains/api.test/settings",
+        Some(r#"{"MaxAccounts":"10"}"#),
+    );
+    assert_eq!(r.status, 204, "{r:?}");
+    let r = web.api(&pm, "GET", "/api/v1/domains/api.test/settings", None);
+    assert!(r.json().contains("\"MaxAccounts\":\"10\""), "{}", r.body);
+    let r = web.api(&pm, "GET", "/api/v1/domains/none.test/settings", None);
+    assert_eq!(r.status, 404);
+    assert!(r.json().contains("Unknown domain"));
+
+    // Accounts.
+    let create = r#"{"name":"ann@api.test","type":"MultiMailbox","password":"Ann-1","settings":{"RealName":"Ann A"}}"#;
+    let r = web.api(&pm, "POST", "/api/v1/accounts", Some(create));
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = web.api(&pm, "POST", "/api/v1/accounts", Some(create));
+    assert_eq!(r.status, 409);
+    let r = web.api(
+        &pm,
+        "POST",
+        "/api/v1/accounts",
+        Some(r#"{"name":"bad@api.test","type":"Bogus"}"#),
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.json().contains("Unknown account type"));
+    let r = web.api(
+        &pm,
+        "POST",
+        "/api/v1/accounts",
+        Some(r#"{"name":"x@nowhere.test"}"#),
+    );
+    assert_eq!(r.status, 404);
+    let r = web.api(&pm, "GET", "/api/v1/domains/api.test/accounts", None);
+    assert_eq!(r.json(), r#"{"ann":"macnt"}"#);
+    let r = web.api(&pm, "GET", "/api/v1/accounts/ann@api.test/settings", None);
+    assert_eq!(r.json(), r#"{"RealName":"Ann A"}"#);
+    let r = web.api(
+        &pm,
+        "PATCH",
+        "/api/v1/accounts/ann@api.test/settings",
+        Some(r#"{"RealName":"Ann B","MaxMessages":5}"#),
+    );
+    assert_eq!(r.status, 204);
+    let mut cli = login(&node);
+    run(&mut cli, "INLINE", "200 ");
+    let settings = run(&mut cli, "GetAccountSettings ann@api.test", "201 {");
+    assert!(settings.contains("RealName=\"Ann B\""), "{settings}");
+    assert!(settings.contains("MaxMessages=#5"), "{settings}");
+    let r = web.api(&pm, "GET", "/api/v1/accounts/ann@api.test/settings", None);
+    assert!(r.json().contains("\"MaxMessages\":5"), "{}", r.body);
+
+    let r = web.api(
+        &pm,
+        "PUT",
+        "/api/v1/accounts/ann@api.test/password",
+        Some(r#"{"password":"Ann-2"}"#),
+    );
+    assert_eq!(r.status, 204);
+    run(
+        &mut cli,
+        "VerifyAccountPassword ann@api.test PASSWORD \"Ann-2\"",
+        "200 OK",
+    );
+    let r = web.api(
+        &pm,
+        "PUT",
+        "/api/v1/accounts/ann@api.test/password",
+        Some(r#"{"password":7}"#),
+    );
+    assert_eq!(r.status, 400);
+
+    let r = web.api(
+        &pm,
+        "PUT",
+        "/api/v1/accounts/ann@api.test/aliases",
+        Some(r#"["anne","annie"]"#),
+    );
+    assert_eq!(r.status, 204);
+    let r = web.api(&pm, "GET", "/api/v1/accounts/ann@api.test/aliases", None);
+    assert_eq!(r.json(), r#"["anne","annie"]"#);
+    let r = web.api(
+        &pm,
+        "PUT",
+        "/api/v1/accounts/ann@api.test/aliases",
+        Some(r#"{"a":1}"#),
+    );
+    assert_eq!(r.status, 400);
+
+    let r = web.api(
+        &pm,
+        "POST",
+        "/api/v1/accounts/ann@api.test/mailboxes",
+        Some(r#"{"name":"Archive"}"#),
+    );
+    assert_eq!(r.status, 201);
+    let r = web.api(
+        &pm,
+        "POST",
+        "/api/v1/accounts/ann@api.test/mailboxes",
+        Some(r#"{"name":"Archive"}"#),
+    );
+    assert_eq!(r.status, 409);
+    let r = web.api(&pm, "GET", "/api/v1/accounts/ann@api.test/mailboxes", None);
+    assert!(r.json().contains("\"INBOX\":{"), "{}", r.body);
+    assert!(
+        r.json().contains("\"Archive\":{\"Messages\":0"),
+        "{}",
+        r.body
+    );
+
+    let r = web.api(
+        &pm,
+        "POST",
+        "/api/v1/accounts/ann@api.test/rename",
+        Some(r#"{"name":"anna@api.test"}"#),
+    );
+    assert_eq!(r.status, 204);
+    let r = web.api(&pm, "GET", "/api/v1/accounts/ann@api.test/settings", None);
+    assert_eq!(r.status, 404);
+    assert!(r.json().contains("\"code\":\"not_found\""));
+
+    // A domain with accounts is not deleted without force.
+    let r = web.api(&pm, "DELETE", "/api/v1/domains/api.test", None);
+    assert_eq!(r.status, 409, "{r:?}");
+    let r = web.api(&pm, "DELETE", "/api/v1/accounts/anna@api.test", None);
+    assert_eq!(r.status, 204);
+    let r = web.api(&pm, "DELETE", "/api/v1/accounts/anna@api.test", None);
+    assert_eq!(r.status, 404);
+    let r = web.api(&pm, "DELETE", "/api/v1/domains/api.test", None);
+    assert_eq!(r.status, 204);
+    let r = web.api(&pm, "DELETE", "/api/v1/domains/api.test", None);
+    assert_eq!(r.status, 404);
+    run(&mut cli, "ListDomains", &format!("201 ({MAIN_DOMAIN})"));
+
+    // Unknown routes and methods.
+    let r = web.api(&pm, "GET", "/api/v1/nothing", None);
+    assert_eq!(r.status, 404);
+    assert!(r.json().starts_with('{'));
+}
+
+#[test]
+fn issue_4_webadmin_over_https_sets_secure_cookie() {
+    let node = TestNode::start();
+    let web = Http::tls(&node);
+    let r = web.get("/login");
+    assert_eq!(r.status, 200);
+    let r = web.sign_in("postmaster", POSTMASTER_PASSWORD);
+    assert_eq!(r.status, 303, "{r:?}");
+    let cookie = r
+        .cookies()
+        .into_iter()
+        .find(|c| c.starts_with("mailnode_session="))
+        .expect("session cookie")
+        .to_string();
+    assert!(cookie.contains("Secure"), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    let r = web.get("/");
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains(MAIN_DOMAIN));
+    let r = web.api(&pm(), "GET", "/api/v1/domains", None);
+    assert_eq!(r.status, 200);
+}
