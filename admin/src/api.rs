@@ -11,6 +11,7 @@
 //! are missing after a crash are created on first delivery.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use cluster::{
     AccountHub, AccountRef, ClusterHandle, Command as Raft, CommandResult, DirectoryOp, Password,
@@ -19,30 +20,44 @@ use cluster::{
 use storage::AccountKind;
 
 use crate::cli::command::Command;
+use crate::control::NodeControl;
 use crate::data::{self, Dict, Value};
 use crate::error::{Error, Result};
 
 /// The setting that carries a password in CreateAccount/UpdateAccountSettings
 /// dictionaries; it is never stored with the other settings.
-const PASSWORD_KEY: &str = "Password";
+pub(crate) const PASSWORD_KEY: &str = "Password";
 
 /// The administration API.
 #[derive(Clone)]
 pub struct AdminApi {
-    cluster: ClusterHandle,
-    accounts: AccountHub,
+    pub(crate) cluster: ClusterHandle,
+    pub(crate) accounts: AccountHub,
+    pub(crate) control: Option<Arc<dyn NodeControl>>,
 }
 
 impl AdminApi {
     /// Creates the API over a node's cluster handle and account hub.
     pub fn new(cluster: ClusterHandle, accounts: AccountHub) -> AdminApi {
-        AdminApi { cluster, accounts }
+        AdminApi {
+            cluster,
+            accounts,
+            control: None,
+        }
     }
 
-    /// Checks a clear-text login password; returns the account.
+    /// Adds the node hooks `WriteLog`, `SHUTDOWN` and
+    /// `GetCurrentController` use.
+    pub fn with_control(mut self, control: Arc<dyn NodeControl>) -> AdminApi {
+        self.control = Some(control);
+        self
+    }
+
+    /// Checks a clear-text login password; returns the account. Accounts
+    /// of a suspended domain cannot log in; forwarders are not logins.
     pub async fn verify_password(&self, login: &str, password: &str) -> Option<AccountRef> {
         let (account, hash) = self.cluster.read(|s| {
-            let account = s.directory.resolve(login)?;
+            let account = s.directory.login_account(login)?;
             let hash = s
                 .directory
                 .account(&account)?
@@ -62,7 +77,7 @@ impl AdminApi {
     /// Checks an APOP digest (RFC 1939 §7) against the account's secret.
     pub fn verify_apop(&self, login: &str, challenge: &str, digest: &str) -> Option<AccountRef> {
         let (account, secret) = self.cluster.read(|s| {
-            let account = s.directory.resolve(login)?;
+            let account = s.directory.login_account(login)?;
             let secret = s
                 .directory
                 .account(&account)?
@@ -274,24 +289,7 @@ impl AdminApi {
                                 continue;
                             }
                             let mailbox = store.open_mailbox(domain, &target.name, &name)?;
-                            let info = Dict::from([
-                                (
-                                    "Messages".to_string(),
-                                    Value::Number(mailbox.messages().len() as i64),
-                                ),
-                                (
-                                    "Size".to_string(),
-                                    Value::Number(mailbox.total_size() as i64),
-                                ),
-                                (
-                                    "UIDNEXT".to_string(),
-                                    Value::Number(i64::from(mailbox.uid_next().0)),
-                                ),
-                                (
-                                    "UIDVALIDITY".to_string(),
-                                    Value::Number(i64::from(mailbox.uid_validity())),
-                                ),
-                            ]);
+                            let info = crate::objects::mailbox_info(&mailbox);
                             out.insert(name, Value::Dict(info));
                         }
                         Ok(out)
@@ -319,42 +317,36 @@ impl AdminApi {
             | Command::Noop
             | Command::GetVersion => Ok(None),
             Command::Unsupported(name) => {
-                Err(Error::BadArgument(format!("{name} is not supported yet")))
+                Err(Error::BadArgument(format!("{name} is not supported")))
             }
+            // Issue 5 commands: crate::relay.
+            cmd @ (Command::GetRouterTable
+            | Command::SetRouterTable { .. }
+            | Command::ReleaseSmtpQueue { .. }
+            | Command::RejectQueueMessage { .. }
+            | Command::ListQueue) => self.execute_relay(cmd).await,
+            // Issue 4 commands: crate::objects.
+            other => self.execute_objects(caller, other).await,
         }
     }
 
-    /// Whether `caller` may run every command (the main domain's
-    /// postmaster), so front ends can show or hide administration pages.
+    /// Whether `caller` is the main domain's postmaster, so front ends can
+    /// show or hide administration pages. [`AdminApi::role`] also knows
+    /// server and domain administrators by their settings.
     pub fn is_administrator(caller: &AccountRef) -> bool {
         caller.in_main_domain && caller.name == "postmaster"
     }
 
-    /// Postmaster (of the main domain) may do everything; other users may
-    /// read their own settings and aliases, check and change their own
-    /// password, and list or create their own mailboxes.
+    /// What `caller` may administer (see [`crate::rights`]).
+    pub fn role(&self, caller: &AccountRef) -> crate::rights::Role {
+        self.cluster
+            .read(|s| crate::rights::role(&s.directory, caller))
+    }
+
+    /// See [`crate::rights`].
     fn check_rights(&self, caller: &AccountRef, command: &Command) -> Result<()> {
-        if Self::is_administrator(caller) {
-            return Ok(());
-        }
-        let own =
-            |name: &str| self.cluster.read(|s| s.directory.resolve(name)).as_ref() == Some(caller);
-        let allowed = match command {
-            Command::GetAccountSettings { name }
-            | Command::GetAccountAliases { name }
-            | Command::SetAccountPassword { name, .. }
-            | Command::VerifyAccountPassword { name, .. } => own(name),
-            Command::ListMailboxes { account, .. } | Command::CreateMailbox { account, .. } => {
-                own(account)
-            }
-            Command::MainDomainName => true,
-            _ => false,
-        };
-        if allowed {
-            Ok(())
-        } else {
-            Err(Error::NotAllowed)
-        }
+        self.cluster
+            .read(|s| crate::rights::check(&s.directory, caller, command))
     }
 
     async fn create_account(
@@ -400,7 +392,7 @@ impl AdminApi {
         Ok(None)
     }
 
-    async fn set_password(&self, account: &AccountRef, password: String) -> Result<()> {
+    pub(crate) async fn set_password(&self, account: &AccountRef, password: String) -> Result<()> {
         let password = hash_password(password).await?;
         self.propose(DirectoryOp::SetPassword {
             domain: account.domain.clone(),
@@ -412,7 +404,7 @@ impl AdminApi {
 
     /// Writes the human-readable copy of the account's settings
     /// (`account.settings`); the truth stays in Raft.
-    async fn export_settings(&self, account: &AccountRef) -> Result<()> {
+    pub(crate) async fn export_settings(&self, account: &AccountRef) -> Result<()> {
         let settings = self.account_field(account, |a| a.settings.clone()).await?;
         let text = data::to_text_pretty(&Value::Dict(from_settings(&settings)));
         let target = account.clone();
@@ -424,7 +416,7 @@ impl AdminApi {
         Ok(())
     }
 
-    async fn propose(&self, op: DirectoryOp) -> Result<()> {
+    pub(crate) async fn propose(&self, op: DirectoryOp) -> Result<()> {
         match self.cluster.propose(Raft::Directory(op)).await? {
             CommandResult::Done => Ok(()),
             CommandResult::Rejected(r) => Err(r.into()),
@@ -432,13 +424,13 @@ impl AdminApi {
         }
     }
 
-    async fn read<R>(&self, f: impl FnOnce(&State) -> R) -> Result<R> {
+    pub(crate) async fn read<R>(&self, f: impl FnOnce(&State) -> R) -> Result<R> {
         Ok(self.cluster.read_linearizable(f).await?)
     }
 
     /// Splits `name[@domain]` into (name, domain), the domain defaulting to
     /// the main domain; the domain must exist.
-    async fn split(&self, address: &str) -> Result<(String, String)> {
+    pub(crate) async fn split(&self, address: &str) -> Result<(String, String)> {
         let address = address.to_string();
         self.read(move |s| {
             let (name, domain) = s.directory.split_address(&address);
@@ -454,7 +446,7 @@ impl AdminApi {
     }
 
     /// The account named exactly `name[@domain]` (aliases do not count).
-    async fn existing(&self, address: &str) -> Result<AccountRef> {
+    pub(crate) async fn existing(&self, address: &str) -> Result<AccountRef> {
         let address = address.to_string();
         self.read(move |s| {
             let (name, domain) = s.directory.split_address(&address);
@@ -466,7 +458,7 @@ impl AdminApi {
         .await?
     }
 
-    async fn account_field<R>(
+    pub(crate) async fn account_field<R>(
         &self,
         account: &AccountRef,
         f: impl FnOnce(&cluster::Account) -> R,
@@ -489,7 +481,7 @@ fn storage_kind_name(kind: AccountKind) -> &'static str {
     }
 }
 
-fn password_text(value: &Value) -> Result<String> {
+pub(crate) fn password_text(value: &Value) -> Result<String> {
     value
         .as_str()
         .map(str::to_string)
@@ -505,7 +497,7 @@ async fn hash_password(password: String) -> Result<Password> {
     })
 }
 
-async fn blocking<R: Send + 'static>(
+pub(crate) async fn blocking<R: Send + 'static>(
     f: impl FnOnce() -> storage::Result<R> + Send + 'static,
 ) -> Result<R> {
     tokio::task::spawn_blocking(f)
@@ -515,12 +507,12 @@ async fn blocking<R: Send + 'static>(
 }
 
 /// Settings as Raft keeps them: values in data-syntax text.
-fn to_settings(dict: Dict) -> Settings {
+pub(crate) fn to_settings(dict: Dict) -> Settings {
     dict.into_iter().map(|(k, v)| (k, v.to_string())).collect()
 }
 
 /// Settings as the CLI shows them.
-fn from_settings(settings: &Settings) -> Dict {
+pub(crate) fn from_settings(settings: &Settings) -> Dict {
     settings
         .iter()
         .map(|(k, v)| {
@@ -534,7 +526,7 @@ fn from_settings(settings: &Settings) -> Dict {
 
 /// CommuniGate mailbox filters: `*` matches anything, `%` anything but the
 /// hierarchy separator `/`.
-fn wildcard_match(pattern: &str, name: &str) -> bool {
+pub(crate) fn wildcard_match(pattern: &str, name: &str) -> bool {
     fn go(p: &[char], n: &[char]) -> bool {
         match p.split_first() {
             None => n.is_empty(),

@@ -4,8 +4,13 @@
 
 pub mod api;
 pub mod cli;
+pub mod control;
 pub mod data;
 pub mod error;
+mod objects;
+mod relay;
+pub mod rights;
 pub mod web;
 
 pub use api::AdminApi;
+pub use control::NodeControl;

@@ -1,8 +1,8 @@
 //! Fault injection and load for Mailnode.
 //!
-//! Today this holds the benchmarks ([`bench`]) and the small protocol clients they use
-//! ([`client`]). Chaos scenarios (`chaos run`) and rolling upgrades (`chaos upgrade`) will live
-//! beside them as further subcommands.
+//! Holds the benchmarks ([`bench`]), chaos scenarios ([`run`]) and the small protocol clients
+//! they use ([`client`]). Rolling upgrades (`chaos upgrade`) will live beside them.
 
 pub mod bench;
 pub mod client;
+pub mod run;

@@ -17,12 +17,15 @@ enum Command {
     /// Load a running server and print figures.
     #[command(subcommand)]
     Bench(chaos::bench::BenchCommand),
+    /// Start a cluster, load it under seeded faults, heal, and check the invariants.
+    Run(chaos::run::RunArgs),
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Bench(command) => chaos::bench::run(command).await,
+        Command::Run(args) => chaos::run::run(args).await,
     };
     // Print the cause chain on one line; a backtrace says nothing about a refused login.
     result.unwrap_or_else(|e| {

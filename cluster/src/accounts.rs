@@ -61,6 +61,8 @@ struct Inner {
     /// The accounts this node holds.
     leases: Mutex<HashMap<AccountRef, LocalLease>>,
     slots: Mutex<HashMap<AccountRef, Arc<tokio::sync::Mutex<Slot>>>>,
+    /// Set when the node stops: no operation starts afterwards.
+    closed: std::sync::atomic::AtomicBool,
     open_inboxes: AtomicUsize,
     maildrops: Mutex<HashSet<AccountRef>>,
     /// Per-account change counters for sessions waiting on news (IMAP
@@ -199,6 +201,7 @@ impl AccountHub {
                 cluster,
                 leases: Mutex::new(HashMap::new()),
                 slots: Mutex::new(HashMap::new()),
+                closed: std::sync::atomic::AtomicBool::new(false),
                 open_inboxes: AtomicUsize::new(0),
                 maildrops: Mutex::new(HashSet::new()),
                 changes: Mutex::new(HashMap::new()),
@@ -231,22 +234,21 @@ impl AccountHub {
         F: FnOnce(&AccountStore) -> storage::Result<R> + Send + 'static,
         R: Send + 'static,
     {
-        let mut slot = self.slot(account).lock_owned().await;
-        self.ensure_lease(account).await?;
+        let (mut slot, _) = self.acquire(account).await?;
         if slot.inbox.take().is_some() {
             self.inner.open_inboxes.fetch_sub(1, Ordering::Relaxed);
         }
         let hub = self.clone();
+        let target = account.clone();
         // The guard moves into the task: the lock is held until `f` is done.
         let result = tokio::task::spawn_blocking(move || {
             let _held = slot;
-            f(&hub.inner.store)
+            hub.check_still_held(&target)?;
+            f(&hub.inner.store).map_err(Error::from)
         })
         .await;
         self.notify(account);
-        result
-            .map_err(|e| Error::Task(e.to_string()))?
-            .map_err(Error::from)
+        result.map_err(|e| Error::Task(e.to_string()))?
     }
 
     /// A receiver whose value changes after every operation that may have
@@ -326,22 +328,21 @@ impl AccountHub {
         if mailbox.eq_ignore_ascii_case("INBOX") {
             return self.inbox(account, kind, f).await;
         }
-        let slot = self.slot(account).lock_owned().await;
-        self.ensure_lease(account).await?;
+        let (slot, _) = self.acquire(account).await?;
         let hub = self.clone();
         let target = account.clone();
         let name = mailbox.to_owned();
-        tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || -> Result<R> {
             let _held = slot;
+            hub.check_still_held(&target)?;
             let mut mailbox =
                 hub.inner
                     .store
                     .open_mailbox(target.storage_domain(), &target.name, &name)?;
-            f(&mut mailbox)
+            Ok(f(&mut mailbox)?)
         })
         .await
         .map_err(|e| Error::Task(e.to_string()))?
-        .map_err(Error::from)
     }
 
     /// Runs `f` on the account's INBOX under the account lock, on a blocking
@@ -367,13 +368,14 @@ impl AccountHub {
         F: FnOnce(&mut Mailbox) -> storage::Result<R> + Send + 'static,
         R: Send + 'static,
     {
-        let mut slot = self.slot(account).lock_owned().await;
-        if self.ensure_lease(account).await? && slot.inbox.take().is_some() {
+        let (mut slot, anew) = self.acquire(account).await?;
+        if anew && slot.inbox.take().is_some() {
             self.inner.open_inboxes.fetch_sub(1, Ordering::Relaxed);
         }
         let hub = self.clone();
         let target = account.clone();
-        tokio::task::spawn_blocking(move || -> storage::Result<R> {
+        tokio::task::spawn_blocking(move || -> Result<R> {
+            hub.check_still_held(&target)?;
             let inner = &hub.inner;
             let mut inbox = match slot.inbox.take() {
                 Some(inbox) => {
@@ -391,7 +393,66 @@ impl AccountHub {
         })
         .await
         .map_err(|e| Error::Task(e.to_string()))?
-        .map_err(Error::from)
+    }
+
+    /// Takes the account's lock, then makes sure this node holds its lease.
+    /// Returns the lock and whether the lease was taken anew. Refused once
+    /// the hub is closed (the node is stopping).
+    async fn acquire(
+        &self,
+        account: &AccountRef,
+    ) -> Result<(tokio::sync::OwnedMutexGuard<Slot>, bool)> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::Shutdown);
+        }
+        let slot = self.slot(account).lock_owned().await;
+        // Checked again under the lock: `close` takes every lock after
+        // setting the flag, so nothing starts once it has passed.
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::Shutdown);
+        }
+        let anew = self.ensure_lease(account).await?;
+        Ok((slot, anew))
+    }
+
+    /// Right before touching the files: the lease must still be valid (a
+    /// node that was stopped — SIGSTOP, a long pause — between taking the
+    /// lease and writing must not write once another may hold it).
+    fn check_still_held(&self, account: &AccountRef) -> Result<()> {
+        let Some(cluster) = &self.inner.cluster else {
+            return Ok(());
+        };
+        let valid = lock(&self.inner.leases)
+            .get(account)
+            .is_some_and(|l| l.valid_until > Instant::now());
+        if valid {
+            Ok(())
+        } else {
+            Err(Error::LeaseLapsed {
+                node: cluster.node_id(),
+            })
+        }
+    }
+
+    /// Stops serving: no account operation starts after this returns, the
+    /// running ones have finished, and every lease this node held is given
+    /// back (so a stopping node never writes after others took over).
+    pub async fn close(&self) {
+        self.inner.closed.store(true, Ordering::SeqCst);
+        let slots: Vec<_> = lock(&self.inner.slots).values().cloned().collect();
+        for slot in slots {
+            drop(slot.lock_owned().await);
+        }
+        let held: Vec<AccountRef> = lock(&self.inner.leases).drain().map(|(a, _)| a).collect();
+        if let Some(cluster) = &self.inner.cluster {
+            let releases = held.into_iter().map(|account| {
+                cluster.propose(Command::ReleaseLease {
+                    account: account.address(),
+                    node: cluster.node_id(),
+                })
+            });
+            futures::future::join_all(releases).await;
+        }
     }
 
     /// Makes sure this node holds `account`'s lease for a while yet,
@@ -415,28 +476,45 @@ impl AccountHub {
             return Ok(false);
         }
         let anew = valid_until.is_none_or(|v| v <= now);
-        let command = Command::AcquireLease {
-            account: account.address(),
-            node: cluster.node_id(),
-            now_ms: wall_clock_ms(),
-            ttl_ms: LEASE_TTL.as_millis() as u64,
-        };
-        match cluster.propose(command).await? {
-            CommandResult::Lease(LeaseOutcome::Granted { .. }) => {
-                // Counted from before the proposal: never longer than the cluster's view.
-                let lease = LocalLease {
-                    valid_until: now + LEASE_TTL - CLOCK_SKEW_MARGIN,
-                    last_used: now,
-                };
-                lock(&self.inner.leases).insert(account.clone(), lease);
-                Ok(anew)
+        // Two tries: if another member holds the account only because it
+        // used it a moment ago, it gives it back when asked.
+        for attempt in 0..2 {
+            let command = Command::AcquireLease {
+                account: account.address(),
+                node: cluster.node_id(),
+                now_ms: wall_clock_ms(),
+                ttl_ms: LEASE_TTL.as_millis() as u64,
+            };
+            let started = Instant::now();
+            match cluster.propose(command).await? {
+                CommandResult::Lease(LeaseOutcome::Granted { .. }) => {
+                    // Counted from before the proposal: never longer than the cluster's view.
+                    let lease = LocalLease {
+                        valid_until: started + LEASE_TTL - CLOCK_SKEW_MARGIN,
+                        last_used: started,
+                    };
+                    lock(&self.inner.leases).insert(account.clone(), lease);
+                    return Ok(anew || attempt > 0);
+                }
+                CommandResult::Lease(LeaseOutcome::HeldBy { node, .. }) => {
+                    lock(&self.inner.leases).remove(account);
+                    let asked = cluster
+                        .call_node(node, RpcRequest::Yield(account.clone()))
+                        .await;
+                    if attempt > 0 || !matches!(asked, Ok(RpcResponse::Yielded(true))) {
+                        return Err(Error::AccountBusy { node });
+                    }
+                }
+                other => return Err(Error::Commit(format!("unexpected lease result {other:?}"))),
             }
-            CommandResult::Lease(LeaseOutcome::HeldBy { node, .. }) => {
-                lock(&self.inner.leases).remove(account);
-                Err(Error::AccountBusy { node })
-            }
-            other => Err(Error::Commit(format!("unexpected lease result {other:?}"))),
         }
+        Err(Error::Commit("lease not granted".into()))
+    }
+
+    /// Gives `account` back to the cluster if nothing on this node is
+    /// using it (a peer asked for it). Returns whether it did.
+    pub(crate) async fn yield_account(&self, account: &AccountRef) -> bool {
+        give_back(&self.inner, account, Duration::ZERO).await
     }
 
     /// Takes the account's POP3 maildrop lock, or `None` if another session
@@ -485,9 +563,6 @@ async fn release_idle_leases(hub: std::sync::Weak<Inner>) {
         let Some(inner) = hub.upgrade() else {
             return;
         };
-        let Some(cluster) = inner.cluster.clone() else {
-            return;
-        };
         let now = Instant::now();
         let idle: Vec<AccountRef> = lock(&inner.leases)
             .iter()
@@ -495,31 +570,47 @@ async fn release_idle_leases(hub: std::sync::Weak<Inner>) {
             .map(|(a, _)| a.clone())
             .collect();
         for account in idle {
-            if lock(&inner.maildrops).contains(&account) {
-                continue;
-            }
-            let slot = lock(&inner.slots).get(&account).cloned();
-            let Some(Ok(mut slot)) = slot.map(|s| s.try_lock_owned()) else {
-                continue;
-            };
-            let still_idle = lock(&inner.leases)
-                .get(&account)
-                .is_some_and(|l| now.duration_since(l.last_used) >= IDLE_RELEASE);
-            if !still_idle {
-                continue;
-            }
-            lock(&inner.leases).remove(&account);
-            if slot.inbox.take().is_some() {
-                inner.open_inboxes.fetch_sub(1, Ordering::Relaxed);
-            }
-            let release = Command::ReleaseLease {
-                account: account.address(),
-                node: cluster.node_id(),
-            };
-            if let Err(e) = cluster.propose(release).await {
-                // It lapses by itself after the TTL.
-                tracing::debug!(%account, "lease release failed: {e}");
-            }
+            give_back(&inner, &account, IDLE_RELEASE).await;
+        }
+    }
+}
+
+/// Releases this node's lease on `account` if it has not been used for
+/// `idle_for`, no POP3 maildrop is open and no operation runs. The release
+/// happens under the account's lock, so no operation starts meanwhile.
+async fn give_back(inner: &Inner, account: &AccountRef, idle_for: Duration) -> bool {
+    let Some(cluster) = inner.cluster.clone() else {
+        return false;
+    };
+    if lock(&inner.maildrops).contains(account) {
+        return false;
+    }
+    let slot = lock(&inner.slots).get(account).cloned();
+    let mut guard = match slot.map(|s| s.try_lock_owned()) {
+        Some(Ok(guard)) => Some(guard),
+        Some(Err(_)) => return false,
+        None => None,
+    };
+    let idle = lock(&inner.leases)
+        .get(account)
+        .is_none_or(|l| l.last_used.elapsed() >= idle_for);
+    if !idle {
+        return false;
+    }
+    lock(&inner.leases).remove(account);
+    if guard.as_mut().is_some_and(|g| g.inbox.take().is_some()) {
+        inner.open_inboxes.fetch_sub(1, Ordering::Relaxed);
+    }
+    let release = Command::ReleaseLease {
+        account: account.address(),
+        node: cluster.node_id(),
+    };
+    match cluster.propose(release).await {
+        Ok(_) => true,
+        Err(e) => {
+            // It lapses by itself after the TTL.
+            tracing::debug!(%account, "lease release failed: {e}");
+            false
         }
     }
 }

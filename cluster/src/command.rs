@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::directory::DirectoryOp;
 use crate::lease::LeaseOutcome;
 use crate::queue::{NewEntry, QueueId, RcptState, ReportOutcome};
+use crate::router::RouteRule;
+use crate::status::NodeInfo;
 
 /// One change to the replicated state.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -35,6 +37,10 @@ pub enum Command {
         lease_ms: u64,
         /// At most this many entries.
         max: u32,
+        /// Random per claim: a claim resent after a lost answer (the
+        /// leader died before replying) gets the first answer again instead
+        /// of claiming more entries nobody works on.
+        nonce: u64,
     },
     /// Records a delivery attempt's results.
     Report {
@@ -79,6 +85,38 @@ pub enum Command {
         /// The messages.
         ids: Vec<QueueId>,
     },
+    /// The delay notification of a message is being sent (issue #5).
+    DelayNotified {
+        /// The entry.
+        id: QueueId,
+    },
+    /// Fails a queued message's pending recipients (with a bounce) at the
+    /// next attempt, which is due at once (`RejectQueueMessage`).
+    RejectQueued {
+        /// The entry.
+        id: QueueId,
+        /// The reason given in the bounce.
+        reason: String,
+    },
+    /// Makes the entries for a domain due now (`ReleaseSMTPQueue`).
+    ReleaseQueue {
+        /// The domain; empty or `*` for every entry.
+        domain: String,
+        /// The proposer's clock.
+        now_ms: u64,
+    },
+    /// Replaces the router table (`SetRouterTable`), validated rules.
+    SetRouterTable {
+        /// The rules, in order.
+        rules: Vec<RouteRule>,
+    },
+    /// A member publishes its name, version and service addresses.
+    RegisterNode {
+        /// Its Raft id.
+        id: u64,
+        /// What it publishes.
+        info: NodeInfo,
+    },
 }
 
 /// The result of applying one [`Command`].
@@ -96,6 +134,8 @@ pub enum CommandResult {
     Reported(ReportOutcome),
     /// `AcquireLease`: granted or held elsewhere.
     Lease(LeaseOutcome),
+    /// `ReleaseQueue`: how many entries were made due.
+    Count(u64),
 }
 
 /// Why a command was not applied. The texts follow CommuniGate's CLI
@@ -122,6 +162,14 @@ pub enum Rejection {
     NotInQueue,
     /// The claim expired and was taken over.
     StaleClaim,
+    /// The delay notification was sent already.
+    AlreadyNotified,
+    /// No such forwarder.
+    ForwarderNotFound,
+    /// No such group.
+    GroupNotFound,
+    /// The request is not valid (the text says why).
+    Invalid(String),
 }
 
 impl fmt::Display for Rejection {
@@ -137,6 +185,10 @@ impl fmt::Display for Rejection {
             Rejection::QueueIdInUse => f.write_str("Queue id in use"),
             Rejection::NotInQueue => f.write_str("Message is not in the queue"),
             Rejection::StaleClaim => f.write_str("Queue claim expired"),
+            Rejection::ForwarderNotFound => f.write_str("Unknown forwarder"),
+            Rejection::GroupNotFound => f.write_str("Unknown group"),
+            Rejection::Invalid(text) => f.write_str(text),
+            Rejection::AlreadyNotified => f.write_str("Delay notification already sent"),
         }
     }
 }

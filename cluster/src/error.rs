@@ -36,6 +36,13 @@ pub enum Error {
         /// The holder.
         node: u64,
     },
+    /// This node's lease on an account lapsed before it could use it (it
+    /// was paused or slow); the operation did not touch the files.
+    #[error("the account lease of member {node} lapsed")]
+    LeaseLapsed {
+        /// This node.
+        node: u64,
+    },
     /// A blocking task died.
     #[error("internal task failed: {0}")]
     Task(String),

@@ -121,7 +121,12 @@ impl ClusterHandle {
         let link = Arc::new(LeaderLink::new(raft.clone(), node_id, secret.clone()));
         let hub = Arc::new(OnceLock::new());
         let rpc_server = listener.map(|l| {
-            let service = Arc::new(RpcService::new(raft.clone(), link.clone(), hub.clone()));
+            let service = Arc::new(RpcService::new(
+                raft.clone(),
+                link.clone(),
+                hub.clone(),
+                state.clone(),
+            ));
             tokio::spawn(rpc::serve(l, secret.clone(), service))
         });
 
@@ -240,6 +245,17 @@ impl ClusterHandle {
     /// Not a member, or the call failed.
     pub(crate) async fn call_node(&self, node: u64, request: RpcRequest) -> Result<RpcResponse> {
         self.inner.link.call_node(node, request).await
+    }
+
+    /// The cluster as this node sees it.
+    pub fn status(&self) -> crate::status::ClusterStatus {
+        self.read(|s| crate::status::ClusterStatus::of(&self.inner.raft, s))
+    }
+
+    /// The leader's cluster address, if known (CommuniGate's
+    /// `GetCurrentController`).
+    pub fn leader_address(&self) -> Option<String> {
+        self.inner.link.leader().map(|(_, addr)| addr)
     }
 
     /// A receiver that changes whenever entries are applied.

@@ -69,7 +69,16 @@ impl LeaderLink {
                     .call(&addr, RpcRequest::ClientWrite(request.clone()))
                     .await
                 {
-                    Ok(RpcResponse::ClientWrite(Ok(r))) => return Ok(r),
+                    Ok(RpcResponse::ClientWrite(Ok((r, index)))) => {
+                        // Read your writes: the caller looks at the local
+                        // state next, so wait until it has this entry.
+                        let applied = self
+                            .raft
+                            .wait(Some(LEADER_WAIT))
+                            .applied_index_at_least(Some(index), "forwarded write applied")
+                            .await;
+                        return applied.map(|_| r).map_err(|e| Error::Commit(e.to_string()));
+                    }
                     Ok(RpcResponse::ClientWrite(Err(RemoteError::Failed(e)))) => {
                         return Err(Error::Commit(e));
                     }

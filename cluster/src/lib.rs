@@ -19,14 +19,22 @@ pub mod password;
 mod proposer;
 pub mod queue;
 pub mod raft;
+pub mod router;
 pub mod rpc;
 mod service;
 pub mod state;
+pub mod status;
 
 pub use accounts::{AccountHub, MaildropLock};
 pub use command::{Command, CommandResult, Rejection};
-pub use directory::{Account, AccountRef, Directory, DirectoryOp, Domain, Password, Settings};
+pub use directory::{
+    Account, AccountRef, Directory, DirectoryOp, Domain, Group, IP_LISTS, Password, Route,
+    ServerSettings, Settings,
+};
 pub use error::{Error, Result};
 pub use handle::{ClusterConfig, ClusterHandle};
-pub use queue::{Claim, NewEntry, QueueEntry, QueueId, RcptState, Recipient};
+pub use queue::{
+    Claim, DsnRet, NewEntry, Notify, QueueEntry, QueueId, RcptDsn, RcptState, Recipient,
+};
+pub use router::RelaySettings;
 pub use state::State;

@@ -47,6 +47,54 @@ impl RcptState {
     }
 }
 
+/// `RET` of MAIL FROM (RFC 3461 §4.3): how much of the message a failure
+/// notification returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DsnRet {
+    /// `RET=FULL`: the whole message.
+    Full,
+    /// `RET=HDRS`: the header only.
+    Hdrs,
+}
+
+/// `NOTIFY` of RCPT TO (RFC 3461 §4.1). `NEVER` is all three `false`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notify {
+    /// `SUCCESS`: report delivery (or relay to a host without DSN).
+    pub success: bool,
+    /// `FAILURE`: report a failure.
+    pub failure: bool,
+    /// `DELAY`: report a long delay.
+    pub delay: bool,
+}
+
+/// The DSN parameters of one recipient (RFC 3461 §4.1, §4.2).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RcptDsn {
+    /// `NOTIFY`; `None` when not given (RFC 3461 §4.1: then failures and,
+    /// at the MTA's discretion, delays are reported; Mailnode reports both).
+    pub notify: Option<Notify>,
+    /// `ORCPT`, decoded: `addr-type;address` (`rfc822;bob@example.test`).
+    pub orcpt: Option<String>,
+}
+
+impl RcptDsn {
+    /// Whether a failure of this recipient is reported.
+    pub fn wants_failure(&self) -> bool {
+        self.notify.is_none_or(|n| n.failure)
+    }
+
+    /// Whether a delay of this recipient is reported.
+    pub fn wants_delay(&self) -> bool {
+        self.notify.is_none_or(|n| n.delay)
+    }
+
+    /// Whether a successful delivery of this recipient is reported.
+    pub fn wants_success(&self) -> bool {
+        self.notify.is_some_and(|n| n.success)
+    }
+}
+
 /// One recipient of a queued message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recipient {
@@ -54,6 +102,8 @@ pub struct Recipient {
     pub address: String,
     /// Its delivery state.
     pub state: RcptState,
+    /// Its DSN parameters (RFC 3461).
+    pub dsn: RcptDsn,
 }
 
 /// A node's lease on an entry while it delivers it.
@@ -82,6 +132,12 @@ pub struct NewEntry {
     pub source: String,
     /// When it was accepted (ms since the epoch).
     pub received_ms: u64,
+    /// `RET` of MAIL FROM (RFC 3461 §4.3).
+    pub ret: Option<DsnRet>,
+    /// `ENVID` of MAIL FROM, decoded (RFC 3461 §4.4).
+    pub envid: Option<String>,
+    /// DSN parameters by recipient index; missing ones are the default.
+    pub rcpt_dsn: Vec<RcptDsn>,
 }
 
 /// One queued message.
@@ -105,6 +161,16 @@ pub struct QueueEntry {
     pub next_attempt_ms: u64,
     /// The current claim, if any.
     pub claim: Option<Claim>,
+    /// A delay notification was sent (at most one per message).
+    pub delay_notified: bool,
+    /// `RET` of MAIL FROM (RFC 3461 §4.3).
+    pub ret: Option<DsnRet>,
+    /// `ENVID` of MAIL FROM, decoded (RFC 3461 §4.4).
+    pub envid: Option<String>,
+    /// Set by an administrator's reject: the next attempt fails every
+    /// recipient still pending with this text (and bounces) instead of
+    /// delivering.
+    pub rejected: Option<String>,
 }
 
 /// The queue part of the state machine.
@@ -117,6 +183,8 @@ pub struct Queue {
     /// the file, then forgets the id (`Command::Forget`); a node that
     /// starts removes what a crash left behind.
     pub removable: BTreeSet<QueueId>,
+    /// Each node's last claim: its nonce and what it claimed.
+    last_claims: BTreeMap<u64, (u64, Vec<(QueueId, u64)>)>,
 }
 
 /// The outcome of a delivery attempt report.
@@ -131,15 +199,30 @@ pub enum ReportOutcome {
 impl Queue {
     /// Adds an entry, due at once.
     pub fn enqueue(&mut self, e: NewEntry) -> Result<(), Rejection> {
-        if self.entries.contains_key(&e.id) {
-            return Err(Rejection::QueueIdInUse);
+        // The same Enqueue applied twice (resent after the leader died before
+        // answering) is one message: the first one counts, even if it has
+        // been delivered since.
+        if self.removable.contains(&e.id) {
+            return Ok(());
         }
+        if let Some(existing) = self.entries.get(&e.id) {
+            let same = existing.return_path == e.return_path
+                && existing.size == e.size
+                && existing.received_ms == e.received_ms;
+            return if same {
+                Ok(())
+            } else {
+                Err(Rejection::QueueIdInUse)
+            };
+        }
+        let mut dsn = e.rcpt_dsn.into_iter();
         let recipients = e
             .recipients
             .into_iter()
             .map(|address| Recipient {
                 address,
                 state: RcptState::Pending,
+                dsn: dsn.next().unwrap_or_default(),
             })
             .collect();
         self.entries.insert(
@@ -154,9 +237,33 @@ impl Queue {
                 attempts: 0,
                 next_attempt_ms: e.received_ms,
                 claim: None,
+                delay_notified: false,
+                ret: e.ret,
+                envid: e.envid,
+                rejected: None,
             },
         );
         Ok(())
+    }
+
+    /// [`Queue::claim`], answered once per `nonce`: the same claim applied
+    /// again returns what it claimed the first time.
+    pub fn claim_once(
+        &mut self,
+        node: u64,
+        now_ms: u64,
+        lease_ms: u64,
+        max: usize,
+        nonce: u64,
+    ) -> Vec<(QueueId, u64)> {
+        if let Some((last, claimed)) = self.last_claims.get(&node)
+            && *last == nonce
+        {
+            return claimed.clone();
+        }
+        let claimed = self.claim(node, now_ms, lease_ms, max);
+        self.last_claims.insert(node, (nonce, claimed.clone()));
+        claimed
     }
 
     /// Claims up to `max` entries that are due at `now_ms` and not claimed
@@ -224,9 +331,66 @@ impl Queue {
             return Ok(ReportOutcome::Dequeued);
         }
         entry.attempts += 1;
-        entry.next_attempt_ms = retry_at_ms;
+        // A reject that arrived during the attempt is carried out at once.
+        entry.next_attempt_ms = if entry.rejected.is_some() {
+            0
+        } else {
+            retry_at_ms
+        };
         entry.claim = None;
         Ok(ReportOutcome::Deferred)
+    }
+
+    /// Records that the delay notification of `id` is sent (or being
+    /// sent): the marker is set before the notice is enqueued, so a crash
+    /// loses a notice rather than sending two.
+    ///
+    /// # Errors
+    /// [`Rejection::NotInQueue`]; [`Rejection::AlreadyNotified`] when the
+    /// marker was set already (another node notified).
+    pub fn mark_delay_notified(&mut self, id: QueueId) -> Result<(), Rejection> {
+        let entry = self.entries.get_mut(&id).ok_or(Rejection::NotInQueue)?;
+        if entry.delay_notified {
+            return Err(Rejection::AlreadyNotified);
+        }
+        entry.delay_notified = true;
+        Ok(())
+    }
+
+    /// Marks `id` rejected with `reason`: it is due at once, and the
+    /// DEQUEUER fails its pending recipients (and bounces) instead of
+    /// delivering (CommuniGate's `RejectQueueMessage`).
+    ///
+    /// # Errors
+    /// [`Rejection::NotInQueue`].
+    pub fn reject(&mut self, id: QueueId, reason: String) -> Result<(), Rejection> {
+        let entry = self.entries.get_mut(&id).ok_or(Rejection::NotInQueue)?;
+        entry.rejected = Some(reason);
+        entry.next_attempt_ms = 0;
+        Ok(())
+    }
+
+    /// Makes every entry with a pending recipient in `domain` (every entry
+    /// when `domain` is empty or `*`) due at `now_ms` (CommuniGate's
+    /// `ReleaseSMTPQueue`). Returns how many entries were released.
+    pub fn release(&mut self, domain: &str, now_ms: u64) -> u64 {
+        let all = domain.is_empty() || domain == "*";
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        let mut count = 0;
+        for entry in self.entries.values_mut() {
+            let hit = all
+                || entry.recipients.iter().any(|r| {
+                    !r.state.is_final()
+                        && r.address
+                            .rsplit_once('@')
+                            .is_some_and(|(_, d)| d.eq_ignore_ascii_case(&domain))
+                });
+            if hit && entry.next_attempt_ms > now_ms {
+                entry.next_attempt_ms = now_ms;
+                count += 1;
+            }
+        }
+        count
     }
 }
 
@@ -242,6 +406,9 @@ mod tests {
             size: 10,
             source: "SMTP".into(),
             received_ms: 1000,
+            ret: None,
+            envid: None,
+            rcpt_dsn: Vec::new(),
         }
     }
 
@@ -249,7 +416,9 @@ mod tests {
     fn claim_is_exclusive_until_it_expires() {
         let mut q = Queue::default();
         q.enqueue(entry(1, &["x@y"])).unwrap();
-        assert_eq!(q.enqueue(entry(1, &["x@y"])), Err(Rejection::QueueIdInUse));
+        let mut clash = entry(1, &["z@y"]);
+        clash.received_ms = 2000;
+        assert_eq!(q.enqueue(clash), Err(Rejection::QueueIdInUse));
         let first = q.claim(1, 1000, 500, 10);
         assert_eq!(first.len(), 1);
         assert!(q.claim(2, 1200, 500, 10).is_empty());
@@ -269,6 +438,22 @@ mod tests {
             q.removable.contains(&QueueId(1)),
             "its body must be removed"
         );
+    }
+
+    #[test]
+    fn a_resent_claim_or_enqueue_changes_nothing() {
+        let mut q = Queue::default();
+        q.enqueue(entry(1, &["x@y"])).unwrap();
+        q.enqueue(entry(2, &["x@y"])).unwrap();
+        let first = q.claim_once(1, 1000, 60_000, 1, 77);
+        assert_eq!(q.claim_once(1, 1001, 60_000, 1, 77), first);
+        assert_ne!(q.claim_once(1, 1002, 60_000, 1, 78), first);
+        // The same message enqueued again is the same message.
+        q.enqueue(entry(1, &["x@y"])).unwrap();
+        assert_eq!(q.entries.len(), 2);
+        let mut other = entry(1, &["x@y"]);
+        other.size = 99;
+        assert_eq!(q.enqueue(other), Err(Rejection::QueueIdInUse));
     }
 
     #[test]
@@ -318,5 +503,75 @@ mod tests {
         )
         .unwrap();
         assert!(q.entries.is_empty());
+    }
+
+    #[test]
+    fn issue_5_delay_notice_is_marked_once() {
+        let mut q = Queue::default();
+        q.enqueue(entry(1, &["x@y"])).unwrap();
+        assert!(!q.entries[&QueueId(1)].delay_notified);
+        assert_eq!(q.mark_delay_notified(QueueId(1)), Ok(()));
+        assert_eq!(
+            q.mark_delay_notified(QueueId(1)),
+            Err(Rejection::AlreadyNotified)
+        );
+        assert_eq!(
+            q.mark_delay_notified(QueueId(9)),
+            Err(Rejection::NotInQueue)
+        );
+    }
+
+    #[test]
+    fn issue_5_dsn_parameters_are_kept_per_recipient() {
+        let mut q = Queue::default();
+        let mut e = entry(1, &["a@x", "b@y"]);
+        e.ret = Some(DsnRet::Hdrs);
+        e.envid = Some("QQ314159".into());
+        e.rcpt_dsn = vec![RcptDsn {
+            notify: Some(Notify::default()),
+            orcpt: Some("rfc822;a@x".into()),
+        }];
+        q.enqueue(e).unwrap();
+        let entry = &q.entries[&QueueId(1)];
+        assert_eq!(entry.ret, Some(DsnRet::Hdrs));
+        assert_eq!(entry.envid.as_deref(), Some("QQ314159"));
+        assert!(!entry.recipients[0].dsn.wants_failure(), "NOTIFY=NEVER");
+        assert!(!entry.recipients[0].dsn.wants_delay());
+        // Without NOTIFY: failures and delays, no success.
+        let b = &entry.recipients[1].dsn;
+        assert!(b.wants_failure() && b.wants_delay() && !b.wants_success());
+    }
+
+    #[test]
+    fn issue_5_release_and_reject() {
+        let mut q = Queue::default();
+        q.enqueue(entry(1, &["a@one.test"])).unwrap();
+        q.enqueue(entry(2, &["b@Two.test"])).unwrap();
+        for id in [1, 2] {
+            let c = q.claim(1, 1000, 500, 1);
+            q.report(
+                QueueId(id),
+                c[0].1,
+                vec![(0, RcptState::Deferred("451".into()))],
+                90_000,
+            )
+            .unwrap();
+        }
+        assert_eq!(q.release("two.test", 2000), 1);
+        assert_eq!(q.entries[&QueueId(2)].next_attempt_ms, 2000);
+        assert_eq!(q.entries[&QueueId(1)].next_attempt_ms, 90_000);
+        assert_eq!(q.release("*", 2000), 1);
+        assert_eq!(q.release("", 2000), 0, "nothing left to release");
+
+        q.enqueue(entry(3, &["c@x"])).unwrap();
+        let c = q.claim(1, 3000, 500, 10);
+        assert_eq!(c.len(), 3);
+        q.reject(QueueId(3), "rejected".into()).unwrap();
+        // The attempt in flight reports a deferral: the entry is due at once.
+        let token = c.iter().find(|(id, _)| id.0 == 3).unwrap().1;
+        q.report(QueueId(3), token, vec![], 60_000).unwrap();
+        assert_eq!(q.entries[&QueueId(3)].next_attempt_ms, 0);
+        assert_eq!(q.entries[&QueueId(3)].rejected.as_deref(), Some("rejected"));
+        assert_eq!(q.reject(QueueId(9), "x".into()), Err(Rejection::NotInQueue));
     }
 }

@@ -6,8 +6,8 @@
 //! authentication exchange: the server sends its protocol version and a
 //! random nonce, the client answers with its version and
 //! `HMAC-SHA256(cluster secret, nonce)`. A peer without the secret, or
-//! speaking a protocol version this node cannot, is refused with a clear
-//! message before any request is read.
+//! speaking a protocol version older than this node still supports, is
+//! refused with a clear message before any request is read.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,9 +24,11 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::raft::{Request, Response, TypeConfig, decode, encode};
 
-/// The node-to-node protocol version this build speaks. A node refuses
-/// peers whose version it does not know (a version only adds messages).
+/// The newest node-to-node protocol version this build speaks. Versions
+/// only add messages, so two nodes talk in the older of their versions.
 pub const PROTOCOL_VERSION: u32 = 1;
+/// The oldest version this build still speaks; older peers are refused.
+pub const MIN_PROTOCOL_VERSION: u32 = 1;
 
 /// Largest frame accepted (snapshot chunks are 3 MiB by default).
 const MAX_FRAME: usize = 64 * 1024 * 1024;
@@ -60,6 +62,16 @@ pub enum RpcRequest {
     /// Asks the node holding an account's lease to store a delivered
     /// message (CommuniGate's "delivery channel" to the right backend).
     Deliver(Delivery),
+    /// Asks the holder of an account's lease to give it back if it is not
+    /// using the account.
+    Yield(crate::directory::AccountRef),
+    /// Asks for the cluster as this node sees it.
+    Status,
+    /// Asks the leader to remove a member from the cluster.
+    RemoveMember {
+        /// The member's id.
+        id: u64,
+    },
 }
 
 /// A message for an account open on another node.
@@ -88,8 +100,9 @@ pub enum RpcResponse {
     Vote(Result<VoteResponse<u64>, RaftError<u64>>),
     /// To `InstallSnapshot`.
     InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
-    /// To `ClientWrite`: the results, or why not.
-    ClientWrite(Result<Response, RemoteError>),
+    /// To `ClientWrite`: the results and the log index they were
+    /// committed at, or why not.
+    ClientWrite(Result<(Response, u64), RemoteError>),
     /// To `ReadIndex`.
     ReadIndex(Result<u64, RemoteError>),
     /// To `AllocateNodeId`.
@@ -98,6 +111,12 @@ pub enum RpcResponse {
     Added(Result<(), RemoteError>),
     /// To `Deliver`: the message's UID in the INBOX.
     Delivered(Result<u32, RemoteError>),
+    /// To `Yield`: whether the lease was given back.
+    Yielded(bool),
+    /// To `Status`.
+    Status(Box<crate::status::ClusterStatus>),
+    /// To `RemoveMember`.
+    Removed(Result<(), RemoteError>),
 }
 
 /// Why a remote node could not do what was asked.
@@ -326,9 +345,9 @@ async fn serve_connection<H: Handler>(
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
     let refusal = if !secret.verify(&nonce, &auth.mac) {
         Some("wrong cluster secret".to_string())
-    } else if auth.version > PROTOCOL_VERSION {
+    } else if auth.version < MIN_PROTOCOL_VERSION {
         Some(format!(
-            "this node speaks cluster protocol {PROTOCOL_VERSION}, the peer {}: upgrade this node first",
+            "the peer speaks cluster protocol {}, this node needs at least {MIN_PROTOCOL_VERSION}: upgrade the peer",
             auth.version
         ))
     } else {

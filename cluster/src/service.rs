@@ -1,7 +1,7 @@
 //! The RPC service: what this node answers to its peers.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use openraft::{BasicNode, ChangeMembers};
 
@@ -10,6 +10,8 @@ use crate::command::{Command, CommandResult};
 use crate::leader::LeaderLink;
 use crate::raft::{Raft, Request};
 use crate::rpc::{Delivery, Handler, RemoteError, RpcRequest, RpcResponse};
+use crate::state::State;
+use crate::status::ClusterStatus;
 
 /// Voters beyond this many join as non-voters (DESIGN §4).
 const MAX_VOTERS: usize = 5;
@@ -19,13 +21,55 @@ pub struct RpcService {
     raft: Raft,
     link: Arc<LeaderLink>,
     hub: Arc<OnceLock<WeakHub>>,
+    state: Arc<RwLock<State>>,
 }
 
 impl RpcService {
     /// The service for this node; `hub` is filled in once the node's
     /// account hub exists.
-    pub fn new(raft: Raft, link: Arc<LeaderLink>, hub: Arc<OnceLock<WeakHub>>) -> RpcService {
-        RpcService { raft, link, hub }
+    pub fn new(
+        raft: Raft,
+        link: Arc<LeaderLink>,
+        hub: Arc<OnceLock<WeakHub>>,
+        state: Arc<RwLock<State>>,
+    ) -> RpcService {
+        RpcService {
+            raft,
+            link,
+            hub,
+            state,
+        }
+    }
+
+    fn status(&self) -> ClusterStatus {
+        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        ClusterStatus::of(&self.raft, &state)
+    }
+
+    /// Removes a member: out of the voters (joint consensus), then out of
+    /// the cluster.
+    async fn remove_member(&self, id: u64) -> Result<(), RemoteError> {
+        self.require_leader()?;
+        let failed = |e: &dyn std::fmt::Display| RemoteError::Failed(e.to_string());
+        let voter = self
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|v| v == id);
+        if voter {
+            self.raft
+                .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false)
+                .await
+                .map_err(|e| failed(&e))?;
+        }
+        self.raft
+            .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false)
+            .await
+            .map_err(|e| failed(&e))?;
+        Ok(())
     }
 
     async fn deliver(&self, d: Delivery) -> Result<u32, RemoteError> {
@@ -112,7 +156,7 @@ impl Handler for RpcService {
                         .raft
                         .client_write(request)
                         .await
-                        .map(|r| r.data)
+                        .map(|r| (r.data, r.log_id.index))
                         .map_err(|e| match e.forward_to_leader::<BasicNode>() {
                             Some(f) => RemoteError::NotLeader(
                                 f.leader_id
@@ -140,6 +184,16 @@ impl Handler for RpcService {
                 RpcResponse::Added(self.add_member(id, addr).await)
             }
             RpcRequest::Deliver(d) => RpcResponse::Delivered(self.deliver(d).await),
+            RpcRequest::Status => RpcResponse::Status(Box::new(self.status())),
+            RpcRequest::RemoveMember { id } => RpcResponse::Removed(self.remove_member(id).await),
+            RpcRequest::Yield(account) => {
+                let hub = self.hub.get().and_then(WeakHub::upgrade);
+                let yielded = match hub {
+                    Some(hub) => hub.yield_account(&account).await,
+                    None => false,
+                };
+                RpcResponse::Yielded(yielded)
+            }
         }
     }
 }

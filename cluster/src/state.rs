@@ -4,8 +4,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{Command, CommandResult};
 use crate::directory::Directory;
+use std::collections::BTreeMap;
+
 use crate::lease::Leases;
 use crate::queue::Queue;
+use crate::router::RelaySettings;
+use crate::status::NodeInfo;
 
 /// Everything the Raft log decides.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -20,6 +24,10 @@ pub struct State {
     pub next_node_id: u64,
     /// Account leases.
     pub leases: Leases,
+    /// The router table (issue #5).
+    pub relay: RelaySettings,
+    /// What each member registered about itself.
+    pub nodes: BTreeMap<u64, NodeInfo>,
 }
 
 impl State {
@@ -46,7 +54,14 @@ impl State {
                 now_ms,
                 lease_ms,
                 max,
-            } => CommandResult::Claimed(self.queue.claim(node, now_ms, lease_ms, max as usize)),
+                nonce,
+            } => CommandResult::Claimed(self.queue.claim_once(
+                node,
+                now_ms,
+                lease_ms,
+                max as usize,
+                nonce,
+            )),
             Command::Report {
                 id,
                 token,
@@ -78,8 +93,27 @@ impl State {
                 }
                 CommandResult::Done
             }
+            Command::RegisterNode { id, info } => {
+                self.nodes.insert(id, info);
+                CommandResult::Done
+            }
             Command::ReleaseLease { account, node } => {
                 self.leases.release(&account, node);
+                CommandResult::Done
+            }
+            Command::DelayNotified { id } => self
+                .queue
+                .mark_delay_notified(id)
+                .map_or_else(rejected, |()| CommandResult::Done),
+            Command::RejectQueued { id, reason } => self
+                .queue
+                .reject(id, reason)
+                .map_or_else(rejected, |()| CommandResult::Done),
+            Command::ReleaseQueue { domain, now_ms } => {
+                CommandResult::Count(self.queue.release(&domain, now_ms))
+            }
+            Command::SetRouterTable { rules } => {
+                self.relay.routes = rules;
                 CommandResult::Done
             }
         }

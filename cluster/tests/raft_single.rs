@@ -79,6 +79,9 @@ async fn concurrent_proposals_all_commit() {
                 size: 1,
                 source: "TEST".into(),
                 received_ms: 0,
+                ret: None,
+                envid: None,
+                rcpt_dsn: Vec::new(),
             }))
             .await
         }));

@@ -148,6 +148,29 @@ pub fn advertised(local: std::net::SocketAddr) -> String {
 /// takes seconds at most.
 const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// Publishes this member's name, version and service addresses in the
+/// replicated state (for `mailnode cluster status` and peers).
+///
+/// # Errors
+/// The command cannot be committed.
+pub async fn register_node<'a>(
+    config: &NodeConfig,
+    cluster: &ClusterHandle,
+    listeners: impl Iterator<Item = (&'a str, &'a tokio::net::TcpListener)>,
+) -> Result<()> {
+    let services = listeners
+        .filter_map(|(key, l)| Some((key.to_string(), advertised(l.local_addr().ok()?))))
+        .collect();
+    let info = cluster::status::NodeInfo {
+        name: config.node_name.clone(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        protocol: cluster::rpc::PROTOCOL_VERSION,
+        services,
+    };
+    let id = cluster.node_id();
+    expect_done(cluster.propose(Command::RegisterNode { id, info }).await?)
+}
+
 /// Drops the queue claims this node held before it (re)started: whatever
 /// it was delivering then is not being delivered now, so the entries are
 /// due again at once instead of after the claim lease.

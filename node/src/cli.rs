@@ -14,6 +14,44 @@ use crate::net::Stream;
 use crate::server::Services;
 use crate::syslog::level;
 
+/// The node hooks of the administration API: `WriteLog` into the system
+/// log, `SHUTDOWN` through the node's halt signal.
+pub struct CliControl {
+    log: crate::syslog::SystemLog,
+    hostname: String,
+    halt: Arc<tokio::sync::Notify>,
+}
+
+impl CliControl {
+    /// Hooks over the node's log, name and halt signal.
+    pub fn new(
+        log: crate::syslog::SystemLog,
+        hostname: String,
+        halt: Arc<tokio::sync::Notify>,
+    ) -> CliControl {
+        CliControl {
+            log,
+            hostname,
+            halt,
+        }
+    }
+}
+
+impl admin::NodeControl for CliControl {
+    fn write_log(&self, level: u8, text: &str) {
+        self.log.write(level, "CLI", "", text);
+    }
+
+    fn shutdown(&self) {
+        // A stored permit: the node stops even if it is not waiting yet.
+        self.halt.notify_one();
+    }
+
+    fn hostname(&self) -> String {
+        self.hostname.clone()
+    }
+}
+
 /// An idle CLI connection is closed after this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
@@ -136,6 +174,73 @@ async fn skip_line<R: AsyncBufReadExt + Unpin>(io: &mut R) -> std::io::Result<()
                 let n = chunk.len();
                 io.consume(n);
             }
+        }
+    }
+}
+
+/// `mailnode cli`: a small CLI client over a blocking socket. Logs in
+/// with USER/PASS, switches to INLINE, and runs each command line,
+/// returning the reply lines as the server wrote them (data on the
+/// `201` line).
+pub struct CliClient {
+    reader: std::io::BufReader<std::net::TcpStream>,
+    writer: std::net::TcpStream,
+}
+
+impl CliClient {
+    /// Connects to `addr`, logs in as `user` and turns INLINE on.
+    ///
+    /// # Errors
+    /// The connection failed, or the server refused the login (the
+    /// server's reply is the error text).
+    pub fn connect(addr: &str, user: &str, password: &str) -> std::io::Result<CliClient> {
+        let stream = std::net::TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+        let mut client = CliClient {
+            reader: std::io::BufReader::new(stream.try_clone()?),
+            writer: stream,
+        };
+        client.expect_ok(None)?;
+        let reply = client.call(&format!("USER {user}"))?;
+        if !reply.starts_with("300") {
+            return Err(std::io::Error::other(reply));
+        }
+        client.expect_ok(Some(&format!("PASS {password}")))?;
+        client.expect_ok(Some("INLINE"))?;
+        Ok(client)
+    }
+
+    /// Sends one command line and returns the reply line.
+    ///
+    /// # Errors
+    /// The connection failed or closed.
+    pub fn call(&mut self, line: &str) -> std::io::Result<String> {
+        use std::io::{BufRead as _, Write as _};
+        if line.contains(['\r', '\n']) {
+            return Err(std::io::Error::other("a command is one line"));
+        }
+        self.writer.write_all(format!("{line}\r\n").as_bytes())?;
+        let mut reply = String::new();
+        if self.reader.read_line(&mut reply)? == 0 {
+            return Err(std::io::Error::other("the server closed the connection"));
+        }
+        Ok(reply.trim_end_matches(['\r', '\n']).to_string())
+    }
+
+    fn expect_ok(&mut self, line: Option<&str>) -> std::io::Result<()> {
+        let reply = match line {
+            Some(line) => self.call(line)?,
+            None => {
+                use std::io::BufRead as _;
+                let mut greeting = String::new();
+                self.reader.read_line(&mut greeting)?;
+                greeting
+            }
+        };
+        if reply.starts_with('2') {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(reply.trim_end().to_string()))
         }
     }
 }

@@ -316,6 +316,15 @@ pub struct SmtpConfig {
     pub auth_plaintext_on_loopback: bool,
     /// Name used in the greeting and `EHLO` reply; `None` means `main_domain`.
     pub hostname: Option<String>,
+    /// Most connections one IP address may open per minute (0: no limit); more get
+    /// `421 4.7.0`. Trusted client addresses are exempt.
+    pub max_connection_rate_per_ip: u32,
+    /// Most messages (MAIL commands) one IP address may send per minute (0: no limit);
+    /// more get `451 4.7.1`. Authenticated sessions and trusted addresses are exempt.
+    pub max_message_rate_per_ip: u32,
+    /// Apply the rate limits to loopback clients too (normally local injectors and
+    /// benchmarks, so exempt).
+    pub rate_limit_loopback: bool,
 }
 
 impl Default for SmtpConfig {
@@ -336,6 +345,12 @@ impl Default for SmtpConfig {
             // Passwords never cross the network in clear text unless the operator asks.
             auth_plaintext_on_loopback: false,
             hostname: None,
+            // A legitimate MTA opens a few connections a minute; a spambot hundreds.
+            max_connection_rate_per_ip: 100,
+            // Postfix-like anvil figure: a busy but honest relay stays well below it.
+            max_message_rate_per_ip: 300,
+            // Local tools (sendmail-like injectors, benchmarks) are not throttled.
+            rate_limit_loopback: false,
         }
     }
 }
@@ -435,7 +450,7 @@ pub struct RelayConfig {
     /// Age (since the message was received) after which a deferred recipient fails, in seconds.
     pub give_up_secs: u64,
     /// Age after which the sender is told that recipients are still deferred, in seconds.
-    /// TODO(#5): delay notices are not sent yet.
+    /// 0 disables delay notices.
     pub delay_notify_secs: u64,
     /// Time allowed to open a TCP connection to a remote host, in seconds.
     pub connect_timeout_secs: u64,
@@ -803,6 +818,7 @@ max_batch = 16
                 max_errors: 3,
                 auth_plaintext_on_loopback: true,
                 hostname: Some("mx.example.org".into()),
+                ..SmtpConfig::default()
             }
         );
         assert_eq!(cfg.smtp_hostname(), "mx.example.org");

@@ -18,13 +18,27 @@
 //! claim) between the remote `250` and the `Report` commit sends it again on
 //! the next attempt (RFC 5321 §6.1 accepts duplicates over losses).
 //!
-//! Bounces: once a report that fails recipients is committed, ONE RFC 3464
-//! notification listing them goes to the envelope sender (`crate::dsn`),
-//! enqueued with the null reverse-path; a message from the null sender is
-//! never bounced, so notifications cannot loop. A crash between the commit and
-//! the enqueue loses that notification (at most once, never twice).
+//! Notifications (RFC 3464, `crate::dsn`), all to the envelope sender, enqueued
+//! with the null reverse-path; a message from the null sender never gets one, so
+//! notifications cannot loop:
+//! - bounce: once a report that fails recipients is committed, ONE notice listing
+//!   those whose `NOTIFY` asks for failures (the default, RFC 3461 §4.1);
+//! - success: recipients with `NOTIFY=SUCCESS` get a `delivered` notice (local) or
+//!   a `relayed` one (remote host without DSN); a host that offers DSN received
+//!   the parameters and reports itself (RFC 3461 §5.2.2);
+//! - delay: once a message has waited `delay_notify_secs` (0: never) with
+//!   recipients still deferred, ONE notice for those whose `NOTIFY` asks for
+//!   delays. The `DelayNotified` marker is committed BEFORE the notice is
+//!   enqueued, so two nodes (or a retry) never send it twice.
+//!
+//! A crash between a commit and the enqueue of its notice loses that notice
+//! (at most once, never twice).
+//!
+//! An entry rejected by the administrator (`RejectQueued`) is not delivered: its
+//! pending recipients fail with the given text at the next (immediate) attempt and
+//! the ordinary bounce follows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,10 +52,10 @@ use storage::{AccountKind, Spool};
 
 use crate::config::RelayConfig;
 use crate::dsn::{self, DsnAction, DsnInput, DsnRecipient};
-use crate::enqueuer::{Enqueuer, Submit, now_ms};
+use crate::enqueuer::{Enqueuer, Submit, SubmitDsn, now_ms};
 use crate::error::{Error, Result};
 use crate::relay::proto::reply_line;
-use crate::relay::{Destination, RelayAgent, domain_of};
+use crate::relay::{Destination, Envelope, RelayAgent, domain_of};
 use crate::syslog::{SystemLog, level};
 
 /// Entries claimed per round.
@@ -179,6 +193,7 @@ impl Shared {
             now_ms: now,
             lease_ms: CLAIM_LEASE_MS,
             max: CLAIM_BATCH,
+            nonce: rand::random(),
         };
         let claimed = match self.cluster.propose(claim).await? {
             CommandResult::Claimed(c) => c,
@@ -226,11 +241,23 @@ impl Shared {
         let mut results = Vec::new();
         let mut remote: BTreeMap<Destination, Vec<(u32, String)>> = BTreeMap::new();
         let mut remote_mta: BTreeMap<u32, Option<String>> = BTreeMap::new();
+        // Remote recipients whose next hop took over DSN duties.
+        let mut passed_on: BTreeSet<u32> = BTreeSet::new();
         for (index, rcpt) in entry.recipients.iter().enumerate() {
             if rcpt.state.is_final() {
                 continue;
             }
             let index = index as u32;
+            if let Some(reason) = &entry.rejected {
+                self.log.write(
+                    level::MAJOR,
+                    "DEQUEUER",
+                    &ctx,
+                    &format!("{} failed: rejected: {reason}", rcpt.address),
+                );
+                results.push((index, RcptState::Failed(format!("5.0.0 {reason}"))));
+                continue;
+            }
             let state = match self.route(&rcpt.address) {
                 Route::Local(account, kind) => {
                     let target = Target {
@@ -252,7 +279,10 @@ impl Shared {
                     RcptState::Failed("5.1.1 unknown user account".into())
                 }
                 Route::Remote => {
-                    let dest = crate::relay::route(&domain_of(&rcpt.address), &self.settings.relay);
+                    let domain = domain_of(&rcpt.address);
+                    let dest = self
+                        .cluster
+                        .read(|s| crate::relay::route(&domain, &s.relay, &self.settings.relay));
                     remote
                         .entry(dest)
                         .or_default()
@@ -262,14 +292,18 @@ impl Shared {
             };
             results.push((index, state));
         }
-        let relayed =
-            join_all(remote.iter().map(|(dest, rcpts)| {
-                self.deliver_remote(id, &entry.return_path, dest, rcpts, &body)
-            }))
-            .await;
-        for (rcpts, outcome) in remote.values().zip(relayed) {
-            for ((index, _), state) in rcpts.iter().zip(outcome.1) {
-                remote_mta.insert(*index, outcome.0.clone());
+        let relayed = join_all(
+            remote
+                .iter()
+                .map(|(dest, rcpts)| self.deliver_remote(&entry, dest, rcpts, &body)),
+        )
+        .await;
+        for (rcpts, (host, states, dsn)) in remote.values().zip(relayed) {
+            for ((index, _), state) in rcpts.iter().zip(states) {
+                remote_mta.insert(*index, host.clone());
+                if dsn {
+                    passed_on.insert(*index);
+                }
                 results.push((*index, state));
             }
         }
@@ -284,6 +318,15 @@ impl Shared {
         let outcome = self.cluster.propose(report).await;
         if matches!(outcome, Ok(CommandResult::Reported(_))) {
             self.bounce(&entry, &results, &remote_mta, &body).await;
+            self.success_notice(&entry, &results, &remote_mta, &passed_on, &body)
+                .await;
+        }
+        if matches!(
+            outcome,
+            Ok(CommandResult::Reported(ReportOutcome::Deferred))
+        ) {
+            self.delay_notice(&entry, &results, &remote_mta, &body, now)
+                .await;
         }
         match outcome {
             Ok(CommandResult::Reported(ReportOutcome::Dequeued)) => {
@@ -323,17 +366,34 @@ impl Shared {
     }
 
     /// One SMTP transaction to `dest` for `rcpts`; returns the host that
-    /// answered (if one did) and one state per recipient.
+    /// answered (if one did), one state per recipient, and whether the host
+    /// took the DSN parameters.
     async fn deliver_remote(
         &self,
-        id: QueueId,
-        return_path: &str,
+        entry: &QueueEntry,
         dest: &Destination,
         rcpts: &[(u32, String)],
         body: &[u8],
-    ) -> (Option<String>, Vec<RcptState>) {
+    ) -> (Option<String>, Vec<RcptState>, bool) {
+        let id = entry.id;
         let addresses: Vec<String> = rcpts.iter().map(|(_, a)| a.clone()).collect();
-        let attempt = self.relay.deliver(dest, return_path, &addresses, body);
+        let envelope = Envelope {
+            return_path: entry.return_path.clone(),
+            recipients: addresses.clone(),
+            ret: entry.ret,
+            envid: entry.envid.clone(),
+            rcpt_dsn: rcpts
+                .iter()
+                .map(|(i, _)| {
+                    entry
+                        .recipients
+                        .get(*i as usize)
+                        .map(|r| r.dsn.clone())
+                        .unwrap_or_default()
+                })
+                .collect(),
+        };
+        let attempt = self.relay.deliver(dest, &envelope, body);
         let outcome = match tokio::time::timeout(ATTEMPT_DEADLINE, attempt).await {
             Ok(outcome) => outcome,
             Err(_) => crate::relay::HostOutcome {
@@ -347,10 +407,12 @@ impl Shared {
                     );
                     addresses.len()
                 ],
+                dsn: false,
             },
         };
         let host = outcome.host;
         let connected = outcome.connected;
+        let dsn = outcome.dsn;
         let states = addresses
             .iter()
             .zip(outcome.replies)
@@ -374,7 +436,7 @@ impl Shared {
                 state
             })
             .collect();
-        (connected.then_some(host), states)
+        (connected.then_some(host), states, dsn)
     }
 
     /// Fails the deferred results of a message older than `give_up_secs`.
@@ -418,7 +480,8 @@ impl Shared {
             .unwrap_or(local_ms)
     }
 
-    /// Sends one notification listing the recipients this report failed.
+    /// Sends one notification listing the recipients this report failed and
+    /// whose `NOTIFY` asks for failures.
     async fn bounce(
         &self,
         entry: &QueueEntry,
@@ -426,20 +489,123 @@ impl Shared {
         remote: &BTreeMap<u32, Option<String>>,
         body: &[u8],
     ) {
-        let failed: Vec<DsnRecipient> = results
-            .iter()
-            .filter_map(|(i, state)| match state {
-                RcptState::Failed(reason) => Some(DsnRecipient {
-                    address: entry.recipients.get(*i as usize)?.address.clone(),
-                    action: DsnAction::Failed,
-                    reason: reason.clone(),
-                    remote_mta: remote.get(i).cloned().flatten(),
-                }),
+        let failed = self.dsn_recipients(entry, results, remote, |_, rcpt, state| match state {
+            RcptState::Failed(reason) if rcpt.dsn.wants_failure() => {
+                Some((DsnAction::Failed, reason.clone()))
+            }
+            _ => None,
+        });
+        self.notify(entry, &failed, body, "bounced").await;
+    }
+
+    /// Sends one `delivered`/`relayed` notice for the recipients this report
+    /// delivered that asked for it (`NOTIFY=SUCCESS`), except those whose next
+    /// hop took the DSN parameters and reports itself (RFC 3461 §5.2.2).
+    async fn success_notice(
+        &self,
+        entry: &QueueEntry,
+        results: &[(u32, RcptState)],
+        remote: &BTreeMap<u32, Option<String>>,
+        passed_on: &BTreeSet<u32>,
+        body: &[u8],
+    ) {
+        let delivered =
+            self.dsn_recipients(entry, results, remote, |index, rcpt, state| match state {
+                RcptState::Delivered if rcpt.dsn.wants_success() => {
+                    if !remote.contains_key(&index) {
+                        Some((
+                            DsnAction::Delivered,
+                            "2.0.0 delivered to the mailbox".into(),
+                        ))
+                    } else if passed_on.contains(&index) {
+                        None
+                    } else {
+                        Some((
+                            DsnAction::Relayed,
+                            "2.0.0 relayed to a host without DSN".into(),
+                        ))
+                    }
+                }
                 _ => None,
+            });
+        self.notify(entry, &delivered, body, "success notice sent")
+            .await;
+    }
+
+    /// After a deferral: the one delay notice of this message, once it has
+    /// waited `delay_notify_secs`, for the deferred recipients whose `NOTIFY`
+    /// asks for delays. The marker is committed first (see the module docs).
+    async fn delay_notice(
+        &self,
+        entry: &QueueEntry,
+        results: &[(u32, RcptState)],
+        remote: &BTreeMap<u32, Option<String>>,
+        body: &[u8],
+        now: u64,
+    ) {
+        let after_ms = self.settings.relay.delay_notify_secs.saturating_mul(1000);
+        if after_ms == 0
+            || entry.delay_notified
+            || entry.return_path.is_empty()
+            || now.saturating_sub(entry.received_ms) < after_ms
+        {
+            return;
+        }
+        let delayed = self.dsn_recipients(entry, results, remote, |_, rcpt, state| match state {
+            RcptState::Deferred(reason) if rcpt.dsn.wants_delay() => {
+                Some((DsnAction::Delayed, reason.clone()))
+            }
+            _ => None,
+        });
+        if delayed.is_empty() {
+            return;
+        }
+        let marked = self
+            .cluster
+            .propose(Command::DelayNotified { id: entry.id })
+            .await;
+        if matches!(marked, Ok(CommandResult::Done)) {
+            self.notify(entry, &delayed, body, "delay notice sent")
+                .await;
+        }
+    }
+
+    /// The notice entries for `results`: `pick` says which recipients are
+    /// listed, with which action and reason.
+    fn dsn_recipients(
+        &self,
+        entry: &QueueEntry,
+        results: &[(u32, RcptState)],
+        remote: &BTreeMap<u32, Option<String>>,
+        pick: impl Fn(u32, &cluster::Recipient, &RcptState) -> Option<(DsnAction, String)>,
+    ) -> Vec<DsnRecipient> {
+        results
+            .iter()
+            .filter_map(|(i, state)| {
+                let rcpt = entry.recipients.get(*i as usize)?;
+                let (action, reason) = pick(*i, rcpt, state)?;
+                Some(DsnRecipient {
+                    address: rcpt.address.clone(),
+                    action,
+                    reason,
+                    remote_mta: remote.get(i).cloned().flatten(),
+                    original: rcpt.dsn.orcpt.clone(),
+                })
             })
-            .collect();
-        // RFC 5321 §4.5.5: never notify the null reverse-path (no bounce loops).
-        if failed.is_empty() || entry.return_path.is_empty() {
+            .collect()
+    }
+
+    /// Enqueues one notification about `recipients` (all of one kind) to the
+    /// envelope sender; nothing for an empty list or the null sender.
+    async fn notify(
+        &self,
+        entry: &QueueEntry,
+        recipients: &[DsnRecipient],
+        body: &[u8],
+        what: &str,
+    ) {
+        // RFC 5321 §4.5.5: never notify the null reverse-path (no loops).
+        if recipients.is_empty() || entry.return_path.is_empty() {
             return;
         }
         let ctx = format!("[{}]", entry.id);
@@ -450,33 +616,37 @@ impl Shared {
             queue_id: &queue_id,
             arrival_ms: entry.received_ms,
             now_ms: now_ms(),
-            recipients: &failed,
+            recipients,
             original: body,
+            envid: entry.envid.as_deref(),
+            full: entry.ret == Some(cluster::DsnRet::Full),
         });
         let submit = Submit {
             return_path: String::new(),
             recipients: vec![entry.return_path.clone()],
             body: message,
             source: "DSN",
+            dsn: SubmitDsn::default(),
         };
+        let to = &entry.return_path;
         match self.enqueuer.send(submit).await {
             Ok(Ok(dsn_id)) => self.log.write(
                 level::MAJOR,
                 "QUEUE",
                 &ctx,
-                &format!("bounced to <{}> as [{dsn_id}]", entry.return_path),
+                &format!("{what} to <{to}> as [{dsn_id}]"),
             ),
             Ok(Err(e)) => self.log.write(
                 level::FAILURE,
                 "QUEUE",
                 &ctx,
-                &format!("bounce to <{}> not enqueued: {e}", entry.return_path),
+                &format!("{what}: not enqueued for <{to}>: {e}"),
             ),
             Err(e) => self.log.write(
                 level::FAILURE,
                 "QUEUE",
                 &ctx,
-                &format!("bounce to <{}> not enqueued: {e}", entry.return_path),
+                &format!("{what}: not enqueued for <{to}>: {e}"),
             ),
         }
     }
@@ -519,12 +689,12 @@ impl Shared {
         let message = message.clone();
         let return_path = return_path.to_string();
         let internal_date = (now_ms() / 1000) as i64;
+        let ctx = format!("[{id}]");
         // Stored here, or by the member that has the account open.
         let result = self
             .accounts
             .deliver(account, kind, message, key, return_path, internal_date)
             .await;
-        let ctx = format!("[{id}]");
         match result {
             Ok(uid) => {
                 let uid = uid.0;

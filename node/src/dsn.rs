@@ -1,10 +1,13 @@
-//! Delivery status notifications (RFC 3464): the bounce and the delay notice sent to a
-//! message's envelope sender.
+//! Delivery status notifications (RFC 3464): the bounce, the delay notice and the success
+//! notice (RFC 3461 `NOTIFY=SUCCESS`) sent to a message's envelope sender.
 //!
 //! A notification is a `multipart/report; report-type=delivery-status` (RFC 6522) with three
 //! parts: a human-readable explanation, the `message/delivery-status` fields (per message:
-//! `Reporting-MTA`, `Arrival-Date`; per recipient: `Final-Recipient`, `Action`, `Status`,
-//! `Remote-MTA`, `Diagnostic-Code`), and the original header as `text/rfc822-headers`.
+//! `Original-Envelope-Id` when the sender gave `ENVID`, `Reporting-MTA`, `Arrival-Date`; per
+//! recipient: `Original-Recipient` when it came with `ORCPT`, `Final-Recipient`, `Action`,
+//! `Status`, `Remote-MTA`, `Diagnostic-Code`), and the original: its header as
+//! `text/rfc822-headers`, or the whole message as `message/rfc822` when a failure notice is
+//! asked for with `RET=FULL` (RFC 3461 §4.3).
 //!
 //! Loop prevention is the caller's rule, restated here: a notification is never sent to the
 //! null reverse-path (RFC 5321 §4.5.5, RFC 3464 §2), and it is itself sent with the null
@@ -20,6 +23,11 @@ pub enum DsnAction {
     Failed,
     /// Still trying; this is a warning.
     Delayed,
+    /// Delivered to the recipient's mailbox.
+    Delivered,
+    /// Handed to a next hop that does not offer DSN (RFC 3464 §2.3.3): no further
+    /// notification will come from there.
+    Relayed,
 }
 
 impl DsnAction {
@@ -27,7 +35,13 @@ impl DsnAction {
         match self {
             DsnAction::Failed => "failed",
             DsnAction::Delayed => "delayed",
+            DsnAction::Delivered => "delivered",
+            DsnAction::Relayed => "relayed",
         }
+    }
+
+    fn is_success(self) -> bool {
+        matches!(self, DsnAction::Delivered | DsnAction::Relayed)
     }
 }
 
@@ -43,6 +57,8 @@ pub struct DsnRecipient {
     pub reason: String,
     /// The remote host that gave the reason, when one did.
     pub remote_mta: Option<String>,
+    /// The `ORCPT` the recipient came with, `addr-type;address` (RFC 3461 §4.2).
+    pub original: Option<String>,
 }
 
 /// Everything a notification needs.
@@ -60,12 +76,16 @@ pub struct DsnInput<'a> {
     pub now_ms: u64,
     /// The recipients reported on; all of the same action.
     pub recipients: &'a [DsnRecipient],
-    /// The original message (only its header is included).
+    /// The original message.
     pub original: &'a [u8],
+    /// `ENVID` of the original transaction (RFC 3461 §4.4).
+    pub envid: Option<&'a str>,
+    /// Return the whole message (`RET=FULL`, failure notices only); else its header.
+    pub full: bool,
 }
 
 /// The status code of a reason: its enhanced code when it has one (RFC 3463), else derived
-/// from its reply code class, else `5.0.0`/`4.0.0` by `action`.
+/// from its reply code class, else `5.0.0`/`4.0.0`/`2.0.0` by `action`.
 pub fn status_of(reason: &str, action: DsnAction) -> String {
     let words: Vec<&str> = reason.split_whitespace().take(2).collect();
     for word in &words {
@@ -82,6 +102,7 @@ pub fn status_of(reason: &str, action: DsnAction) -> String {
     match smtp_code(reason) {
         Some(code) => format!("{}.0.0", code / 100),
         None if action == DsnAction::Delayed => "4.0.0".into(),
+        None if action.is_success() => "2.0.0".into(),
         None => "5.0.0".into(),
     }
 }
@@ -128,10 +149,14 @@ pub fn build(input: &DsnInput<'_>) -> Vec<u8> {
         .recipients
         .iter()
         .all(|r| r.action == DsnAction::Delayed);
+    let success = input.recipients.iter().all(|r| r.action.is_success());
+    let full = input.full && !delayed && !success;
     let mta = one_line(input.reporting_mta);
     let boundary = format!("{}.{}/{mta}", input.queue_id, input.now_ms);
     let subject = if delayed {
         "Delayed Mail (still being retried)"
+    } else if success {
+        "Successful Mail Delivery Report"
     } else {
         "Undelivered Mail Returned to Sender"
     };
@@ -165,6 +190,9 @@ pub fn build(input: &DsnInput<'_>) -> Vec<u8> {
     if delayed {
         line("Your message could not be delivered yet to the recipients below.");
         line("It is still in the queue and will be retried; you need not send it again.");
+    } else if success {
+        line("Your message was delivered (or relayed) to the recipients below,");
+        line("as you asked with a delivery status notification request.");
     } else {
         line("Your message could not be delivered to the recipients below.");
         line("This is a permanent error; delivery will not be retried.");
@@ -182,11 +210,21 @@ pub fn build(input: &DsnInput<'_>) -> Vec<u8> {
     line("Content-Type: message/delivery-status");
     line("Content-Description: Delivery report");
     line("");
+    if let Some(envid) = input.envid {
+        line(&format!("Original-Envelope-Id: {}", one_line(envid)));
+    }
     line(&format!("Reporting-MTA: dns; {mta}"));
     line(&format!("X-Mailnode-Queue-ID: {}", input.queue_id));
     line(&format!("Arrival-Date: {}", rfc2822(input.arrival_ms)));
     for r in input.recipients {
         line("");
+        if let Some((kind, address)) = r.original.as_deref().and_then(|o| o.split_once(';')) {
+            line(&format!(
+                "Original-Recipient: {}; {}",
+                one_line(kind),
+                one_line(address)
+            ));
+        }
         line(&format!(
             "Final-Recipient: rfc822; {}",
             one_line(&r.address)
@@ -210,15 +248,28 @@ pub fn build(input: &DsnInput<'_>) -> Vec<u8> {
     }
     line("");
     line(&format!("--{boundary}"));
-    line("Content-Type: text/rfc822-headers");
-    line("Content-Description: Undelivered Message Headers");
+    if full {
+        line("Content-Type: message/rfc822");
+        line("Content-Description: Undelivered Message");
+    } else {
+        line("Content-Type: text/rfc822-headers");
+        line("Content-Description: Message Headers");
+    }
     line("");
     let mut bytes = out.into_bytes();
-    let header = header_of(input.original);
-    // Header lines as CRLF, whatever the stored form.
-    for l in header.split(|b| *b == b'\n') {
+    let header = if full {
+        input.original
+    } else {
+        header_of(input.original)
+    };
+    // Lines as CRLF, whatever the stored form; the header's blank lines are dropped.
+    let mut pieces: Vec<&[u8]> = header.split(|b| *b == b'\n').collect();
+    if pieces.last().is_some_and(|l| l.is_empty()) {
+        pieces.pop();
+    }
+    for l in pieces {
         let l = l.strip_suffix(b"\r").unwrap_or(l);
-        if l.is_empty() {
+        if l.is_empty() && !full {
             continue;
         }
         bytes.extend_from_slice(l);
@@ -241,6 +292,8 @@ mod tests {
             now_ms: 1_700_000_060_000,
             recipients,
             original,
+            envid: None,
+            full: false,
         }
     }
 
@@ -268,12 +321,14 @@ mod tests {
                 action: DsnAction::Failed,
                 reason: "550 5.1.1 <bob@remote.test>: no such user".into(),
                 remote_mta: Some("127.0.0.1".into()),
+                original: None,
             },
             DsnRecipient {
                 address: "nobody@example.test".into(),
                 action: DsnAction::Failed,
                 reason: "5.1.1 unknown user account".into(),
                 remote_mta: None,
+                original: None,
             },
         ];
         let original = b"From: pm@example.test\r\nSubject: hi\r\n\r\nsecret body\r\n";
@@ -314,10 +369,60 @@ mod tests {
             action: DsnAction::Delayed,
             reason: "451 4.4.1 cannot connect".into(),
             remote_mta: None,
+            original: None,
         }];
         let dsn = String::from_utf8(build(&input(&rcpts, b"Subject: x\n\nbody\n"))).unwrap();
         assert!(dsn.contains("Subject: Delayed Mail"));
         assert!(dsn.contains("Action: delayed\r\nStatus: 4.4.1\r\n"));
         assert!(dsn.contains("Subject: x\r\n\r\n--"));
+    }
+
+    #[test]
+    fn rfc3461_success_notice_with_envid_orcpt() {
+        let rcpts = [DsnRecipient {
+            address: "bob@remote.test".into(),
+            action: DsnAction::Relayed,
+            reason: "250 2.0.0 queued".into(),
+            remote_mta: Some("sink.test".into()),
+            original: Some("rfc822;Bob@Remote.test".into()),
+        }];
+        let mut inp = input(&rcpts, b"Subject: x\r\n\r\nbody\r\n");
+        inp.envid = Some("QQ314159");
+        inp.full = true;
+        let dsn = String::from_utf8(build(&inp)).unwrap();
+        for needle in [
+            "Subject: Successful Mail Delivery Report\r\n",
+            "Original-Envelope-Id: QQ314159\r\nReporting-MTA: dns; mx.example.test\r\n",
+            "Original-Recipient: rfc822; Bob@Remote.test\r\nFinal-Recipient: rfc822; bob@remote.test\r\nAction: relayed\r\nStatus: 2.0.0\r\n",
+            "Content-Type: text/rfc822-headers\r\n",
+        ] {
+            assert!(dsn.contains(needle), "lacks {needle:?}:\n{dsn}");
+        }
+        assert!(!dsn.contains("body"), "RET=FULL applies to failures only");
+    }
+
+    #[test]
+    fn rfc3461_ret_full_returns_the_whole_message() {
+        let rcpts = [DsnRecipient {
+            address: "bob@remote.test".into(),
+            action: DsnAction::Failed,
+            reason: "550 5.1.1 no".into(),
+            remote_mta: None,
+            original: None,
+        }];
+        let mut inp = input(&rcpts, b"Subject: x\r\n\r\nfirst\r\n\r\nlast\r\n");
+        inp.full = true;
+        let dsn = String::from_utf8(build(&inp)).unwrap();
+        assert!(
+            dsn.contains(
+                "Content-Type: message/rfc822\r\nContent-Description: Undelivered Message\r\n\r\n\
+                 Subject: x\r\n\r\nfirst\r\n\r\nlast\r\n\r\n--"
+            ),
+            "{dsn}"
+        );
+        let parsed = mail_parser::MessageParser::default()
+            .parse(dsn.as_bytes())
+            .unwrap();
+        assert_eq!(parsed.parts.len(), 4, "multipart + 3 parts");
     }
 }

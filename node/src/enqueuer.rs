@@ -11,7 +11,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use actix::{Actor, Context, Handler, Message, ResponseFuture};
-use cluster::{ClusterHandle, Command, CommandResult, NewEntry, QueueId};
+use cluster::{ClusterHandle, Command, CommandResult, DsnRet, NewEntry, QueueId, RcptDsn};
 use storage::Spool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -32,6 +32,19 @@ pub struct Submit {
     pub body: Vec<u8>,
     /// The submitting module, as it appears in the queue (`SMTP`, `PIPE`).
     pub source: &'static str,
+    /// DSN parameters (RFC 3461) from the SMTP envelope; default elsewhere.
+    pub dsn: SubmitDsn,
+}
+
+/// The DSN parameters of a submitted message (RFC 3461 §4).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubmitDsn {
+    /// `RET` of MAIL.
+    pub ret: Option<DsnRet>,
+    /// `ENVID` of MAIL, decoded.
+    pub envid: Option<String>,
+    /// `NOTIFY`/`ORCPT` by recipient index.
+    pub recipients: Vec<RcptDsn>,
 }
 
 impl Message for Submit {
@@ -109,6 +122,9 @@ impl Shared {
             size,
             source: msg.source.to_string(),
             received_ms: now_ms(),
+            ret: msg.dsn.ret,
+            envid: msg.dsn.envid,
+            rcpt_dsn: msg.dsn.recipients,
         };
         let ctx = format!("[{id}]");
         self.log.write(
@@ -122,19 +138,51 @@ impl Shared {
                 self.log.write(level::MAJOR, "ENQUEUER", &ctx, "enqueued");
                 Ok(id)
             }
-            outcome => {
-                // Not committed: the body must not linger as an orphan.
-                let _ = self.spool.remove(id.0);
-                let err = match outcome {
-                    Ok(CommandResult::Rejected(r)) => Error::Rejected(r),
-                    Ok(other) => Error::Task(format!("unexpected enqueue result {other:?}")),
-                    Err(e) => Error::Cluster(e),
-                };
-                self.log
-                    .write(level::FAILURE, "ENQUEUER", &ctx, &format!("failed: {err}"));
-                Err(err)
+            Err(e) => {
+                // The answer was lost (the leader died, no quorum for a
+                // while): the entry may have committed all the same. Ask
+                // the cluster, once it has a leader again, before saying
+                // anything: a refused message must not be delivered, and an
+                // accepted one must keep its body.
+                let known = self
+                    .cluster
+                    .read_linearizable(|s| {
+                        s.queue.entries.contains_key(&id) || s.queue.removable.contains(&id)
+                    })
+                    .await;
+                match known {
+                    Ok(true) => {
+                        self.log.write(level::MAJOR, "ENQUEUER", &ctx, "enqueued");
+                        Ok(id)
+                    }
+                    Ok(false) => Err(self.refuse(id, Error::Cluster(e), true)),
+                    // Still unknown: keep the body; the orphan sweep removes
+                    // it later if the entry never committed.
+                    Err(_) => Err(self.refuse(id, Error::Cluster(e), false)),
+                }
             }
+            Ok(CommandResult::Rejected(r)) => Err(self.refuse(id, Error::Rejected(r), true)),
+            Ok(other) => Err(self.refuse(
+                id,
+                Error::Task(format!("unexpected enqueue result {other:?}")),
+                true,
+            )),
         }
+    }
+
+    /// Logs a failed enqueue and, when the entry is known not to exist,
+    /// removes its body (it must not linger as an orphan).
+    fn refuse(&self, id: QueueId, err: Error, remove_body: bool) -> Error {
+        if remove_body {
+            let _ = self.spool.remove(id.0);
+        }
+        self.log.write(
+            level::FAILURE,
+            "ENQUEUER",
+            &format!("[{id}]"),
+            &format!("failed: {err}"),
+        );
+        err
     }
 
     async fn next_id(&self) -> Result<u64> {

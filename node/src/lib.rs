@@ -7,6 +7,7 @@
 
 pub mod bootstrap;
 pub mod cli;
+pub mod cluster_cli;
 pub mod config;
 pub mod delivery;
 pub mod dsn;

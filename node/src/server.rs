@@ -47,6 +47,10 @@ pub struct Services {
     pub tls: Arc<rustls::ServerConfig>,
     /// The name this node greets with.
     pub hostname: String,
+    /// Notified by the CLI's `SHUTDOWN`: the node stops as on `stop()`.
+    pub halt: Arc<tokio::sync::Notify>,
+    /// SMTP per-address rate limits (issue #5).
+    pub smtp_rates: crate::smtp::rate::SmtpRates,
 }
 
 /// The protocol a listener speaks.
@@ -134,6 +138,11 @@ impl RunningNode {
         self.shutdown();
     }
 
+    /// Whether the node has stopped by itself (CLI `SHUTDOWN`, or a failure).
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
     /// Blocks until the node stops by itself (it does not, unless it fails).
     pub fn wait(mut self) {
         if let Some(t) = self.thread.take() {
@@ -183,13 +192,26 @@ pub fn start(config: NodeConfig) -> Result<RunningNode> {
                 match boot(config).await {
                     Ok((booted, services, listeners)) => {
                         let _ = ready_tx.send(Ok(booted));
-                        let _ = stop_rx.await;
+                        tokio::select! {
+                            _ = stop_rx => {}
+                            () = services.halt.notified() => {}
+                        }
                         // Dropping the sender stops the accept loops.
                         drop(listeners);
                         services
                             .log
                             .write(level::MAJOR, "SYSTEM", "", "shutting down");
+                        // No account operation runs or starts from here on;
+                        // then hand back queue claims and account leases so
+                        // other members take over at once, not after the TTL.
+                        services.accounts.close().await;
+                        let release = services.cluster.propose(cluster::Command::ReleaseClaims {
+                            node: services.cluster.node_id(),
+                        });
+                        let _ =
+                            tokio::time::timeout(std::time::Duration::from_secs(3), release).await;
                         services.cluster.shutdown().await;
+                        let _ = std::fs::remove_file(pid_file(&services.config));
                     }
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -305,6 +327,13 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
             ),
         );
     }
+    let bound = listeners
+        .iter()
+        .map(|(k, _, l)| (*k, l))
+        .chain(web_listeners.iter().map(|(k, l)| (*k, l)));
+    bootstrap::register_node(&config, &cluster, bound).await?;
+    let pid = pid_file(&config);
+    std::fs::write(&pid, format!("{}\n", std::process::id())).map_err(|e| Error::path(&pid, e))?;
     let accounts = AccountHub::clustered(AccountStore::new(base.clone()), cluster.clone());
     let password = bootstrap::ensure_main_domain(&config, &cluster, &accounts).await?;
 
@@ -329,16 +358,20 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
     PipeScanner::new(base.submitted_dir(), enqueuer.clone(), log.clone()).start();
 
     let services_cluster = cluster.clone();
+    let halt = Arc::new(tokio::sync::Notify::new());
+    let control = crate::cli::CliControl::new(log.clone(), hostname.clone(), halt.clone());
     let services = Arc::new(Services {
         config: config.clone(),
         cluster,
         base,
-        admin: AdminApi::new(services_cluster, accounts.clone()),
+        admin: AdminApi::new(services_cluster, accounts.clone()).with_control(Arc::new(control)),
+        halt,
         accounts,
         enqueuer,
         log: log.clone(),
         tls,
         hostname,
+        smtp_rates: crate::smtp::rate::SmtpRates::new(&config.smtp),
     });
     let mut addrs = BTreeMap::new();
     if let Some(local) = cluster_local {
@@ -495,6 +528,12 @@ async fn session(tcp: TcpStream, peer: SocketAddr, service: Service, services: A
         Service::Cli => crate::cli::run(stream, peer, services).await,
         Service::Imap | Service::Imaps => crate::imap::session::run(stream, peer, services).await,
     }
+}
+
+/// The file holding the running node's process id (for `mailnode cluster
+/// leave`), like CommuniGate's `ProcessID`.
+pub fn pid_file(config: &NodeConfig) -> PathBuf {
+    config.data_dir.join("mailnode.pid")
 }
 
 /// The path of the file holding a generated postmaster password.

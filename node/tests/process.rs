@@ -4,153 +4,17 @@
 //! (They live in the `node` package because only its own integration
 //! tests can name its binary, `CARGO_BIN_EXE_mailnode`.)
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const PASSWORD: &str = "pm-Secret-1";
-
-/// A `mailnode start` child process and the addresses it printed.
-struct NodeProcess {
-    child: Child,
-    addrs: BTreeMap<String, SocketAddr>,
-}
-
-impl NodeProcess {
-    fn start(config: &Path) -> NodeProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mailnode"))
-            .args(["start", "--config"])
-            .arg(config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn mailnode");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let mut addrs = BTreeMap::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            assert!(Instant::now() < deadline, "node did not become ready");
-            let line = lines
-                .next()
-                .expect("node exited before ready")
-                .expect("read stdout");
-            if line == "mailnode: ready" {
-                break;
-            }
-            if let Some(rest) = line.strip_prefix("mailnode: ")
-                && let Some((key, addr)) = rest.split_once(" listening on ")
-            {
-                addrs.insert(key.to_string(), addr.parse().expect("address"));
-            }
-        }
-        // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        NodeProcess { child, addrs }
-    }
-
-    fn addr(&self, key: &str) -> SocketAddr {
-        self.addrs[key]
-    }
-
-    /// SIGKILL: no shutdown code runs.
-    fn kill_9(mut self) {
-        self.child.kill().expect("kill -9");
-        self.child.wait().expect("reap");
-    }
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn write_config(dir: &Path) -> PathBuf {
-    let path = dir.join("mailnode.toml");
-    let text = format!(
-        r#"node_name = "node1"
-data_dir = "{data}"
-base_dir = "{base}"
-main_domain = "example.test"
-postmaster_password = "{PASSWORD}"
-[listen]
-smtp = "127.0.0.1:0"
-submission = "off"
-smtps = "off"
-pop3 = "127.0.0.1:0"
-pop3s = "off"
-imap = "off"
-imaps = "off"
-cli = "127.0.0.1:0"
-webadmin = "off"
-webadmins = "off"
-webuser = "off"
-cluster = "off"
-[queue]
-retry_secs = 1
-"#,
-        data = dir.join("node").display(),
-        base = dir.join("base").display(),
-    );
-    std::fs::write(&path, text).expect("config");
-    path
-}
-
-/// A minimal SMTP client: reads one (possibly multi-line) reply.
-fn reply(r: &mut impl BufRead) -> String {
-    loop {
-        let mut line = String::new();
-        r.read_line(&mut line).expect("read reply");
-        assert!(line.len() >= 4, "short reply {line:?}");
-        if line.as_bytes()[3] == b' ' {
-            return line.trim_end().to_string();
-        }
-    }
-}
-
-/// Sends messages `first..first + count` in one SMTP session; returns
-/// right after the last 250.
-fn send_messages(addr: SocketAddr, first: usize, count: usize) {
-    let stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut w = stream.try_clone().unwrap();
-    let mut r = BufReader::new(stream);
-    assert!(reply(&mut r).starts_with("220"));
-    w.write_all(b"EHLO crash.test\r\n").unwrap();
-    assert!(reply(&mut r).starts_with("250"));
-    for i in first..first + count {
-        w.write_all(
-            b"MAIL FROM:<sender@crash.test>\r\nRCPT TO:<postmaster@example.test>\r\nDATA\r\n",
-        )
-        .unwrap();
-        assert!(reply(&mut r).starts_with("250"));
-        assert!(reply(&mut r).starts_with("250"));
-        assert!(reply(&mut r).starts_with("354"));
-        let body = format!("Subject: crash-{i:04}\r\n\r\nmessage {i}\r\n.\r\n");
-        w.write_all(body.as_bytes()).unwrap();
-        let done = reply(&mut r);
-        assert!(done.starts_with("250"), "message {i}: {done}");
-    }
-}
+use common::{NodeProcess, queue_is_empty, send_messages, write_config};
 
 fn mbox_text(base: &Path) -> String {
-    std::fs::read_to_string(base.join("Accounts/postmaster.macnt/INBOX.mbox")).unwrap_or_default()
-}
-
-fn queue_is_empty(base: &Path) -> bool {
-    std::fs::read_dir(base.join("Queue"))
-        .map(|d| {
-            d.flatten()
-                .all(|e| e.path().extension().is_none_or(|x| x != "msg"))
-        })
-        .unwrap_or(false)
+    common::mbox_text(base, "postmaster")
 }
 
 /// Three rounds of: send a burst, kill -9 right after the last `250`

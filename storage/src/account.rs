@@ -5,6 +5,8 @@
 //! * MailDirMailbox: `NAME.macnt/` with `account.settings` and `INBOX.mdir/`;
 //! * TextMailbox: `NAME.mbox` and `NAME.settings` side by side; INBOX is the
 //!   only mailbox such an account can have.
+//! * IMAP subscriptions: `account.subscriptions` in the folder
+//!   (`NAME.subscriptions` for a TextMailbox), one name per line.
 //!
 //! The kind of an account is read from what is on disk: `NAME.macnt/` with
 //! `INBOX.mdir/` is MailDirMailbox, other `NAME.macnt/` are MultiMailbox,
@@ -32,6 +34,9 @@ use crate::mailbox::{Mailbox, MailboxFormat, uid_validity_path};
 
 /// Settings file inside a `NAME.macnt/` folder.
 const SETTINGS_FILE: &str = "account.settings";
+
+/// The IMAP subscription list inside an account folder.
+const SUBSCRIPTIONS_FILE: &str = "account.subscriptions";
 
 /// The storage kind of an account, named as in CommuniGate Pro.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -236,6 +241,7 @@ impl AccountStore {
                 remove_file_if_present(&idx_of(&p.text))?;
                 remove_file_if_present(&uid_validity_path(&p.text))?;
                 remove_file_if_present(&p.text_settings)?;
+                remove_file_if_present(&p.dir.join(format!("{name}.subscriptions")))?;
             }
             AccountKind::MultiMailbox | AccountKind::MailDirMailbox => {
                 // Hide it first, so a crash never leaves half an account.
@@ -276,6 +282,62 @@ impl AccountStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
             Err(e) => Err(io_err(&p)(e)),
         }
+    }
+
+    fn subscriptions_path(&self, domain: Option<&str>, name: &str) -> Result<PathBuf> {
+        let p = self.paths(domain, name)?;
+        match Self::detect(&p).ok_or(Error::AccountNotFound)? {
+            AccountKind::TextMailbox => Ok(p.dir.join(format!("{name}.subscriptions"))),
+            _ => Ok(p.macnt.join(SUBSCRIPTIONS_FILE)),
+        }
+    }
+
+    /// The account's subscribed mailbox names (IMAP SUBSCRIBE, RFC 9051
+    /// §6.3.7), sorted; empty when none were ever written. The names need
+    /// not exist as mailboxes.
+    ///
+    /// # Errors
+    /// [`Error::AccountNotFound`], [`Error::BadName`], [`Error::Io`].
+    pub fn read_subscriptions(&self, domain: Option<&str>, name: &str) -> Result<Vec<String>> {
+        let p = self.subscriptions_path(domain, name)?;
+        match fs::read(&p) {
+            Ok(b) => {
+                let mut names: Vec<String> = String::from_utf8_lossy(&b)
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                names.sort();
+                names.dedup();
+                Ok(names)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(io_err(&p)(e)),
+        }
+    }
+
+    /// Replaces the account's subscription list atomically: one UTF-8
+    /// name per line in `account.subscriptions` (`NAME.subscriptions` for
+    /// a text account).
+    ///
+    /// # Errors
+    /// [`Error::BadName`] for an empty name or one with a control
+    /// character, [`Error::AccountNotFound`], [`Error::Io`].
+    pub fn write_subscriptions(
+        &self,
+        domain: Option<&str>,
+        name: &str,
+        names: &[String],
+    ) -> Result<()> {
+        let mut text = String::new();
+        for n in names {
+            if n.is_empty() || n.chars().any(char::is_control) {
+                return Err(Error::BadName(n.clone()));
+            }
+            text.push_str(n);
+            text.push('\n');
+        }
+        write_atomic(&self.subscriptions_path(domain, name)?, text.as_bytes())
     }
 
     /// The names of the account's mailboxes, sorted (`INBOX`, `Sent`,

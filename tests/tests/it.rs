@@ -3,6 +3,7 @@
 
 mod it {
     pub mod cli;
+    pub mod cli_client;
     pub mod cluster;
     pub mod imap;
     pub mod pipe;

@@ -161,42 +161,287 @@ pub enum Command {
         /// Mailbox name, `/`-separated.
         mailbox: String,
     },
+    /// `NEWPASS password`: the logged-in user changes their own password
+    /// (poppwd).
+    NewPass(String),
+    /// `SHUTDOWN`: stop this node gracefully.
+    Shutdown,
+    /// `WriteLog level "text"`: write a line into the system log.
+    WriteLog {
+        /// CommuniGate log level (0 crash .. 5 all).
+        level: i64,
+        /// The text.
+        text: String,
+    },
+    /// `GetCurrentController`: the Raft leader's address.
+    GetCurrentController,
+    /// `GetCurrentTime`: the server's clock.
+    GetCurrentTime,
+    /// `GetAccountEffectiveSettings name`: settings with defaults filled in.
+    GetAccountEffectiveSettings {
+        /// Account name.
+        name: String,
+    },
+    /// `SetAccountSettings name dict`: replaces the settings.
+    SetAccountSettings {
+        /// Account name.
+        name: String,
+        /// The complete new settings.
+        settings: Dict,
+    },
+    /// `SetAccountType name type`.
+    SetAccountType {
+        /// Account name.
+        name: String,
+        /// Type atom as written.
+        kind: String,
+    },
+    /// `GetAccountInfo name [Key k | (k1, k2)]`.
+    GetAccountInfo {
+        /// Account name.
+        name: String,
+        /// One key (answered with its bare value).
+        key: Option<String>,
+        /// Several keys (answered with a dictionary).
+        keys: Option<Vec<String>>,
+    },
+    /// `GetAccountStat name [Key k]`.
+    GetAccountStat {
+        /// Account name.
+        name: String,
+        /// One key (answered with its bare value).
+        key: Option<String>,
+    },
+    /// `Get|Set|UpdateAccountDefaults [domain] [dict]` and the
+    /// `...ServerAccountDefaults` forms.
+    AccountDefaults {
+        /// Whose defaults.
+        of: DefaultsOf,
+        /// `None` reads; `Some` sets (replace) or updates (merge).
+        change: Option<(Dict, bool)>,
+    },
+    /// `ListForwarders [domain]`.
+    ListForwarders {
+        /// Domain name; the main domain when absent.
+        domain: Option<String>,
+    },
+    /// `CreateForwarder name TO address`.
+    CreateForwarder {
+        /// Forwarder name, possibly `name@domain`.
+        name: String,
+        /// Target address.
+        to: String,
+    },
+    /// `RenameForwarder old into new`.
+    RenameForwarder {
+        /// Current name.
+        old: String,
+        /// New name.
+        new: String,
+    },
+    /// `DeleteForwarder name`.
+    DeleteForwarder {
+        /// Forwarder name.
+        name: String,
+    },
+    /// `GetForwarder name`: the target address.
+    GetForwarder {
+        /// Forwarder name.
+        name: String,
+    },
+    /// `FindForwarders domain TO address`: the forwarders pointing there.
+    FindForwarders {
+        /// Domain name.
+        domain: String,
+        /// Target address.
+        to: String,
+    },
+    /// `ListGroups [domain]`.
+    ListGroups {
+        /// Domain name; the main domain when absent.
+        domain: Option<String>,
+    },
+    /// `CreateGroup name [dict]`.
+    CreateGroup {
+        /// Group name, possibly `name@domain`.
+        name: String,
+        /// Settings; `Members` is the member array.
+        settings: Option<Dict>,
+    },
+    /// `RenameGroup old into new`.
+    RenameGroup {
+        /// Current name.
+        old: String,
+        /// New name.
+        new: String,
+    },
+    /// `DeleteGroup name`.
+    DeleteGroup {
+        /// Group name.
+        name: String,
+    },
+    /// `GetGroup name`.
+    GetGroup {
+        /// Group name.
+        name: String,
+    },
+    /// `SetGroup name dict`: replaces the group.
+    SetGroup {
+        /// Group name.
+        name: String,
+        /// Settings; `Members` is the member array.
+        settings: Dict,
+    },
+    /// `RenameDomain old into new`.
+    RenameDomain {
+        /// Current name.
+        old: String,
+        /// New name.
+        new: String,
+    },
+    /// `SuspendDomain name` (`suspend`) or `ResumeDomain name`.
+    SuspendDomain {
+        /// Domain name.
+        name: String,
+        /// Suspend (true) or resume (false).
+        suspend: bool,
+    },
+    /// `GetDomainAliases [domain]`.
+    GetDomainAliases {
+        /// Domain name; the main domain when absent.
+        name: Option<String>,
+    },
+    /// `SetDomainAliases [domain] (a1, ...)`.
+    SetDomainAliases {
+        /// Domain name; the main domain when absent.
+        name: Option<String>,
+        /// The complete new alias list.
+        aliases: Vec<String>,
+    },
+    /// `RENAMEMAILBOX account MAILBOX[ES] old INTO new`.
+    RenameMailbox {
+        /// Account name.
+        account: String,
+        /// Current mailbox name.
+        old: String,
+        /// New mailbox name.
+        new: String,
+        /// The `MAILBOXES` form: the whole subtree.
+        subtree: bool,
+    },
+    /// `DELETEMAILBOX account MAILBOX[ES] name`.
+    DeleteMailbox {
+        /// Account name.
+        account: String,
+        /// Mailbox name.
+        mailbox: String,
+        /// The `MAILBOXES` form: with every mailbox inside it.
+        subtree: bool,
+    },
+    /// `GETMAILBOXINFO account MAILBOX name`.
+    GetMailboxInfo {
+        /// Account name.
+        account: String,
+        /// Mailbox name.
+        mailbox: String,
+    },
+    /// `ListModules`.
+    ListModules,
+    /// `GetModule name`.
+    GetModule {
+        /// Module name.
+        name: String,
+    },
+    /// `UpdateModule name dict` (merge) or `SetModule name dict` (replace).
+    UpdateModule {
+        /// Module name.
+        name: String,
+        /// Settings.
+        settings: Dict,
+        /// `SetModule`: replace instead of merge.
+        replace: bool,
+    },
+    /// `GetLANIPs`, `GetBlacklistedIPs`, `GetClientIPs`.
+    GetIpList {
+        /// List name (`LANIPs`, ...).
+        list: &'static str,
+    },
+    /// `SetLANIPs "..."`, `SetBlacklistedIPs "..."`, `SetClientIPs "..."`.
+    SetIpList {
+        /// List name (`LANIPs`, ...).
+        list: &'static str,
+        /// `\e`-separated entries.
+        value: String,
+    },
+    /// `GetRouterTable` (issue #5, `crate::relay`).
+    GetRouterTable,
+    /// `SetRouterTable "table"`, lines separated by `\e`.
+    SetRouterTable {
+        /// The whole table.
+        table: String,
+    },
+    /// `ReleaseSMTPQueue "domain"`: retry that domain's messages now.
+    ReleaseSmtpQueue {
+        /// The domain (`*` for all).
+        queue: String,
+    },
+    /// `RejectQueueMessage id ["text"]`: bounce a queued message now.
+    RejectQueueMessage {
+        /// The queue id.
+        id: u64,
+        /// The reason given in the bounce.
+        text: Option<String>,
+    },
+    /// `ListQueue` (a Mailnode extension): every queued message.
+    ListQueue,
     /// A CommuniGate command word (from [`KNOWN_COMMANDS`]) this server does
     /// not implement yet, in its canonical spelling.
     Unsupported(String),
 }
+
+/// Whose account settings defaults an `AccountDefaults` command names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DefaultsOf {
+    /// `...ServerAccountDefaults`: every domain's.
+    Server,
+    /// `...AccountDefaults [domain]`: one domain's (main domain when absent).
+    Domain(Option<String>),
+}
+
+/// The IP-list commands implemented, by the list name after `Get`/`Set`.
+const IP_LIST_NAMES: &[&str] = &["LANIPs", "BlacklistedIPs", "ClientIPs"];
 
 /// CommuniGate CLI commands that Mailnode recognises but does not
 /// implement, in their canonical spelling (reference §2.5).
 #[rustfmt::skip]
 pub const KNOWN_COMMANDS: &[&str] = &[
     // Session / misc
-    "NEWPASS", "SHUTDOWN", "WriteLog", "GetCurrentController", "RefreshOSData", "Route",
+    "RefreshOSData", "Route",
     "GetSNMPElement", "GetStatElement", "SetStatElement", "GetNextStatName", "GetDialogInfo",
-    "GetCurrentTime", "SubmitMessage", "GetQueueInfo", "ListQueue",
+    "SubmitMessage", "GetQueueInfo",
     // Account set
-    "ListDomainObjects", "SetAccountType", "GetAccountLocation", "KillAccountSessions",
-    "GetAccountInfo", "GetAccountStat", "ResetAccountStat", "GetAccountPresence",
+    "ListDomainObjects", "GetAccountLocation", "KillAccountSessions",
+    "ResetAccountStat", "GetAccountPresence",
     // Account settings
-    "GetAccountEffectiveSettings", "SetAccountSettings", "GetAccountPrefs", "SetAccountPrefs",
+    "GetAccountPrefs", "SetAccountPrefs",
     "UpdateAccountPrefs", "GetAccountEffectivePrefs", "GetAccountRights", "SetAccountRights",
-    "GetAccountACL", "SetAccountACL", "GetAccountACLRights", "GetAccountDefaults",
-    "SetAccountDefaults", "UpdateAccountDefaults", "GetAccountTemplate", "SetAccountTemplate",
-    "UpdateAccountTemplate", "GetServerAccountDefaults", "SetServerAccountDefaults",
-    "UpdateServerAccountDefaults", "GetClusterAccountDefaults", "SetClusterAccountDefaults",
+    "GetAccountACL", "SetAccountACL", "GetAccountACLRights", 
+    "GetAccountTemplate", "SetAccountTemplate",
+    "UpdateAccountTemplate", 
+    "GetClusterAccountDefaults", "SetClusterAccountDefaults",
     "UpdateClusterAccountDefaults", "GetAllAccountsDefaults", "SetAllAccountsDefaults",
     "UpdateAllAccountsDefaults", "GetAccountDefaultPrefs", "SetAccountDefaultPrefs",
     "UpdateAccountDefaultPrefs", "GetServerAccountPrefs", "SetServerAccountPrefs",
     "UpdateServerAccountPrefs", "GetClusterAccountPrefs", "SetClusterAccountPrefs",
     "UpdateClusterAccountPrefs",
     // Aliases / telephone numbers
-    "GetAccountTelnums", "SetAccountTelnums", "GetDomainAliases", "SetDomainAliases",
+    "GetAccountTelnums", "SetAccountTelnums", 
     // Forwarders and groups
-    "ListForwarders", "CreateForwarder", "RenameForwarder", "DeleteForwarder", "GetForwarder",
-    "FindForwarders", "ListGroups", "CreateGroup", "RenameGroup", "DeleteGroup", "GetGroup",
-    "SetGroup",
+    
+    
+    
     // Domain set and settings
-    "CreateSharedDomain", "CreateDirectoryDomain", "RenameDomain", "SuspendDomain", "ResumeDomain",
+    "CreateSharedDomain", "CreateDirectoryDomain", 
     "ReloadDirectoryDomains", "ListAdminDomains", "GetDomainLocation", "GetDomainStat",
     "ResetDomainStat", "GetDomainEffectiveSettings", "SetDomainSettings", "GetDomainDefaults",
     "SetDomainDefaults", "UpdateDomainDefaults", "GetClusterDomainDefaults",
@@ -211,7 +456,7 @@ pub const KNOWN_COMMANDS: &[&str] = &[
     "SetServerSignalRules", "GetClusterRules", "SetClusterRules", "GetClusterMailRules",
     "SetClusterMailRules", "GetClusterSignalRules", "SetClusterSignalRules",
     // Mailboxes
-    "RenameMailbox", "DeleteMailbox", "GetMailboxInfo", "GetMailboxACL", "SetMailboxACL",
+    "GetMailboxACL", "SetMailboxACL",
     "GetMailboxRights", "SetMailboxClass", "GetAccountSubscription", "SetAccountSubscription",
     "GetMailboxSubscription", "SetMailboxSubscription", "GetMailboxAliases", "SetMailboxAliases",
     // Mailing lists
@@ -219,15 +464,15 @@ pub const KNOWN_COMMANDS: &[&str] = &[
     "GetList", "UpdateList", "List", "ListSubscribers", "GetSubscriberInfo", "SetPostingMode",
     "ProcessBounce",
     // Queue / transfer
-    "GetMessageQueueInfo", "ReleaseSMTPQueue", "RejectQueueMessage", "GetQueueSettings",
-    "SetQueueSettings", "GetRouterTable", "SetRouterTable", "GetClusterRouterTable",
+    "GetMessageQueueInfo", "GetQueueSettings",
+    "SetQueueSettings", "GetClusterRouterTable",
     "SetClusterRouterTable", "GetRouterSettings", "SetRouterSettings", "GetServerIntercept",
     "SetServerIntercept", "GetClusterIntercept", "SetClusterIntercept",
     // Server settings
-    "ListModules", "GetModule", "UpdateModule", "SetModule", "GetSignalSettings",
+    "GetSignalSettings",
     "SetSignalSettings", "GetSessionSettings", "SetSessionSettings", "GetClusterSettings",
-    "SetClusterSettings", "GetMediaServerSettings", "SetMediaServerSettings", "GetLANIPs",
-    "SetLANIPs", "GetBlacklistedIPs", "SetBlacklistedIPs", "GetClientIPs", "SetClientIPs",
+    "SetClusterSettings", "GetMediaServerSettings", "SetMediaServerSettings", 
+    
     "GetWhiteHoleIPs", "SetWhiteHoleIPs", "GetNATedIPs", "SetNATedIPs", "GetNATSiteIPs",
     "SetNATSiteIPs", "GetDebugIPs", "SetDebugIPs", "GetDeniedIPs", "SetDeniedIPs",
     "GetClusterLANIPs", "SetClusterLANIPs", "GetClusterBlacklistedIPs", "SetClusterBlacklistedIPs",
@@ -459,6 +704,224 @@ pub fn parse_command(line: &str) -> Result<Command> {
             return Err(bad(args.cmd, "CLASS is not supported"));
         }
         args.done(args.cmd, Command::CreateMailbox { account, mailbox })?
+    } else if is("NEWPASS") {
+        args.cmd = "NEWPASS";
+        let password = args.string("password")?;
+        args.done(args.cmd, Command::NewPass(password))?
+    } else if is("SHUTDOWN") {
+        args.done("SHUTDOWN", Command::Shutdown)?
+    } else if is("WriteLog") {
+        args.cmd = "WriteLog";
+        let level = args.number("log level")?;
+        let text = args.string("text")?;
+        args.done(args.cmd, Command::WriteLog { level, text })?
+    } else if is("GetCurrentController") {
+        args.done("GetCurrentController", Command::GetCurrentController)?
+    } else if is("GetCurrentTime") {
+        args.done("GetCurrentTime", Command::GetCurrentTime)?
+    } else if is("GetAccountEffectiveSettings") {
+        args.cmd = "GetAccountEffectiveSettings";
+        let name = args.string("account name")?;
+        args.done(args.cmd, Command::GetAccountEffectiveSettings { name })?
+    } else if is("SetAccountSettings") {
+        args.cmd = "SetAccountSettings";
+        let name = args.string("account name")?;
+        let settings = args.dict("settings dictionary")?;
+        args.done(args.cmd, Command::SetAccountSettings { name, settings })?
+    } else if is("SetAccountType") {
+        args.cmd = "SetAccountType";
+        let name = args.string("account name")?;
+        let kind = args.string("account type")?;
+        args.done(args.cmd, Command::SetAccountType { name, kind })?
+    } else if is("GetAccountInfo") {
+        args.cmd = "GetAccountInfo";
+        let name = args.string("account name")?;
+        let (mut key, mut keys) = (None, None);
+        if args.opt_keyword("Key") {
+            key = Some(args.string("key")?);
+        } else if args.remaining() > 0 {
+            keys = Some(args.string_array("key array")?);
+        }
+        args.done(args.cmd, Command::GetAccountInfo { name, key, keys })?
+    } else if is("GetAccountStat") {
+        args.cmd = "GetAccountStat";
+        let name = args.string("account name")?;
+        let key = match args.opt_keyword("Key") {
+            true => Some(args.string("key")?),
+            false => None,
+        };
+        args.done(args.cmd, Command::GetAccountStat { name, key })?
+    } else if let Some((cmd, of, change)) = defaults_command(word) {
+        args.cmd = cmd;
+        let of = match of {
+            DefaultsOf::Server => DefaultsOf::Server,
+            DefaultsOf::Domain(_) => DefaultsOf::Domain(args.opt_string()),
+        };
+        let change = match change {
+            None => None,
+            Some(replace) => Some((args.dict("settings dictionary")?, replace)),
+        };
+        args.done(args.cmd, Command::AccountDefaults { of, change })?
+    } else if is("ListForwarders") {
+        args.cmd = "ListForwarders";
+        let domain = args.opt_string();
+        args.done(args.cmd, Command::ListForwarders { domain })?
+    } else if is("CreateForwarder") {
+        args.cmd = "CreateForwarder";
+        let name = args.string("forwarder name")?;
+        args.keyword("TO")?;
+        let to = args.string("address")?;
+        args.done(args.cmd, Command::CreateForwarder { name, to })?
+    } else if is("RenameForwarder") {
+        args.cmd = "RenameForwarder";
+        let old = args.string("forwarder name")?;
+        args.keyword("into")?;
+        let new = args.string("new forwarder name")?;
+        args.done(args.cmd, Command::RenameForwarder { old, new })?
+    } else if is("DeleteForwarder") {
+        args.cmd = "DeleteForwarder";
+        let name = args.string("forwarder name")?;
+        args.done(args.cmd, Command::DeleteForwarder { name })?
+    } else if is("GetForwarder") {
+        args.cmd = "GetForwarder";
+        let name = args.string("forwarder name")?;
+        args.done(args.cmd, Command::GetForwarder { name })?
+    } else if is("FindForwarders") {
+        args.cmd = "FindForwarders";
+        let domain = args.string("domain name")?;
+        args.keyword("TO")?;
+        let to = args.string("address")?;
+        args.done(args.cmd, Command::FindForwarders { domain, to })?
+    } else if is("ListGroups") {
+        args.cmd = "ListGroups";
+        let domain = args.opt_string();
+        args.done(args.cmd, Command::ListGroups { domain })?
+    } else if is("CreateGroup") {
+        args.cmd = "CreateGroup";
+        let name = args.string("group name")?;
+        let settings = args.opt_dict();
+        args.done(args.cmd, Command::CreateGroup { name, settings })?
+    } else if is("RenameGroup") {
+        args.cmd = "RenameGroup";
+        let old = args.string("group name")?;
+        args.keyword("into")?;
+        let new = args.string("new group name")?;
+        args.done(args.cmd, Command::RenameGroup { old, new })?
+    } else if is("DeleteGroup") {
+        args.cmd = "DeleteGroup";
+        let name = args.string("group name")?;
+        args.done(args.cmd, Command::DeleteGroup { name })?
+    } else if is("GetGroup") {
+        args.cmd = "GetGroup";
+        let name = args.string("group name")?;
+        args.done(args.cmd, Command::GetGroup { name })?
+    } else if is("SetGroup") {
+        args.cmd = "SetGroup";
+        let name = args.string("group name")?;
+        let settings = args.dict("settings dictionary")?;
+        args.done(args.cmd, Command::SetGroup { name, settings })?
+    } else if is("RenameDomain") {
+        args.cmd = "RenameDomain";
+        let old = args.string("domain name")?;
+        args.keyword("into")?;
+        let new = args.string("new domain name")?;
+        args.done(args.cmd, Command::RenameDomain { old, new })?
+    } else if is("SuspendDomain") || is("ResumeDomain") {
+        args.cmd = if is("SuspendDomain") {
+            "SuspendDomain"
+        } else {
+            "ResumeDomain"
+        };
+        let name = args.string("domain name")?;
+        let suspend = is("SuspendDomain");
+        args.done(args.cmd, Command::SuspendDomain { name, suspend })?
+    } else if is("GetDomainAliases") {
+        args.cmd = "GetDomainAliases";
+        let name = args.opt_string();
+        args.done(args.cmd, Command::GetDomainAliases { name })?
+    } else if is("SetDomainAliases") {
+        args.cmd = "SetDomainAliases";
+        let name = args.opt_string();
+        let aliases = args.string_array("alias array")?;
+        args.done(args.cmd, Command::SetDomainAliases { name, aliases })?
+    } else if is("RenameMailbox") {
+        args.cmd = "RenameMailbox";
+        let account = args.string("account name")?;
+        let subtree = args.mailbox_keyword()?;
+        let old = args.string("mailbox name")?;
+        args.keyword("INTO")?;
+        let new = args.string("new mailbox name")?;
+        args.refuse_auth()?;
+        let cmd = Command::RenameMailbox {
+            account,
+            old,
+            new,
+            subtree,
+        };
+        args.done(args.cmd, cmd)?
+    } else if is("DeleteMailbox") {
+        args.cmd = "DeleteMailbox";
+        let account = args.string("account name")?;
+        let subtree = args.mailbox_keyword()?;
+        let mailbox = args.string("mailbox name")?;
+        args.refuse_auth()?;
+        let cmd = Command::DeleteMailbox {
+            account,
+            mailbox,
+            subtree,
+        };
+        args.done(args.cmd, cmd)?
+    } else if is("GetMailboxInfo") {
+        args.cmd = "GetMailboxInfo";
+        let account = args.string("account name")?;
+        args.keyword("MAILBOX")?;
+        let mailbox = args.string("mailbox name")?;
+        args.refuse_auth()?;
+        args.done(args.cmd, Command::GetMailboxInfo { account, mailbox })?
+    } else if is("ListModules") {
+        args.done("ListModules", Command::ListModules)?
+    } else if is("GetModule") {
+        args.cmd = "GetModule";
+        let name = args.string("module name")?;
+        args.done(args.cmd, Command::GetModule { name })?
+    } else if is("UpdateModule") || is("SetModule") {
+        let replace = is("SetModule");
+        args.cmd = if replace { "SetModule" } else { "UpdateModule" };
+        let name = args.string("module name")?;
+        let settings = args.dict("settings dictionary")?;
+        let cmd = Command::UpdateModule {
+            name,
+            settings,
+            replace,
+        };
+        args.done(args.cmd, cmd)?
+    } else if let Some(list) = ip_list(word, "Get") {
+        args.done("GetIPs", Command::GetIpList { list })?
+    } else if let Some(list) = ip_list(word, "Set") {
+        args.cmd = "SetIPs";
+        let value = args.string("address list string")?;
+        args.done(args.cmd, Command::SetIpList { list, value })?
+    // Issue 5: router table and queue (executed in crate::relay).
+    } else if is("GetRouterTable") {
+        args.done("GetRouterTable", Command::GetRouterTable)?
+    } else if is("SetRouterTable") {
+        args.cmd = "SetRouterTable";
+        let table = args.string("router table string")?;
+        args.done(args.cmd, Command::SetRouterTable { table })?
+    } else if is("ReleaseSMTPQueue") {
+        args.cmd = "ReleaseSMTPQueue";
+        let queue = args.string("queue name")?;
+        args.done(args.cmd, Command::ReleaseSmtpQueue { queue })?
+    } else if is("RejectQueueMessage") {
+        args.cmd = "RejectQueueMessage";
+        let id = args.string("message id")?;
+        let id = id
+            .parse()
+            .map_err(|_| bad(args.cmd, "the message id must be a number"))?;
+        let text = args.opt_string();
+        args.done(args.cmd, Command::RejectQueueMessage { id, text })?
+    } else if is("ListQueue") {
+        args.done("ListQueue", Command::ListQueue)?
     } else if let Some(name) = KNOWN_COMMANDS
         .iter()
         .find(|name| word.eq_ignore_ascii_case(name))
@@ -468,6 +931,41 @@ pub fn parse_command(line: &str) -> Result<Command> {
         return Err(Error::UnknownCommand(word.chars().take(64).collect()));
     };
     Ok(cmd)
+}
+
+/// `Get|Set|UpdateAccountDefaults` and `...ServerAccountDefaults`: the
+/// canonical name, whose defaults, and `None` for Get or `Some(replace)`.
+fn defaults_command(word: &str) -> Option<(&'static str, DefaultsOf, Option<bool>)> {
+    const TABLE: &[(&str, bool, Option<bool>)] = &[
+        ("GetAccountDefaults", false, None),
+        ("SetAccountDefaults", false, Some(true)),
+        ("UpdateAccountDefaults", false, Some(false)),
+        ("GetServerAccountDefaults", true, None),
+        ("SetServerAccountDefaults", true, Some(true)),
+        ("UpdateServerAccountDefaults", true, Some(false)),
+    ];
+    TABLE
+        .iter()
+        .find(|(name, _, _)| word.eq_ignore_ascii_case(name))
+        .map(|&(name, server, change)| {
+            let of = match server {
+                true => DefaultsOf::Server,
+                false => DefaultsOf::Domain(None),
+            };
+            (name, of, change)
+        })
+}
+
+/// `GetLANIPs` → `LANIPs` (for `prefix` `Get`), and so on.
+fn ip_list(word: &str, prefix: &str) -> Option<&'static str> {
+    let rest = word
+        .get(..prefix.len())?
+        .eq_ignore_ascii_case(prefix)
+        .then(|| &word[prefix.len()..])?;
+    IP_LIST_NAMES
+        .iter()
+        .find(|name| rest.eq_ignore_ascii_case(name))
+        .copied()
 }
 
 fn bad(command: &'static str, reason: impl Into<String>) -> Error {
@@ -638,6 +1136,27 @@ impl Args {
             Ok(())
         } else {
             Err(bad(self.cmd, format!("expected '{kw}'")))
+        }
+    }
+
+    fn number(&mut self, what: &str) -> Result<i64> {
+        let value = match self.peek().map(|a| &a.value) {
+            Some(Value::Number(n)) => Some(*n),
+            Some(Value::String(s)) => s.parse().ok(),
+            _ => None,
+        };
+        let n = value.ok_or_else(|| bad(self.cmd, format!("expected {what}")))?;
+        self.next += 1;
+        Ok(n)
+    }
+
+    /// `MAILBOX` (false) or `MAILBOXES` (true), required.
+    fn mailbox_keyword(&mut self) -> Result<bool> {
+        if self.opt_keyword("MAILBOXES") {
+            Ok(true)
+        } else {
+            self.keyword("MAILBOX")?;
+            Ok(false)
         }
     }
 

@@ -192,7 +192,7 @@ impl CliSession {
                         Step::Reply(self.render_result(Ok(Some(Value::string(VERSION)))))
                     }
                     Command::Unsupported(name) => {
-                        Step::Reply(format!("501 {name} is not implemented"))
+                        Step::Reply(format!("501 {name} is not supported"))
                     }
                     command => Step::Execute {
                         user: user.clone(),

@@ -1,5 +1,5 @@
-//! Minimal POP3 client (RFC 1939): USER/PASS login, STAT, QUIT. The benchmark uses it only to
-//! count messages in a maildrop.
+//! Minimal POP3 client (RFC 1939): USER/PASS login, STAT, UIDL, TOP, RETR, DELE, QUIT. The
+//! benchmark uses it to count messages in a maildrop; `chaos run` reads and deletes with it.
 //!
 //! A POP3 session sees the maildrop as it was when the session entered the TRANSACTION state
 //! (RFC 1939 §8), so watching a mailbox fill means logging in again for every look.
@@ -47,6 +47,24 @@ fn ok_text(line: &str) -> Result<&str> {
         Some(rest) if rest.is_empty() || rest.starts_with(' ') => Ok(rest.trim_start()),
         _ => bail!("{line}"),
     }
+}
+
+/// Most lines read in one multi-line response.
+pub const MAX_MULTILINE: usize = 1_000_000;
+
+/// Parses one line of a `UIDL` listing: `n unique-id` (RFC 1939 §7).
+///
+/// # Errors
+/// Fails if the line is not a number, one space-separated word, and nothing else.
+pub fn parse_uidl_line(line: &str) -> Result<(u32, String)> {
+    let mut words = line.split_ascii_whitespace();
+    let (Some(n), Some(id), None) = (words.next(), words.next(), words.next()) else {
+        bail!("malformed UIDL line: {line:?}");
+    };
+    let n = n
+        .parse()
+        .with_context(|| format!("malformed UIDL line: {line:?}"))?;
+    Ok((n, id.to_owned()))
 }
 
 /// A POP3 client connection.
@@ -118,6 +136,74 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
         parse_stat(&line).context("POP3 STAT")
     }
 
+    /// Reads a multi-line response body after its `+OK` line: lines up to the lone `.`, with
+    /// the leading dot of a dot-stuffed line removed (RFC 1939 §3).
+    async fn multiline(&mut self) -> Result<Vec<String>> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self.conn.read_line().await?;
+            if line == "." {
+                return Ok(lines);
+            }
+            if lines.len() >= MAX_MULTILINE {
+                bail!("multi-line response longer than {MAX_MULTILINE} lines");
+            }
+            match line.strip_prefix('.') {
+                Some(rest) => lines.push(rest.to_owned()),
+                None => lines.push(line),
+            }
+        }
+    }
+
+    /// Sends a command whose `+OK` reply is followed by a multi-line body and returns the body.
+    ///
+    /// # Errors
+    /// Fails on I/O errors or `-ERR`.
+    pub async fn multiline_command(&mut self, line: &str) -> Result<Vec<String>> {
+        self.command(line).await?;
+        self.multiline().await
+    }
+
+    /// Sends `UIDL` (RFC 1939 §7) and returns `(message number, unique id)` pairs in order.
+    ///
+    /// # Errors
+    /// Fails on I/O errors, `-ERR` or a malformed listing line.
+    pub async fn uidl(&mut self) -> Result<Vec<(u32, String)>> {
+        let lines = self.multiline_command("UIDL").await.context("POP3 UIDL")?;
+        lines.iter().map(|l| parse_uidl_line(l)).collect()
+    }
+
+    /// Sends `TOP n 0` and returns the header lines of message `n` (RFC 1939 §7).
+    ///
+    /// # Errors
+    /// Fails on I/O errors or `-ERR`.
+    pub async fn top_headers(&mut self, n: u32) -> Result<Vec<String>> {
+        self.multiline_command(&format!("TOP {n} 0"))
+            .await
+            .with_context(|| format!("POP3 TOP {n} 0"))
+    }
+
+    /// Sends `RETR n` and returns the message lines (RFC 1939 §5).
+    ///
+    /// # Errors
+    /// Fails on I/O errors or `-ERR`.
+    pub async fn retr(&mut self, n: u32) -> Result<Vec<String>> {
+        self.multiline_command(&format!("RETR {n}"))
+            .await
+            .with_context(|| format!("POP3 RETR {n}"))
+    }
+
+    /// Sends `DELE n` (RFC 1939 §5); the deletion takes effect at `QUIT`.
+    ///
+    /// # Errors
+    /// Fails on I/O errors or `-ERR`.
+    pub async fn dele(&mut self, n: u32) -> Result<()> {
+        self.command(&format!("DELE {n}"))
+            .await
+            .with_context(|| format!("POP3 DELE {n}"))?;
+        Ok(())
+    }
+
     /// Sends `QUIT` and reads its reply. Nothing is marked deleted by this client, so the
     /// UPDATE state (RFC 1939 §6) changes nothing.
     ///
@@ -157,6 +243,41 @@ mod tests {
                 size: 320
             }
         );
+    }
+
+    #[test]
+    fn rfc1939_7_uidl_example_lines() {
+        assert_eq!(
+            parse_uidl_line("1 whqtswO00WBw418f9t5JxYwZ").expect("valid"),
+            (1, "whqtswO00WBw418f9t5JxYwZ".to_owned())
+        );
+        for bad in ["", "1", "x abc", "1 a b"] {
+            assert!(parse_uidl_line(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn rfc1939_uidl_top_dele_transcript() {
+        let (client, mut server) = tokio::io::duplex(4096);
+        server
+            .write_all(
+                b"+OK ready\r\n+OK\r\n1 5.1\r\n2 5.2\r\n.\r\n+OK\r\nSubject: x\r\n..dot\r\n.\r\n\
+                  +OK marked\r\n-ERR no such message\r\n",
+            )
+            .await
+            .expect("server script");
+        let mut pop = Pop3Client::new(client);
+        pop.greeting().await.expect("greeting");
+        assert_eq!(
+            pop.uidl().await.expect("uidl"),
+            vec![(1, "5.1".to_owned()), (2, "5.2".to_owned())]
+        );
+        assert_eq!(
+            pop.top_headers(2).await.expect("top"),
+            ["Subject: x", ".dot"]
+        );
+        pop.dele(1).await.expect("dele");
+        assert!(pop.dele(9).await.is_err());
     }
 
     #[test]

@@ -17,11 +17,14 @@
 //!   before the handshake is discarded (RFC 9051 §6.2.1).
 //! - The connection ends after `imap.idle_timeout_secs` without input,
 //!   in IDLE too (RFC 9051 §5.4), with `* BYE`.
-//! - Keywords are not stored: PERMANENTFLAGS lacks `\*` and STORE/APPEND
-//!   of a keyword is BAD. `\Recent` is per session: messages that arrive
-//!   while a session has the mailbox selected are recent to it.
-//! - All mailboxes count as subscribed: SUBSCRIBE/UNSUBSCRIBE succeed and
-//!   change nothing, LSUB lists what LIST lists.
+//! - Keywords are stored per message in the mailbox index (PERMANENTFLAGS
+//!   has `\*`); an index rebuild loses them. `\Recent` is per session:
+//!   messages that arrive while a session has the mailbox selected are
+//!   recent to it.
+//! - Subscriptions are a list of names in the account folder, changed
+//!   through the hub; LSUB and LIST (SUBSCRIBED) read it (RFC 5258).
+//! - CONDSTORE (RFC 7162) is on for a session after the first
+//!   CONDSTORE-enabling command; from then on flag updates carry MODSEQ.
 //! - Passwords and SASL responses never reach the log.
 
 use std::fmt;
@@ -35,10 +38,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 use crate::imap::proto::command::{
-    FetchItem, Section, SectionText, SequenceSet, StatusItem, StoreOp,
+    FetchItem, FlagSet, ListReturn, ListSelect, Section, SectionText, SequenceSet, StatusItem,
+    StoreOp,
 };
 use crate::imap::proto::message::Parsed;
-use crate::imap::proto::search::{Candidate, matches, needs_content};
+use crate::imap::proto::search::{Candidate, matches, needs_content, uses_modseq};
 use crate::imap::proto::view::Entry;
 use crate::imap::proto::{
     Command, CommandKind, Frame, FrameError, Receiver, Snapshot, Status, StatusResponse, View,
@@ -67,9 +71,6 @@ const SPECIAL_USE: [(&str, &str); 5] = [
     ("Archive", "\\Archive"),
 ];
 
-/// The system flags, all of them permanent.
-const FLAGS: &str = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft)";
-
 /// Serves one IMAP connection until LOGOUT, idle timeout, error or
 /// disconnect. `stream` is already TLS on the imaps port.
 pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(
@@ -87,6 +88,7 @@ pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(
         loopback_ok,
         auth: None,
         view: None,
+        condstore: false,
     };
     let mut conn = Conn::new(stream, idle);
     driver.log(
@@ -329,8 +331,39 @@ fn snapshot_of(m: &storage::Mailbox) -> Snapshot {
     Snapshot {
         uid_validity: m.uid_validity(),
         uid_next: m.uid_next().0,
-        messages: m.messages().iter().map(|i| (i.uid, i.flags)).collect(),
+        highest_modseq: m.highest_modseq(),
+        messages: m.messages().iter().map(entry_of).collect(),
     }
+}
+
+fn entry_of(i: &storage::MessageInfo) -> Entry {
+    Entry {
+        uid: i.uid,
+        flags: i.flags,
+        keywords: i.keywords.clone(),
+        modseq: i.modseq,
+        recent: false,
+    }
+}
+
+/// The STATUS items of a mailbox, as `NAME value ...`.
+fn status_values(m: &storage::Mailbox, items: &[StatusItem]) -> String {
+    let msgs = m.messages();
+    let count = |f: Flags| msgs.iter().filter(|i| i.flags.contains(f)).count();
+    let parts: Vec<String> = items
+        .iter()
+        .map(|item| match item {
+            StatusItem::Messages => format!("MESSAGES {}", msgs.len()),
+            StatusItem::Recent => "RECENT 0".to_owned(),
+            StatusItem::UidNext => format!("UIDNEXT {}", m.uid_next()),
+            StatusItem::UidValidity => format!("UIDVALIDITY {}", m.uid_validity()),
+            StatusItem::Unseen => format!("UNSEEN {}", msgs.len() - count(Flags::SEEN)),
+            StatusItem::Deleted => format!("DELETED {}", count(Flags::DELETED)),
+            StatusItem::Size => format!("SIZE {}", m.total_size()),
+            StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", m.highest_modseq()),
+        })
+        .collect();
+    parts.join(" ")
 }
 
 /// The per-session state.
@@ -341,9 +374,19 @@ struct Driver {
     loopback_ok: bool,
     auth: Option<Auth>,
     view: Option<View>,
+    /// CONDSTORE enabled (RFC 7162 §3.1).
+    condstore: bool,
 }
 
 impl Driver {
+    /// Turns CONDSTORE on for the rest of the session.
+    fn enable_condstore(&mut self) {
+        self.condstore = true;
+        if let Some(v) = &mut self.view {
+            v.condstore = true;
+        }
+    }
+
     fn log(&self, lvl: u8, text: fmt::Arguments<'_>) {
         if self.services.log.enabled(lvl) {
             self.services
@@ -359,7 +402,7 @@ impl Driver {
     /// The CAPABILITY list for the current state (RFC 9051 §7.2.2).
     fn capability(&self) -> String {
         let mut caps = String::from(
-            "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE CHILDREN UNSELECT SPECIAL-USE",
+            "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE CHILDREN UNSELECT SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE",
         );
         if self.auth.is_none() {
             if !self.tls_active {
@@ -471,13 +514,19 @@ impl Driver {
                 }
             }
             CommandKind::Enable(caps) if authed => {
-                // IMAP4rev2 and UTF8=ACCEPT are not advertised, so nothing is
-                // enabled (RFC 5161 §3.1: ENABLED lists only what was).
+                // Only CONDSTORE can be enabled (RFC 5161 §3.1: ENABLED
+                // lists only what was, and only newly).
+                let mut enabled = String::from("* ENABLED");
+                if caps.iter().any(|c| c == "CONDSTORE") && !self.condstore {
+                    self.enable_condstore();
+                    enabled.push_str(" CONDSTORE");
+                }
                 self.log(
                     level::LOW,
-                    format_args!("ENABLE {} (none enabled)", caps.join(" ")),
+                    format_args!("ENABLE {} ->{}", caps.join(" "), &enabled[9..]),
                 );
-                conn.out.extend_from_slice(b"* ENABLED\r\n");
+                conn.out.extend_from_slice(enabled.as_bytes());
+                conn.out.extend_from_slice(b"\r\n");
                 conn.status(t, Status::Ok, None, "ENABLE completed");
             }
             CommandKind::Namespace if authed => {
@@ -485,20 +534,35 @@ impl Driver {
                     .extend_from_slice(b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
                 self.done(conn, t, "NAMESPACE completed", true).await;
             }
-            CommandKind::Select { mailbox, read_only } if authed => {
+            CommandKind::Select {
+                mailbox,
+                read_only,
+                condstore,
+            } if authed => {
+                if condstore {
+                    self.enable_condstore();
+                }
                 self.select(conn, t, mailbox, read_only).await
             }
             CommandKind::Create(name) if authed => self.create(conn, t, name).await,
             CommandKind::Delete(name) if authed => self.delete(conn, t, name).await,
             CommandKind::Rename { from, to } if authed => self.rename(conn, t, from, to).await,
-            CommandKind::Subscribe(_) | CommandKind::Unsubscribe(_) if authed => {
-                self.done(conn, t, "completed (all mailboxes are subscribed)", true)
-                    .await;
-            }
+            CommandKind::Subscribe(name) if authed => self.subscribe(conn, t, name, true).await,
+            CommandKind::Unsubscribe(name) if authed => self.subscribe(conn, t, name, false).await,
             CommandKind::List {
-                reference, pattern, ..
-            } if authed => self.list(conn, t, &reference, &pattern).await,
+                reference,
+                patterns,
+                lsub,
+                select,
+                ret,
+            } if authed => {
+                self.list(conn, t, &reference, &patterns, lsub, select, ret)
+                    .await
+            }
             CommandKind::Status { mailbox, items } if authed => {
+                if items.contains(&StatusItem::HighestModSeq) {
+                    self.enable_condstore();
+                }
                 self.status(conn, t, mailbox, items).await
             }
             CommandKind::Append {
@@ -522,9 +586,22 @@ impl Driver {
                 conn.status(t, Status::Ok, None, "completed");
             }
             CommandKind::Expunge { uids } if selected => self.expunge(conn, t, uids).await,
-            CommandKind::Search { uid, key } if selected => self.search(conn, t, uid, key).await,
-            CommandKind::Fetch { uid, set, items } if selected => {
-                self.fetch(conn, t, uid, set, items).await
+            CommandKind::Search { uid, key } if selected => {
+                if uses_modseq(&key) {
+                    self.enable_condstore();
+                }
+                self.search(conn, t, uid, key).await
+            }
+            CommandKind::Fetch {
+                uid,
+                set,
+                items,
+                changed_since,
+            } if selected => {
+                if items.contains(&FetchItem::ModSeq) {
+                    self.enable_condstore();
+                }
+                self.fetch(conn, t, uid, set, items, changed_since).await
             }
             CommandKind::Store {
                 uid,
@@ -532,7 +609,19 @@ impl Driver {
                 op,
                 silent,
                 flags,
-            } if selected => self.store(conn, t, uid, set, op, silent, flags).await,
+                unchanged_since,
+            } if selected => {
+                if unchanged_since.is_some() {
+                    self.enable_condstore();
+                }
+                let store = StoreArgs {
+                    op,
+                    silent,
+                    flags,
+                    unchanged_since,
+                };
+                self.store(conn, t, uid, set, store).await
+            }
             CommandKind::Copy {
                 uid,
                 set,
@@ -790,11 +879,11 @@ impl Driver {
             Ok(s) => s,
             Err(e) => return self.refuse(conn, tag, "SELECT", &e),
         };
-        let view = View::new(name, read_only, &snap);
-        let mut out = format!(
-            "* FLAGS {FLAGS}\r\n* {} EXISTS\r\n* 0 RECENT\r\n",
-            view.exists()
-        );
+        let mut view = View::new(name, read_only, &snap);
+        view.condstore = self.condstore;
+        let flags = view.flags_responses();
+        let (first, permanent) = flags.split_once("\r\n").unwrap_or_default();
+        let mut out = format!("{first}\r\n* {} EXISTS\r\n* 0 RECENT\r\n", view.exists());
         if let Some(i) = view
             .entries()
             .iter()
@@ -806,8 +895,11 @@ impl Driver {
             "* OK [UIDVALIDITY {}] UIDs valid\r\n* OK [UIDNEXT {}] Predicted next UID\r\n",
             snap.uid_validity, snap.uid_next
         ));
-        let permanent = if read_only { "()" } else { FLAGS };
-        out.push_str(&format!("* OK [PERMANENTFLAGS {permanent}] Limited\r\n"));
+        out.push_str(permanent);
+        out.push_str(&format!(
+            "* OK [HIGHESTMODSEQ {}] Highest\r\n",
+            snap.highest_modseq
+        ));
         conn.out.extend_from_slice(out.as_bytes());
         let code = if read_only { "READ-ONLY" } else { "READ-WRITE" };
         conn.status(
@@ -906,13 +998,16 @@ impl Driver {
                 let infos: Vec<_> = inbox.messages().to_vec();
                 for info in &infos {
                     let bytes = inbox.read(info.uid)?;
-                    dest.append(&[NewMessage {
-                        bytes: &bytes,
-                        flags: info.flags,
-                        internal_date: info.internal_date,
-                        key: None,
-                        return_path: "",
-                    }])?;
+                    dest.append_with_keywords(
+                        &[NewMessage {
+                            bytes: &bytes,
+                            flags: info.flags,
+                            internal_date: info.internal_date,
+                            key: None,
+                            return_path: "",
+                        }],
+                        std::slice::from_ref(&info.keywords),
+                    )?;
                 }
                 let uids: Vec<Uid> = infos.iter().map(|i| i.uid).collect();
                 inbox.expunge(&uids)
@@ -924,44 +1019,122 @@ impl Driver {
         }
     }
 
+    async fn subscribe<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        tag: &str,
+        name: String,
+        on: bool,
+    ) {
+        let (account, _) = self.auth();
+        let target = account.clone();
+        let r = self
+            .services
+            .accounts
+            .with_account(&account, move |s| {
+                let (domain, user) = (target.storage_domain(), &target.name);
+                let mut subs = s.read_subscriptions(domain, user)?;
+                if on {
+                    // RFC 9051 §6.3.7: only existing mailboxes.
+                    if !s.list_mailboxes(domain, user)?.contains(&name) {
+                        return Err(storage::Error::MailboxNotFound(name));
+                    }
+                    if !subs.contains(&name) {
+                        subs.push(name);
+                        s.write_subscriptions(domain, user, &subs)?;
+                    }
+                } else if let Some(i) = subs.iter().position(|n| *n == name) {
+                    subs.remove(i);
+                    s.write_subscriptions(domain, user, &subs)?;
+                }
+                Ok(())
+            })
+            .await;
+        let what = if on { "SUBSCRIBE" } else { "UNSUBSCRIBE" };
+        match r {
+            Ok(()) => {
+                self.done(conn, tag, &format!("{what} completed"), true)
+                    .await
+            }
+            Err(e) => self.refuse(conn, tag, what, &e),
+        }
+    }
+
+    /// LIST and LSUB (RFC 9051 §6.3.9, RFC 3501 §6.3.9) with the RFC 5258
+    /// selection and return options and RFC 5819 STATUS.
+    #[allow(clippy::too_many_arguments)]
     async fn list<IO: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         conn: &mut Conn<IO>,
         tag: &str,
         reference: &str,
-        pattern: &str,
+        patterns: &[String],
+        lsub: bool,
+        select: ListSelect,
+        ret: ListReturn,
     ) {
-        if pattern.is_empty() {
+        let what = if lsub { "LSUB" } else { "LIST" };
+        if !lsub && !ret.extended && patterns.iter().all(String::is_empty) {
             // RFC 9051 §6.3.9: the hierarchy delimiter and root.
             conn.out
                 .extend_from_slice(b"* LIST (\\Noselect) \"/\" \"\"\r\n");
             self.done(conn, tag, "LIST completed", true).await;
             return;
         }
-        let (account, _) = self.auth();
+        let (account, kind) = self.auth();
         let target = account.clone();
-        let names = self
+        let r = self
             .services
             .accounts
             .with_account(&account, move |s| {
-                s.list_mailboxes(target.storage_domain(), &target.name)
+                let (domain, user) = (target.storage_domain(), &target.name);
+                Ok((
+                    s.list_mailboxes(domain, user)?,
+                    s.read_subscriptions(domain, user)?,
+                ))
             })
             .await;
-        let names = match names {
+        let (names, subs) = match r {
             Ok(n) => n,
-            Err(e) => return self.refuse(conn, tag, "LIST", &e),
+            Err(e) => return self.refuse(conn, tag, what, &e),
         };
-        let full = canonical_pattern(&format!("{reference}{pattern}"));
-        let mut out = Vec::new();
-        for (name, attrs) in list_entries(&names) {
-            if glob(full.as_bytes(), name.as_bytes()) {
-                out.extend_from_slice(format!("* LIST ({attrs}) \"/\" ").as_bytes());
-                response::mailbox(&mut out, &name);
-                out.extend_from_slice(b"\r\n");
+        let full: Vec<String> = patterns
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| canonical_pattern(&format!("{reference}{p}")))
+            .collect();
+        let lines = list_lines(&names, &subs, &full, lsub, select, &ret);
+        for line in lines {
+            let mut out = format!("* {what} ({}) \"/\" ", line.attrs.join(" ")).into_bytes();
+            response::mailbox(&mut out, &line.name);
+            if line.childinfo {
+                out.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+            }
+            out.extend_from_slice(b"\r\n");
+            conn.out.extend_from_slice(&out);
+            if let Some(items) = ret.status.clone().filter(|_| line.selectable) {
+                let name = line.name.clone();
+                let r = self
+                    .services
+                    .accounts
+                    .read_mailbox(&account, kind, &name, move |m| Ok(status_values(m, &items)))
+                    .await;
+                match r {
+                    Ok(values) => {
+                        let mut out = b"* STATUS ".to_vec();
+                        response::mailbox(&mut out, &line.name);
+                        out.extend_from_slice(format!(" ({values})\r\n").as_bytes());
+                        conn.out.extend_from_slice(&out);
+                    }
+                    Err(e) => self.log(
+                        level::PROBLEM,
+                        format_args!("LIST STATUS of {} failed: {e}", line.name),
+                    ),
+                }
             }
         }
-        conn.out.extend_from_slice(&out);
-        self.done(conn, tag, "LIST completed", true).await;
+        self.done(conn, tag, &format!("{what} completed"), true)
+            .await;
     }
 
     async fn status<IO: AsyncRead + AsyncWrite + Unpin>(
@@ -975,23 +1148,7 @@ impl Driver {
         let r = self
             .services
             .accounts
-            .read_mailbox(&account, kind, &name, move |m| {
-                let msgs = m.messages();
-                let count = |f: Flags| msgs.iter().filter(|i| i.flags.contains(f)).count();
-                let parts: Vec<String> = items
-                    .iter()
-                    .map(|item| match item {
-                        StatusItem::Messages => format!("MESSAGES {}", msgs.len()),
-                        StatusItem::Recent => "RECENT 0".to_owned(),
-                        StatusItem::UidNext => format!("UIDNEXT {}", m.uid_next()),
-                        StatusItem::UidValidity => format!("UIDVALIDITY {}", m.uid_validity()),
-                        StatusItem::Unseen => format!("UNSEEN {}", msgs.len() - count(Flags::SEEN)),
-                        StatusItem::Deleted => format!("DELETED {}", count(Flags::DELETED)),
-                        StatusItem::Size => format!("SIZE {}", m.total_size()),
-                    })
-                    .collect();
-                Ok(parts.join(" "))
-            })
+            .read_mailbox(&account, kind, &name, move |m| Ok(status_values(m, &items)))
             .await;
         match r {
             Ok(items) => {
@@ -1010,7 +1167,7 @@ impl Driver {
         conn: &mut Conn<IO>,
         tag: &str,
         name: String,
-        flags: Flags,
+        flags: FlagSet,
         date: Option<i64>,
         message: Vec<u8>,
     ) {
@@ -1025,13 +1182,16 @@ impl Driver {
             .services
             .accounts
             .with_mailbox(&account, kind, &name, move |m| {
-                let uids = m.append(&[NewMessage {
-                    bytes: &bytes,
-                    flags,
-                    internal_date,
-                    key: None,
-                    return_path: "",
-                }])?;
+                let uids = m.append_with_keywords(
+                    &[NewMessage {
+                        bytes: &bytes,
+                        flags: flags.system,
+                        internal_date,
+                        key: None,
+                        return_path: "",
+                    }],
+                    &[flags.keywords],
+                )?;
                 Ok((m.uid_validity(), uids))
             })
             .await;
@@ -1191,6 +1351,7 @@ impl Driver {
         let view = self.view();
         let entries: Vec<Entry> = view.entries().to_vec();
         let name = view.name.clone();
+        let with_modseq = uses_modseq(&key);
         let r = self
             .services
             .accounts
@@ -1199,6 +1360,7 @@ impl Driver {
                 let max_uid = entries.last().map_or(0, |e| e.uid.0);
                 let content = needs_content(&key);
                 let mut hits = Vec::new();
+                let mut top_modseq = 0;
                 for (i, e) in entries.iter().enumerate() {
                     let Some(info) = m.info(e.uid) else { continue };
                     let bytes = if content { Some(m.read(e.uid)?) } else { None };
@@ -1207,6 +1369,8 @@ impl Driver {
                         seq: i as u32 + 1,
                         uid: e.uid.0,
                         flags: info.flags,
+                        keywords: &info.keywords,
+                        modseq: info.modseq,
                         recent: e.recent,
                         size: info.size,
                         internal_date: info.internal_date,
@@ -1216,16 +1380,21 @@ impl Driver {
                     };
                     if matches(&key, &c) {
                         hits.push(if uid { e.uid.0 } else { i as u32 + 1 });
+                        top_modseq = top_modseq.max(info.modseq);
                     }
                 }
-                Ok(hits)
+                Ok((hits, top_modseq))
             })
             .await;
         match r {
-            Ok(hits) => {
+            Ok((hits, top_modseq)) => {
                 let mut line = String::from("* SEARCH");
-                for h in hits {
+                for h in &hits {
                     line.push_str(&format!(" {h}"));
+                }
+                // RFC 7162 §3.1.5: the highest mod-sequence of the matches.
+                if with_modseq && !hits.is_empty() {
+                    line.push_str(&format!(" (MODSEQ {top_modseq})"));
                 }
                 line.push_str("\r\n");
                 conn.out.extend_from_slice(line.as_bytes());
@@ -1242,13 +1411,34 @@ impl Driver {
         uid: bool,
         set: SequenceSet,
         mut items: Vec<FetchItem>,
+        changed_since: Option<u64>,
     ) {
-        let Some(targets) = self.targets(conn, tag, uid, &set) else {
+        let Some(mut targets) = self.targets(conn, tag, uid, &set) else {
             return;
         };
         if uid && !items.contains(&FetchItem::Uid) {
             // RFC 9051 §6.4.9: UID FETCH responses always carry the UID.
             items.insert(0, FetchItem::Uid);
+        }
+        let (account, kind) = self.auth();
+        let name = self.view().name.clone();
+        if let Some(since) = changed_since {
+            // RFC 7162 §3.1.4.1: only messages changed after `since`.
+            let wanted: Vec<Uid> = targets.iter().map(|(_, e)| e.uid).collect();
+            let r = self
+                .services
+                .accounts
+                .read_mailbox(&account, kind, &name, move |m| {
+                    Ok(wanted
+                        .into_iter()
+                        .filter(|u| m.info(*u).is_some_and(|i| i.modseq > since))
+                        .collect::<Vec<Uid>>())
+                })
+                .await;
+            match r {
+                Ok(changed) => targets.retain(|(_, e)| changed.binary_search(&e.uid).is_ok()),
+                Err(e) => return self.refuse(conn, tag, "FETCH", &e),
+            }
         }
         let read_only = self.view().read_only;
         let marks_seen = !read_only
@@ -1260,9 +1450,7 @@ impl Driver {
                         | FetchItem::Section { peek: false, .. }
                 )
             });
-        let (account, kind) = self.auth();
-        let name = self.view().name.clone();
-        let mut changed: Vec<(Uid, Flags)> = Vec::new();
+        let mut changed: Vec<Uid> = Vec::new();
         if marks_seen {
             let uids: Vec<Uid> = targets.iter().map(|(_, e)| e.uid).collect();
             let r = self
@@ -1277,7 +1465,7 @@ impl Driver {
                         if !flags.contains(Flags::SEEN) {
                             flags.insert(Flags::SEEN);
                             m.set_flags(uid, flags)?;
-                            changed.push((uid, flags));
+                            changed.push(uid);
                         }
                     }
                     Ok(changed)
@@ -1288,12 +1476,14 @@ impl Driver {
                 Err(e) => return self.refuse(conn, tag, "FETCH", &e),
             }
         }
-        let seen_now: Vec<Uid> = changed.iter().map(|c| c.0).collect();
+        let seen_now = changed;
+        let condstore = self.condstore;
         let r = self
             .services
             .accounts
             .read_mailbox(&account, kind, &name, move |m| {
                 let mut out = Vec::new();
+                let mut told = Vec::new();
                 let body = items.iter().any(needs_body);
                 for (seq, e) in &targets {
                     let Some(info) = m.info(e.uid) else { continue };
@@ -1301,27 +1491,42 @@ impl Driver {
                     let parsed = bytes.as_deref().map(Parsed::new);
                     out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
                     let mut items_here: Vec<&FetchItem> = items.iter().collect();
-                    if seen_now.contains(&e.uid) && !items.contains(&FetchItem::Flags) {
-                        // RFC 9051 §6.4.5: an implicit \Seen is reported.
-                        items_here.push(&FetchItem::Flags);
+                    if seen_now.contains(&e.uid) {
+                        // RFC 9051 §6.4.5: an implicit \Seen is reported
+                        // (RFC 7162 §3.2: with MODSEQ under CONDSTORE).
+                        if !items.contains(&FetchItem::Flags) {
+                            items_here.push(&FetchItem::Flags);
+                        }
+                        if condstore && !items.contains(&FetchItem::ModSeq) {
+                            items_here.push(&FetchItem::ModSeq);
+                        }
+                    }
+                    if items_here.contains(&&FetchItem::Flags) {
+                        told.push(entry_of(info));
                     }
                     for (i, item) in items_here.into_iter().enumerate() {
                         if i > 0 {
                             out.push(b' ');
                         }
-                        render_item(&mut out, item, e, info, info.flags, parsed.as_ref());
+                        render_item(&mut out, item, e.recent, info, parsed.as_ref());
                     }
                     out.extend_from_slice(b")\r\n");
                 }
-                Ok(out)
+                Ok((out, told))
             })
             .await;
         match r {
-            Ok(out) => {
+            Ok((out, told)) => {
+                if let Some(view) = &mut self.view {
+                    let kws: Vec<String> = told.iter().flat_map(|e| e.keywords.clone()).collect();
+                    if let Some(flags) = view.note_keywords(&kws) {
+                        conn.out.extend_from_slice(flags.as_bytes());
+                    }
+                }
                 conn.out.extend_from_slice(&out);
                 if let Some(view) = &mut self.view {
-                    for (u, f) in changed {
-                        view.set_flags(u, f);
+                    for e in told {
+                        view.set_flags(e.uid, e.flags, &e.keywords, e.modseq);
                     }
                 }
                 self.done(conn, tag, "FETCH completed", uid).await;
@@ -1330,16 +1535,13 @@ impl Driver {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn store<IO: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         conn: &mut Conn<IO>,
         tag: &str,
         uid: bool,
         set: SequenceSet,
-        op: StoreOp,
-        silent: bool,
-        flags: Flags,
+        args: StoreArgs,
     ) {
         if self.view().read_only {
             conn.status(tag, Status::No, Some("READ-ONLY"), "Mailbox is read-only");
@@ -1350,47 +1552,81 @@ impl Driver {
         };
         let (account, kind) = self.auth();
         let name = self.view().name.clone();
+        let StoreArgs {
+            op,
+            silent,
+            flags,
+            unchanged_since,
+        } = args;
         let r = self
             .services
             .accounts
             .with_mailbox(&account, kind, &name, move |m| {
                 let mut result = Vec::new();
+                let mut modified = Vec::new();
                 for (seq, e) in &targets {
                     let Some(info) = m.info(e.uid) else { continue };
-                    let mut new = info.flags;
-                    match op {
-                        StoreOp::Replace => new = flags,
-                        StoreOp::Add => new.insert(flags),
-                        StoreOp::Remove => new.remove(flags),
+                    if unchanged_since.is_some_and(|u| info.modseq > u) {
+                        modified.push(if uid { e.uid } else { Uid(*seq) });
+                        continue;
                     }
-                    m.set_flags(e.uid, new)?;
-                    result.push((*seq, *e, new));
+                    let (new, keywords) = apply_store(op, &flags, info);
+                    let before = info.modseq;
+                    m.set_flags_and_keywords(e.uid, new, &keywords)?;
+                    let Some(after) = m.info(e.uid) else { continue };
+                    result.push((*seq, e.recent, entry_of(after), after.modseq != before));
                 }
-                Ok(result)
+                Ok((result, modified))
             })
             .await;
         match r {
-            Ok(result) => {
-                for (seq, e, new) in result {
-                    if let Some(view) = &mut self.view {
-                        view.set_flags(e.uid, new);
-                    }
-                    if !silent {
-                        let uid_part = if uid {
-                            format!("UID {} ", e.uid)
-                        } else {
-                            String::new()
-                        };
-                        conn.out.extend_from_slice(
-                            format!(
-                                "* {seq} FETCH ({uid_part}FLAGS {})\r\n",
-                                response::flag_list(new, e.recent)
-                            )
-                            .as_bytes(),
-                        );
+            Ok((result, modified)) => {
+                let condstore = self.condstore;
+                if let Some(view) = &mut self.view {
+                    let kws: Vec<String> =
+                        result.iter().flat_map(|r| r.2.keywords.clone()).collect();
+                    if let Some(flags) = view.note_keywords(&kws) {
+                        conn.out.extend_from_slice(flags.as_bytes());
                     }
                 }
-                self.done(conn, tag, "STORE completed", uid).await;
+                for (seq, recent, now, changed) in result {
+                    if let Some(view) = &mut self.view {
+                        view.set_flags(now.uid, now.flags, &now.keywords, now.modseq);
+                    }
+                    // RFC 7162 §3.2: under CONDSTORE a change is reported
+                    // with its MODSEQ even with .SILENT.
+                    if silent && !(condstore && changed) {
+                        continue;
+                    }
+                    let mut parts = Vec::new();
+                    if uid {
+                        parts.push(format!("UID {}", now.uid));
+                    }
+                    if !silent {
+                        parts.push(format!(
+                            "FLAGS {}",
+                            response::flag_list(now.flags, &now.keywords, recent)
+                        ));
+                    }
+                    if condstore {
+                        parts.push(format!("MODSEQ ({})", now.modseq));
+                    }
+                    conn.out.extend_from_slice(
+                        format!("* {seq} FETCH ({})\r\n", parts.join(" ")).as_bytes(),
+                    );
+                }
+                if modified.is_empty() {
+                    self.done(conn, tag, "STORE completed", uid).await;
+                } else {
+                    self.sync(conn, uid).await;
+                    let code = format!("MODIFIED {}", uid_set(&modified));
+                    conn.status(
+                        tag,
+                        Status::Ok,
+                        Some(&code),
+                        "Conditional STORE failed for some messages",
+                    );
+                }
             }
             Err(e) => self.refuse(conn, tag, "STORE", &e),
         }
@@ -1454,10 +1690,12 @@ impl Driver {
                         return_path: "",
                     })
                     .collect();
+                let keywords: Vec<Vec<String>> =
+                    msgs.iter().map(|(info, _)| info.keywords.clone()).collect();
                 let new = if batch.is_empty() {
                     Vec::new()
                 } else {
-                    dst.append(&batch)?
+                    dst.append_with_keywords(&batch, &keywords)?
                 };
                 let validity = dst.uid_validity();
                 drop(dst);
@@ -1495,25 +1733,68 @@ impl Driver {
 fn needs_body(item: &FetchItem) -> bool {
     !matches!(
         item,
-        FetchItem::Flags | FetchItem::Uid | FetchItem::InternalDate | FetchItem::Rfc822Size
+        FetchItem::Flags
+            | FetchItem::Uid
+            | FetchItem::InternalDate
+            | FetchItem::Rfc822Size
+            | FetchItem::ModSeq
     )
+}
+
+/// What a STORE does besides where: mode, `.SILENT`, flags, and the
+/// UNCHANGEDSINCE condition.
+struct StoreArgs {
+    op: StoreOp,
+    silent: bool,
+    flags: FlagSet,
+    unchanged_since: Option<u64>,
+}
+
+/// The flags and keywords of `info` after a STORE.
+fn apply_store(op: StoreOp, set: &FlagSet, info: &storage::MessageInfo) -> (Flags, Vec<String>) {
+    let mut flags = info.flags;
+    let mut keywords = info.keywords.clone();
+    let has = |list: &[String], k: &str| list.iter().any(|o| o.eq_ignore_ascii_case(k));
+    match op {
+        StoreOp::Replace => {
+            flags = set.system;
+            keywords = set.keywords.clone();
+        }
+        StoreOp::Add => {
+            flags.insert(set.system);
+            for k in &set.keywords {
+                if !has(&keywords, k) {
+                    keywords.push(k.clone());
+                }
+            }
+        }
+        StoreOp::Remove => {
+            flags.remove(set.system);
+            keywords.retain(|k| !has(&set.keywords, k));
+        }
+    }
+    (flags, keywords)
 }
 
 /// Writes one FETCH data item.
 fn render_item(
     out: &mut Vec<u8>,
     item: &FetchItem,
-    e: &Entry,
+    recent: bool,
     info: &storage::MessageInfo,
-    flags: Flags,
     parsed: Option<&Parsed<'_>>,
 ) {
     let section = |s: &Section| parsed.and_then(|p| p.section(s));
     match item {
         FetchItem::Flags => out.extend_from_slice(
-            format!("FLAGS {}", response::flag_list(flags, e.recent)).as_bytes(),
+            format!(
+                "FLAGS {}",
+                response::flag_list(info.flags, &info.keywords, recent)
+            )
+            .as_bytes(),
         ),
-        FetchItem::Uid => out.extend_from_slice(format!("UID {}", e.uid).as_bytes()),
+        FetchItem::ModSeq => out.extend_from_slice(format!("MODSEQ ({})", info.modseq).as_bytes()),
+        FetchItem::Uid => out.extend_from_slice(format!("UID {}", info.uid).as_bytes()),
         FetchItem::InternalDate => out.extend_from_slice(
             format!("INTERNALDATE {}", response::date_time(info.internal_date)).as_bytes(),
         ),
@@ -1711,6 +1992,138 @@ fn list_entries(names: &[String]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// One LIST/LSUB response line.
+#[derive(Debug, PartialEq, Eq)]
+struct ListLine {
+    name: String,
+    attrs: Vec<&'static str>,
+    /// `("CHILDINFO" ("SUBSCRIBED"))` (RFC 5258 §3.5).
+    childinfo: bool,
+    /// A mailbox that can be selected (for RETURN STATUS).
+    selectable: bool,
+}
+
+/// The lines of a LIST or LSUB over the account's mailboxes `names` and
+/// subscriptions `subs`, for the full patterns (reference prepended).
+fn list_lines(
+    names: &[String],
+    subs: &[String],
+    patterns: &[String],
+    lsub: bool,
+    select: ListSelect,
+    ret: &ListReturn,
+) -> Vec<ListLine> {
+    let matching = |n: &str| patterns.iter().any(|p| glob(p.as_bytes(), n.as_bytes()));
+    let subscribed = |n: &str| subs.iter().any(|s| s == n);
+    let has_subscribed_child = |n: &str| {
+        let prefix = format!("{n}/");
+        subs.iter().any(|s| s.starts_with(&prefix))
+    };
+    let entries = list_entries(names);
+    let mut out = Vec::new();
+    if lsub || select.subscribed {
+        // Every subscribed name and its parents, existing or not.
+        let mut all: std::collections::BTreeSet<String> = subs.iter().cloned().collect();
+        for n in subs {
+            let mut prefix = n.as_str();
+            while let Some((parent, _)) = prefix.rsplit_once('/') {
+                all.insert(parent.to_owned());
+                prefix = parent;
+            }
+        }
+        for name in all.into_iter().filter(|n| matching(n)) {
+            let existing = entries.iter().find(|(n, _)| *n == name);
+            let is_sub = subscribed(&name);
+            if lsub {
+                // RFC 3501 §6.3.9: a parent of subscribed names matched
+                // by `%` is listed as \Noselect.
+                let wildcard = patterns.iter().any(|p| p.ends_with('%'));
+                if !(is_sub || wildcard && has_subscribed_child(&name)) {
+                    continue;
+                }
+                let selectable = is_sub && existing.is_some_and(|(_, a)| !a.contains("\\Noselect"));
+                out.push(ListLine {
+                    attrs: if selectable {
+                        vec![]
+                    } else {
+                        vec!["\\Noselect"]
+                    },
+                    name,
+                    childinfo: false,
+                    selectable: false,
+                });
+                continue;
+            }
+            let child = !is_sub && select.recursive && has_subscribed_child(&name);
+            if !is_sub && !child {
+                continue;
+            }
+            let mut attrs: Vec<&'static str> = match existing {
+                Some((_, a)) => attr_words(a),
+                None => vec!["\\NonExistent"],
+            };
+            if select.special_use && !attrs.iter().any(|a| is_special_use(a)) {
+                continue;
+            }
+            if is_sub {
+                attrs.push("\\Subscribed");
+            }
+            let selectable = !attrs
+                .iter()
+                .any(|a| *a == "\\Noselect" || *a == "\\NonExistent");
+            out.push(ListLine {
+                name,
+                attrs,
+                childinfo: child,
+                selectable,
+            });
+        }
+        return out;
+    }
+    for (name, attrs) in entries {
+        if !matching(&name) {
+            continue;
+        }
+        let mut attrs = attr_words(&attrs);
+        if select.special_use && !attrs.iter().any(|a| is_special_use(a)) {
+            continue;
+        }
+        if ret.subscribed && subscribed(&name) {
+            attrs.push("\\Subscribed");
+        }
+        let selectable = !attrs.contains(&"\\Noselect");
+        out.push(ListLine {
+            name,
+            attrs,
+            childinfo: false,
+            selectable,
+        });
+    }
+    out
+}
+
+/// The attribute words of [`list_entries`] as static strings.
+fn attr_words(attrs: &str) -> Vec<&'static str> {
+    const KNOWN: [&str; 8] = [
+        "\\Noselect",
+        "\\HasChildren",
+        "\\HasNoChildren",
+        "\\Sent",
+        "\\Drafts",
+        "\\Trash",
+        "\\Junk",
+        "\\Archive",
+    ];
+    attrs
+        .split(' ')
+        .filter_map(|a| KNOWN.iter().find(|k| **k == a).copied())
+        .collect()
+}
+
+fn is_special_use(attr: &str) -> bool {
+    SPECIAL_USE.iter().any(|(_, a)| *a == attr)
+}
+
 fn command_name(kind: &CommandKind) -> &'static str {
     match kind {
         CommandKind::Capability => "CAPABILITY",
@@ -1782,6 +2195,134 @@ mod tests {
         );
         assert_eq!(find("INBOX").as_deref(), Some("\\HasChildren"));
         assert_eq!(find("Sent").as_deref(), Some("\\HasNoChildren \\Sent"));
+    }
+
+    fn lines(
+        names: &[&str],
+        subs: &[&str],
+        pattern: &str,
+        lsub: bool,
+        select: ListSelect,
+        ret: ListReturn,
+    ) -> Vec<String> {
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let subs: Vec<String> = subs.iter().map(|s| s.to_string()).collect();
+        list_lines(&names, &subs, &[pattern.to_string()], lsub, select, &ret)
+            .into_iter()
+            .map(|l| {
+                format!(
+                    "({}) {}{}",
+                    l.attrs.join(" "),
+                    l.name,
+                    if l.childinfo { " CHILDINFO" } else { "" }
+                )
+            })
+            .collect()
+    }
+
+    /// RFC 5258 §5 examples 2 and 6, adapted to this store (no
+    /// `\Noinferiors`; hierarchy levels without a mailbox are \Noselect).
+    #[test]
+    fn list_extended_selection() {
+        let names = ["INBOX", "Fruit", "Fruit/Apple", "Fruit/Banana", "Tofu"];
+        let subs = ["INBOX", "Fruit/Banana", "Fruit/Peach", "Vegetable/Broccoli"];
+        let sub = ListSelect {
+            subscribed: true,
+            ..ListSelect::default()
+        };
+        assert_eq!(
+            lines(&names, &subs, "*", false, sub, ListReturn::default()),
+            [
+                "(\\HasNoChildren \\Subscribed) Fruit/Banana",
+                "(\\NonExistent \\Subscribed) Fruit/Peach",
+                "(\\HasNoChildren \\Subscribed) INBOX",
+                "(\\NonExistent \\Subscribed) Vegetable/Broccoli",
+            ]
+        );
+        let recursive = ListSelect {
+            recursive: true,
+            ..sub
+        };
+        assert_eq!(
+            lines(&names, &subs, "%", false, recursive, ListReturn::default()),
+            [
+                "(\\HasChildren) Fruit CHILDINFO",
+                "(\\HasNoChildren \\Subscribed) INBOX",
+                "(\\NonExistent) Vegetable CHILDINFO",
+            ]
+        );
+        let ret = ListReturn {
+            subscribed: true,
+            ..ListReturn::default()
+        };
+        assert_eq!(
+            lines(&names, &subs, "Fruit/%", false, ListSelect::default(), ret),
+            [
+                "(\\HasNoChildren) Fruit/Apple",
+                "(\\HasNoChildren \\Subscribed) Fruit/Banana",
+            ]
+        );
+        assert_eq!(
+            lines(
+                &names,
+                &subs,
+                "%",
+                true,
+                ListSelect::default(),
+                ListReturn::default()
+            ),
+            ["(\\Noselect) Fruit", "() INBOX", "(\\Noselect) Vegetable"]
+        );
+        let special = ListSelect {
+            special_use: true,
+            ..ListSelect::default()
+        };
+        assert_eq!(
+            lines(
+                &["INBOX", "Sent", "Trash", "x"],
+                &[],
+                "*",
+                false,
+                special,
+                ListReturn::default()
+            ),
+            [
+                "(\\HasNoChildren \\Sent) Sent",
+                "(\\HasNoChildren \\Trash) Trash"
+            ]
+        );
+    }
+
+    #[test]
+    fn store_keywords() {
+        let info = storage::MessageInfo {
+            uid: Uid(1),
+            flags: Flags::SEEN,
+            size: 1,
+            internal_date: 0,
+            key: None,
+            keywords: vec!["$Junk".into(), "Work".into()],
+            modseq: 3,
+        };
+        let set = FlagSet {
+            system: Flags::FLAGGED,
+            keywords: vec!["work".into(), "$Label1".into()],
+        };
+        assert_eq!(
+            apply_store(StoreOp::Add, &set, &info),
+            (
+                Flags::SEEN | Flags::FLAGGED,
+                vec!["$Junk".into(), "Work".into(), "$Label1".into()]
+            )
+        );
+        assert_eq!(
+            apply_store(StoreOp::Remove, &set, &info),
+            (Flags::SEEN, vec!["$Junk".to_string()])
+        );
+        assert_eq!(
+            apply_store(StoreOp::Replace, &set, &info),
+            (Flags::FLAGGED, set.keywords.clone())
+        );
     }
 
     #[test]

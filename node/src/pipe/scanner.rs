@@ -137,6 +137,7 @@ async fn submit_file(file: &Path, enqueuer: &actix::Addr<Enqueuer>, log: &System
         recipients: submission.recipients,
         body: submission.message,
         source: "PIPE",
+        dsn: Default::default(),
     };
     match enqueuer.send(submit).await {
         Ok(Ok(id)) => {

@@ -49,6 +49,24 @@ pub struct HostOutcome {
     pub connected: bool,
     /// One reply per recipient, in the order given.
     pub replies: Vec<Reply>,
+    /// The host offered DSN, so the DSN parameters went on with the message and
+    /// success notices are its job from here (RFC 3461 §5.2.2).
+    pub dsn: bool,
+}
+
+/// What one transaction carries besides the message.
+#[derive(Debug, Clone, Default)]
+pub struct Envelope {
+    /// Reverse-path; empty for `<>`.
+    pub return_path: String,
+    /// Forward-paths, all routed to one destination.
+    pub recipients: Vec<String>,
+    /// `RET` (RFC 3461 §4.3).
+    pub ret: Option<cluster::DsnRet>,
+    /// `ENVID`, decoded (RFC 3461 §4.4).
+    pub envid: Option<String>,
+    /// DSN parameters by recipient index.
+    pub rcpt_dsn: Vec<cluster::RcptDsn>,
 }
 
 /// Delivers messages to remote SMTP servers. Cheap to share: one per node.
@@ -92,19 +110,19 @@ impl RelayAgent {
         }
     }
 
-    /// Sends `message` from `return_path` to `recipients` (all routed to `dest`) in one
+    /// Sends `message` with `envelope` (all its recipients routed to `dest`) in one
     /// transaction; returns one reply per recipient.
     pub async fn deliver(
         &self,
         dest: &Destination,
-        return_path: &str,
-        recipients: &[String],
+        envelope: &Envelope,
         message: &[u8],
     ) -> HostOutcome {
         let everyone = |host: String, reply: Reply| HostOutcome {
             host,
             connected: false,
-            replies: vec![reply; recipients.len()],
+            replies: vec![reply; envelope.recipients.len()],
+            dsn: false,
         };
         let hosts = match self.hosts(dest).await {
             Ok(hosts) => hosts,
@@ -122,17 +140,21 @@ impl RelayAgent {
             for addr in addrs {
                 let tx = Transaction {
                     helo_name: self.helo_name.clone(),
-                    return_path: return_path.to_string(),
-                    recipients: recipients.to_vec(),
+                    return_path: envelope.return_path.clone(),
+                    recipients: envelope.recipients.clone(),
                     message: message.to_vec(),
                     starttls: self.starttls,
+                    ret: envelope.ret,
+                    envid: envelope.envid.clone(),
+                    rcpt_dsn: envelope.rcpt_dsn.clone(),
                 };
                 match self.attempt(addr, &host, tx.clone()).await {
-                    Ok(replies) => {
+                    Ok((replies, dsn)) => {
                         return HostOutcome {
                             host,
                             connected: true,
                             replies,
+                            dsn,
                         };
                     }
                     Err(Attempt::Unreachable(e)) => {
@@ -145,11 +167,12 @@ impl RelayAgent {
                             ..tx
                         };
                         match self.attempt(addr, &host, clear).await {
-                            Ok(replies) => {
+                            Ok((replies, dsn)) => {
                                 return HostOutcome {
                                     host,
                                     connected: true,
                                     replies,
+                                    dsn,
                                 };
                             }
                             Err(Attempt::Unreachable(e) | Attempt::TlsFailed(e)) => {
@@ -237,13 +260,14 @@ impl RelayAgent {
             .map_err(|e| format!("cannot resolve {host}: {e}"))
     }
 
-    /// One connection to `addr`, one transaction.
+    /// One connection to `addr`, one transaction: the replies, and whether the host offered
+    /// DSN.
     async fn attempt(
         &self,
         addr: SocketAddr,
         host: &str,
         tx: Transaction,
-    ) -> Result<Vec<Reply>, Attempt> {
+    ) -> Result<(Vec<Reply>, bool), Attempt> {
         let mut tcp =
             match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
                 Ok(Ok(tcp)) => tcp,
@@ -258,9 +282,13 @@ impl RelayAgent {
             )
         };
         let mut session = ClientSession::new(tx);
+        let finish = |session: ClientSession, reply: Reply| {
+            let dsn = session.capabilities().dsn;
+            (session.finish(&reply), dsn)
+        };
         match self.converse(&mut tcp, &mut session, Vec::new()).await {
-            Ok(Step::Done) => Ok(session.finish(&lost(closed()))),
-            Err(e) => Ok(session.finish(&lost(e))),
+            Ok(Step::Done) => Ok(finish(session, lost(closed()))),
+            Err(e) => Ok(finish(session, lost(e))),
             Ok(Step::StartTls) => {
                 let name = ServerName::try_from(host.to_string())
                     .unwrap_or_else(|_| ServerName::from(addr.ip()));
@@ -276,8 +304,8 @@ impl RelayAgent {
                 let result = self.converse(&mut tls, &mut session, hello).await;
                 let _ = tls.shutdown().await;
                 match result {
-                    Ok(_) => Ok(session.finish(&lost(closed()))),
-                    Err(e) => Ok(session.finish(&lost(e))),
+                    Ok(_) => Ok(finish(session, lost(closed()))),
+                    Err(e) => Ok(finish(session, lost(e))),
                 }
             }
         }

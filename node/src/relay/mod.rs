@@ -11,5 +11,5 @@ pub mod agent;
 pub mod proto;
 pub mod route;
 
-pub use agent::{HostOutcome, RelayAgent};
+pub use agent::{Envelope, HostOutcome, RelayAgent};
 pub use route::{Destination, domain_of, route};

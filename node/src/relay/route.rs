@@ -1,10 +1,22 @@
 //! Where a remote domain's mail goes: the router table, then the smarthost, then DNS.
 //!
-//! Pure: no I/O. The order follows CommuniGate's router and RFC 5321 §5.1: a static route for
-//! the domain (exact, else the longest matching `*.parent`), else the smarthost, else the
-//! domain's MX records (resolved by the agent).
+//! Pure: no I/O. The order follows CommuniGate's router and RFC 5321 §5.1:
+//!
+//! 1. the cluster's router table (replicated through Raft, `SetRouterTable`; its syntax is in
+//!    `cluster::router`): an exact rule, else the longest `*.parent`, else `*`. A target
+//!    `host:port` (or an IP address, port 25) is used as is; a bare host name means that
+//!    name's MX records (routing a domain to another domain);
+//! 2. the node's `[relay] routes` (exact, else the longest `*.parent`), then its `smarthost`;
+//! 3. the domain's MX records (resolved by the agent).
+//!
+//! So the config is each node's fallback and the CLI table, the same on every node,
+//! overrides it; an empty table (the default) leaves the config in charge.
 
 use std::fmt;
+
+use std::net::IpAddr;
+
+use cluster::RelaySettings;
 
 use crate::config::RelayConfig;
 
@@ -47,9 +59,12 @@ pub fn domain_of(address: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// The destination of `domain` under `config`.
-pub fn route(domain: &str, config: &RelayConfig) -> Destination {
+/// The destination of `domain` under the cluster's router `table`, then `config`.
+pub fn route(domain: &str, table: &RelaySettings, config: &RelayConfig) -> Destination {
     let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    if let Some(dest) = table.route(&domain).and_then(parse_target) {
+        return dest;
+    }
     let exact = config
         .routes
         .iter()
@@ -74,6 +89,22 @@ pub fn route(domain: &str, config: &RelayConfig) -> Destination {
         .or(config.smarthost.as_ref())
         .and_then(|target| parse_host_port(target))
         .unwrap_or(Destination::Mx { domain })
+}
+
+/// A router table target: `host:port`, an IP address (port 25), or a host name (its MX).
+pub fn parse_target(s: &str) -> Option<Destination> {
+    let s = s.trim();
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(Destination::Host {
+            host: ip.to_string(),
+            port: SMTP_PORT,
+        });
+    }
+    parse_host_port(s).or_else(|| {
+        (!s.is_empty() && !s.contains([':', '[', ']'])).then(|| Destination::Mx {
+            domain: s.trim_end_matches('.').to_ascii_lowercase(),
+        })
+    })
 }
 
 /// Splits `host:port` or `[v6]:port`; `None` if malformed (validation reports those).
@@ -122,15 +153,16 @@ mod tests {
             ],
             Some("smart.isp.test:587"),
         );
-        assert_eq!(route("Remote.Test", &c), host("127.0.0.1", 2526));
-        assert_eq!(route("a.corp.test", &c), host("relay.corp.test", 25));
-        assert_eq!(route("x.eu.corp.test", &c), host("::1", 2525));
+        let none = RelaySettings::default();
+        assert_eq!(route("Remote.Test", &none, &c), host("127.0.0.1", 2526));
+        assert_eq!(route("a.corp.test", &none, &c), host("relay.corp.test", 25));
+        assert_eq!(route("x.eu.corp.test", &none, &c), host("::1", 2525));
         // `*.corp.test` covers subdomains only, and not `xcorp.test`.
-        assert_eq!(route("corp.test", &c), host("smart.isp.test", 587));
-        assert_eq!(route("xcorp.test", &c), host("smart.isp.test", 587));
+        assert_eq!(route("corp.test", &none, &c), host("smart.isp.test", 587));
+        assert_eq!(route("xcorp.test", &none, &c), host("smart.isp.test", 587));
         let no_smarthost = config(&[("remote.test", "127.0.0.1:2526")], None);
         assert_eq!(
-            route("other.test.", &no_smarthost),
+            route("other.test.", &none, &no_smarthost),
             Destination::Mx {
                 domain: "other.test".into()
             }
@@ -146,5 +178,31 @@ mod tests {
         assert_eq!(host("127.0.0.1", 25).to_string(), "127.0.0.1:25");
         assert_eq!(domain_of("Bob@Remote.TEST"), "remote.test");
         assert_eq!(domain_of("nodomain"), "");
+    }
+
+    #[test]
+    fn issue_5_the_raft_router_table_overrides_the_config() {
+        let c = config(
+            &[("remote.test", "127.0.0.1:2526")],
+            Some("smart.isp.test:587"),
+        );
+        let table = RelaySettings {
+            routes: cluster::router::parse_router_table(
+                "remote.test = 10.0.0.1:26\n*.corp.test = 192.0.2.1\n<*@alias.test> = mx.other.test",
+            )
+            .unwrap(),
+        };
+        assert_eq!(route("remote.test", &table, &c), host("10.0.0.1", 26));
+        assert_eq!(route("a.corp.test", &table, &c), host("192.0.2.1", 25));
+        assert_eq!(
+            route("alias.test", &table, &c),
+            Destination::Mx {
+                domain: "mx.other.test".into()
+            }
+        );
+        // Not in the table: the config decides.
+        assert_eq!(route("x.test", &table, &c), host("smart.isp.test", 587));
+        assert_eq!(parse_target("::1"), Some(host("::1", 25)));
+        assert_eq!(parse_target("a:b:c"), None);
     }
 }

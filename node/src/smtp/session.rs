@@ -14,7 +14,11 @@
 //!   read, so pipelined commands (RFC 2920) get their replies in one batch;
 //! - bytes buffered before the TLS handshake are dropped (RFC 3207 §5);
 //! - submission ports (587, 465) refuse MAIL before AUTH (RFC 6409 §4.3);
-//!   unauthenticated sessions may only send to local domains (no relaying);
+//!   relaying (a recipient outside the local domains) needs an authenticated
+//!   session or a trusted client address (the replicated `ClientIPs`);
+//! - per-address rate limits (`crate::smtp::rate`): too many connections get
+//!   `421 4.7.0` at once, too many messages `451 4.7.1` to MAIL; trusted
+//!   addresses (and authenticated sessions, for messages) are exempt;
 //! - credentials and AUTH exchanges never reach the protocol log;
 //! - every I/O error or timeout ends the session quietly, nothing panics.
 
@@ -22,13 +26,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use cluster::{DsnRet, Notify, RcptDsn};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::proto::{
     Action, Address, Capabilities, Command, DataReceiver, DataStatus, Limits, LineError,
     LineReceiver, Reply, Session, parse_command,
 };
-use crate::enqueuer::Submit;
+use crate::enqueuer::{Submit, SubmitDsn};
 use crate::error::Error;
 use crate::net::Stream;
 use crate::sasl::{Sasl, SaslError, SaslStep};
@@ -59,6 +64,14 @@ pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(
 ) {
     let mut conn = SmtpSession::new(peer, service, services, stream.is_tls());
     conn.log(level::LOW, &format!("connected to {service:?}"));
+    if !conn.connection_allowed() {
+        conn.log(level::PROBLEM, "connection rate limit exceeded");
+        let text = format!("{} too many connections, try later", conn.services.hostname);
+        conn.queue(&Reply::new(421, "4.7.0", text));
+        let _ = conn.flush(&mut stream).await;
+        let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, stream.shutdown()).await;
+        return;
+    }
     let greeting = conn.proto.greeting();
     conn.queue(&greeting);
     loop {
@@ -174,6 +187,10 @@ impl SmtpSession {
             self.log(level::ALL, &format!("inp: {text}"));
         }
         match cmd {
+            Ok(Command::Mail { .. }) if self.proto.helo().is_some() && !self.message_allowed() => {
+                self.log(level::PROBLEM, "message rate limit exceeded");
+                Action::Reply(Reply::new(451, "4.7.1", "Too many messages, try later"))
+            }
             Ok(Command::Mail { .. }) if self.needs_auth() => {
                 Action::Reply(Reply::new(530, "5.7.0", "Authentication required"))
             }
@@ -236,7 +253,7 @@ impl SmtpSession {
     /// Decides on one recipient: local users, the special `<postmaster>`,
     /// and remote domains only for authenticated senders.
     fn check_recipient(&self, to: &Address) -> Result<(), Reply> {
-        let authenticated = self.proto.authenticated().is_some();
+        let authenticated = self.proto.authenticated().is_some() || self.trusted_client();
         let (local, known) = self.services.cluster.read(|s| {
             let dir = &s.directory;
             if to.is_postmaster() {
@@ -330,6 +347,7 @@ impl SmtpSession {
             recipients: recipients.clone(),
             body,
             source: "SMTP",
+            dsn: dsn_of(txn),
         };
         match self.services.enqueuer.send(submit).await {
             Ok(Ok(id)) => {
@@ -535,6 +553,38 @@ impl SmtpSession {
     fn log(&self, level: u8, text: &str) {
         self.services.log.write(level, MODULE, &self.ctx, text);
     }
+
+    /// Whether the client address is in the replicated `ClientIPs` (trusted:
+    /// may relay, not rate limited).
+    fn trusted_client(&self) -> bool {
+        let ip = self.peer.ip();
+        self.services.cluster.read(|s| {
+            s.directory
+                .server
+                .ip_lists
+                .get("ClientIPs")
+                .is_some_and(|list| cluster::router::ip_list_contains(list, ip))
+        })
+    }
+
+    /// Counts this connection against the per-address connection rate.
+    fn connection_allowed(&self) -> bool {
+        let rates = &self.services.smtp_rates;
+        let ip = self.peer.ip();
+        !rates.applies_to(ip)
+            || self.trusted_client()
+            || rates.connections.allow(ip, std::time::Instant::now())
+    }
+
+    /// Counts one MAIL against the per-address message rate.
+    fn message_allowed(&self) -> bool {
+        let rates = &self.services.smtp_rates;
+        let ip = self.peer.ip();
+        !rates.applies_to(ip)
+            || self.proto.authenticated().is_some()
+            || self.trusted_client()
+            || rates.messages.allow(ip, std::time::Instant::now())
+    }
 }
 
 /// What EHLO offers: AUTH only where passwords cannot be sniffed (TLS, or
@@ -546,6 +596,30 @@ fn capabilities(services: &Services, peer: SocketAddr, tls: bool) -> Capabilitie
         starttls: !tls,
         auth: tls || (config.auth_plaintext_on_loopback && peer.ip().is_loopback()),
         hostname: services.hostname.clone(),
+    }
+}
+
+/// The DSN parameters (RFC 3461) of a transaction, for the queue entry.
+fn dsn_of(txn: &super::proto::Transaction) -> SubmitDsn {
+    use super::proto::Ret;
+    SubmitDsn {
+        ret: txn.params.ret.map(|r| match r {
+            Ret::Full => DsnRet::Full,
+            Ret::Hdrs => DsnRet::Hdrs,
+        }),
+        envid: txn.params.envid.clone(),
+        recipients: txn
+            .rcpt_params
+            .iter()
+            .map(|p| RcptDsn {
+                notify: p.notify.map(|n| Notify {
+                    success: n.success,
+                    failure: n.failure,
+                    delay: n.delay,
+                }),
+                orcpt: p.orcpt.clone(),
+            })
+            .collect(),
     }
 }
 

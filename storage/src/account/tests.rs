@@ -349,3 +349,28 @@ fn rename_mailbox_keeps_uids_and_moves_inferiors() {
     }
     assert!(s.open_mailbox(None, "u", "Other").is_ok());
 }
+
+#[test]
+fn subscriptions_round_trip() {
+    let (_dir, s) = store();
+    s.create_account(None, "sub", AccountKind::MultiMailbox)
+        .unwrap();
+    s.create_account(None, "txt", AccountKind::TextMailbox)
+        .unwrap();
+    for user in ["sub", "txt"] {
+        assert!(s.read_subscriptions(None, user).unwrap().is_empty());
+        let names = vec!["INBOX".to_string(), "Grüße/x".into()];
+        s.write_subscriptions(None, user, &names).unwrap();
+        let mut want = names.clone();
+        want.sort();
+        assert_eq!(s.read_subscriptions(None, user).unwrap(), want);
+        assert!(
+            s.write_subscriptions(None, user, &["a\nb".to_string()])
+                .is_err()
+        );
+    }
+    // The file is not a mailbox.
+    assert_eq!(s.list_mailboxes(None, "sub").unwrap(), ["INBOX"]);
+    s.delete_account(None, "txt").unwrap();
+    assert!(s.read_subscriptions(None, "txt").is_err());
+}

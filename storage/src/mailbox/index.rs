@@ -5,12 +5,22 @@
 //! length of an mbox file and FILEID the inode of the mbox file the index
 //! describes (both 0 for a directory mailbox). Each later line is a record:
 //!
-//! * `A UID FLAGS SIZE DATE LOC KEY`: a message was appended. FLAGS is the
-//!   letter string or `-` for none, SIZE the wire size, DATE the internal
-//!   date in unix seconds, LOC `OFFSET+LENGTH` (mbox) or the file name
-//!   (mdir), KEY `-` for none or `=` and the key with `%XX` escapes.
-//! * `F UID FLAGS`: the flags of a message changed.
-//! * `X UID`: a message was expunged.
+//! * `A UID FLAGS SIZE DATE LOC KEY [MODSEQ KEYWORD...]`: a message was
+//!   appended. FLAGS is the letter string or `-` for none, SIZE the wire
+//!   size, DATE the internal date in unix seconds, LOC `OFFSET+LENGTH`
+//!   (mbox) or the file name (mdir), KEY `-` for none or `=` and the key
+//!   with `%XX` escapes, MODSEQ the message's mod-sequence (RFC 7162) and
+//!   the KEYWORDs (custom flags) `%XX`-escaped.
+//! * `F UID FLAGS [MODSEQ KEYWORD...]`: the flags of a message changed;
+//!   with MODSEQ the keywords are replaced too.
+//! * `X UID [MODSEQ]`: a message was expunged (at MODSEQ). Compaction keeps
+//!   the last [`MAX_VANISHED`] of these for QRESYNC.
+//!
+//! The header may carry two more fields, `HIGHESTMODSEQ VANISHEDFLOOR`:
+//! the mailbox's highest mod-sequence, and the highest mod-sequence of an
+//! expunge that is no longer remembered. Files written before MODSEQ
+//! existed (no such fields, 6-field `A`, 2-field `F`, 1-field `X`) still
+//! open: their messages get mod-sequence 1.
 //!
 //! Invariants: a record is committed once its line, with its final newline,
 //! is fsynced; a last line without a newline is a torn write and is ignored.
@@ -26,6 +36,9 @@ use crate::flags::Flags;
 
 /// The magic word and version that start the header line.
 const MAGIC: &str = "mailnode-index 1";
+
+/// Expunged UIDs (with their mod-sequence) remembered for QRESYNC.
+pub(crate) const MAX_VANISHED: usize = 4096;
 
 /// Where a message lives in its mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +71,10 @@ pub(crate) struct Header {
     pub end: u64,
     /// Inode of the mbox file (0 for mdir or unknown).
     pub file_id: u64,
+    /// HIGHESTMODSEQ (RFC 7162); 0 for an index written before MODSEQ.
+    pub highest_modseq: u64,
+    /// Expunges at or below this mod-sequence may have been forgotten.
+    pub vanished_floor: u64,
 }
 
 /// The result of replaying a journal.
@@ -66,6 +83,8 @@ pub(crate) struct Replayed {
     /// The header, with `uid_next` and `end` advanced by the records.
     pub header: Header,
     pub entries: BTreeMap<u32, Entry>,
+    /// Remembered expunges `(uid, modseq)`, oldest first.
+    pub vanished: Vec<(u32, u64)>,
     /// Number of records (lines after the header).
     pub records: usize,
     /// Whether the last line was torn (no final newline).
@@ -78,13 +97,14 @@ pub(crate) struct Salvage {
     pub uid_validity: Option<u32>,
     pub uid_next: u32,
     pub keys: HashMap<u32, String>,
+    pub highest_modseq: u64,
 }
 
 /// Renders the header line.
 pub(crate) fn render_header(h: &Header) -> String {
     format!(
-        "{MAGIC} {} {} {} {}\n",
-        h.uid_validity, h.uid_next, h.end, h.file_id
+        "{MAGIC} {} {} {} {} {} {}\n",
+        h.uid_validity, h.uid_next, h.end, h.file_id, h.highest_modseq, h.vanished_floor
     )
 }
 
@@ -100,31 +120,55 @@ pub(crate) fn render_append(e: &Entry) -> String {
         Some(k) => format!("={}", escape(k)),
     };
     format!(
-        "A {} {} {} {} {loc} {key}\n",
+        "A {} {} {} {} {loc} {key} {}{}\n",
         i.uid.0,
         flags_token(i.flags),
         i.size,
-        i.internal_date
+        i.internal_date,
+        i.modseq,
+        keywords_tail(&i.keywords)
     )
 }
 
-/// Renders an `F` record.
-pub(crate) fn render_flags(uid: Uid, flags: Flags) -> String {
-    format!("F {} {}\n", uid.0, flags_token(flags))
+/// Renders an `F` record (flags, keywords and mod-sequence of a message).
+pub(crate) fn render_flags(info: &MessageInfo) -> String {
+    format!(
+        "F {} {} {}{}\n",
+        info.uid.0,
+        flags_token(info.flags),
+        info.modseq,
+        keywords_tail(&info.keywords)
+    )
 }
 
 /// Renders an `X` record.
-pub(crate) fn render_expunge(uid: Uid) -> String {
-    format!("X {}\n", uid.0)
+pub(crate) fn render_expunge(uid: Uid, modseq: u64) -> String {
+    format!("X {} {modseq}\n", uid.0)
 }
 
-/// Renders a compacted index: the header and one `A` record per message.
-pub(crate) fn render_full<'a>(h: &Header, entries: impl Iterator<Item = &'a Entry>) -> String {
+/// Renders a compacted index: the header, one `A` record per message and
+/// one `X` record per remembered expunge.
+pub(crate) fn render_full<'a>(
+    h: &Header,
+    entries: impl Iterator<Item = &'a Entry>,
+    vanished: &[(u32, u64)],
+) -> String {
     let mut s = render_header(h);
     for e in entries {
         s.push_str(&render_append(e));
     }
+    for &(uid, modseq) in vanished {
+        s.push_str(&render_expunge(Uid(uid), modseq));
+    }
     s
+}
+
+fn keywords_tail(keywords: &[String]) -> String {
+    keywords.iter().map(|k| format!(" {}", escape(k))).collect()
+}
+
+fn parse_keywords(fields: &[&str]) -> Result<Vec<String>, String> {
+    fields.iter().map(|k| unescape(k)).collect()
 }
 
 fn flags_token(f: Flags) -> String {
@@ -183,17 +227,29 @@ fn parse_header(line: &str) -> Result<Header, String> {
         .ok_or("missing index header")?
         .trim_start();
     let mut it = rest.split(' ');
-    Ok(Header {
+    let mut h = Header {
         uid_validity: num(it.next(), "UIDVALIDITY")?,
         uid_next: num(it.next(), "UIDNEXT")?,
         end: num(it.next(), "END")?,
         file_id: num(it.next(), "FILEID")?,
-    })
+        highest_modseq: 0,
+        vanished_floor: 0,
+    };
+    if let Some(m) = it.next() {
+        h.highest_modseq = num(Some(m), "HIGHESTMODSEQ")?;
+        h.vanished_floor = num(it.next(), "VANISHEDFLOOR")?;
+    }
+    Ok(h)
 }
 
 fn parse_append(fields: &[&str], format: MailboxFormat) -> Result<Entry, String> {
+    let (fields, ext) = fields.split_at(fields.len().min(6));
     let [uid, flags, size, date, loc, key] = fields else {
         return Err("bad A record".into());
+    };
+    let (modseq, keywords) = match ext.split_first() {
+        None => (0, Vec::new()),
+        Some((m, kws)) => (num(Some(m), "MODSEQ")?, parse_keywords(kws)?),
     };
     let loc = match format {
         MailboxFormat::Mbox => {
@@ -216,6 +272,8 @@ fn parse_append(fields: &[&str], format: MailboxFormat) -> Result<Entry, String>
             size: num(Some(size), "size")?,
             internal_date: num(Some(date), "date")?,
             key,
+            keywords,
+            modseq,
         },
         loc,
     })
@@ -233,6 +291,7 @@ pub(crate) fn parse(text: &str, format: MailboxFormat) -> Result<Replayed, Strin
     let mut lines = lines.into_iter();
     let mut header = parse_header(lines.next().ok_or("empty index")?)?;
     let mut entries = BTreeMap::new();
+    let mut vanished = Vec::new();
     let mut records = 0;
     for (n, line) in lines.enumerate() {
         records += 1;
@@ -245,25 +304,56 @@ pub(crate) fn parse(text: &str, format: MailboxFormat) -> Result<Replayed, Strin
                 if let Loc::Mbox { offset, len } = e.loc {
                     header.end = header.end.max(offset + len);
                 }
+                header.highest_modseq = header.highest_modseq.max(e.info.modseq);
                 entries.insert(e.info.uid.0, e);
             }
-            Some((&"F", [uid, flags])) => {
+            Some((&"F", [uid, flags, ext @ ..])) => {
                 let uid: u32 = num(Some(uid), "UID").map_err(at)?;
                 let flags = parse_flags(flags).map_err(at)?;
+                let ext = match ext.split_first() {
+                    None => None,
+                    Some((m, kws)) => Some((
+                        num::<u64>(Some(m), "MODSEQ").map_err(at)?,
+                        parse_keywords(kws).map_err(at)?,
+                    )),
+                };
                 if let Some(e) = entries.get_mut(&uid) {
                     e.info.flags = flags;
+                    if let Some((modseq, keywords)) = ext {
+                        header.highest_modseq = header.highest_modseq.max(modseq);
+                        e.info.modseq = modseq;
+                        e.info.keywords = keywords;
+                    }
                 }
             }
-            Some((&"X", [uid])) => {
+            Some((&"X", [uid, ext @ ..])) if ext.len() <= 1 => {
                 let uid: u32 = num(Some(uid), "UID").map_err(at)?;
                 entries.remove(&uid);
+                if let Some(m) = ext.first() {
+                    let modseq: u64 = num(Some(m), "MODSEQ").map_err(at)?;
+                    header.highest_modseq = header.highest_modseq.max(modseq);
+                    vanished.push((uid, modseq));
+                }
             }
             _ => return Err(at("unknown record".into())),
         }
     }
+    // Messages of an index written before MODSEQ: mod-sequence 1.
+    header.highest_modseq = header.highest_modseq.max(1);
+    for e in entries.values_mut() {
+        if e.info.modseq == 0 {
+            e.info.modseq = 1;
+        }
+    }
+    if vanished.len() > MAX_VANISHED {
+        let cut = vanished.len() - MAX_VANISHED;
+        let forgotten = vanished.drain(..cut).map(|v| v.1).max().unwrap_or(0);
+        header.vanished_floor = header.vanished_floor.max(forgotten);
+    }
     Ok(Replayed {
         header,
         entries,
+        vanished,
         records,
         torn,
     })
@@ -277,12 +367,24 @@ pub(crate) fn salvage(text: &str, format: MailboxFormat) -> Salvage {
     if let Some(Ok(h)) = lines.next().map(parse_header) {
         s.uid_validity = Some(h.uid_validity);
         s.uid_next = h.uid_next;
+        s.highest_modseq = h.highest_modseq;
     }
     for line in lines {
         let fields: Vec<&str> = line.split(' ').collect();
+        // Keep the highest mod-sequence, so that a rebuilt mailbox's
+        // HIGHESTMODSEQ does not go back.
+        let modseq = match fields.first() {
+            Some(&"F") => fields.get(3),
+            Some(&"X") => fields.get(2),
+            _ => None,
+        };
+        if let Some(n) = modseq.and_then(|m| m.parse::<u64>().ok()) {
+            s.highest_modseq = s.highest_modseq.max(n);
+        }
         if let Some((&"A", rest)) = fields.split_first()
             && let Ok(e) = parse_append(rest, format)
         {
+            s.highest_modseq = s.highest_modseq.max(e.info.modseq);
             s.uid_next = s.uid_next.max(e.info.uid.0.saturating_add(1));
             if let Some(k) = e.info.key {
                 s.keys.insert(e.info.uid.0, k);
@@ -304,6 +406,8 @@ mod tests {
                 size: 10,
                 internal_date: 1_700_000_000,
                 key: key.map(str::to_string),
+                keywords: Vec::new(),
+                modseq: 0,
             },
             loc: Loc::Mbox {
                 offset: u64::from(uid) * 100,
@@ -314,17 +418,12 @@ mod tests {
 
     #[test]
     fn journal_replays() {
-        let h = Header {
-            uid_validity: 42,
-            uid_next: 1,
-            end: 0,
-            file_id: 7,
-        };
-        let mut text = render_header(&h);
-        text += &render_append(&entry(1, Some("q1 rcpt@x%y\n")));
-        text += &render_append(&entry(2, None));
-        text += &render_flags(Uid(1), Flags::EMPTY);
-        text += &render_expunge(Uid(2));
+        // The format before MODSEQ and keywords.
+        let mut text = "mailnode-index 1 42 1 0 7\n".to_string();
+        text += &render_append(&entry(1, Some("q1 rcpt@x%y\n"))).replace(" 0\n", "\n");
+        text += &render_append(&entry(2, None)).replace(" 0\n", "\n");
+        text += "F 1 -\n";
+        text += "X 2\n";
         text += "A 3 S 1";
         let r = parse(&text, MailboxFormat::Mbox).unwrap();
         assert!(r.torn);
@@ -334,6 +433,8 @@ mod tests {
         assert_eq!(r.entries.len(), 1);
         let e = &r.entries[&1];
         assert_eq!(e.info.flags, Flags::EMPTY);
+        assert_eq!((e.info.modseq, r.header.highest_modseq), (1, 1));
+        assert!(r.vanished.is_empty());
         assert_eq!(e.info.key.as_deref(), Some("q1 rcpt@x%y\n"));
 
         let s = salvage(&text.replace("X 2", "garbage"), MailboxFormat::Mbox);
@@ -341,5 +442,53 @@ mod tests {
         assert_eq!(s.uid_next, 3);
         assert_eq!(s.keys[&1], "q1 rcpt@x%y\n");
         assert!(parse(&text.replace("X 2", "garbage"), MailboxFormat::Mbox).is_err());
+    }
+
+    #[test]
+    fn modseq_keywords_and_vanished_replay() {
+        let h = Header {
+            uid_validity: 42,
+            uid_next: 1,
+            end: 0,
+            file_id: 7,
+            highest_modseq: 3,
+            vanished_floor: 2,
+        };
+        let mut e1 = entry(1, None);
+        e1.info.modseq = 4;
+        e1.info.keywords = vec!["$Forwarded".into(), "odd%kw".into()];
+        let mut text = render_header(&h);
+        text += &render_append(&e1);
+        text += &render_append(&Entry {
+            info: MessageInfo {
+                modseq: 4,
+                ..entry(2, None).info
+            },
+            ..entry(2, None)
+        });
+        let mut changed = e1.info.clone();
+        changed.modseq = 5;
+        changed.keywords = vec!["$Junk".into()];
+        text += &render_flags(&changed);
+        text += &render_expunge(Uid(2), 6);
+        let r = parse(&text, MailboxFormat::Mbox).unwrap();
+        assert_eq!(r.header.highest_modseq, 6);
+        assert_eq!(r.header.vanished_floor, 2);
+        assert_eq!(r.entries[&1].info.keywords, ["$Junk"]);
+        assert_eq!(r.entries[&1].info.modseq, 5);
+        assert_eq!(r.vanished, [(2, 6)]);
+        let full = render_full(&r.header, r.entries.values(), &r.vanished);
+        let again = parse(&full, MailboxFormat::Mbox).unwrap();
+        assert_eq!(again.entries, r.entries);
+        assert_eq!(again.vanished, r.vanished);
+        assert_eq!(again.header, r.header);
+        // Keywords with odd bytes survive the escaping.
+        let r = parse(
+            &(render_header(&h) + &render_append(&e1)),
+            MailboxFormat::Mbox,
+        )
+        .unwrap();
+        assert_eq!(r.entries[&1].info.keywords, e1.info.keywords);
+        assert_eq!(salvage(&text, MailboxFormat::Mbox).highest_modseq, 6);
     }
 }

@@ -272,6 +272,8 @@ impl Mailbox {
                 size: crlf_len(&unquote(body)),
                 internal_date: from.and_then(|f| f.date).unwrap_or(0),
                 key: None,
+                keywords: Vec::new(),
+                modseq: 0,
             };
             let loc = Loc::Mbox {
                 offset: off as u64,
@@ -297,6 +299,8 @@ impl Mailbox {
             uid_next: next,
             end: valid_len as u64,
             file_id: file_id(&meta),
+            highest_modseq: salvage.highest_modseq + 1,
+            vanished_floor: salvage.highest_modseq + 1,
         };
         let mut mb = Mailbox::from_entries(
             path,
@@ -333,6 +337,8 @@ impl Mailbox {
                     size,
                     internal_date: msg.internal_date,
                     key: msg.key.clone(),
+                    keywords: Vec::new(),
+                    modseq: 0,
                 },
                 loc: Loc::Mbox {
                     offset: self.header.end + start as u64,
@@ -410,7 +416,7 @@ impl Mailbox {
             ..self.header
         };
         let idx_tmp = temp_path(&self.idx_path);
-        let text = index::render_full(&header, kept.iter());
+        let text = index::render_full(&header, kept.iter(), &self.vanished);
         let res = write_synced(&idx_tmp, text.as_bytes())
             .and_then(|()| fs::rename(&tmp, &p).map_err(io_err(&p)));
         if let Err(e) = res {

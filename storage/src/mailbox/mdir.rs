@@ -167,6 +167,8 @@ impl Mailbox {
                     size: crlf_len(&data),
                     internal_date: f.date,
                     key: None,
+                    keywords: Vec::new(),
+                    modseq: 0,
                 },
                 loc: Loc::Mdir(f.name),
             });
@@ -177,6 +179,8 @@ impl Mailbox {
             uid_next: salvage.uid_next.max(max + 1).max(1),
             end: 0,
             file_id: 0,
+            highest_modseq: salvage.highest_modseq + 1,
+            vanished_floor: salvage.highest_modseq + 1,
         };
         Ok(Mailbox::from_entries(
             path,
@@ -214,6 +218,8 @@ impl Mailbox {
                         size: crlf_len(&lf),
                         internal_date: msg.internal_date,
                         key: msg.key.clone(),
+                        keywords: Vec::new(),
+                        modseq: 0,
                     },
                     loc: Loc::Mdir(name),
                 });
@@ -254,7 +260,7 @@ impl Mailbox {
 
     /// Unlinks the files of the messages whose `keep` flag is false, fsyncs
     /// the folder, then commits the expunge in the index.
-    pub(super) fn mdir_expunge(&mut self, keep: &[bool]) -> Result<()> {
+    pub(super) fn mdir_expunge(&mut self, keep: &[bool], modseq: u64) -> Result<()> {
         let mut lines = String::new();
         for ((info, loc), _) in self
             .messages
@@ -266,7 +272,7 @@ impl Mailbox {
             if let Loc::Mdir(name) = loc {
                 remove_if_present(&self.path.join(name))?;
             }
-            lines.push_str(&index::render_expunge(info.uid));
+            lines.push_str(&index::render_expunge(info.uid, modseq));
         }
         sync_dir(&self.path)?;
         self.journal(&lines)?;

@@ -22,6 +22,12 @@
 //!   mailbox, it is rebuilt from the mailbox with the same UIDs and flags;
 //!   only the delivery keys it held are lost (they are salvaged from the
 //!   damaged index where possible).
+//! * Every change (append batch, flag change, expunge) gets a new
+//!   mod-sequence (RFC 7162) above all earlier ones; HIGHESTMODSEQ never
+//!   goes back, across compaction and rebuilds (a rebuild gives every
+//!   message a fresh mod-sequence and forgets keywords and expunges).
+//!   The last [`MAX_VANISHED`] expunges are remembered with their
+//!   mod-sequence, for QRESYNC's VANISHED.
 //! * One writer at a time per mailbox is guaranteed by the caller (the
 //!   account lease, DESIGN.md §5.3); this module takes no locks.
 
@@ -99,6 +105,13 @@ pub struct MessageInfo {
     /// Delivery key (queue id and recipient) that made the append
     /// idempotent; `None` for IMAP APPEND and after an index rebuild.
     pub key: Option<String>,
+    /// Keywords (IMAP custom flags), in the order they were first set,
+    /// unique ignoring ASCII case. Kept in the index only: an index
+    /// rebuild loses them.
+    pub keywords: Vec<String>,
+    /// The message's mod-sequence (RFC 7162 §3): the mailbox's
+    /// HIGHESTMODSEQ when it was appended or its flags last changed.
+    pub modseq: u64,
 }
 
 /// A message to append.
@@ -130,6 +143,8 @@ pub struct Mailbox {
     /// Parallel to `messages`.
     locs: Vec<Loc>,
     keys: HashMap<String, Uid>,
+    /// Remembered expunges `(uid, modseq)`, oldest first.
+    vanished: Vec<(u32, u64)>,
     /// Records in the journal after the header.
     records: usize,
     /// Set when a write failed half-way: the memory may not match the disk.
@@ -172,6 +187,8 @@ impl Mailbox {
             uid_next: 1,
             end: 0,
             file_id,
+            highest_modseq: 1,
+            vanished_floor: 0,
         };
         // The UIDVALIDITY also goes into a file that never changes, so that
         // a rebuilt index keeps it (clients keep their caches and UIDLs).
@@ -220,6 +237,7 @@ impl Mailbox {
             replayed.entries.into_values(),
         );
         mb.records = replayed.records;
+        mb.vanished = replayed.vanished;
         let consistent = match format {
             MailboxFormat::Mbox => mb.mbox_reconcile()?,
             MailboxFormat::Mdir => mb.mdir_reconcile()?,
@@ -259,8 +277,17 @@ impl Mailbox {
             MailboxFormat::Mbox => Self::mbox_rebuild(path, &salvage)?,
             MailboxFormat::Mdir => Self::mdir_rebuild(path, &salvage)?,
         };
+        // Every message is new to a client's cache, and expunges before
+        // now are forgotten.
+        // Without the old index the last mod-sequence is unknown: the
+        // clock in microseconds is above any a mailbox reaches by counting.
+        let clock = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(0);
+        let modseq = (salvage.highest_modseq + 1).max(clock);
+        mb.header.highest_modseq = modseq;
+        mb.header.vanished_floor = modseq;
         for info in &mut mb.messages {
             info.key = salvage.keys.get(&info.uid.0).cloned();
+            info.modseq = modseq;
         }
         mb.keys = key_map(&mb.messages);
         mb.compact()?;
@@ -282,6 +309,7 @@ impl Mailbox {
             keys: key_map(&messages),
             messages,
             locs,
+            vanished: Vec::new(),
             records: 0,
             broken: false,
         }
@@ -322,6 +350,28 @@ impl Mailbox {
         self.keys.get(key).copied()
     }
 
+    /// HIGHESTMODSEQ (RFC 7162 §3.1.2.1).
+    pub fn highest_modseq(&self) -> u64 {
+        self.header.highest_modseq
+    }
+
+    /// The UIDs expunged at a mod-sequence above `modseq`, ascending, or
+    /// `None` when expunges that recent may have been forgotten.
+    pub fn expunged_since(&self, modseq: u64) -> Option<Vec<Uid>> {
+        if modseq < self.header.vanished_floor {
+            return None;
+        }
+        let mut uids: Vec<Uid> = self
+            .vanished
+            .iter()
+            .filter(|v| v.1 > modseq)
+            .map(|v| Uid(v.0))
+            .collect();
+        uids.sort_unstable();
+        uids.dedup();
+        Some(uids)
+    }
+
     /// Sum of the wire sizes of all messages.
     pub fn total_size(&self) -> u64 {
         self.messages.iter().map(|m| m.size).sum()
@@ -336,6 +386,19 @@ impl Mailbox {
     /// [`Error::Io`] (the mailbox must then be reopened, see
     /// [`Error::MustReopen`]).
     pub fn append(&mut self, batch: &[NewMessage]) -> Result<Vec<Uid>> {
+        self.append_with_keywords(batch, &[])
+    }
+
+    /// Like [`Mailbox::append`], with the keywords of each message
+    /// (`keywords[i]` for `batch[i]`; missing entries mean none).
+    ///
+    /// # Errors
+    /// As [`Mailbox::append`].
+    pub fn append_with_keywords(
+        &mut self,
+        batch: &[NewMessage],
+        keywords: &[Vec<String>],
+    ) -> Result<Vec<Uid>> {
         self.check_usable()?;
         let mut uids = Vec::with_capacity(batch.len());
         let mut fresh: Vec<(usize, Uid)> = Vec::new();
@@ -365,7 +428,12 @@ impl Mailbox {
             MailboxFormat::Mbox => self.mbox_append(batch, &fresh),
             MailboxFormat::Mdir => self.mdir_append(batch, &fresh),
         };
-        let entries = self.poison_on_error(res)?;
+        let mut entries = self.poison_on_error(res)?;
+        let modseq = self.header.highest_modseq + 1;
+        for (e, &(i, _)) in entries.iter_mut().zip(&fresh) {
+            e.info.modseq = modseq;
+            e.info.keywords = keywords.get(i).map(|k| unique(k)).unwrap_or_default();
+        }
         let lines: String = entries.iter().map(index::render_append).collect();
         let res = self.journal(&lines);
         self.poison_on_error(res)?;
@@ -377,6 +445,7 @@ impl Mailbox {
                 self.header.end = offset + len;
             }
             self.header.uid_next = e.info.uid.0 + 1;
+            self.header.highest_modseq = modseq;
             self.messages.push(e.info);
             self.locs.push(e.loc);
         }
@@ -404,18 +473,45 @@ impl Mailbox {
     /// # Errors
     /// [`Error::MessageNotFound`], [`Error::Io`].
     pub fn set_flags(&mut self, uid: Uid, flags: Flags) -> Result<()> {
+        let i = self.position(uid).ok_or(Error::MessageNotFound(uid))?;
+        let keywords = self.messages[i].keywords.clone();
+        self.set_flags_and_keywords(uid, flags, &keywords)
+    }
+
+    /// Replaces the flags and keywords of a message; a change gets a new
+    /// mod-sequence, no change writes nothing. Keywords are kept in the
+    /// index only.
+    ///
+    /// # Errors
+    /// [`Error::MessageNotFound`], [`Error::Io`].
+    pub fn set_flags_and_keywords(
+        &mut self,
+        uid: Uid,
+        flags: Flags,
+        keywords: &[String],
+    ) -> Result<()> {
         self.check_usable()?;
         let i = self.position(uid).ok_or(Error::MessageNotFound(uid))?;
-        if self.messages[i].flags == flags {
+        let keywords = unique(keywords);
+        let old = &self.messages[i];
+        if old.flags == flags && same_keywords(&old.keywords, &keywords) {
             return Ok(());
         }
-        if self.format == MailboxFormat::Mdir {
+        if self.format == MailboxFormat::Mdir && old.flags != flags {
             let res = self.mdir_rename(i, flags);
             self.poison_on_error(res)?;
         }
-        let res = self.journal(&index::render_flags(uid, flags));
+        let modseq = self.header.highest_modseq + 1;
+        let info = MessageInfo {
+            flags,
+            keywords,
+            modseq,
+            ..self.messages[i].clone()
+        };
+        let res = self.journal(&index::render_flags(&info));
         self.poison_on_error(res)?;
-        self.messages[i].flags = flags;
+        self.messages[i] = info;
+        self.header.highest_modseq = modseq;
         self.maybe_compact()
     }
 
@@ -436,10 +532,27 @@ impl Mailbox {
         for &i in &doomed {
             keep[i] = false;
         }
+        // Recorded before the rewrite, which compacts the index with them.
+        let saved = (self.header, self.vanished.len());
+        let modseq = self.header.highest_modseq + 1;
+        self.header.highest_modseq = modseq;
+        let mut gone: Vec<u32> = doomed.iter().map(|&i| self.messages[i].uid.0).collect();
+        gone.sort_unstable();
+        gone.dedup();
+        self.vanished.extend(gone.iter().map(|&u| (u, modseq)));
+        if self.vanished.len() > index::MAX_VANISHED {
+            let cut = self.vanished.len() - index::MAX_VANISHED;
+            let forgotten = self.vanished.drain(..cut).map(|v| v.1).max().unwrap_or(0);
+            self.header.vanished_floor = self.header.vanished_floor.max(forgotten);
+        }
         let res = match self.format {
             MailboxFormat::Mbox => self.mbox_rewrite(&keep),
-            MailboxFormat::Mdir => self.mdir_expunge(&keep),
+            MailboxFormat::Mdir => self.mdir_expunge(&keep, modseq),
         };
+        if res.is_err() {
+            self.header = saved.0;
+            self.vanished.truncate(saved.1);
+        }
         self.poison_on_error(res)?;
         self.keys = key_map(&self.messages);
         self.maybe_compact()
@@ -494,7 +607,7 @@ impl Mailbox {
     /// Rewrites the index as a header plus one record per message.
     fn compact(&mut self) -> Result<()> {
         let entries: Vec<Entry> = self.entries().collect();
-        let text = index::render_full(&self.header, entries.iter());
+        let text = index::render_full(&self.header, entries.iter(), &self.vanished);
         let res = write_atomic(&self.idx_path, text.as_bytes());
         self.poison_on_error(res)?;
         self.records = self.messages.len();
@@ -511,6 +624,25 @@ impl Mailbox {
 
 fn needs_compaction(mb: &Mailbox) -> bool {
     mb.records > mb.messages.len() + COMPACT_SLACK
+}
+
+/// Keywords without duplicates (ASCII case-insensitive), first spelling
+/// kept.
+fn unique(keywords: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(keywords.len());
+    for k in keywords {
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(k)) {
+            out.push(k.clone());
+        }
+    }
+    out
+}
+
+/// Whether two keyword lists name the same set.
+fn same_keywords(a: &[String], b: &[String]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .all(|k| b.iter().any(|o| o.eq_ignore_ascii_case(k)))
 }
 
 fn key_map(messages: &[MessageInfo]) -> HashMap<String, Uid> {

@@ -513,3 +513,115 @@ fn line_end_conversion() {
     assert_eq!(to_crlf(&lf), b"a\r\nb\r\nc\rd\r\r\n");
     assert_eq!(crlf_len(&lf), 12);
 }
+
+fn keywords_and_modseq(format: MailboxFormat) {
+    let (_dir, p) = create(format);
+    let bodies = samples();
+    let mut mb = Mailbox::open(&p).unwrap();
+    assert_eq!(mb.highest_modseq(), 1);
+    let kw = vec![vec!["$Forwarded".to_string(), "$forwarded".into()]];
+    let uids = mb
+        .append_with_keywords(&new_msgs(&bodies[..3], "k"), &kw)
+        .unwrap();
+    assert_eq!(mb.highest_modseq(), 2);
+    assert_eq!(mb.info(uids[0]).unwrap().keywords, ["$Forwarded"]);
+    assert!(mb.messages().iter().all(|m| m.modseq == 2));
+    let kws = ["$Junk".to_string(), "Work".into()];
+    mb.set_flags_and_keywords(uids[1], Flags::FLAGGED, &kws)
+        .unwrap();
+    assert_eq!(mb.highest_modseq(), 3);
+    // No change, no new mod-sequence.
+    mb.set_flags_and_keywords(uids[1], Flags::FLAGGED, &["work".into(), "$JUNK".into()])
+        .unwrap();
+    assert_eq!(mb.highest_modseq(), 3);
+    // set_flags keeps the keywords.
+    mb.set_flags(uids[1], Flags::SEEN).unwrap();
+    assert_eq!(mb.info(uids[1]).unwrap().keywords, kws);
+    assert_eq!(mb.info(uids[1]).unwrap().modseq, 4);
+    mb.expunge(&[uids[2]]).unwrap();
+    assert_eq!(mb.highest_modseq(), 5);
+    assert_eq!(mb.expunged_since(4), Some(vec![uids[2]]));
+    assert_eq!(mb.expunged_since(5), Some(vec![]));
+    drop(mb);
+
+    let mut mb = Mailbox::open(&p).unwrap();
+    assert_eq!(mb.highest_modseq(), 5);
+    assert_eq!(mb.info(uids[0]).unwrap().keywords, ["$Forwarded"]);
+    assert_eq!(mb.info(uids[1]).unwrap().keywords, kws);
+    assert_eq!(mb.info(uids[1]).unwrap().modseq, 4);
+    assert_eq!(mb.expunged_since(1), Some(vec![uids[2]]));
+    // Compaction (as after many changes) keeps everything.
+    mb.compact().unwrap();
+    drop(mb);
+    let mb = Mailbox::open(&p).unwrap();
+    assert_eq!(mb.info(uids[1]).unwrap().keywords, kws);
+    assert_eq!(mb.expunged_since(1), Some(vec![uids[2]]));
+    assert_eq!(mb.highest_modseq(), 5);
+    drop(mb);
+
+    // A rebuild loses keywords and expunges but not the mod-sequence order.
+    fs::remove_file(idx_path(&p)).unwrap();
+    Mailbox::rebuild_index(&p).unwrap();
+    let mb = Mailbox::open(&p).unwrap();
+    assert!(mb.messages().iter().all(|m| m.keywords.is_empty()));
+    assert!(
+        mb.messages()
+            .iter()
+            .all(|m| m.modseq == mb.highest_modseq())
+    );
+    assert_eq!(mb.expunged_since(1), None);
+}
+
+#[test]
+fn mbox_keywords_and_modseq() {
+    keywords_and_modseq(MailboxFormat::Mbox);
+}
+
+#[test]
+fn mdir_keywords_and_modseq() {
+    keywords_and_modseq(MailboxFormat::Mdir);
+}
+
+#[test]
+fn rebuild_keeps_modseq_from_a_readable_index() {
+    let (_dir, p) = create(MailboxFormat::Mbox);
+    let bodies = samples();
+    let mut mb = Mailbox::open(&p).unwrap();
+    mb.append(&new_msgs(&bodies[..2], "r")).unwrap();
+    mb.set_flags(Uid(1), Flags::DRAFT).unwrap();
+    let before = mb.highest_modseq();
+    drop(mb);
+    Mailbox::rebuild_index(&p).unwrap();
+    let mb = Mailbox::open(&p).unwrap();
+    assert!(mb.highest_modseq() > before);
+}
+
+#[test]
+fn index_without_modseq_still_opens() {
+    let (_dir, p) = create(MailboxFormat::Mbox);
+    let bodies = samples();
+    let mut mb = Mailbox::open(&p).unwrap();
+    mb.append(&new_msgs(&bodies[..2], "o")).unwrap();
+    drop(mb);
+    // Rewrite the index as the code before MODSEQ wrote it.
+    let text = fs::read_to_string(idx_path(&p)).unwrap();
+    let old: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            if l.starts_with("mailnode-index") {
+                f[..6].join(" ")
+            } else {
+                f[..7].join(" ")
+            }
+        })
+        .collect();
+    fs::write(idx_path(&p), old.join("\n") + "\nF 1 F\n").unwrap();
+    let mut mb = Mailbox::open(&p).unwrap();
+    assert_eq!(mb.messages().len(), 2);
+    assert_eq!(mb.info(Uid(1)).unwrap().flags, Flags::FLAGGED);
+    assert_eq!(mb.info(Uid(1)).unwrap().key.as_deref(), Some("o0"));
+    assert_eq!(mb.highest_modseq(), 1);
+    mb.set_flags(Uid(2), Flags::SEEN).unwrap();
+    assert_eq!(mb.highest_modseq(), 2);
+}

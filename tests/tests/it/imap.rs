@@ -194,7 +194,7 @@ fn issue_3_imap_transcript_select_fetch_store_search_expunge() {
     let lines = cmd(&mut c, "b1", "STORE 1 +FLAGS (\\Deleted \\Flagged)", "OK");
     assert_eq!(lines[0], "* 1 FETCH (FLAGS (\\Flagged \\Deleted))");
     cmd(&mut c, "b2", "STORE 2 -FLAGS.SILENT (\\Seen)", "OK");
-    cmd(&mut c, "b3", "STORE 1 +FLAGS ($Junk)", "BAD");
+    cmd(&mut c, "b3", "STORE 1 +FLAGS (\\Junk)", "BAD");
     cmd(&mut c, "b4", "FETCH 9 FLAGS", "BAD");
 
     // APPEND with a synchronizing literal, then with LITERAL+.
@@ -493,4 +493,183 @@ fn issue_3_curl_fetches_by_uid() {
         .output()
         .expect("curl runs");
     assert!(String::from_utf8_lossy(&out.stdout).contains("curl body text"));
+}
+
+#[test]
+fn issue_3_keywords_subscriptions_list_extended_and_condstore() {
+    let node = TestNode::start();
+    create_account(&node, "kim", "pw");
+    submit(
+        &node.base(),
+        &format!("kim@{MAIN_DOMAIN}"),
+        "kw one",
+        "keyword body",
+    );
+    wait_messages(&node, "kim", "pw", "INBOX", 1);
+    let mut c = imap_login(&node, "kim", "pw");
+    let caps = cmd(&mut c, "c0", "CAPABILITY", "OK");
+    for cap in ["LIST-EXTENDED", "LIST-STATUS", "CONDSTORE"] {
+        assert!(caps[0].contains(cap), "{caps:?}");
+    }
+
+    // Keywords (RFC 9051 §2.3.2): stored, listed in FLAGS, searchable.
+    let lines = cmd(&mut c, "k1", "SELECT INBOX", "OK [READ-WRITE]");
+    assert!(
+        has(
+            &lines,
+            "[PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)]"
+        ),
+        "{lines:?}"
+    );
+    assert!(has(&lines, "* OK [HIGHESTMODSEQ "), "{lines:?}");
+    let lines = cmd(&mut c, "k2", "STORE 1 +FLAGS ($Forwarded Work)", "OK");
+    assert!(
+        has(
+            &lines,
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded Work)"
+        ),
+        "{lines:?}"
+    );
+    assert!(
+        has(&lines, "* 1 FETCH (FLAGS ($Forwarded Work))"),
+        "{lines:?}"
+    );
+    let lines = cmd(&mut c, "k3", "SEARCH KEYWORD work", "OK");
+    assert_eq!(lines[0], "* SEARCH 1");
+    let lines = cmd(&mut c, "k4", "SEARCH UNKEYWORD $Forwarded", "OK");
+    assert_eq!(lines[0], "* SEARCH");
+    cmd(&mut c, "k5", "STORE 1 -FLAGS (work)", "OK");
+    cmd(
+        &mut c,
+        "k6",
+        "APPEND INBOX ($Junk \\Seen) {12+}\r\nSubject: j\r\n",
+        "OK [APPENDUID",
+    );
+    let lines = cmd(&mut c, "k7", "FETCH 1:* (FLAGS)", "OK");
+    assert!(has(&lines, "* 1 FETCH (FLAGS ($Forwarded))"), "{lines:?}");
+    assert!(has(&lines, "* 2 FETCH (FLAGS (\\Seen $Junk"), "{lines:?}");
+    cmd(&mut c, "k8", "COPY 2 Archive", "OK");
+    let lines = cmd(&mut c, "k9", "EXAMINE Archive", "OK [READ-ONLY]");
+    assert!(
+        has(
+            &lines,
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Junk)"
+        ),
+        "{lines:?}"
+    );
+    assert!(has(&lines, "[PERMANENTFLAGS ()]"), "{lines:?}");
+
+    // Subscriptions (RFC 9051 §6.3.7) and LIST-EXTENDED (RFC 5258).
+    cmd(&mut c, "s1", "SUBSCRIBE Sent", "OK");
+    cmd(&mut c, "s2", "SUBSCRIBE Nope", "NO [NONEXISTENT]");
+    cmd(&mut c, "s3", "CREATE Fruit/Banana", "OK");
+    cmd(&mut c, "s4", "SUBSCRIBE Fruit/Banana", "OK");
+    let lines = cmd(&mut c, "s5", "LSUB \"\" *", "OK");
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(has(&lines, "* LSUB () \"/\" \"Sent\""), "{lines:?}");
+    let lines = cmd(
+        &mut c,
+        "s6",
+        "LIST (SUBSCRIBED RECURSIVEMATCH) \"\" % RETURN (CHILDREN)",
+        "OK",
+    );
+    assert!(
+        has(
+            &lines,
+            "* LIST (\\Noselect \\HasChildren) \"/\" \"Fruit\" (\"CHILDINFO\" (\"SUBSCRIBED\"))"
+        ),
+        "{lines:?}"
+    );
+    assert!(
+        has(
+            &lines,
+            "* LIST (\\HasNoChildren \\Sent \\Subscribed) \"/\" \"Sent\""
+        ),
+        "{lines:?}"
+    );
+    let lines = cmd(
+        &mut c,
+        "s7",
+        "LIST \"\" (INBOX Sent) RETURN (SUBSCRIBED STATUS (MESSAGES HIGHESTMODSEQ))",
+        "OK",
+    );
+    assert!(
+        has(&lines, "* STATUS \"INBOX\" (MESSAGES 2 HIGHESTMODSEQ "),
+        "{lines:?}"
+    );
+    assert!(has(&lines, "\\Subscribed) \"/\" \"Sent\""), "{lines:?}");
+    cmd(&mut c, "s8", "UNSUBSCRIBE Sent", "OK");
+    let lines = cmd(&mut c, "s9", "LSUB \"\" *", "OK");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+
+    // CONDSTORE (RFC 7162 §3.1).
+    let lines = cmd(&mut c, "m1", "ENABLE CONDSTORE", "OK");
+    assert_eq!(lines[0], "* ENABLED CONDSTORE");
+    let lines = cmd(&mut c, "m2", "SELECT INBOX", "OK");
+    let hms: u64 = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("* OK [HIGHESTMODSEQ "))
+        .and_then(|r| r.split(']').next())
+        .and_then(|n| n.parse().ok())
+        .expect("HIGHESTMODSEQ");
+    let lines = cmd(&mut c, "m3", "FETCH 1:* (UID MODSEQ)", "OK");
+    assert!(
+        has(&lines, &format!("* 2 FETCH (UID 2 MODSEQ ({hms}))")),
+        "{lines:?}"
+    );
+    let lines = cmd(
+        &mut c,
+        "m4",
+        &format!("UID FETCH 1:* (FLAGS) (CHANGEDSINCE {})", hms - 1),
+        "OK",
+    );
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let lines = cmd(
+        &mut c,
+        "m5",
+        &format!(
+            "STORE 1:2 (UNCHANGEDSINCE {}) +FLAGS.SILENT (\\Flagged)",
+            hms - 1
+        ),
+        "OK [MODIFIED 2]",
+    );
+    assert!(
+        has(&lines, &format!("* 1 FETCH (MODSEQ ({}))", hms + 1)),
+        "{lines:?}"
+    );
+    let lines = cmd(&mut c, "m6", &format!("SEARCH MODSEQ {}", hms + 1), "OK");
+    assert_eq!(lines[0], format!("* SEARCH 1 (MODSEQ {})", hms + 1));
+    let lines = cmd(&mut c, "m7", "STATUS Archive (HIGHESTMODSEQ)", "OK");
+    assert!(
+        lines[0].starts_with("* STATUS \"Archive\" (HIGHESTMODSEQ "),
+        "{lines:?}"
+    );
+    cmd(&mut c, "z", "LOGOUT", "OK");
+
+    // imaplib as an independent client; subscriptions survive the session.
+    let port = node.addr("imap").port();
+    let script = format!(
+        r#"
+import imaplib
+M = imaplib.IMAP4("127.0.0.1", {port})
+M.login("kim", "pw")
+print("LSUB", M.lsub()[1])
+M.select("INBOX")
+print("STORE", M.store("1", "+FLAGS", "(NonJunk)"))
+print("SEARCH", M.search(None, "KEYWORD", "NonJunk"))
+print("FETCH", M.fetch("1", "(FLAGS MODSEQ)"))
+print("LISTX", M.list('""', '"*" RETURN (SPECIAL-USE)')[0])
+M.logout()
+"#
+    );
+    let out = python(&script);
+    for want in [
+        "LSUB [b'() \"/\" \"Fruit/Banana\"']",
+        "SEARCH ('OK', [b'1'])",
+        "NonJunk",
+        "MODSEQ (",
+        "LISTX OK",
+    ] {
+        assert!(out.contains(want), "{want} not in:\n{out}");
+    }
 }

@@ -1,5 +1,6 @@
 //! Relaying to remote SMTP hosts (issue #5): routes to a loopback SMTP sink written here,
-//! retries, bounces (RFC 3464) and the null sender.
+//! retries, bounces and delay notices (RFC 3464), the null sender, the DSN extension
+//! (RFC 3461) in and out, relay control and rate limits.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -8,12 +9,16 @@ use std::time::Duration;
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tests::{TestNode, wait_for};
+use tests::{LineClient, TestNode, wait_for};
+
+use super::cli::{login, run};
 
 /// One transaction the sink accepted.
 #[derive(Debug, Clone)]
 struct Txn {
     mail_from: String,
+    /// The MAIL and RCPT command lines as sent.
+    lines: Vec<String>,
     rcpts: Vec<String>,
     data: String,
     tls: bool,
@@ -26,6 +31,8 @@ type Rule = dyn Fn(&str, usize) -> &'static str + Send + Sync;
 struct SinkState {
     txns: Vec<Txn>,
     seen: Vec<String>,
+    /// Offer DSN (RFC 3461) in the EHLO reply.
+    dsn: bool,
 }
 
 /// A scripted SMTP server on 127.0.0.1, one thread per connection.
@@ -66,6 +73,12 @@ impl Sink {
             }
         });
         Sink { addr, state }
+    }
+
+    /// Offers DSN from now on.
+    fn offer_dsn(self) -> Sink {
+        self.state.lock().unwrap().dsn = true;
+        self
     }
 
     fn route(&self) -> String {
@@ -109,6 +122,7 @@ fn session<S: Read + Write>(
 ) -> bool {
     let mut mail_from = String::new();
     let mut rcpts = Vec::new();
+    let mut lines = Vec::new();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -122,8 +136,13 @@ fn session<S: Read + Write>(
         };
         if upper.starts_with("EHLO") {
             let starttls = if offer_tls { "250-STARTTLS\r\n" } else { "" };
+            let dsn = if state.lock().unwrap().dsn {
+                "250-DSN\r\n"
+            } else {
+                ""
+            };
             send(&format!(
-                "250-sink.test\r\n{starttls}250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 1000000\r\n"
+                "250-sink.test\r\n{starttls}{dsn}250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 1000000\r\n"
             ));
         } else if upper == "STARTTLS" && offer_tls {
             send("220 2.0.0 ready to start TLS\r\n");
@@ -131,9 +150,11 @@ fn session<S: Read + Write>(
         } else if upper.starts_with("MAIL FROM:") {
             mail_from = between(&line, '<', '>');
             rcpts.clear();
+            lines = vec![line.clone()];
             send("250 2.1.0 ok\r\n");
         } else if upper.starts_with("RCPT TO:") {
             let rcpt = between(&line, '<', '>');
+            lines.push(line.clone());
             let nth = {
                 let mut s = state.lock().unwrap();
                 s.seen.push(rcpt.clone());
@@ -163,6 +184,7 @@ fn session<S: Read + Write>(
             }
             state.lock().unwrap().txns.push(Txn {
                 mail_from: mail_from.clone(),
+                lines: lines.clone(),
                 rcpts: std::mem::take(&mut rcpts),
                 data,
                 tls,
@@ -513,4 +535,295 @@ fn issue_5_opportunistic_starttls_to_the_sink() {
     assert!(txns[0].tls, "the transaction ran under TLS");
     assert!(txns[0].data.contains("Subject: over tls"));
     wait_log(&node, &["delivered: 250", ") deleted"]);
+}
+
+/// A free loopback port, closed again: connections to it are refused.
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An SMTP session to the node's port 25, greeted with EHLO; returns the EHLO lines.
+fn smtp(node: &TestNode) -> (LineClient, Vec<String>) {
+    let mut c = LineClient::connect(node.addr("smtp"));
+    c.expect("220 ");
+    c.send("EHLO client.test");
+    let ehlo = c.expect_reply("250");
+    (c, ehlo)
+}
+
+fn trust_loopback(node: &TestNode) {
+    let mut cli = login(node);
+    run(&mut cli, "SetClientIPs \"127.0.0.1\"", "200 ");
+}
+
+#[test]
+fn issue_5_one_delay_notice_then_delivery() {
+    let port = closed_port();
+    let node = TestNode::start_with(|c| {
+        c.relay
+            .routes
+            .insert("remote.test".into(), format!("127.0.0.1:{port}"));
+        c.relay.retry_first_secs = 1;
+        c.relay.retry_max_secs = 1;
+        c.relay.delay_notify_secs = 2;
+    });
+    submit(
+        &node,
+        "slow",
+        "From: postmaster@example.test\nTo: bob@remote.test\nSubject: slow one\n\nbody\n",
+    );
+    let notice = wait_inbox(&node, "postmaster", "Action: delayed");
+    for needle in [
+        "Return-Path: <>",
+        "Subject: Delayed Mail (still being retried)",
+        "Final-Recipient: rfc822; bob@remote.test\nAction: delayed\nStatus: 4.4.1\n",
+        "Subject: slow one",
+    ] {
+        assert!(notice.contains(needle), "lacks {needle:?}:\n{notice}");
+    }
+    // Retries go on every second; the notice is sent once.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        inbox(&node, "postmaster").matches("Delayed Mail").count(),
+        1
+    );
+    let sink = Sink::start_on(
+        TcpListener::bind(("127.0.0.1", port)).unwrap(),
+        |_, _| "250 ok\r\n",
+    );
+    sink.wait_txns(1);
+    wait_log(
+        &node,
+        &[
+            ") deleted",
+            "delay notice sent to <postmaster@example.test>",
+        ],
+    );
+    assert!(!system_log(&node).contains("bounced"));
+}
+
+#[test]
+fn issue_5_rfc3461_dsn_parameters_in_and_out() {
+    let with_dsn = Sink::start(|_, _| "250 2.1.5 ok\r\n").offer_dsn();
+    let without = Sink::start(|rcpt, _| {
+        if rcpt.starts_with("dave@") {
+            "550 5.1.1 no dave\r\n"
+        } else {
+            "250 2.1.5 ok\r\n"
+        }
+    });
+    let node = TestNode::start_with(|c| {
+        c.relay
+            .routes
+            .insert("remote.test".into(), with_dsn.route());
+        c.relay.routes.insert("other.test".into(), without.route());
+    });
+    trust_loopback(&node);
+    let (mut c, ehlo) = smtp(&node);
+    assert!(ehlo.iter().any(|l| l == "250-DSN"), "{ehlo:?}");
+    for (line, reply) in [
+        (
+            "MAIL FROM:<postmaster@example.test> RET=HDRS ENVID=QQ314159",
+            "250 ",
+        ),
+        (
+            "RCPT TO:<bob@remote.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Bob@remote.test",
+            "250 ",
+        ),
+        (
+            "RCPT TO:<carol@other.test> NOTIFY=SUCCESS ORCPT=rfc822;Carol@other.test",
+            "250 ",
+        ),
+        ("RCPT TO:<dave@other.test> NOTIFY=NEVER", "250 "),
+        ("RCPT TO:<postmaster@example.test> NOTIFY=SUCCESS", "250 "),
+        ("RCPT TO:<erin@other.test> NOTIFY=MAYBE", "501 "),
+        ("DATA", "354 "),
+    ] {
+        c.send(line);
+        c.expect(reply);
+    }
+    c.send("Subject: dsn test\r\n\r\nhello\r\n.");
+    c.expect("250 ");
+    c.send("QUIT");
+    // The DSN host gets the parameters (xtext-encoded); the other one does not.
+    let txns = with_dsn.wait_txns(1);
+    let mail = &txns[0].lines[0];
+    assert!(
+        mail.starts_with("MAIL FROM:<postmaster@example.test> SIZE=")
+            && mail.ends_with(" RET=HDRS ENVID=QQ314159"),
+        "{mail}"
+    );
+    assert_eq!(
+        txns[0].lines[1],
+        "RCPT TO:<bob@remote.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Bob@remote.test"
+    );
+    let other = without.wait_txns(1);
+    assert!(
+        other[0]
+            .lines
+            .iter()
+            .all(|l| !l.contains("NOTIFY") && !l.contains("RET="))
+    );
+    // Success notice: carol relayed (no DSN there), postmaster delivered; bob's host
+    // reports itself; dave (NEVER) gets no bounce.
+    let notice = wait_inbox(&node, "postmaster", "Successful Mail Delivery Report");
+    for needle in [
+        "Original-Envelope-Id: QQ314159\n",
+        "Original-Recipient: rfc822; Carol@other.test\nFinal-Recipient: rfc822; carol@other.test\nAction: relayed\nStatus: 2.0.0\n",
+        "Final-Recipient: rfc822; postmaster@example.test\nAction: delivered\n",
+    ] {
+        assert!(notice.contains(needle), "lacks {needle:?}:\n{notice}");
+    }
+    assert!(
+        !notice.contains("Final-Recipient: rfc822; bob@remote.test"),
+        "{notice}"
+    );
+    wait_log(
+        &node,
+        &["failed: 550 5.1.1 no dave <dave@other.test>", ") deleted"],
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let all = inbox(&node, "postmaster");
+    assert!(
+        !all.contains("Undelivered Mail"),
+        "NOTIFY=NEVER: no bounce\n{all}"
+    );
+    assert_eq!(all.matches("Successful Mail Delivery Report").count(), 1);
+}
+
+#[test]
+fn issue_5_open_relay_refused_unless_the_client_is_trusted() {
+    let sink = Sink::start(|_, _| "250 ok\r\n");
+    let node = TestNode::start_with(|c| {
+        c.relay.routes.insert("remote.test".into(), sink.route());
+    });
+    let (mut c, _) = smtp(&node);
+    c.send("MAIL FROM:<someone@outside.test>");
+    c.expect("250 ");
+    c.send("RCPT TO:<victim@remote.test>");
+    c.expect("554 5.7.1");
+    c.send("QUIT");
+    trust_loopback(&node);
+    let (mut c, _) = smtp(&node);
+    c.send("MAIL FROM:<someone@outside.test>");
+    c.expect("250 ");
+    c.send("RCPT TO:<friend@remote.test>");
+    c.expect("250 ");
+    c.send("DATA");
+    c.expect("354 ");
+    c.send("Subject: trusted\r\n\r\nhi\r\n.");
+    c.expect("250 ");
+    let txns = sink.wait_txns(1);
+    assert_eq!(txns[0].rcpts, ["friend@remote.test"]);
+}
+
+#[test]
+fn issue_5_connection_and_message_rate_limits() {
+    let node = TestNode::start_with(|c| {
+        c.smtp.max_connection_rate_per_ip = 2;
+        c.smtp.max_message_rate_per_ip = 1;
+        c.smtp.rate_limit_loopback = true;
+    });
+    let (mut first, _) = smtp(&node);
+    first.send("MAIL FROM:<a@outside.test>");
+    first.expect("250 ");
+    first.send("RSET");
+    first.expect("250 ");
+    first.send("MAIL FROM:<a@outside.test>");
+    first.expect("451 4.7.1");
+    let (_second, _) = smtp(&node);
+    let mut third = LineClient::connect(node.addr("smtp"));
+    third.expect("421 4.7.0");
+    // Trusted client addresses are not limited.
+    trust_loopback(&node);
+    let (mut fourth, _) = smtp(&node);
+    fourth.send("MAIL FROM:<a@outside.test>");
+    fourth.expect("250 ");
+}
+
+#[test]
+fn issue_5_cli_router_table_queue_listing_release_and_reject() {
+    let port = closed_port();
+    let node = TestNode::start_with(|c| {
+        // No config route: the Raft table set below is the only way to the sink.
+        c.relay.retry_first_secs = 3600;
+        c.relay.retry_max_secs = 3600;
+    });
+    let mut cli = login(&node);
+    run(&mut cli, "INLINE", "200 ");
+    run(
+        &mut cli,
+        &format!("SetRouterTable \"; test routes\\e<*@remote.test> = 127.0.0.1:{port}\""),
+        "200 ",
+    );
+    let table = run(&mut cli, "GetRouterTable", "201 ");
+    assert!(
+        table.contains(&format!("remote.test = 127.0.0.1:{port}")),
+        "{table}"
+    );
+    run(&mut cli, "SetRouterTable \"x = :1\"", "5");
+    submit(
+        &node,
+        "held",
+        "From: postmaster@example.test\nTo: bob@remote.test\nSubject: held\n\nbody\n",
+    );
+    wait_log(
+        &node,
+        &[&format!(
+            "deferred: 451 4.4.1 cannot connect to 127.0.0.1 [127.0.0.1:{port}]"
+        )],
+    );
+    let list = run(&mut cli, "ListQueue", "201 ");
+    for needle in [
+        "bob@remote.test",
+        "deferred",
+        "lastError",
+        "nextAttempt",
+        "postmaster@example.test",
+    ] {
+        assert!(list.contains(needle), "ListQueue lacks {needle}: {list}");
+    }
+    let sink = Sink::start_on(
+        TcpListener::bind(("127.0.0.1", port)).unwrap(),
+        |rcpt, _| {
+            if rcpt.starts_with("carol@") {
+                "451 4.3.0 not now\r\n"
+            } else {
+                "250 ok\r\n"
+            }
+        },
+    );
+    // The retry is an hour away: release brings it forward.
+    run(&mut cli, "ReleaseSMTPQueue \"remote.test\"", "200 ");
+    assert_eq!(sink.wait_txns(1)[0].rcpts, ["bob@remote.test"]);
+    wait_log(&node, &[") deleted"]);
+    submit(
+        &node,
+        "rejected",
+        "From: postmaster@example.test\nTo: carol@remote.test\nSubject: to reject\n\nbody\n",
+    );
+    let log = wait_log(&node, &["deferred: 451 4.3.0 not now <carol@remote.test>"]);
+    let line = log
+        .lines()
+        .find(|l| l.contains("deferred: 451 4.3.0 not now"))
+        .unwrap();
+    // The log line is `[id] SMTP(host) deferred: ...`.
+    let id = between(line, '[', ']');
+    run(
+        &mut cli,
+        &format!("RejectQueueMessage {id} \"spam, says the admin\""),
+        "200 ",
+    );
+    let dsn = wait_inbox(
+        &node,
+        "postmaster",
+        "Final-Recipient: rfc822; carol@remote.test",
+    );
+    assert!(dsn.contains("Action: failed\nStatus: 5.0.0\n"), "{dsn}");
+    assert!(dsn.contains("spam, says the admin"), "{dsn}");
+    run(&mut cli, "RejectQueueMessage 999999", "5");
 }

@@ -257,14 +257,53 @@ fn every_command_from_text() {
             },
         ),
         ("  ListDomains  ", Command::ListDomains),
-        ("SHUTDOWN", Command::Unsupported(s("SHUTDOWN"))),
+        ("SHUTDOWN", Command::Shutdown),
         (
             "getaccounteffectivesettings pat",
-            Command::Unsupported(s("GetAccountEffectiveSettings")),
+            Command::GetAccountEffectiveSettings { name: s("pat") },
         ),
         (
             "ListForwarders x.com",
-            Command::Unsupported(s("ListForwarders")),
+            Command::ListForwarders {
+                domain: Some(s("x.com")),
+            },
+        ),
+        (
+            "CreateForwarder f TO \"a@b.c\"",
+            Command::CreateForwarder {
+                name: s("f"),
+                to: s("a@b.c"),
+            },
+        ),
+        (
+            "RENAMEMAILBOX pat MAILBOXES \"a\" INTO \"b\"",
+            Command::RenameMailbox {
+                account: s("pat"),
+                old: s("a"),
+                new: s("b"),
+                subtree: true,
+            },
+        ),
+        (
+            "WriteLog 2 \"hi\"",
+            Command::WriteLog {
+                level: 2,
+                text: s("hi"),
+            },
+        ),
+        (
+            "setclientips \"10.0.0.0/8\\e192.168.1.1\"",
+            Command::SetIpList {
+                list: "ClientIPs",
+                value: s("10.0.0.0/8\n192.168.1.1"),
+            },
+        ),
+        (
+            "UpdateAccountDefaults d.com {A=B;}",
+            Command::AccountDefaults {
+                of: DefaultsOf::Domain(Some(s("d.com"))),
+                change: Some((Dict::from([(s("A"), Value::string("B"))]), false)),
+            },
         ),
     ];
     for (line, expected) in table {

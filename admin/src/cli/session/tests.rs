@@ -249,8 +249,8 @@ fn execute_carries_user_and_command() {
         }
     );
     assert_eq!(
-        s.on_line("SHUTDOWN"),
-        Step::Reply("501 SHUTDOWN is not implemented".to_owned())
+        s.on_line("RefreshOSData"),
+        Step::Reply("501 RefreshOSData is not supported".to_owned())
     );
     assert_eq!(
         s.on_line("Frobnicate"),

@@ -1,5 +1,6 @@
 //! The IMAP command grammar (RFC 9051 §9, RFC 3501 §9, and the extension
-//! commands of RFC 2177, 2342, 2971, 3691, 4315, 5161, 6851).
+//! commands of RFC 2177, 2342, 2971, 3691, 4315, 5161, 6851, with the
+//! LIST-EXTENDED (RFC 5258, 5819) and CONDSTORE (RFC 7162) syntax).
 //!
 //! Input is one framed command from [`super::receiver`], literals inline.
 //! Mailbox names are decoded from modified UTF-7 (RFC 3501 §5.1.3) here,
@@ -49,6 +50,8 @@ pub enum CommandKind {
         mailbox: String,
         /// EXAMINE.
         read_only: bool,
+        /// The `(CONDSTORE)` parameter (RFC 7162 §3.1.8).
+        condstore: bool,
     },
     /// RFC 9051 §6.3.4.
     Create(String),
@@ -65,14 +68,19 @@ pub enum CommandKind {
     Subscribe(String),
     /// RFC 9051 §6.3.8.
     Unsubscribe(String),
-    /// RFC 9051 §6.3.9 LIST, RFC 3501 §6.3.9 LSUB.
+    /// RFC 9051 §6.3.9 LIST (with RFC 5258 options), RFC 3501 §6.3.9 LSUB.
     List {
         /// Reference name.
         reference: String,
-        /// Mailbox pattern with `*` and `%`.
-        pattern: String,
+        /// Mailbox patterns with `*` and `%` (several only in the
+        /// extended syntax).
+        patterns: Vec<String>,
         /// LSUB rather than LIST.
         lsub: bool,
+        /// Selection options (RFC 5258 §3.1).
+        select: ListSelect,
+        /// Return options (RFC 5258 §3.2, RFC 5819).
+        ret: ListReturn,
     },
     /// RFC 9051 §6.3.10 NAMESPACE.
     Namespace,
@@ -87,8 +95,8 @@ pub enum CommandKind {
     Append {
         /// Target mailbox.
         mailbox: String,
-        /// Initial flags.
-        flags: Flags,
+        /// Initial flags and keywords.
+        flags: FlagSet,
         /// Internal date, unix seconds.
         date: Option<i64>,
         /// The message.
@@ -122,6 +130,8 @@ pub enum CommandKind {
         set: SequenceSet,
         /// Data items.
         items: Vec<FetchItem>,
+        /// The CHANGEDSINCE modifier (RFC 7162 §3.1.4).
+        changed_since: Option<u64>,
     },
     /// RFC 9051 §6.4.6.
     Store {
@@ -133,8 +143,10 @@ pub enum CommandKind {
         op: StoreOp,
         /// `.SILENT`.
         silent: bool,
-        /// The flags.
-        flags: Flags,
+        /// The flags and keywords.
+        flags: FlagSet,
+        /// The UNCHANGEDSINCE modifier (RFC 7162 §3.1.3).
+        unchanged_since: Option<u64>,
     },
     /// RFC 9051 §6.4.7 COPY and RFC 6851 MOVE.
     Copy {
@@ -170,6 +182,55 @@ pub enum StatusItem {
     Deleted,
     /// SIZE (RFC 9051).
     Size,
+    /// HIGHESTMODSEQ (RFC 7162 §3.1.6).
+    HighestModSeq,
+}
+
+/// System flags and keywords (RFC 9051 §2.3.2).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FlagSet {
+    /// The system flags.
+    pub system: Flags,
+    /// Keywords as sent, unique ignoring ASCII case.
+    pub keywords: Vec<String>,
+}
+
+impl From<Flags> for FlagSet {
+    fn from(system: Flags) -> FlagSet {
+        FlagSet {
+            system,
+            keywords: Vec::new(),
+        }
+    }
+}
+
+/// LIST selection options (RFC 5258 §3.1, RFC 6154 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ListSelect {
+    /// SUBSCRIBED.
+    pub subscribed: bool,
+    /// REMOTE (no remote mailboxes here: no effect).
+    pub remote: bool,
+    /// RECURSIVEMATCH.
+    pub recursive: bool,
+    /// SPECIAL-USE.
+    pub special_use: bool,
+}
+
+/// LIST return options (RFC 5258 §3.2, RFC 5819, RFC 6154).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListReturn {
+    /// The extended syntax was used (selection options, several
+    /// patterns or RETURN).
+    pub extended: bool,
+    /// CHILDREN.
+    pub children: bool,
+    /// SUBSCRIBED.
+    pub subscribed: bool,
+    /// SPECIAL-USE.
+    pub special_use: bool,
+    /// STATUS (items).
+    pub status: Option<Vec<StatusItem>>,
 }
 
 /// STORE modes.
@@ -264,6 +325,8 @@ pub enum FetchItem {
     Body,
     /// BODYSTRUCTURE.
     BodyStructure,
+    /// MODSEQ (RFC 7162 §3.1.4.1).
+    ModSeq,
     /// BODY[section]<partial> and BODY.PEEK.
     Section {
         /// BODY.PEEK: do not set `\Seen`.
@@ -290,10 +353,13 @@ pub enum SearchKey {
     Old,
     /// RECENT.
     Recent,
-    /// KEYWORD: keywords are not stored, so never matches.
-    Keyword,
-    /// UNKEYWORD: always matches.
-    Unkeyword,
+    /// KEYWORD.
+    Keyword(String),
+    /// UNKEYWORD.
+    Unkeyword(String),
+    /// MODSEQ (RFC 7162 §3.1.5): mod-sequence at least this; the
+    /// entry-name and type, if given, are ignored.
+    ModSeq(u64),
     /// A header contains a substring (FROM, TO, CC, BCC, SUBJECT, HEADER).
     Header(String, String),
     /// BODY.
@@ -358,6 +424,13 @@ fn is_atom_char(b: u8) -> bool {
 }
 
 type PResult<T> = Result<T, &'static str>;
+
+/// Longest keyword accepted (a keyword is an atom, RFC 9051 §9; this
+/// bounds the index line).
+pub const MAX_KEYWORD_LEN: usize = 100;
+
+/// Most keywords in one flag list.
+pub const MAX_KEYWORDS: usize = 64;
 
 /// A cursor over one command.
 struct Parser<'a> {
@@ -550,14 +623,17 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn flag(&mut self) -> PResult<Option<Flags>> {
+    /// A system flag, or (`Err` inside) a keyword.
+    fn flag(&mut self) -> PResult<Result<Flags, String>> {
         let had_slash = self.eat(b'\\');
         let name = self.atom()?;
         if !had_slash {
-            // A keyword: syntactically fine, but not storable.
-            return Ok(None);
+            if name.len() > MAX_KEYWORD_LEN {
+                return Err("keyword too long");
+            }
+            return Ok(Err(name));
         }
-        Ok(Some(match name.to_ascii_lowercase().as_str() {
+        Ok(Ok(match name.to_ascii_lowercase().as_str() {
             "seen" => Flags::SEEN,
             "answered" => Flags::ANSWERED,
             "flagged" => Flags::FLAGGED,
@@ -569,21 +645,27 @@ impl<'a> Parser<'a> {
         }))
     }
 
-    /// `(flag ...)` or, for STORE, flags without parentheses. Keywords are
-    /// refused: they cannot be stored and PERMANENTFLAGS lacks `\*`.
-    fn flag_list(&mut self, parens_optional: bool) -> PResult<Flags> {
+    /// `(flag ...)` or, for STORE, flags without parentheses.
+    fn flag_list(&mut self, parens_optional: bool) -> PResult<FlagSet> {
         let parens = self.eat(b'(');
         if !parens && !parens_optional {
             return Err("expected a flag list");
         }
-        let mut flags = Flags::EMPTY;
+        let mut flags = FlagSet::default();
         if parens && self.eat(b')') {
             return Ok(flags);
         }
         loop {
             match self.flag()? {
-                Some(f) => flags.insert(f),
-                None => return Err("keywords are not supported"),
+                Ok(f) => flags.system.insert(f),
+                Err(k) => {
+                    if !flags.keywords.iter().any(|o| o.eq_ignore_ascii_case(&k)) {
+                        if flags.keywords.len() >= MAX_KEYWORDS {
+                            return Err("too many keywords");
+                        }
+                        flags.keywords.push(k);
+                    }
+                }
             }
             if !self.eat(b' ') {
                 break;
@@ -657,9 +739,24 @@ fn parse_kind(p: &mut Parser<'_>, name: &str) -> PResult<CommandKind> {
         "SELECT" | "EXAMINE" => {
             p.sp()?;
             let mailbox = p.mailbox()?;
+            let mut condstore = false;
+            if p.eat(b' ') {
+                p.expect(b'(', "expected (")?;
+                loop {
+                    match p.atom()?.to_ascii_uppercase().as_str() {
+                        "CONDSTORE" => condstore = true,
+                        _ => return Err("unknown SELECT parameter"),
+                    }
+                    if !p.eat(b' ') {
+                        break;
+                    }
+                }
+                p.expect(b')', "expected )")?;
+            }
             K::Select {
                 mailbox,
                 read_only: name == "EXAMINE",
+                condstore,
             }
         }
         "CREATE" | "DELETE" | "SUBSCRIBE" | "UNSUBSCRIBE" => {
@@ -685,46 +782,20 @@ fn parse_kind(p: &mut Parser<'_>, name: &str) -> PResult<CommandKind> {
             let to = p.mailbox()?;
             K::Rename { from, to }
         }
-        "LIST" | "LSUB" => {
-            p.sp()?;
-            let reference = p.list_mailbox()?;
-            p.sp()?;
-            let pattern = p.list_mailbox()?;
-            K::List {
-                reference,
-                pattern,
-                lsub: name == "LSUB",
-            }
-        }
+        "LIST" | "LSUB" => parse_list(p, name == "LSUB")?,
         "STATUS" => {
             p.sp()?;
             let mailbox = p.mailbox()?;
             p.sp()?;
             p.expect(b'(', "expected (")?;
-            let mut items = Vec::new();
-            loop {
-                items.push(match p.atom()?.to_ascii_uppercase().as_str() {
-                    "MESSAGES" => StatusItem::Messages,
-                    "RECENT" => StatusItem::Recent,
-                    "UIDNEXT" => StatusItem::UidNext,
-                    "UIDVALIDITY" => StatusItem::UidValidity,
-                    "UNSEEN" => StatusItem::Unseen,
-                    "DELETED" => StatusItem::Deleted,
-                    "SIZE" => StatusItem::Size,
-                    _ => return Err("unknown status item"),
-                });
-                if !p.eat(b' ') {
-                    break;
-                }
-            }
-            p.expect(b')', "expected )")?;
+            let items = status_items(p)?;
             K::Status { mailbox, items }
         }
         "APPEND" => {
             p.sp()?;
             let mailbox = p.mailbox()?;
             p.sp()?;
-            let mut flags = Flags::EMPTY;
+            let mut flags = FlagSet::default();
             if p.peek() == Some(b'(') {
                 flags = p.flag_list(false)?;
                 p.sp()?;
@@ -789,6 +860,113 @@ fn parse_kind(p: &mut Parser<'_>, name: &str) -> PResult<CommandKind> {
     })
 }
 
+/// `item ...)` after the `(` of STATUS or LIST RETURN STATUS.
+fn status_items(p: &mut Parser<'_>) -> PResult<Vec<StatusItem>> {
+    let mut items = Vec::new();
+    loop {
+        items.push(match p.atom()?.to_ascii_uppercase().as_str() {
+            "MESSAGES" => StatusItem::Messages,
+            "RECENT" => StatusItem::Recent,
+            "UIDNEXT" => StatusItem::UidNext,
+            "UIDVALIDITY" => StatusItem::UidValidity,
+            "UNSEEN" => StatusItem::Unseen,
+            "DELETED" => StatusItem::Deleted,
+            "SIZE" => StatusItem::Size,
+            "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
+            _ => return Err("unknown status item"),
+        });
+        if !p.eat(b' ') {
+            break;
+        }
+    }
+    p.expect(b')', "expected )")?;
+    Ok(items)
+}
+
+/// Most patterns in one extended LIST.
+const MAX_LIST_PATTERNS: usize = 32;
+
+/// LIST and LSUB, with the RFC 5258 extended syntax for LIST:
+/// `LIST [(select-opts)] ref (pattern ...)|pattern [RETURN (ret-opts)]`.
+fn parse_list(p: &mut Parser<'_>, lsub: bool) -> PResult<CommandKind> {
+    let mut select = ListSelect::default();
+    let mut ret = ListReturn::default();
+    p.sp()?;
+    if !lsub && p.eat(b'(') {
+        ret.extended = true;
+        let mut first = true;
+        while !p.eat(b')') {
+            if !first {
+                p.sp()?;
+            }
+            first = false;
+            match p.atom()?.to_ascii_uppercase().as_str() {
+                "SUBSCRIBED" => select.subscribed = true,
+                "REMOTE" => select.remote = true,
+                "RECURSIVEMATCH" => select.recursive = true,
+                "SPECIAL-USE" => select.special_use = true,
+                _ => return Err("unknown LIST selection option"),
+            }
+        }
+        // RFC 5258 §3.1: RECURSIVEMATCH needs another option.
+        if select.recursive && !select.subscribed {
+            return Err("RECURSIVEMATCH needs SUBSCRIBED");
+        }
+        p.sp()?;
+    }
+    let reference = p.list_mailbox()?;
+    p.sp()?;
+    let mut patterns = Vec::new();
+    if !lsub && p.eat(b'(') {
+        ret.extended = true;
+        loop {
+            if patterns.len() >= MAX_LIST_PATTERNS {
+                return Err("too many patterns");
+            }
+            patterns.push(p.list_mailbox()?);
+            if !p.eat(b' ') {
+                break;
+            }
+        }
+        p.expect(b')', "expected )")?;
+    } else {
+        patterns.push(p.list_mailbox()?);
+    }
+    if !lsub && p.eat(b' ') {
+        if !p.atom()?.eq_ignore_ascii_case("RETURN") {
+            return Err("expected RETURN");
+        }
+        ret.extended = true;
+        p.sp()?;
+        p.expect(b'(', "expected (")?;
+        let mut first = true;
+        while !p.eat(b')') {
+            if !first {
+                p.sp()?;
+            }
+            first = false;
+            match p.atom()?.to_ascii_uppercase().as_str() {
+                "CHILDREN" => ret.children = true,
+                "SUBSCRIBED" => ret.subscribed = true,
+                "SPECIAL-USE" => ret.special_use = true,
+                "STATUS" => {
+                    p.sp()?;
+                    p.expect(b'(', "expected (")?;
+                    ret.status = Some(status_items(p)?);
+                }
+                _ => return Err("unknown LIST return option"),
+            }
+        }
+    }
+    Ok(CommandKind::List {
+        reference,
+        patterns,
+        lsub,
+        select,
+        ret,
+    })
+}
+
 /// Skips a parenthesised list of strings, NILs and nested lists.
 fn skip_list(p: &mut Parser<'_>) -> PResult<()> {
     p.expect(b'(', "expected (")?;
@@ -827,6 +1005,16 @@ fn parse_store(p: &mut Parser<'_>, uid: bool) -> PResult<CommandKind> {
     p.sp()?;
     let set = p.sequence_set()?;
     p.sp()?;
+    let mut unchanged_since = None;
+    if p.eat(b'(') {
+        if !p.atom()?.eq_ignore_ascii_case("UNCHANGEDSINCE") {
+            return Err("unknown STORE modifier");
+        }
+        p.sp()?;
+        unchanged_since = Some(p.number64()?);
+        p.expect(b')', "expected )")?;
+        p.sp()?;
+    }
     let item = p.atom()?.to_ascii_uppercase();
     let (op, rest) = match item.as_bytes().first() {
         Some(b'+') => (StoreOp::Add, &item[1..]),
@@ -846,6 +1034,7 @@ fn parse_store(p: &mut Parser<'_>, uid: bool) -> PResult<CommandKind> {
         op,
         silent,
         flags,
+        unchanged_since,
     })
 }
 
@@ -865,7 +1054,26 @@ fn parse_fetch(p: &mut Parser<'_>, uid: bool) -> PResult<CommandKind> {
     } else {
         fetch_item(p, &mut items)?;
     }
-    Ok(CommandKind::Fetch { uid, set, items })
+    let mut changed_since = None;
+    if p.eat(b' ') {
+        p.expect(b'(', "expected (")?;
+        if !p.atom()?.eq_ignore_ascii_case("CHANGEDSINCE") {
+            return Err("unknown FETCH modifier");
+        }
+        p.sp()?;
+        changed_since = Some(p.number64()?);
+        p.expect(b')', "expected )")?;
+        // RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ.
+        if !items.contains(&FetchItem::ModSeq) {
+            items.push(FetchItem::ModSeq);
+        }
+    }
+    Ok(CommandKind::Fetch {
+        uid,
+        set,
+        items,
+        changed_since,
+    })
 }
 
 fn fetch_item(p: &mut Parser<'_>, items: &mut Vec<FetchItem>) -> PResult<()> {
@@ -895,6 +1103,7 @@ fn fetch_item(p: &mut Parser<'_>, items: &mut Vec<FetchItem>) -> PResult<()> {
         b"RFC822.TEXT" => items.push(F::Rfc822Text),
         b"ENVELOPE" => items.push(F::Envelope),
         b"BODYSTRUCTURE" => items.push(F::BodyStructure),
+        b"MODSEQ" => items.push(F::ModSeq),
         b"BODY" | b"BODY.PEEK" => {
             let peek = name == b"BODY.PEEK";
             if p.peek() != Some(b'[') {
@@ -1041,12 +1250,26 @@ fn search_key(p: &mut Parser<'_>, depth: usize) -> PResult<SearchKey> {
         "RECENT" => Ok(S::Recent),
         "KEYWORD" | "UNKEYWORD" => {
             p.sp()?;
-            p.atom()?;
+            let k = p.atom()?;
             Ok(if name == "KEYWORD" {
-                S::Keyword
+                S::Keyword(k)
             } else {
-                S::Unkeyword
+                S::Unkeyword(k)
             })
+        }
+        "MODSEQ" => {
+            p.sp()?;
+            // RFC 7162 §3.1.5: [entry-name entry-type-req] mod-sequence.
+            if p.peek() == Some(b'"') {
+                p.quoted()?;
+                p.sp()?;
+                let t = p.atom()?.to_ascii_lowercase();
+                if !matches!(t.as_str(), "priv" | "shared" | "all") {
+                    return Err("bad MODSEQ entry type");
+                }
+                p.sp()?;
+            }
+            Ok(S::ModSeq(p.number64()?))
         }
         "FROM" | "TO" | "CC" | "BCC" | "SUBJECT" => {
             p.sp()?;

@@ -136,8 +136,8 @@ pub fn mailbox(out: &mut Vec<u8>, name: &str) {
     string(out, super::utf7::encode(name).as_bytes());
 }
 
-/// `(\Seen \Flagged ...)`, with `\Recent` when `recent`.
-pub fn flag_list(flags: Flags, recent: bool) -> String {
+/// `(\Seen \Flagged ... keyword ...)`, with `\Recent` when `recent`.
+pub fn flag_list(flags: Flags, keywords: &[String], recent: bool) -> String {
     let mut names = Vec::new();
     for (f, name) in [
         (Flags::SEEN, "\\Seen"),
@@ -150,6 +150,7 @@ pub fn flag_list(flags: Flags, recent: bool) -> String {
             names.push(name);
         }
     }
+    names.extend(keywords.iter().map(String::as_str));
     if recent {
         names.push("\\Recent");
     }
@@ -192,10 +193,10 @@ mod tests {
 
     #[test]
     fn flags_and_dates() {
-        assert_eq!(flag_list(Flags::EMPTY, false), "()");
+        assert_eq!(flag_list(Flags::EMPTY, &[], false), "()");
         assert_eq!(
-            flag_list(Flags::SEEN | Flags::DELETED, true),
-            "(\\Seen \\Deleted \\Recent)"
+            flag_list(Flags::SEEN | Flags::DELETED, &["$Junk".into()], true),
+            "(\\Seen \\Deleted $Junk \\Recent)"
         );
         assert_eq!(date_time(837_571_465), "\"17-Jul-1996 02:44:25 +0000\"");
     }

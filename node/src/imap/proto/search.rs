@@ -16,6 +16,10 @@ pub struct Candidate<'a> {
     pub uid: u32,
     /// Flags.
     pub flags: Flags,
+    /// Keywords.
+    pub keywords: &'a [String],
+    /// The message's mod-sequence (RFC 7162).
+    pub modseq: u64,
     /// `\Recent` in this session.
     pub recent: bool,
     /// RFC822.SIZE.
@@ -28,6 +32,18 @@ pub struct Candidate<'a> {
     pub max_uid: u32,
     /// The parsed message, when [`needs_content`] said so.
     pub parsed: Option<&'a Parsed<'a>>,
+}
+
+/// Whether `key` has a MODSEQ criterion (RFC 7162 §3.1.5: the response
+/// then carries the highest mod-sequence of the matches).
+pub fn uses_modseq(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::ModSeq(_) => true,
+        SearchKey::Not(k) => uses_modseq(k),
+        SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),
+        SearchKey::And(keys) => keys.iter().any(uses_modseq),
+        _ => false,
+    }
 }
 
 /// Whether evaluating `key` needs the message text.
@@ -56,8 +72,10 @@ fn cmp_day(cmp: DateCmp, day: i64, target: i64) -> bool {
 pub fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
     use SearchKey as S;
     match key {
-        S::All | S::Unkeyword => true,
-        S::Keyword => false,
+        S::All => true,
+        S::Keyword(k) => c.keywords.iter().any(|m| m.eq_ignore_ascii_case(k)),
+        S::Unkeyword(k) => !c.keywords.iter().any(|m| m.eq_ignore_ascii_case(k)),
+        S::ModSeq(m) => c.modseq >= *m,
         S::Flags(f) => c.flags.contains(*f),
         S::NotFlags(f) => !c.flags.contains(*f),
         S::New => c.recent && !c.flags.contains(Flags::SEEN),
@@ -102,6 +120,8 @@ Date: Mon, 7 Feb 1994 21:52:25 -0800\r\nX-Tag: Blue\r\n\r\nHello W\xc3\x96rld\r\
             seq: 2,
             uid: 20,
             flags,
+            keywords: &["$Forwarded".to_string()],
+            modseq: 12,
             recent: false,
             size: MSG.len() as u64,
             internal_date: 760_000_000,
@@ -161,5 +181,11 @@ Date: Mon, 7 Feb 1994 21:52:25 -0800\r\nX-Tag: Blue\r\n\r\nHello W\xc3\x96rld\r\
         ));
         assert!(!search("KEYWORD $Junk", seen));
         assert!(search("CHARSET UTF-8 UNKEYWORD $Junk", seen));
+        assert!(search("KEYWORD $forwarded", seen));
+        assert!(!search("UNKEYWORD $FORWARDED", seen));
+        // RFC 7162 §3.1.5 example syntax.
+        assert!(search("MODSEQ \"/flags/\\\\draft\" all 12", seen));
+        assert!(search("MODSEQ 11", seen));
+        assert!(!search("MODSEQ 13", seen));
     }
 }

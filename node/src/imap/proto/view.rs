@@ -12,28 +12,55 @@ use storage::{Flags, Uid};
 use super::command::SequenceSet;
 use super::response::flag_list;
 
-/// What the store holds now: UIDVALIDITY, UIDNEXT and `(uid, flags)` in
-/// UID order.
+/// What the store holds now: UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and the
+/// messages in UID order (none `recent`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Snapshot {
     /// UIDVALIDITY.
     pub uid_validity: u32,
     /// UIDNEXT.
     pub uid_next: u32,
+    /// HIGHESTMODSEQ (RFC 7162).
+    pub highest_modseq: u64,
     /// Messages ascending by UID.
-    pub messages: Vec<(Uid, Flags)>,
+    pub messages: Vec<Entry>,
 }
 
 /// One message in the view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// The UID.
     pub uid: Uid,
     /// Flags as last told to the client.
     pub flags: Flags,
+    /// Keywords as last told to the client.
+    pub keywords: Vec<String>,
+    /// Mod-sequence as last told to the client.
+    pub modseq: u64,
     /// `\Recent` for this session.
     pub recent: bool,
 }
+
+impl Entry {
+    /// A message without keywords, mod-sequence 1.
+    pub fn new(uid: Uid, flags: Flags) -> Entry {
+        Entry {
+            uid,
+            flags,
+            keywords: Vec::new(),
+            modseq: 1,
+            recent: false,
+        }
+    }
+
+    /// The FLAGS list of the message.
+    pub fn flag_list(&self) -> String {
+        flag_list(self.flags, &self.keywords, self.recent)
+    }
+}
+
+/// The system flags for FLAGS and PERMANENTFLAGS.
+const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 
 /// A session's view of its selected mailbox.
 #[derive(Debug, Clone)]
@@ -46,6 +73,12 @@ pub struct View {
     pub uid_validity: u32,
     /// UIDNEXT as last seen.
     pub uid_next: u32,
+    /// HIGHESTMODSEQ as last seen.
+    pub highest_modseq: u64,
+    /// CONDSTORE is on (RFC 7162 §3.1): FETCH updates carry MODSEQ.
+    pub condstore: bool,
+    /// The keywords defined in the mailbox, as told in FLAGS.
+    keywords: Vec<String>,
     entries: Vec<Entry>,
 }
 
@@ -53,21 +86,69 @@ impl View {
     /// The view right after SELECT. Nothing is `\Recent`: which session
     /// sees a message first is not tracked across sessions.
     pub fn new(name: String, read_only: bool, snap: &Snapshot) -> View {
-        View {
+        let mut view = View {
             name,
             read_only,
             uid_validity: snap.uid_validity,
             uid_next: snap.uid_next,
-            entries: snap
-                .messages
-                .iter()
-                .map(|&(uid, flags)| Entry {
-                    uid,
-                    flags,
-                    recent: false,
-                })
-                .collect(),
+            highest_modseq: snap.highest_modseq,
+            condstore: false,
+            keywords: Vec::new(),
+            entries: snap.messages.clone(),
+        };
+        for e in &mut view.entries {
+            e.recent = false;
         }
+        view.learn_keywords(&snap.messages);
+        view
+    }
+
+    /// Adds the keywords of `messages` to the mailbox's list; whether
+    /// there were new ones.
+    fn learn_keywords(&mut self, messages: &[Entry]) -> bool {
+        let mut new = false;
+        for k in messages.iter().flat_map(|m| &m.keywords) {
+            if !self.keywords.iter().any(|o| o.eq_ignore_ascii_case(k)) {
+                self.keywords.push(k.clone());
+                new = true;
+            }
+        }
+        new
+    }
+
+    /// Adds keywords about to be shown in a FETCH to the mailbox's list;
+    /// the FLAGS responses to send first when some were new.
+    pub fn note_keywords(&mut self, keywords: &[String]) -> Option<String> {
+        let e = Entry {
+            keywords: keywords.to_vec(),
+            ..Entry::new(Uid(0), Flags::EMPTY)
+        };
+        self.learn_keywords(std::slice::from_ref(&e))
+            .then(|| self.flags_responses())
+    }
+
+    /// The `* FLAGS` and `* OK [PERMANENTFLAGS]` responses (RFC 9051
+    /// §7.3.5, §7.1): system flags, the mailbox's keywords, and `\*`
+    /// (new keywords may be stored) unless read-only.
+    pub fn flags_responses(&self) -> String {
+        let mut all = String::from(SYSTEM_FLAGS);
+        for k in &self.keywords {
+            all.push(' ');
+            all.push_str(k);
+        }
+        let permanent = if self.read_only {
+            String::new()
+        } else {
+            format!("{all} \\*")
+        };
+        format!(
+            "* FLAGS ({all})\r\n* OK [PERMANENTFLAGS ({permanent})] {}\r\n",
+            if self.read_only {
+                "Read-only mailbox"
+            } else {
+                "Flags and keywords are permanent"
+            }
+        )
     }
 
     /// The entries in message-number order.
@@ -109,7 +190,7 @@ impl View {
                 let n = if uid { e.uid.0 } else { *i as u32 + 1 };
                 set.contains(n, star)
             })
-            .map(|(i, e)| (i as u32 + 1, *e))
+            .map(|(i, e)| (i as u32 + 1, e.clone()))
             .collect()
     }
 
@@ -125,10 +206,14 @@ impl View {
         })
     }
 
-    /// Records flags the client has been told.
-    pub fn set_flags(&mut self, uid: Uid, flags: Flags) {
+    /// Records flags, keywords and mod-sequence the client has been
+    /// told.
+    pub fn set_flags(&mut self, uid: Uid, flags: Flags, keywords: &[String], modseq: u64) {
         if let Ok(i) = self.entries.binary_search_by_key(&uid, |e| e.uid) {
-            self.entries[i].flags = flags;
+            let e = &mut self.entries[i];
+            e.flags = flags;
+            e.keywords = keywords.to_vec();
+            e.modseq = e.modseq.max(modseq);
         }
     }
 
@@ -140,11 +225,15 @@ impl View {
     }
 
     /// Brings the view up to `snap` and returns the untagged responses
-    /// that tell the client: EXPUNGE (only with `allow_expunge`), FETCH
-    /// FLAGS for flags changed elsewhere, EXISTS and RECENT for new mail.
+    /// that tell the client: FLAGS for new keywords, EXPUNGE (only with
+    /// `allow_expunge`), FETCH FLAGS (and MODSEQ under CONDSTORE) for flags
+    /// changed elsewhere, EXISTS and RECENT for new mail.
     pub fn sync(&mut self, snap: &Snapshot, allow_expunge: bool) -> Vec<u8> {
         let mut out = Vec::new();
-        let present = |uid: Uid| snap.messages.binary_search_by_key(&uid, |m| m.0).ok();
+        if self.learn_keywords(&snap.messages) {
+            out.extend_from_slice(self.flags_responses().as_bytes());
+        }
+        let present = |uid: Uid| snap.messages.binary_search_by_key(&uid, |m| m.uid).ok();
         if allow_expunge {
             // Highest first, so the numbers of the lower ones still hold.
             for i in (0..self.entries.len()).rev() {
@@ -155,16 +244,26 @@ impl View {
             }
         }
         for (i, e) in self.entries.iter_mut().enumerate() {
-            if let Some(j) = present(e.uid)
-                && snap.messages[j].1 != e.flags
-            {
-                e.flags = snap.messages[j].1;
+            let Some(now) = present(e.uid).map(|j| &snap.messages[j]) else {
+                continue;
+            };
+            let changed = now.flags != e.flags || now.keywords != e.keywords;
+            let newer = now.modseq > e.modseq;
+            e.modseq = e.modseq.max(now.modseq);
+            if changed || (newer && self.condstore) {
+                e.flags = now.flags;
+                e.keywords = now.keywords.clone();
+                let modseq = if self.condstore {
+                    format!(" MODSEQ ({})", e.modseq)
+                } else {
+                    String::new()
+                };
                 out.extend_from_slice(
                     format!(
-                        "* {} FETCH (UID {} FLAGS {})\r\n",
+                        "* {} FETCH (UID {} FLAGS {}{modseq})\r\n",
                         i + 1,
                         e.uid,
-                        flag_list(e.flags, e.recent)
+                        e.flag_list()
                     )
                     .as_bytes(),
                 );
@@ -174,11 +273,10 @@ impl View {
         let fresh: Vec<Entry> = snap
             .messages
             .iter()
-            .filter(|m| m.0.0 > last)
-            .map(|&(uid, flags)| Entry {
-                uid,
-                flags,
+            .filter(|m| m.uid.0 > last)
+            .map(|m| Entry {
                 recent: true,
+                ..m.clone()
             })
             .collect();
         if !fresh.is_empty() {
@@ -187,6 +285,7 @@ impl View {
             out.extend_from_slice(format!("* {} RECENT\r\n", self.recent()).as_bytes());
         }
         self.uid_next = self.uid_next.max(snap.uid_next);
+        self.highest_modseq = self.highest_modseq.max(snap.highest_modseq);
         out
     }
 }
@@ -200,7 +299,8 @@ mod tests {
         Snapshot {
             uid_validity: 7,
             uid_next: msgs.last().map_or(1, |m| m.0 + 1),
-            messages: msgs.iter().map(|&(u, f)| (Uid(u), f)).collect(),
+            highest_modseq: 1,
+            messages: msgs.iter().map(|&(u, f)| Entry::new(Uid(u), f)).collect(),
         }
     }
 
@@ -257,5 +357,35 @@ mod tests {
             text(v.sync(&gone, true)),
             "* 3 EXPUNGE\r\n* 2 EXPUNGE\r\n* 1 EXPUNGE\r\n"
         );
+    }
+
+    #[test]
+    fn keywords_and_condstore_updates() {
+        let mut v = View::new("INBOX".into(), false, &snap(&[(1, Flags::EMPTY)]));
+        assert_eq!(
+            v.flags_responses(),
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n\
+             * OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] \
+             Flags and keywords are permanent\r\n"
+        );
+        let mut now = snap(&[(1, Flags::EMPTY)]);
+        now.messages[0].keywords = vec!["$Junk".into()];
+        now.messages[0].modseq = 5;
+        let out = text(v.sync(&now, true));
+        assert!(
+            out.starts_with("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Junk)\r\n")
+        );
+        assert!(
+            out.ends_with("* 1 FETCH (UID 1 FLAGS ($Junk))\r\n"),
+            "{out}"
+        );
+        // Under CONDSTORE a newer mod-sequence alone is reported, with MODSEQ.
+        v.condstore = true;
+        now.messages[0].modseq = 6;
+        assert_eq!(
+            text(v.sync(&now, true)),
+            "* 1 FETCH (UID 1 FLAGS ($Junk) MODSEQ (6))\r\n"
+        );
+        assert_eq!(text(v.sync(&now, true)), "");
     }
 }

@@ -6,7 +6,9 @@
 //! The conversation (RFC 5321 §3, §4.1): greeting → `EHLO` (`HELO` when EHLO is not
 //! recognised, §4.1.4) → `STARTTLS` when offered and wanted (RFC 3207 §4; after TLS the
 //! capabilities are forgotten and EHLO is sent again, §4.2) → `MAIL FROM` with `SIZE=`
-//! (RFC 1870) and `BODY=8BITMIME` (RFC 6152) when offered → one `RCPT TO` per recipient →
+//! (RFC 1870), `BODY=8BITMIME` (RFC 6152) and `RET`/`ENVID` (RFC 3461 §4.3, §4.4: passed on
+//! only when the server offers `DSN`, §5.2.1) when offered → one `RCPT TO` per recipient, with
+//! its `NOTIFY`/`ORCPT` under the same rule →
 //! `DATA` → the dot-stuffed message (§4.5.2) → `QUIT`. With `PIPELINING` (RFC 2920 §3.1)
 //! MAIL, every RCPT and DATA go out in one write and the replies are matched in order.
 //!
@@ -19,6 +21,9 @@
 
 use std::collections::VecDeque;
 
+use cluster::{DsnRet, RcptDsn};
+
+use crate::smtp::proto::command::xtext_encode;
 use crate::smtp::proto::reply::Reply;
 
 #[cfg(test)]
@@ -177,6 +182,8 @@ pub struct Capabilities {
     pub smtputf8: bool,
     /// `SIZE` (RFC 1870): `Some(0)` means no fixed limit; `None` not announced.
     pub size: Option<u64>,
+    /// `DSN` (RFC 3461).
+    pub dsn: bool,
 }
 
 impl Capabilities {
@@ -193,6 +200,7 @@ impl Capabilities {
                 "PIPELINING" => caps.pipelining = true,
                 "8BITMIME" => caps.eight_bit_mime = true,
                 "SMTPUTF8" => caps.smtputf8 = true,
+                "DSN" => caps.dsn = true,
                 "SIZE" => caps.size = Some(words.next().and_then(|n| n.parse().ok()).unwrap_or(0)),
                 _ => {}
             }
@@ -214,6 +222,12 @@ pub struct Transaction {
     pub message: Vec<u8>,
     /// Whether to send STARTTLS when it is offered.
     pub starttls: bool,
+    /// `RET` of the original MAIL (RFC 3461 §4.3).
+    pub ret: Option<DsnRet>,
+    /// `ENVID` of the original MAIL, decoded (RFC 3461 §4.4).
+    pub envid: Option<String>,
+    /// DSN parameters by recipient index (missing: none given).
+    pub rcpt_dsn: Vec<RcptDsn>,
 }
 
 /// What the driver must do next.
@@ -433,18 +447,58 @@ impl ClientSession {
         if self.caps.smtputf8 && !self.envelope_is_ascii() {
             mail.push_str(" SMTPUTF8");
         }
+        if self.caps.dsn {
+            match self.tx.ret {
+                Some(DsnRet::Full) => mail.push_str(" RET=FULL"),
+                Some(DsnRet::Hdrs) => mail.push_str(" RET=HDRS"),
+                None => {}
+            }
+            if let Some(envid) = &self.tx.envid {
+                mail.push_str(&format!(" ENVID={}", xtext_encode(envid)));
+            }
+        }
         self.awaiting.push_back(Awaiting::Mail);
         if !self.caps.pipelining {
             return vec![self.command(&mail)];
         }
         let mut batch = format!("{mail}\r\n");
-        for (i, rcpt) in self.tx.recipients.iter().enumerate() {
-            batch.push_str(&format!("RCPT TO:<{rcpt}>\r\n"));
+        for i in 0..self.tx.recipients.len() {
+            batch.push_str(&self.rcpt_line(i));
+            batch.push_str("\r\n");
             self.awaiting.push_back(Awaiting::Rcpt(i));
         }
         batch.push_str("DATA\r\n");
         self.awaiting.push_back(Awaiting::Data);
         vec![Action::Send(batch.into_bytes())]
+    }
+
+    /// `RCPT TO:<rcpt>` for recipient `i`, with its NOTIFY and ORCPT when the server offers
+    /// DSN (RFC 3461 §4.1, §4.2).
+    fn rcpt_line(&self, i: usize) -> String {
+        let mut line = format!("RCPT TO:<{}>", self.tx.recipients[i]);
+        let dsn = self.tx.rcpt_dsn.get(i);
+        if let (true, Some(dsn)) = (self.caps.dsn, dsn) {
+            if let Some(n) = dsn.notify {
+                let words: Vec<&str> = [
+                    (n.success, "SUCCESS"),
+                    (n.failure, "FAILURE"),
+                    (n.delay, "DELAY"),
+                ]
+                .into_iter()
+                .filter_map(|(on, w)| on.then_some(w))
+                .collect();
+                let value = if words.is_empty() {
+                    "NEVER".to_string()
+                } else {
+                    words.join(",")
+                };
+                line.push_str(&format!(" NOTIFY={value}"));
+            }
+            if let Some((kind, address)) = dsn.orcpt.as_deref().and_then(|o| o.split_once(';')) {
+                line.push_str(&format!(" ORCPT={kind};{}", xtext_encode(address)));
+            }
+        }
+        line
     }
 
     fn envelope_is_ascii(&self) -> bool {
@@ -459,8 +513,8 @@ impl ClientSession {
         if self.mail_failed {
             return self.quit();
         }
-        if let Some(rcpt) = self.tx.recipients.get(self.next_rcpt) {
-            let line = format!("RCPT TO:<{rcpt}>");
+        if self.next_rcpt < self.tx.recipients.len() {
+            let line = self.rcpt_line(self.next_rcpt);
             self.awaiting.push_back(Awaiting::Rcpt(self.next_rcpt));
             self.next_rcpt += 1;
             vec![self.command(&line)]

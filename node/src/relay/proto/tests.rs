@@ -7,6 +7,9 @@ fn tx(rcpts: &[&str], message: &[u8]) -> Transaction {
         recipients: rcpts.iter().map(|s| s.to_string()).collect(),
         message: message.to_vec(),
         starttls: true,
+        ret: None,
+        envid: None,
+        rcpt_dsn: Vec::new(),
     }
 }
 
@@ -89,6 +92,7 @@ fn capabilities_from_ehlo() {
             eight_bit_mime: true,
             smtputf8: true,
             size: Some(2048),
+            dsn: false,
         }
     );
     let bare = Reply::plain(250, "mx\nSIZE");
@@ -335,4 +339,52 @@ fn rfc5321_4_5_2_dot_stuffing() {
     assert_eq!(dot_stuff(b"bare\nlf\n.x"), b"bare\r\nlf\r\n..x\r\n.\r\n");
     assert_eq!(dot_stuff(b""), b".\r\n");
     assert_eq!(dot_stuff(b"a\r\n.\r\n"), b"a\r\n..\r\n.\r\n");
+}
+
+/// RFC 3461 §5.2.1: the DSN parameters go on to a server that offers DSN, and only to one.
+#[test]
+fn rfc3461_dsn_parameters_passed_on_only_when_offered() {
+    let dsn_tx = || {
+        let mut t = tx(&["a@beta.test", "b@beta.test", "c@beta.test"], b"x\r\n");
+        t.ret = Some(DsnRet::Hdrs);
+        t.envid = Some("QQ 31".into());
+        t.rcpt_dsn = vec![
+            RcptDsn {
+                notify: Some(cluster::Notify {
+                    success: true,
+                    failure: true,
+                    delay: false,
+                }),
+                orcpt: Some("rfc822;A+x@beta.test".into()),
+            },
+            RcptDsn {
+                notify: Some(cluster::Notify::default()),
+                orcpt: None,
+            },
+        ];
+        t
+    };
+    let mut s = ClientSession::new(dsn_tx());
+    let sent = converse(
+        &mut s,
+        &["220 beta\r\n", "250-beta\r\n250-PIPELINING\r\n250 DSN\r\n"],
+    );
+    assert_eq!(
+        sent,
+        [
+            "EHLO mx.example.test\r\n",
+            "MAIL FROM:<pm@example.test> RET=HDRS ENVID=QQ+2031\r\n\
+             RCPT TO:<a@beta.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;A+2Bx@beta.test\r\n\
+             RCPT TO:<b@beta.test> NOTIFY=NEVER\r\n\
+             RCPT TO:<c@beta.test>\r\nDATA\r\n",
+        ]
+    );
+    assert!(s.capabilities().dsn);
+    let mut s = ClientSession::new(dsn_tx());
+    let sent = converse(&mut s, &["220 beta\r\n", "250-beta\r\n250 PIPELINING\r\n"]);
+    assert_eq!(
+        sent[1],
+        "MAIL FROM:<pm@example.test>\r\nRCPT TO:<a@beta.test>\r\n\
+         RCPT TO:<b@beta.test>\r\nRCPT TO:<c@beta.test>\r\nDATA\r\n"
+    );
 }

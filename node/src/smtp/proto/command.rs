@@ -1,6 +1,6 @@
 //! SMTP command grammar (RFC 5321 §4.1.1, §4.1.2) with the parameters of
-//! SIZE (RFC 1870), 8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531) and AUTH
-//! (RFC 4954).
+//! SIZE (RFC 1870), 8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531), AUTH
+//! (RFC 4954) and DSN (RFC 3461 §4: RET, ENVID, NOTIFY, ORCPT).
 //!
 //! Owns only the parsing of one framed line (see [`super::LineReceiver`]).
 //! Verbs and parameter keywords are case-insensitive; keywords come out
@@ -15,6 +15,13 @@ use std::fmt;
 /// Longest reverse- or forward-path, angle brackets included
 /// (RFC 5321 §4.5.3.1.3).
 pub const MAX_PATH_LEN: usize = 256;
+
+/// Longest ENVID, decoded (RFC 3461 §4.4: "at most 100 characters").
+pub const MAX_ENVID_LEN: usize = 100;
+
+/// Longest ORCPT, `addr-type;address` as sent (RFC 3461 §4.2: 500
+/// characters).
+pub const MAX_ORCPT_LEN: usize = 500;
 
 /// Longest SASL mechanism name (RFC 4422 §3.1: 1 to 20 characters).
 const MAX_MECHANISM_LEN: usize = 20;
@@ -61,6 +68,38 @@ pub enum Body {
     EightBitMime,
 }
 
+/// The RET parameter of MAIL (RFC 3461 §4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ret {
+    /// `RET=FULL`: return the whole message in a failure notice.
+    Full,
+    /// `RET=HDRS`: return only its header.
+    Hdrs,
+}
+
+/// The NOTIFY parameter of RCPT (RFC 3461 §4.1); `NEVER` is all `false`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Notify {
+    /// `SUCCESS`.
+    pub success: bool,
+    /// `FAILURE`.
+    pub failure: bool,
+    /// `DELAY`.
+    pub delay: bool,
+}
+
+/// The parameters of RCPT TO.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RcptParams {
+    /// `NOTIFY=` (RFC 3461 §4.1).
+    pub notify: Option<Notify>,
+    /// `ORCPT=addr-type;xtext`, decoded to `addr-type;address` with the
+    /// type as sent (RFC 3461 §4.2).
+    pub orcpt: Option<String>,
+    /// Any other parameter, keyword upper-cased, for the session to refuse.
+    pub other: Vec<(String, Option<String>)>,
+}
+
 /// The parameters of MAIL FROM.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MailParams {
@@ -72,6 +111,10 @@ pub struct MailParams {
     pub smtputf8: bool,
     /// `AUTH=` mailbox, xtext-decoded (RFC 4954 §5); `<>` when unknown.
     pub auth: Option<String>,
+    /// `RET=` (RFC 3461 §4.3).
+    pub ret: Option<Ret>,
+    /// `ENVID=`, xtext-decoded (RFC 3461 §4.4).
+    pub envid: Option<String>,
     /// Any other parameter, keyword upper-cased, for the session to refuse.
     pub other: Vec<(String, Option<String>)>,
 }
@@ -94,8 +137,8 @@ pub enum Command {
     Rcpt {
         /// Forward-path (possibly `<postmaster>`).
         to: Address,
-        /// ESMTP parameters, keywords upper-cased.
-        params: Vec<(String, Option<String>)>,
+        /// ESMTP parameters.
+        params: RcptParams,
     },
     /// `DATA`.
     Data,
@@ -248,7 +291,24 @@ fn parse_mail(args: &str) -> Result<Command> {
             }
             ("SMTPUTF8", None) if !params.smtputf8 => params.smtputf8 = true,
             ("AUTH", Some(v)) if params.auth.is_none() => params.auth = Some(xtext_decode(&v)?),
-            ("SIZE" | "BODY" | "SMTPUTF8" | "AUTH", _) => {
+            ("RET", Some(v)) if params.ret.is_none() => {
+                params.ret = Some(if v.eq_ignore_ascii_case("FULL") {
+                    Ret::Full
+                } else if v.eq_ignore_ascii_case("HDRS") {
+                    Ret::Hdrs
+                } else {
+                    return Err(CommandError::Syntax("bad RET value"));
+                });
+            }
+            ("ENVID", Some(v)) if params.envid.is_none() => {
+                let envid = xtext_decode(&v)?;
+                // RFC 3461 §4.4: printable US-ASCII, at most 100 characters.
+                if envid.len() > MAX_ENVID_LEN || !envid.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(CommandError::Syntax("bad ENVID value"));
+                }
+                params.envid = Some(envid);
+            }
+            ("SIZE" | "BODY" | "SMTPUTF8" | "AUTH" | "RET" | "ENVID", _) => {
                 return Err(CommandError::Syntax("bad or repeated parameter"));
             }
             (_, value) => params.other.push((keyword, value)),
@@ -261,10 +321,60 @@ fn parse_rcpt(args: &str) -> Result<Command> {
     let rest = strip_prefix_ci(args, "TO:").ok_or(CommandError::Syntax("expected TO:"))?;
     let (to, rest) = parse_path(rest.trim_start_matches(' '), true)?;
     let to = to.ok_or(CommandError::Syntax("null forward-path"))?;
-    Ok(Command::Rcpt {
-        to,
-        params: parse_params(rest)?,
-    })
+    let mut params = RcptParams::default();
+    for (keyword, value) in parse_params(rest)? {
+        match (keyword.as_str(), value) {
+            ("NOTIFY", Some(v)) if params.notify.is_none() => params.notify = Some(notify(&v)?),
+            ("ORCPT", Some(v)) if params.orcpt.is_none() => params.orcpt = Some(orcpt(&v)?),
+            ("NOTIFY" | "ORCPT", _) => {
+                return Err(CommandError::Syntax("bad or repeated parameter"));
+            }
+            (_, value) => params.other.push((keyword, value)),
+        }
+    }
+    Ok(Command::Rcpt { to, params })
+}
+
+/// `NOTIFY=NEVER` or a comma list of `SUCCESS`, `FAILURE`, `DELAY`
+/// (RFC 3461 §4.1); NEVER stands alone.
+fn notify(v: &str) -> Result<Notify> {
+    let bad = CommandError::Syntax("bad NOTIFY value");
+    if v.eq_ignore_ascii_case("NEVER") {
+        return Ok(Notify::default());
+    }
+    let mut n = Notify::default();
+    for word in v.split(',') {
+        let slot = match word.to_ascii_uppercase().as_str() {
+            "SUCCESS" => &mut n.success,
+            "FAILURE" => &mut n.failure,
+            "DELAY" => &mut n.delay,
+            _ => return Err(bad),
+        };
+        if *slot {
+            return Err(bad);
+        }
+        *slot = true;
+    }
+    Ok(n)
+}
+
+/// `ORCPT=addr-type ";" xtext` (RFC 3461 §4.2), decoded.
+fn orcpt(v: &str) -> Result<String> {
+    let bad = CommandError::Syntax("bad ORCPT value");
+    if v.len() > MAX_ORCPT_LEN {
+        return Err(bad);
+    }
+    let (kind, address) = v.split_once(';').ok_or(bad)?;
+    // addr-type = atom (RFC 3461 §4.2; RFC 5322 atext).
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
+    if kind.is_empty() || !kind.chars().all(atext) {
+        return Err(bad);
+    }
+    let address = xtext_decode(address)?;
+    if address.is_empty() || address.chars().any(char::is_control) {
+        return Err(bad);
+    }
+    Ok(format!("{kind};{address}"))
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
@@ -299,6 +409,20 @@ fn parse_params(rest: &str) -> Result<Vec<(String, Option<String>)>> {
         out.push((keyword.to_ascii_uppercase(), value.map(str::to_owned)));
     }
     Ok(out)
+}
+
+/// RFC 3461 §4 xtext: every octet outside `!`..`~`, and `+` and `=`, is
+/// written `+XX` (for ENVID and ORCPT passed on to the next hop).
+pub fn xtext_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if (33..=126).contains(&b) && b != b'+' && b != b'=' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("+{b:02X}"));
+        }
+    }
+    out
 }
 
 /// RFC 3461 §4 xtext: `+XX` stands for the octet XX.

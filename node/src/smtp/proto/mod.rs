@@ -13,7 +13,9 @@ pub mod line;
 pub mod reply;
 pub mod session;
 
-pub use command::{Address, Body, Command, CommandError, MailParams, parse_command};
+pub use command::{
+    Address, Body, Command, CommandError, MailParams, Notify, RcptParams, Ret, parse_command,
+};
 pub use data::{DataError, DataReceiver, DataStatus};
 pub use line::{LineError, LineReceiver};
 pub use reply::Reply;

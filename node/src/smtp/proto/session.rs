@@ -1,7 +1,7 @@
 //! The SMTP session state machine (RFC 5321 §3, §4.1.4) with STARTTLS
 //! (RFC 3207), AUTH (RFC 4954), SIZE (RFC 1870), 8BITMIME (RFC 6152),
-//! PIPELINING (RFC 2920), ENHANCEDSTATUSCODES (RFC 2034) and SMTPUTF8
-//! (RFC 6531).
+//! PIPELINING (RFC 2920), ENHANCEDSTATUSCODES (RFC 2034), SMTPUTF8
+//! (RFC 6531) and DSN (RFC 3461).
 //!
 //! Owns the envelope and the command sequence rules, nothing else: it never
 //! sees bytes (the driver frames with [`LineReceiver`](super::LineReceiver)
@@ -11,7 +11,7 @@
 //! transaction; while the driver owes an answer (recipient check, message,
 //! AUTH exchange, TLS handshake) no other command is accepted.
 
-use super::command::{Address, Command, CommandError, MailParams};
+use super::command::{Address, Command, CommandError, MailParams, RcptParams};
 use super::line::LineError;
 use super::reply::Reply;
 use crate::sasl::Mechanism;
@@ -65,6 +65,8 @@ pub struct Transaction {
     pub params: MailParams,
     /// Accepted recipients, in order.
     pub rcpts: Vec<Address>,
+    /// The RCPT parameters of each accepted recipient (same order).
+    pub rcpt_params: Vec<RcptParams>,
 }
 
 /// What the driver must do after a command.
@@ -104,7 +106,7 @@ enum State {
     /// Inside a transaction (MAIL accepted, possibly recipients).
     Mail(Transaction),
     /// Waiting for [`Session::rcpt_result`].
-    CheckingRcpt(Transaction, Address),
+    CheckingRcpt(Transaction, Address, RcptParams),
     /// Waiting for [`Session::data_received`].
     Data(Transaction),
     /// Waiting for [`Session::auth_result`].
@@ -152,7 +154,7 @@ impl Session {
     /// The current transaction's envelope, if MAIL was accepted.
     pub fn transaction(&self) -> Option<&Transaction> {
         match &self.state {
-            State::Mail(t) | State::CheckingRcpt(t, _) | State::Data(t) => Some(t),
+            State::Mail(t) | State::CheckingRcpt(t, ..) | State::Data(t) => Some(t),
             _ => None,
         }
     }
@@ -248,13 +250,14 @@ impl Session {
     /// gives `250 2.1.5`, `Err(reply)` gives back the driver's refusal.
     pub fn rcpt_result(&mut self, accepted: Result<(), Reply>) -> Reply {
         let state = std::mem::replace(&mut self.state, State::Connected);
-        let State::CheckingRcpt(mut txn, rcpt) = state else {
+        let State::CheckingRcpt(mut txn, rcpt, params) = state else {
             self.state = state;
             return Reply::bad_sequence("No recipient check pending");
         };
         let reply = match accepted {
             Ok(()) => {
                 txn.rcpts.push(rcpt);
+                txn.rcpt_params.push(params);
                 Reply::new(250, "2.1.5", "OK")
             }
             Err(reply) => reply,
@@ -345,6 +348,7 @@ impl Session {
             lines.push("8BITMIME".into());
             lines.push("ENHANCEDSTATUSCODES".into());
             lines.push("SMTPUTF8".into());
+            lines.push("DSN".into());
             if caps.starttls && !self.tls {
                 lines.push("STARTTLS".into());
             }
@@ -376,6 +380,8 @@ impl Session {
             || params.body.is_some()
             || params.smtputf8
             || params.auth.is_some()
+            || params.ret.is_some()
+            || params.envid.is_some()
             || !params.other.is_empty();
         if (has_params && !self.esmtp) || !params.other.is_empty() {
             // RFC 5321 §4.1.1.11: parameters not recognised (or no EHLO).
@@ -401,17 +407,19 @@ impl Session {
             from,
             params,
             rcpts: Vec::new(),
+            rcpt_params: Vec::new(),
         });
         Action::Reply(Reply::new(250, "2.1.0", "OK"))
     }
 
-    fn on_rcpt(&mut self, to: Address, params: Vec<(String, Option<String>)>) -> Action {
+    fn on_rcpt(&mut self, to: Address, params: RcptParams) -> Action {
         let state = std::mem::replace(&mut self.state, State::Connected);
         let State::Mail(txn) = state else {
             self.state = state;
             return self.fail(Reply::bad_sequence("Need MAIL before RCPT"));
         };
-        let reply = if !params.is_empty() {
+        let has_dsn = params.notify.is_some() || params.orcpt.is_some();
+        let reply = if !params.other.is_empty() || (has_dsn && !self.esmtp) {
             Some(self.fail(Reply::new(
                 555,
                 "5.5.4",
@@ -438,7 +446,7 @@ impl Session {
                 action
             }
             None => {
-                self.state = State::CheckingRcpt(txn, to.clone());
+                self.state = State::CheckingRcpt(txn, to.clone(), params);
                 Action::CheckRecipient(to)
             }
         }

@@ -27,10 +27,14 @@ fn rfc9051_8_sample_session() {
         parse("a002 select inbox"),
         CommandKind::Select {
             mailbox: "INBOX".into(),
-            read_only: false
+            read_only: false,
+            condstore: false
         }
     );
-    let CommandKind::Fetch { items, set: s, uid } = parse("a003 fetch 12 full") else {
+    let CommandKind::Fetch {
+        items, set: s, uid, ..
+    } = parse("a003 fetch 12 full")
+    else {
         panic!()
     };
     assert!(!uid);
@@ -57,7 +61,8 @@ fn rfc9051_8_sample_session() {
                     text: Some(SectionText::Header)
                 },
                 partial: None
-            }]
+            }],
+            changed_since: None
         }
     );
     assert_eq!(
@@ -67,7 +72,8 @@ fn rfc9051_8_sample_session() {
             set: set(&[(12, 12)]),
             op: StoreOp::Add,
             silent: false,
-            flags: Flags::DELETED
+            flags: Flags::DELETED.into(),
+            unchanged_since: None
         }
     );
     assert_eq!(parse("a006 logout"), CommandKind::Logout);
@@ -92,7 +98,7 @@ fn literals_quoted_and_mailbox_names() {
         ),
         CommandKind::Append {
             mailbox: "saved-messages".into(),
-            flags: Flags::SEEN,
+            flags: Flags::SEEN.into(),
             date: Some(837_596_665),
             message: b"Hello\r\nWorld".to_vec()
         }
@@ -101,8 +107,10 @@ fn literals_quoted_and_mailbox_names() {
         parse("A4 LIST \"\" %"),
         CommandKind::List {
             reference: String::new(),
-            pattern: "%".into(),
-            lsub: false
+            patterns: vec!["%".into()],
+            lsub: false,
+            select: ListSelect::default(),
+            ret: ListReturn::default()
         }
     );
     assert_eq!(
@@ -191,7 +199,7 @@ fn malformed_commands_are_errors_not_panics() {
         b"a FETCH 1 BODY[]<1.0>",
         b"a FETCH 1:",
         b"a STORE 1 +FLAGS (\\Recent)",
-        b"a STORE 1 +FLAGS ($Junk)",
+        b"a STORE 1 +FLAGS (\\Junk)",
         b"a STORE 1 FLAGZ \\Seen",
         b"a SEARCH",
         b"a SEARCH CHARSET KOI8-R ALL",
@@ -235,4 +243,119 @@ fn every_prefix_of_valid_commands_is_handled() {
             let _ = parse_command(&line[..i]);
         }
     }
+}
+
+#[test]
+fn keywords_in_flag_lists() {
+    let CommandKind::Store { flags, .. } =
+        parse("a STORE 1 +FLAGS ($Forwarded \\Seen $forwarded Work)")
+    else {
+        panic!()
+    };
+    assert_eq!(flags.system, Flags::SEEN);
+    assert_eq!(flags.keywords, ["$Forwarded", "Work"]);
+    let CommandKind::Append { flags, .. } = parse("a APPEND x ($Junk) {1+}\r\nx") else {
+        panic!()
+    };
+    assert_eq!(flags.keywords, ["$Junk"]);
+    assert!(parse_command(format!("a STORE 1 FLAGS ({})", "k".repeat(200)).as_bytes()).is_err());
+    assert!(parse_command(b"a STORE 1 FLAGS (\\Recent)").is_err());
+}
+
+/// RFC 7162 §3.1 syntax: SELECT (CONDSTORE), FETCH (CHANGEDSINCE),
+/// STORE (UNCHANGEDSINCE), SEARCH MODSEQ, STATUS HIGHESTMODSEQ.
+#[test]
+fn condstore_syntax() {
+    assert!(matches!(
+        parse("a SELECT INBOX (CONDSTORE)"),
+        CommandKind::Select {
+            condstore: true,
+            ..
+        }
+    ));
+    let CommandKind::Fetch {
+        items,
+        changed_since,
+        ..
+    } = parse("s100 UID FETCH 1:* (FLAGS) (CHANGEDSINCE 12345)")
+    else {
+        panic!()
+    };
+    assert_eq!(changed_since, Some(12345));
+    assert_eq!(items, [FetchItem::Flags, FetchItem::ModSeq]);
+    let CommandKind::Fetch { items, .. } = parse("a103 FETCH 7 (UID MODSEQ FLAGS)") else {
+        panic!()
+    };
+    assert_eq!(items, [FetchItem::Uid, FetchItem::ModSeq, FetchItem::Flags]);
+    let CommandKind::Store {
+        unchanged_since,
+        flags,
+        ..
+    } = parse("d105 STORE 7,5,9 (UNCHANGEDSINCE 320162338) +FLAGS.SILENT (\\Deleted)")
+    else {
+        panic!()
+    };
+    assert_eq!(unchanged_since, Some(320_162_338));
+    assert_eq!(flags.system, Flags::DELETED);
+    let CommandKind::Search { key, .. } =
+        parse("a SEARCH MODSEQ \"/flags/\\\\draft\" all 620162338")
+    else {
+        panic!()
+    };
+    assert_eq!(key, SearchKey::ModSeq(620_162_338));
+    let CommandKind::Status { items, .. } =
+        parse("a STATUS blurdybloop (UIDNEXT MESSAGES HIGHESTMODSEQ)")
+    else {
+        panic!()
+    };
+    assert_eq!(items[2], StatusItem::HighestModSeq);
+}
+
+/// RFC 5258 §5 examples.
+#[test]
+fn list_extended_syntax() {
+    let CommandKind::List {
+        patterns,
+        select,
+        ret,
+        ..
+    } = parse("A02 LIST (SUBSCRIBED) \"\" \"*\"")
+    else {
+        panic!()
+    };
+    assert!(select.subscribed && ret.extended);
+    assert_eq!(patterns, ["*"]);
+    let CommandKind::List { ret, .. } = parse("A03 LIST () \"\" \"%\" RETURN (CHILDREN)") else {
+        panic!()
+    };
+    assert!(ret.children);
+    let CommandKind::List { select, .. } = parse("A04 LIST (REMOTE) \"\" \"%\" RETURN (CHILDREN)")
+    else {
+        panic!()
+    };
+    assert!(select.remote);
+    let CommandKind::List { select, .. } =
+        parse("C02 LIST (SUBSCRIBED RECURSIVEMATCH) \"\" \"%\" RETURN (CHILDREN)")
+    else {
+        panic!()
+    };
+    assert!(select.recursive && select.subscribed);
+    let CommandKind::List { patterns, .. } =
+        parse("BBB LIST \"\" (\"INBOX\" \"Drafts\" \"Sent/%\")")
+    else {
+        panic!()
+    };
+    assert_eq!(patterns, ["INBOX", "Drafts", "Sent/%"]);
+    // RFC 5819 §2.
+    let CommandKind::List { ret, .. } = parse("A01 LIST \"\" % RETURN (STATUS (MESSAGES UNSEEN))")
+    else {
+        panic!()
+    };
+    assert_eq!(
+        ret.status,
+        Some(vec![StatusItem::Messages, StatusItem::Unseen])
+    );
+    // RECURSIVEMATCH alone is an error (RFC 5258 §3.1).
+    assert!(parse_command(b"A LIST (RECURSIVEMATCH) \"\" %").is_err());
+    assert!(parse_command(b"A LSUB (SUBSCRIBED) \"\" %").is_err());
 }

@@ -14,7 +14,10 @@ fn mail(from: Option<Address>, params: MailParams) -> Command {
 }
 
 fn rcpt(to: Address) -> Command {
-    Command::Rcpt { to, params: vec![] }
+    Command::Rcpt {
+        to,
+        params: RcptParams::default(),
+    }
 }
 
 #[test]
@@ -148,14 +151,20 @@ fn mail_parameters() {
                 ..Default::default()
             },
         ),
+        // RFC 3461 §4.3, §4.4 (ENVID is xtext).
         (
-            "MAIL FROM:<a@b.c> RET=HDRS ENVID=QQ314159 X-FOO",
+            "MAIL FROM:<a@b.c> RET=HDRS ENVID=QQ314159+2Bx X-FOO",
             MailParams {
-                other: vec![
-                    ("RET".into(), Some("HDRS".into())),
-                    ("ENVID".into(), Some("QQ314159".into())),
-                    ("X-FOO".into(), None),
-                ],
+                ret: Some(Ret::Hdrs),
+                envid: Some("QQ314159+x".into()),
+                other: vec![("X-FOO".into(), None)],
+                ..Default::default()
+            },
+        ),
+        (
+            "MAIL FROM:<a@b.c> ret=full",
+            MailParams {
+                ret: Some(Ret::Full),
                 ..Default::default()
             },
         ),
@@ -168,15 +177,94 @@ fn mail_parameters() {
         );
     }
     assert_eq!(
-        parse_command(b"RCPT TO:<a@b.c> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a@b.c"),
+        parse_command(b"RCPT TO:<a@b.c> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a+2Bx@b.c X-Y"),
         Ok(Command::Rcpt {
             to: addr("a", "b.c"),
-            params: vec![
-                ("NOTIFY".into(), Some("SUCCESS,FAILURE".into())),
-                ("ORCPT".into(), Some("rfc822;a@b.c".into())),
-            ],
+            params: RcptParams {
+                notify: Some(Notify {
+                    success: true,
+                    failure: true,
+                    delay: false,
+                }),
+                orcpt: Some("rfc822;a+x@b.c".into()),
+                other: vec![("X-Y".into(), None)],
+            },
         })
     );
+}
+
+/// RFC 3461 §4.1-§4.4 parameters, the §6 example transcript's lines, and
+/// the malformed forms.
+#[test]
+fn rfc3461_dsn_parameters() {
+    let rcpt = |line: &str| match parse_command(line.as_bytes()) {
+        Ok(Command::Rcpt { params, .. }) => Ok(params),
+        Ok(other) => panic!("{other:?}"),
+        Err(e) => Err(e),
+    };
+    let never = rcpt("RCPT TO:<b@c.d> NOTIFY=NEVER").unwrap();
+    assert_eq!(never.notify, Some(Notify::default()));
+    let delay = rcpt("RCPT TO:<b@c.d> notify=delay,Failure").unwrap();
+    assert_eq!(
+        delay.notify,
+        Some(Notify {
+            success: false,
+            failure: true,
+            delay: true
+        })
+    );
+    let example =
+        rcpt("RCPT TO:<Bob@Big-Bucks.com> NOTIFY=SUCCESS ORCPT=rfc822;Bob@Big-Bucks.com").unwrap();
+    assert_eq!(example.orcpt.as_deref(), Some("rfc822;Bob@Big-Bucks.com"));
+    for bad in [
+        "RCPT TO:<b@c.d> NOTIFY=NEVER,SUCCESS",
+        "RCPT TO:<b@c.d> NOTIFY=SUCCESS,SUCCESS",
+        "RCPT TO:<b@c.d> NOTIFY=SOMETIMES",
+        "RCPT TO:<b@c.d> NOTIFY",
+        "RCPT TO:<b@c.d> NOTIFY=DELAY NOTIFY=DELAY",
+        "RCPT TO:<b@c.d> ORCPT=b@c.d",
+        "RCPT TO:<b@c.d> ORCPT=;b@c.d",
+        "RCPT TO:<b@c.d> ORCPT=rfc822;",
+        "RCPT TO:<b@c.d> ORCPT=rfc822;b+0Ac.d",
+        "RCPT TO:<b@c.d> ORCPT=rfc822;b+zz",
+    ] {
+        assert!(
+            matches!(rcpt(bad), Err(CommandError::Syntax(_))),
+            "{bad} must be a syntax error"
+        );
+    }
+    let long = format!("RCPT TO:<b@c.d> ORCPT=rfc822;{}", "x".repeat(600));
+    assert!(rcpt(&long).is_err());
+    for bad in [
+        "MAIL FROM:<a@b.c> RET=ALL",
+        "MAIL FROM:<a@b.c> RET=FULL RET=HDRS",
+        "MAIL FROM:<a@b.c> ENVID=a+20b",
+    ] {
+        assert!(
+            matches!(parse_command(bad.as_bytes()), Err(CommandError::Syntax(_))),
+            "{bad}"
+        );
+    }
+    let envid = format!("MAIL FROM:<a@b.c> ENVID={}", "x".repeat(101));
+    assert!(parse_command(envid.as_bytes()).is_err());
+}
+
+#[test]
+fn rfc3461_xtext_round_trip() {
+    for s in [
+        "QQ314159",
+        "a+b=c",
+        "rfc822;bob@example.test",
+        "sp ace\u{e9}",
+    ] {
+        let enc = xtext_encode(s);
+        assert!(
+            enc.bytes().all(|b| (33..=126).contains(&b) && b != b'='),
+            "{enc}"
+        );
+        assert_eq!(xtext_decode(&enc).as_deref(), Ok(s), "{enc}");
+    }
+    assert_eq!(xtext_encode("a+b=c d"), "a+2Bb+3Dc+20d");
 }
 
 #[test]

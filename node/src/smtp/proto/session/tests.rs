@@ -212,7 +212,7 @@ fn rfc5321_d1_typical_transaction() {
     assert!(out.starts_with(
         "220 foo.com ESMTP Mailnode\r\n250-foo.com greets bar.com\r\n250-PIPELINING\r\n\
          250-SIZE 1000\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n\
-         250-STARTTLS\r\n250 AUTH PLAIN LOGIN\r\n250 2.1.0 OK\r\n250 2.1.5 OK\r\n"
+         250-DSN\r\n250-STARTTLS\r\n250 AUTH PLAIN LOGIN\r\n250 2.1.0 OK\r\n250 2.1.5 OK\r\n"
     ));
 }
 
@@ -308,10 +308,20 @@ fn sequence_errors() {
             "EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<用户@foo.com>\r\n",
             &[220, 250, 250, 553],
         ),
+        // DSN (RFC 3461): accepted after EHLO only; unknown RCPT parameters are 555.
         (
-            "EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<Jones@foo.com> NOTIFY=NEVER\r\n",
+            "EHLO x\r\nMAIL FROM:<a@b.c> RET=HDRS ENVID=x\r\nRCPT TO:<Jones@foo.com> NOTIFY=NEVER\r\n",
+            &[220, 250, 250, 250],
+        ),
+        (
+            "EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<Jones@foo.com> X-FOO=1\r\n",
             &[220, 250, 250, 555],
         ),
+        (
+            "HELO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<Jones@foo.com> NOTIFY=NEVER\r\n",
+            &[220, 250, 250, 555],
+        ),
+        ("HELO x\r\nMAIL FROM:<a@b.c> RET=FULL\r\n", &[220, 250, 555]),
         (
             "EHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<postmaster>\r\n",
             &[220, 250, 250, 250],
@@ -439,7 +449,7 @@ fn driver_contract_violation_closes() {
     assert_eq!(
         s.on_command(Command::Rcpt {
             to: to.clone(),
-            params: vec![]
+            params: RcptParams::default()
         }),
         Action::CheckRecipient(to)
     );

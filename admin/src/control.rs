@@ -1,0 +1,18 @@
+//! What the administration API needs from the node it runs in: the system
+//! log (`WriteLog`), a graceful stop (`SHUTDOWN`) and the node's name.
+//!
+//! The node implements [`NodeControl`] and hands it to
+//! [`AdminApi::with_control`](crate::AdminApi::with_control); without one
+//! (unit tests, tools) those commands answer "not supported".
+
+/// Hooks into the running node.
+pub trait NodeControl: Send + Sync {
+    /// Writes `text` into the system log at CommuniGate `level` (0 crash ..
+    /// 5 all), module tag `CLI`.
+    fn write_log(&self, level: u8, text: &str);
+    /// Starts a graceful stop of this node; returns at once.
+    fn shutdown(&self);
+    /// The name this node greets with, answered by `GetCurrentController`
+    /// on a node without a cluster address.
+    fn hostname(&self) -> String;
+}

@@ -1,0 +1,351 @@
+//! The cluster under test: real `mailnode` processes on loopback, one shared base directory.
+//!
+//! Invariants:
+//! - every port is chosen once, before the first start, and kept across restarts (the other
+//!   members know a node by its cluster address, and the workload by its service addresses);
+//! - only processes this tool started are ever signalled, by their PID;
+//! - every wait is bounded.
+
+use std::fmt::Write as _;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use rustix::process::{Pid, Signal, kill_process};
+use tokio::process::{Child, Command};
+use tokio::time::{Instant, sleep, timeout};
+
+/// The main domain of the cluster.
+pub const DOMAIN: &str = "chaos.test";
+
+/// The postmaster password of the cluster.
+pub const POSTMASTER_PASSWORD: &str = "chaos-Postmaster-1";
+
+/// The cluster secret.
+const CLUSTER_SECRET: &str = "chaos-cluster-secret-0123456789";
+
+/// Longest wait for a node to print `mailnode: ready`.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Longest wait for a node to exit after SIGTERM before it is killed.
+pub const TERM_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The line a node prints when it serves.
+const READY_LINE: &str = "mailnode: ready";
+
+/// The fixed addresses of one node's services.
+#[derive(Debug, Clone, Copy)]
+pub struct Addrs {
+    /// SMTP.
+    pub smtp: SocketAddr,
+    /// POP3.
+    pub pop3: SocketAddr,
+    /// CLI.
+    pub cli: SocketAddr,
+    /// Cluster (Raft and node-to-node RPC).
+    pub cluster: SocketAddr,
+}
+
+/// One member process.
+#[derive(Debug)]
+pub struct Member {
+    /// 1-based index; node name `node{index}`.
+    pub index: usize,
+    /// Its service addresses.
+    pub addrs: Addrs,
+    config: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+    paused: bool,
+    starts: usize,
+}
+
+/// Picks a free loopback port by binding port 0 and closing.
+fn free_port() -> Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("bind 127.0.0.1:0")?;
+    listener.local_addr().context("local address")
+}
+
+impl Member {
+    /// Prepares node `index` under `root` (its data dir, config and log), sharing `base`.
+    ///
+    /// # Errors
+    /// Fails if a port cannot be picked or a file cannot be written.
+    pub fn prepare(
+        index: usize,
+        root: &Path,
+        base: &Path,
+        join: Option<SocketAddr>,
+    ) -> Result<Self> {
+        let addrs = Addrs {
+            smtp: free_port()?,
+            pop3: free_port()?,
+            cli: free_port()?,
+            cluster: free_port()?,
+        };
+        let dir = root.join(format!("node{index}"));
+        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        let mut text = String::new();
+        let _ = writeln!(text, "node_name = \"node{index}\"");
+        let _ = writeln!(
+            text,
+            "data_dir = {:?}",
+            dir.join("data").display().to_string()
+        );
+        let _ = writeln!(text, "base_dir = {:?}", base.display().to_string());
+        let _ = writeln!(text, "main_domain = \"{DOMAIN}\"");
+        let _ = writeln!(text, "postmaster_password = \"{POSTMASTER_PASSWORD}\"");
+        let _ = writeln!(text, "cluster_secret = \"{CLUSTER_SECRET}\"");
+        let _ = writeln!(text, "log_level = 3");
+        if let Some(join) = join {
+            let _ = writeln!(text, "join = \"{join}\"");
+        }
+        let _ = writeln!(text, "\n[listen]");
+        for (key, addr) in [
+            ("smtp", Some(addrs.smtp)),
+            ("pop3", Some(addrs.pop3)),
+            ("cli", Some(addrs.cli)),
+            ("cluster", Some(addrs.cluster)),
+            ("submission", None),
+            ("smtps", None),
+            ("pop3s", None),
+            ("imap", None),
+            ("imaps", None),
+            ("webadmin", None),
+            ("webadmins", None),
+            ("webuser", None),
+        ] {
+            match addr {
+                Some(addr) => {
+                    let _ = writeln!(text, "{key} = \"{addr}\"");
+                }
+                None => {
+                    let _ = writeln!(text, "{key} = \"off\"");
+                }
+            }
+        }
+        let _ = writeln!(text, "\n[queue]\nretry_secs = 1");
+        let _ = writeln!(text, "\n[pop3]\nplaintext_on_loopback = true");
+        let _ = writeln!(text, "\n[imap]\nplaintext_on_loopback = true");
+        let config = dir.join("mailnode.toml");
+        std::fs::write(&config, text).with_context(|| format!("write {}", config.display()))?;
+        Ok(Self {
+            index,
+            addrs,
+            config,
+            log: dir.join("node.log"),
+            child: None,
+            paused: false,
+            starts: 0,
+        })
+    }
+
+    /// Whether the process is running (possibly paused).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// The log file (stdout and stderr of every start, appended).
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    fn pid(&self) -> Result<Pid> {
+        let raw = self
+            .child
+            .as_ref()
+            .and_then(Child::id)
+            .with_context(|| format!("node{} is not running", self.index))?;
+        Pid::from_raw(i32::try_from(raw)?).context("bad pid")
+    }
+
+    fn signal(&self, signal: Signal) -> Result<()> {
+        kill_process(self.pid()?, signal)
+            .with_context(|| format!("signal node{} ({signal:?})", self.index))
+    }
+
+    /// Starts the process and waits (bounded) until it prints `mailnode: ready`.
+    ///
+    /// # Errors
+    /// Fails if it cannot be spawned, exits, or is not ready within [`READY_TIMEOUT`].
+    pub async fn start(&mut self, mailnode: &Path) -> Result<()> {
+        if self.child.is_some() {
+            bail!("node{} is already running", self.index);
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .with_context(|| format!("open {}", self.log.display()))?;
+        let err = log.try_clone()?;
+        let child = Command::new(mailnode)
+            .arg("start")
+            .arg("--config")
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(err))
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("spawn {}", mailnode.display()))?;
+        self.child = Some(child);
+        self.paused = false;
+        self.starts += 1;
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if text.matches(READY_LINE).count() >= self.starts {
+                return Ok(());
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                self.child = None;
+                bail!(
+                    "node{} exited during start ({status}); log tail:\n{}",
+                    self.index,
+                    tail(&text, 15)
+                );
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "node{} not ready within {READY_TIMEOUT:?}; log tail:\n{}",
+                    self.index,
+                    tail(&text, 15)
+                );
+            }
+            sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGKILL and reap.
+    ///
+    /// # Errors
+    /// Fails if the signal cannot be sent.
+    pub async fn kill(&mut self) -> Result<()> {
+        self.signal(Signal::KILL)?;
+        self.reap(TERM_TIMEOUT).await;
+        Ok(())
+    }
+
+    /// SIGTERM, wait up to [`TERM_TIMEOUT`], then SIGKILL. Returns whether the node exited by
+    /// itself.
+    ///
+    /// # Errors
+    /// Fails if the signal cannot be sent.
+    pub async fn terminate(&mut self) -> Result<bool> {
+        if self.paused {
+            self.resume()?;
+        }
+        self.signal(Signal::TERM)?;
+        if self.reap(TERM_TIMEOUT).await {
+            return Ok(true);
+        }
+        self.signal(Signal::KILL)?;
+        self.reap(TERM_TIMEOUT).await;
+        Ok(false)
+    }
+
+    /// SIGSTOP.
+    ///
+    /// # Errors
+    /// Fails if the signal cannot be sent.
+    pub fn pause(&mut self) -> Result<()> {
+        self.signal(Signal::STOP)?;
+        self.paused = true;
+        Ok(())
+    }
+
+    /// SIGCONT.
+    ///
+    /// # Errors
+    /// Fails if the signal cannot be sent.
+    pub fn resume(&mut self) -> Result<()> {
+        self.signal(Signal::CONT)?;
+        self.paused = false;
+        Ok(())
+    }
+
+    /// Waits up to `limit` for the child to exit; returns whether it did.
+    async fn reap(&mut self, limit: Duration) -> bool {
+        let Some(child) = self.child.as_mut() else {
+            return true;
+        };
+        if timeout(limit, child.wait()).await.is_ok() {
+            self.child = None;
+            self.paused = false;
+            return true;
+        }
+        false
+    }
+
+    /// Stops the node for good at the end of a run: SIGCONT if paused, then SIGKILL.
+    pub async fn shutdown(&mut self) {
+        if self.child.is_some() {
+            if self.paused {
+                let _ = self.resume();
+            }
+            let _ = self.signal(Signal::KILL);
+            self.reap(TERM_TIMEOUT).await;
+        }
+    }
+}
+
+/// The last `n` lines of `text`.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Every member of the cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    /// The members; `members[i].index == i + 1`.
+    pub members: Vec<Member>,
+    /// The `mailnode` binary.
+    pub mailnode: PathBuf,
+}
+
+impl Cluster {
+    /// Prepares `n` members under `root`: node 1 bootstraps, the others join it.
+    ///
+    /// # Errors
+    /// Fails if a folder, port or config file cannot be made.
+    pub fn prepare(n: usize, root: &Path, mailnode: PathBuf) -> Result<Self> {
+        let base = root.join("base");
+        std::fs::create_dir_all(&base).with_context(|| format!("create {}", base.display()))?;
+        let mut members = Vec::with_capacity(n);
+        let first = Member::prepare(1, root, &base, None)?;
+        let join = first.addrs.cluster;
+        members.push(first);
+        for index in 2..=n {
+            members.push(Member::prepare(index, root, &base, Some(join))?);
+        }
+        Ok(Self { members, mailnode })
+    }
+
+    /// Starts every member in order, each ready before the next starts.
+    ///
+    /// # Errors
+    /// Fails if a member does not become ready.
+    pub async fn start_all(&mut self) -> Result<()> {
+        for member in &mut self.members {
+            member.start(&self.mailnode).await?;
+        }
+        Ok(())
+    }
+
+    /// The addresses of every member, in order.
+    pub fn addrs(&self) -> Vec<Addrs> {
+        self.members.iter().map(|m| m.addrs).collect()
+    }
+
+    /// Kills every member.
+    pub async fn shutdown(&mut self) {
+        for member in &mut self.members {
+            member.shutdown().await;
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The nemesis: a fault schedule derived from the seed, executed one fault at a time (so a
+//! minority, one node, is faulted at any moment), each fault healed before the next.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use rand::rngs::StdRng;
+use tokio::sync::Mutex;
+use tokio::time::{Instant, sleep, sleep_until};
+
+use super::cluster::Cluster;
+use super::history::{FaultKind, Op, Outcome};
+use super::workload::Ctx;
+
+/// One planned fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    /// Earliest start, from the start of the workload.
+    pub at: Duration,
+    /// What to do.
+    pub kind: FaultKind,
+    /// Which node (1-based).
+    pub node: usize,
+    /// How long the node stays down or stopped.
+    pub hold: Duration,
+}
+
+/// Quiet time at the start of the run, before the first fault.
+const WARMUP: Duration = Duration::from_secs(5);
+
+/// Derives the schedule from `rng`: faults of the enabled kinds on random nodes, with random
+/// holds and gaps, all starting before `duration` minus a few seconds.
+pub fn plan(
+    rng: &mut StdRng,
+    kinds: &[FaultKind],
+    nodes: usize,
+    duration: Duration,
+) -> Vec<Planned> {
+    let mut out = Vec::new();
+    if kinds.is_empty() || nodes == 0 {
+        return out;
+    }
+    let mut at = WARMUP;
+    let end = duration.saturating_sub(Duration::from_secs(5));
+    while at < end {
+        let kind = kinds[rng.gen_range(0..kinds.len())];
+        let node = rng.gen_range(1..=nodes);
+        let hold_ms = match kind {
+            FaultKind::Kill => rng.gen_range(1_000..6_000),
+            // Sometimes past the 10 s lease TTL: the node wakes up believing it holds leases.
+            FaultKind::Pause => rng.gen_range(2_000..14_000),
+            FaultKind::Restart => rng.gen_range(200..2_000),
+        };
+        let hold = Duration::from_millis(hold_ms);
+        out.push(Planned {
+            at,
+            kind,
+            node,
+            hold,
+        });
+        // Estimated time to restart plus a gap; the executor waits for real readiness anyway.
+        at += hold + Duration::from_millis(rng.gen_range(3_000..8_000));
+    }
+    out
+}
+
+/// Executes `plan` against `cluster`, recording each fault from injection to recovery.
+/// Problems (a node that does not come back) are recorded as failed faults and returned.
+pub async fn run(
+    ctx: Arc<Ctx>,
+    cluster: Arc<Mutex<Cluster>>,
+    plan: Vec<Planned>,
+    begin: Instant,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for p in plan {
+        let when = begin + p.at;
+        if when >= ctx.deadline {
+            break;
+        }
+        sleep_until(when).await;
+        let start = ctx.history.now_ms();
+        let mut guard = cluster.lock().await;
+        let mailnode = guard.mailnode.clone();
+        let member = &mut guard.members[p.node - 1];
+        let result: anyhow::Result<Option<String>> = async {
+            match p.kind {
+                FaultKind::Kill => {
+                    member.kill().await?;
+                    sleep(p.hold).await;
+                    member.start(&mailnode).await?;
+                    Ok(None)
+                }
+                FaultKind::Pause => {
+                    member.pause()?;
+                    sleep(p.hold).await;
+                    member.resume()?;
+                    Ok(None)
+                }
+                FaultKind::Restart => {
+                    let graceful = member.terminate().await?;
+                    sleep(p.hold).await;
+                    member.start(&mailnode).await?;
+                    Ok((!graceful).then(|| {
+                        format!(
+                            "node{} ignored SIGTERM for {:?}; killed",
+                            p.node,
+                            super::cluster::TERM_TIMEOUT
+                        )
+                    }))
+                }
+            }
+        }
+        .await;
+        let (outcome, error) = match result {
+            Ok(note) => (Outcome::Ok, note),
+            Err(e) => {
+                let text = format!("{} on node{}: {e:#}", p.kind.name(), p.node);
+                problems.push(text.clone());
+                // Try once more to bring the node back, so later faults stay a minority.
+                if !member.is_running() {
+                    let _ = member.start(&mailnode).await;
+                }
+                (Outcome::Failed, Some(text))
+            }
+        };
+        drop(guard);
+        ctx.history.record(
+            "nemesis",
+            p.node,
+            start,
+            outcome,
+            error,
+            Op::Fault {
+                kind: p.kind,
+                hold_ms: u64::try_from(p.hold.as_millis()).unwrap_or(u64::MAX),
+            },
+        );
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    #[test]
+    fn plan_is_a_function_of_the_seed() {
+        let kinds = [FaultKind::Kill, FaultKind::Pause, FaultKind::Restart];
+        let a = plan(
+            &mut StdRng::seed_from_u64(7),
+            &kinds,
+            3,
+            Duration::from_secs(60),
+        );
+        let b = plan(
+            &mut StdRng::seed_from_u64(7),
+            &kinds,
+            3,
+            Duration::from_secs(60),
+        );
+        assert_eq!(a, b);
+        assert!(!a.is_empty());
+        assert!(a.iter().all(|p| (1..=3).contains(&p.node)));
+        assert!(a.windows(2).all(|w| w[0].at + w[0].hold < w[1].at));
+    }
+
+    #[test]
+    fn no_kinds_no_faults() {
+        assert!(
+            plan(
+                &mut StdRng::seed_from_u64(1),
+                &[],
+                3,
+                Duration::from_secs(60)
+            )
+            .is_empty()
+        );
+    }
+}

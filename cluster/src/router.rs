@@ -1,0 +1,235 @@
+//! Replicated relay settings: the router table (CommuniGate's Router),
+//! changed through Raft so every node routes alike, and the matching of the
+//! trusted client addresses (`ClientIPs`, kept with the server's other
+//! address lists in [`crate::directory::ServerSettings`]).
+//!
+//! Router table text, one rule per line (`GetRouterTable`/`SetRouterTable`):
+//!
+//! ```text
+//! ; comment (also `#`)
+//! remote.test = 127.0.0.1:2526     ; a domain to host:port
+//! *.corp.test = [::1]:25           ; its subdomains (not the domain itself)
+//! <*@legacy.test> = mx.isp.test    ; CommuniGate's form; a bare name: that host's MX
+//! * = smarthost.isp.test:587       ; everything else (a cluster-wide smarthost)
+//! ```
+//!
+//! Address list text: one address or CIDR block per line (`192.0.2.7`,
+//! `10.0.0.0/8`, `2001:db8::/32`), `;` or `#` comments; a line that is
+//! neither matches nothing.
+//!
+//! Everything here is pure: parsing happens before a command is proposed, so
+//! the state machine only stores validated rules.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// One router rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteRule {
+    /// `domain`, `*.domain` or `*`, lowercase.
+    pub pattern: String,
+    /// `host:port`, `[v6]:port`, or a bare host name (its MX records).
+    pub target: String,
+}
+
+/// The relay settings in the replicated state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelaySettings {
+    /// The router table, in the order written.
+    pub routes: Vec<RouteRule>,
+}
+
+impl RelaySettings {
+    /// The target for `domain` (lowercase, no trailing dot): an exact rule,
+    /// else the longest matching `*.parent`, else `*`.
+    pub fn route(&self, domain: &str) -> Option<&str> {
+        let exact = self.routes.iter().find(|r| r.pattern == domain);
+        let wildcard = || {
+            self.routes
+                .iter()
+                .filter_map(|r| {
+                    let parent = r.pattern.strip_prefix("*.")?;
+                    let hit = domain.len() > parent.len()
+                        && domain.ends_with(parent)
+                        && domain.as_bytes()[domain.len() - parent.len() - 1] == b'.';
+                    hit.then_some((parent.len(), r))
+                })
+                .max_by_key(|(len, _)| *len)
+                .map(|(_, r)| r)
+        };
+        let default = || self.routes.iter().find(|r| r.pattern == "*");
+        exact
+            .or_else(wildcard)
+            .or_else(default)
+            .map(|r| r.target.as_str())
+    }
+}
+
+/// Parses router table text (see the module docs).
+///
+/// # Errors
+/// One sentence per bad line, joined by `; `.
+pub fn parse_router_table(text: &str) -> Result<Vec<RouteRule>, String> {
+    let mut rules = Vec::new();
+    let mut problems = Vec::new();
+    for (n, line) in lines(text) {
+        let Some((pattern, target)) = line.split_once('=') else {
+            problems.push(format!("line {n}: expected `pattern = target`"));
+            continue;
+        };
+        let pattern = pattern.trim();
+        let pattern = pattern
+            .strip_prefix("<*@")
+            .and_then(|p| p.strip_suffix('>'))
+            .unwrap_or(pattern)
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        let target = target.trim();
+        let domain = pattern.strip_prefix("*.").unwrap_or(&pattern);
+        if pattern != "*" && !is_host(domain) {
+            problems.push(format!("line {n}: bad pattern {pattern:?}"));
+        } else if !is_target(target) {
+            problems.push(format!("line {n}: bad target {target:?}"));
+        } else {
+            rules.push(RouteRule {
+                pattern,
+                target: target.to_string(),
+            });
+        }
+    }
+    if problems.is_empty() {
+        Ok(rules)
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// The router table as text, one `pattern = target` per line.
+pub fn format_router_table(rules: &[RouteRule]) -> String {
+    rules
+        .iter()
+        .map(|r| format!("{} = {}\n", r.pattern, r.target))
+        .collect()
+}
+
+/// Whether `ip` matches an entry of address list `text` (see the module
+/// docs), e.g. the server's `ClientIPs`.
+pub fn ip_list_contains(text: &str, ip: IpAddr) -> bool {
+    lines(text).any(|(_, net)| ip_in(net, ip))
+}
+
+/// Non-empty lines without comments, numbered from 1. CommuniGate's CLI
+/// sends these tables with `\e` (its escaped line feed) as well as real ones.
+fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.split(['\n', '\r'])
+        .flat_map(|l| l.split("\\e"))
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.split([';', '#']).next().unwrap_or("").trim()))
+        .filter(|(_, l)| !l.is_empty())
+}
+
+fn is_host(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+}
+
+/// `host:port`, `[v6]:port`, an IP address, or a host name.
+fn is_target(s: &str) -> bool {
+    if s.parse::<IpAddr>().is_ok() || is_host(s) {
+        return true;
+    }
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return false;
+    };
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    port.parse::<u16>().is_ok_and(|p| p > 0) && (host.parse::<IpAddr>().is_ok() || is_host(host))
+}
+
+/// `ip` or `ip/bits`.
+fn parse_net(s: &str) -> Option<(IpAddr, u8)> {
+    let (ip, bits) = match s.split_once('/') {
+        Some((ip, bits)) => (ip.parse::<IpAddr>().ok()?, Some(bits.parse::<u8>().ok()?)),
+        None => (s.parse::<IpAddr>().ok()?, None),
+    };
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let bits = bits.unwrap_or(max);
+    (bits <= max).then_some((ip, bits))
+}
+
+fn ip_in(net: &str, ip: IpAddr) -> bool {
+    let Some((base, bits)) = parse_net(net) else {
+        return false;
+    };
+    // An IPv4 client seen on a dual-stack socket is `::ffff:a.b.c.d`.
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    match (base, ip) {
+        (IpAddr::V4(b), IpAddr::V4(a)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
+            u32::from(b) & mask == u32::from(a) & mask
+        }
+        (IpAddr::V6(b), IpAddr::V6(a)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
+            u128::from(b) & mask == u128::from(a) & mask
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue_5_router_table_text_round_trip_and_lookup() {
+        let text = "; routes\nRemote.Test = 127.0.0.1:2526\n*.corp.test = [::1]:25 # v6\n\
+                    <*@legacy.test> = mx.isp.test\n\n* = smart.isp.test:587\n";
+        let rules = parse_router_table(text).unwrap();
+        assert_eq!(
+            format_router_table(&rules),
+            "remote.test = 127.0.0.1:2526\n*.corp.test = [::1]:25\n\
+             legacy.test = mx.isp.test\n* = smart.isp.test:587\n"
+        );
+        let settings = RelaySettings { routes: rules };
+        assert_eq!(settings.route("remote.test"), Some("127.0.0.1:2526"));
+        assert_eq!(settings.route("a.corp.test"), Some("[::1]:25"));
+        assert_eq!(settings.route("corp.test"), Some("smart.isp.test:587"));
+        assert_eq!(settings.route("legacy.test"), Some("mx.isp.test"));
+        assert_eq!(
+            RelaySettings::default().route("remote.test"),
+            None,
+            "an empty table routes nothing"
+        );
+        let err = parse_router_table("a b\nx.test = :99\nok.test = h:1").unwrap_err();
+        assert!(err.contains("line 1") && err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn issue_5_client_ips_match_addresses_and_blocks() {
+        let list = "192.0.2.7\n10.0.0.0/8 ; lan\n2001:db8::/32\nnot-an-address\n10.0.0.0/33";
+        let yes = ["192.0.2.7", "10.1.2.3", "2001:db8::1", "::ffff:10.9.9.9"];
+        for ip in yes {
+            assert!(ip_list_contains(list, ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["192.0.2.8", "11.0.0.1", "2001:db9::1", "127.0.0.1"] {
+            assert!(!ip_list_contains(list, ip.parse().unwrap()), "{ip}");
+        }
+        assert!(ip_list_contains(
+            "0.0.0.0/0",
+            "198.51.100.1".parse().unwrap()
+        ));
+        assert!(!ip_list_contains("", "127.0.0.1".parse().unwrap()));
+    }
+}
