@@ -140,9 +140,7 @@ impl AdminApi {
                         s.directory.domains.get(&name).map(|d| d.settings.clone())
                     })
                     .await?
-                    .ok_or(Error::Refused(
-                        cluster::Rejection::DomainNotFound.to_string(),
-                    ))?;
+                    .ok_or(Error::from(cluster::Rejection::DomainNotFound))?;
                 Ok(Some(Value::Dict(from_settings(&settings))))
             }
             Command::UpdateDomainSettings { name, settings } => {
@@ -219,9 +217,7 @@ impl AdminApi {
                         })
                     })
                     .await?
-                    .ok_or(Error::Refused(
-                        cluster::Rejection::DomainNotFound.to_string(),
-                    ))?;
+                    .ok_or(Error::from(cluster::Rejection::DomainNotFound))?;
                 Ok(Some(Value::Dict(accounts)))
             }
             Command::GetAccountSettings { name } => {
@@ -324,7 +320,9 @@ impl AdminApi {
             | Command::SetRouterTable { .. }
             | Command::ReleaseSmtpQueue { .. }
             | Command::RejectQueueMessage { .. }
-            | Command::ListQueue) => self.execute_relay(cmd).await,
+            | Command::ListQueue
+            | Command::Route { .. }
+            | Command::GetMessageQueueInfo { .. }) => self.execute_relay(cmd).await,
             // Issue 4 commands: crate::objects.
             other => self.execute_objects(caller, other).await,
         }
@@ -341,6 +339,77 @@ impl AdminApi {
     pub fn role(&self, caller: &AccountRef) -> crate::rights::Role {
         self.cluster
             .read(|s| crate::rights::role(&s.directory, caller))
+    }
+
+    /// The cluster as this node sees it: members, roles, leader, term,
+    /// applied index (for the WebAdmin overview). Local metrics, no Raft
+    /// round trip.
+    pub fn cluster_status(&self) -> cluster::status::ClusterStatus {
+        self.cluster.status()
+    }
+
+    /// One page of `ListAccounts domain`: the accounts whose name contains
+    /// `filter`, from `offset`, at most `limit`, and how many match in
+    /// all; a list page never copies the whole domain.
+    ///
+    /// # Errors
+    /// As `ListAccounts`.
+    pub async fn account_page(
+        &self,
+        caller: &AccountRef,
+        domain: &str,
+        filter: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(usize, Dict)> {
+        let domain = domain.to_lowercase();
+        let command = Command::ListAccounts {
+            domain: Some(domain.clone()),
+        };
+        self.check_rights(caller, &command)?;
+        let filter = filter.to_lowercase();
+        self.read(move |s| {
+            let d = s
+                .directory
+                .domains
+                .get(&domain)
+                .ok_or(Error::from(cluster::Rejection::DomainNotFound))?;
+            let matching = d.accounts.iter().filter(|(n, _)| n.contains(&filter));
+            let total = matching.clone().count();
+            let page = matching
+                .skip(offset)
+                .take(limit)
+                .map(|(n, a)| (n.clone(), Value::string(storage_kind_name(a.kind))))
+                .collect();
+            Ok((total, page))
+        })
+        .await?
+    }
+
+    /// One page of `ListQueue`, from `offset`, at most `limit`, and the
+    /// queue's length.
+    ///
+    /// # Errors
+    /// As `ListQueue`.
+    pub async fn queue_page(
+        &self,
+        caller: &AccountRef,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(usize, Vec<Value>)> {
+        self.check_rights(caller, &Command::ListQueue)?;
+        self.read(move |s| {
+            let page = s
+                .queue
+                .entries
+                .values()
+                .skip(offset)
+                .take(limit)
+                .map(crate::relay::entry_dict)
+                .collect();
+            (s.queue.entries.len(), page)
+        })
+        .await
     }
 
     /// See [`crate::rights`].
@@ -437,9 +506,7 @@ impl AdminApi {
             if s.directory.is_local_domain(&domain) {
                 Ok((name, domain))
             } else {
-                Err(Error::Refused(
-                    cluster::Rejection::DomainNotFound.to_string(),
-                ))
+                Err(Error::from(cluster::Rejection::DomainNotFound))
             }
         })
         .await?
@@ -451,9 +518,10 @@ impl AdminApi {
         self.read(move |s| {
             let (name, domain) = s.directory.split_address(&address);
             let r = s.directory.account_ref(&domain, &name);
-            s.directory.account(&r).map(|_| r).ok_or(Error::Refused(
-                cluster::Rejection::AccountNotFound.to_string(),
-            ))
+            s.directory
+                .account(&r)
+                .map(|_| r)
+                .ok_or(Error::from(cluster::Rejection::AccountNotFound))
         })
         .await?
     }
@@ -465,9 +533,10 @@ impl AdminApi {
     ) -> Result<R> {
         let account = account.clone();
         self.read(move |s| {
-            s.directory.account(&account).map(f).ok_or(Error::Refused(
-                cluster::Rejection::AccountNotFound.to_string(),
-            ))
+            s.directory
+                .account(&account)
+                .map(f)
+                .ok_or(Error::from(cluster::Rejection::AccountNotFound))
         })
         .await?
     }

@@ -15,4 +15,10 @@ pub trait NodeControl: Send + Sync {
     /// The name this node greets with, answered by `GetCurrentController`
     /// on a node without a cluster address.
     fn hostname(&self) -> String;
+    /// Where this node's configuration sends mail for a remote `domain` when
+    /// the router table has no rule (`[relay] routes`, `smarthost`, else
+    /// `MX(domain)`), for the CLI's `Route`; `None` if unknown.
+    fn relay_route(&self, _domain: &str) -> Option<String> {
+        None
+    }
 }

@@ -31,10 +31,17 @@ pub enum Error {
         /// What is wrong, e.g. `expected 'into'`.
         reason: String,
     },
-    /// The directory refused the change for an expected reason
+    /// The directory refused the request for an expected reason
     /// (CommuniGate's wording, e.g. `Account with this name already exists`).
-    #[error("{0}")]
-    Refused(String),
+    /// `kind` tells front ends what kind of refusal it is (HTTP 404 or
+    /// 409); the text is what the CLI prints.
+    #[error("{text}")]
+    Refused {
+        /// A missing object, or a conflict with the current state.
+        kind: RefusalKind,
+        /// CommuniGate's text.
+        text: String,
+    },
     /// An argument is well-formed but not acceptable (unknown account
     /// type, bad name, ...).
     #[error("{0}")]
@@ -50,9 +57,48 @@ pub enum Error {
     Unavailable(String),
 }
 
+/// Why a request was refused, for front ends that answer with a status
+/// (the CLI prints only the text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// The named object does not exist (`Unknown account`, ...).
+    NotFound,
+    /// The request conflicts with the current state (already exists, not
+    /// empty, the main domain, ...).
+    Conflict,
+}
+
+impl Error {
+    /// A refusal because the named object does not exist.
+    pub fn not_found(text: impl Into<String>) -> Error {
+        Error::Refused {
+            kind: RefusalKind::NotFound,
+            text: text.into(),
+        }
+    }
+
+    /// A refusal because the request conflicts with the current state.
+    pub fn conflict(text: impl Into<String>) -> Error {
+        Error::Refused {
+            kind: RefusalKind::Conflict,
+            text: text.into(),
+        }
+    }
+}
+
 impl From<cluster::Rejection> for Error {
     fn from(r: cluster::Rejection) -> Error {
-        Error::Refused(r.to_string())
+        use cluster::Rejection as R;
+        match r {
+            R::AccountNotFound
+            | R::DomainNotFound
+            | R::NotInQueue
+            | R::ForwarderNotFound
+            | R::GroupNotFound => Error::not_found(r.to_string()),
+            // Exists, not empty, the main domain, stale claims, invalid
+            // requests: all about the current state.
+            _ => Error::conflict(r.to_string()),
+        }
     }
 }
 
@@ -70,14 +116,12 @@ impl From<storage::Error> for Error {
         match e {
             storage::Error::BadName(n) => Error::BadArgument(format!("Illegal name: {n}")),
             storage::Error::MailboxExists(m) => {
-                Error::Refused(format!("Mailbox {m} already exists"))
+                Error::conflict(format!("Mailbox {m} already exists"))
             }
-            storage::Error::MailboxNotFound(m) => Error::Refused(format!("Unknown mailbox {m}")),
-            storage::Error::AccountNotFound => Error::Refused("Unknown account".into()),
-            storage::Error::AccountExists => {
-                Error::Refused("Account with this name already exists".into())
-            }
-            storage::Error::NotSupported(what) => Error::Refused(what),
+            storage::Error::MailboxNotFound(m) => Error::not_found(format!("Unknown mailbox {m}")),
+            storage::Error::AccountNotFound => Error::from(cluster::Rejection::AccountNotFound),
+            storage::Error::AccountExists => Error::from(cluster::Rejection::AccountExists),
+            storage::Error::NotSupported(what) => Error::conflict(what),
             other => Error::Unavailable(other.to_string()),
         }
     }

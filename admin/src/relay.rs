@@ -9,9 +9,23 @@
 //! `nextAttempt` (ms since the epoch), `received`, `source`, and
 //! `recipients`: dictionaries of `address`, `state` (`pending`, `delivered`,
 //! `failed`, `deferred`) and `lastError`).
+//!
+//! `Route address` answers a dictionary: `module` (`LOCAL`, `SMTP` or
+//! `GROUP`), then for `LOCAL` the `account`, for `SMTP` the `address` sent to
+//! and the `host` (the router table's target, else the node's `[relay]`
+//! routes or smarthost, else `MX(domain)`), for `GROUP` the `members`, each
+//! routed the same way; `via` lists the forwarders followed. An address of a
+//! local domain that names nothing is an error, as in CommuniGate.
+//!
+//! `GetMessageQueueInfo SMTP QUEUE "domain"` answers CommuniGate's queue
+//! dictionary for the messages with recipients still pending at `domain`:
+//! `nTotal` (messages), `size` (bytes), `delayedTill` (the earliest next
+//! attempt, when it is in the future) and `lastError` (the latest deferral).
 
-use cluster::router::{format_router_table, parse_router_table};
-use cluster::{Command as Raft, CommandResult, QueueId, RcptState};
+use std::collections::BTreeSet;
+
+use cluster::router::{RelaySettings, format_router_table, parse_router_table};
+use cluster::{Command as Raft, CommandResult, Directory, QueueId, RcptState, Route};
 
 use crate::api::AdminApi;
 use crate::cli::command::{Command, Dict};
@@ -20,6 +34,10 @@ use crate::error::{Error, Result};
 
 /// The reason given when `RejectQueueMessage` names none.
 const DEFAULT_REJECT_TEXT: &str = "rejected by the administrator";
+
+/// Groups nested deeper than this are not expanded by `Route` (the
+/// DEQUEUER's own limit).
+const MAX_GROUP_DEPTH: usize = 8;
 
 impl AdminApi {
     /// Runs one of the router or queue commands.
@@ -58,6 +76,33 @@ impl AdminApi {
                     .await?;
                 Ok(Some(Value::Array(list)))
             }
+            Command::Route { address } => {
+                let control = self.control.clone();
+                let remote = move |domain: &str| control.as_ref()?.relay_route(domain);
+                let routed = self
+                    .read(move |s| {
+                        route_dict(
+                            &s.directory,
+                            &s.relay,
+                            &address,
+                            0,
+                            &mut BTreeSet::new(),
+                            &remote,
+                        )
+                    })
+                    .await?;
+                routed.map(Some)
+            }
+            Command::GetMessageQueueInfo { module, queue } => {
+                if !module.eq_ignore_ascii_case("SMTP") {
+                    return Err(Error::BadArgument(format!("unknown module {module}")));
+                }
+                let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
+                let info = self
+                    .read(move |s| queue_info(&s.queue, &queue, now_ms))
+                    .await?;
+                Ok(Some(info))
+            }
             other => Err(Error::BadArgument(format!("{other:?} is not supported"))),
         }
     }
@@ -71,7 +116,8 @@ impl AdminApi {
     }
 }
 
-fn entry_dict(e: &cluster::QueueEntry) -> Value {
+/// One queue entry as `ListQueue` shows it.
+pub(crate) fn entry_dict(e: &cluster::QueueEntry) -> Value {
     let string = |s: &str| Value::String(s.to_string());
     let number = |n: u64| Value::Number(i64::try_from(n).unwrap_or(i64::MAX));
     let recipients = e
@@ -105,5 +151,169 @@ fn entry_dict(e: &cluster::QueueEntry) -> Value {
         d.insert("rejected".into(), string(reason));
     }
     d.insert("recipients".into(), Value::Array(recipients));
+    Value::Dict(d)
+}
+
+/// The `Route` answer for `address` (see the module docs).
+fn route_dict(
+    dir: &Directory,
+    table: &RelaySettings,
+    address: &str,
+    depth: usize,
+    seen: &mut BTreeSet<String>,
+    config_route: &dyn Fn(&str) -> Option<String>,
+) -> Result<Value> {
+    seen.insert(address.to_lowercase());
+    let mut d = Dict::new();
+    let via = forwarder_chain(dir, address);
+    match dir.route(address) {
+        Route::Account(account) => {
+            d.insert("module".into(), Value::string("LOCAL"));
+            d.insert("account".into(), Value::string(account.address()));
+        }
+        Route::Forward(to) => {
+            d.insert("module".into(), Value::string("SMTP"));
+            d.insert(
+                "host".into(),
+                Value::string(remote_host(table, &to, config_route)),
+            );
+            d.insert("address".into(), Value::string(to));
+        }
+        Route::Remote => {
+            d.insert("module".into(), Value::string("SMTP"));
+            d.insert(
+                "host".into(),
+                Value::string(remote_host(table, address, config_route)),
+            );
+            d.insert("address".into(), Value::string(address));
+        }
+        Route::Group(members) => {
+            if depth >= MAX_GROUP_DEPTH {
+                return Err(Error::BadArgument(format!(
+                    "{address}: groups nested too deeply"
+                )));
+            }
+            let (_, domain) = dir.split_address(address);
+            let mut routed = Vec::new();
+            for member in members {
+                let member = if member.contains('@') {
+                    member
+                } else {
+                    format!("{member}@{domain}")
+                };
+                if seen.contains(&member.to_lowercase()) {
+                    continue;
+                }
+                let mut m = match route_dict(dir, table, &member, depth + 1, seen, config_route)? {
+                    Value::Dict(m) => m,
+                    _ => Dict::new(),
+                };
+                m.insert("member".into(), Value::string(member));
+                routed.push(Value::Dict(m));
+            }
+            d.insert("module".into(), Value::string("GROUP"));
+            d.insert("members".into(), Value::Array(routed));
+        }
+        Route::Unknown => {
+            return Err(Error::BadArgument(format!(
+                "{address}: unknown user account"
+            )));
+        }
+    }
+    if !via.is_empty() {
+        d.insert(
+            "via".into(),
+            Value::Array(via.into_iter().map(Value::String).collect()),
+        );
+    }
+    Ok(Value::Dict(d))
+}
+
+/// The forwarders `Directory::route` follows from `address`, in order.
+fn forwarder_chain(dir: &Directory, address: &str) -> Vec<String> {
+    let mut chain = Vec::new();
+    let mut address = address.to_string();
+    while chain.len() < 10 {
+        let (user, domain) = dir.split_address(&address);
+        let Some(to) = dir
+            .domains
+            .get(&domain)
+            .and_then(|d| d.forwarders.get(&user))
+        else {
+            break;
+        };
+        chain.push(format!("{user}@{domain}"));
+        address = to.clone();
+    }
+    chain
+}
+
+/// The next hop for a remote `address`: the router table, else the node's
+/// configuration, else the domain's MX.
+fn remote_host(
+    table: &RelaySettings,
+    address: &str,
+    config_route: &dyn Fn(&str) -> Option<String>,
+) -> String {
+    let domain = address
+        .rsplit_once('@')
+        .map_or("", |(_, d)| d)
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    table
+        .route(&domain)
+        .map(str::to_string)
+        .or_else(|| config_route(&domain))
+        .unwrap_or_else(|| format!("MX({domain})"))
+}
+
+/// CommuniGate's queue dictionary for the SMTP queue of `domain`.
+fn queue_info(queue: &cluster::queue::Queue, domain: &str, now_ms: u64) -> Value {
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    let mut total = 0i64;
+    let mut size = 0u64;
+    let mut next: Option<u64> = None;
+    let mut last_error: Option<(u64, String)> = None;
+    for e in queue.entries.values() {
+        let pending: Vec<_> = e
+            .recipients
+            .iter()
+            .filter(|r| !r.state.is_final())
+            .filter(|r| {
+                r.address
+                    .rsplit_once('@')
+                    .is_some_and(|(_, d)| d.trim_end_matches('.').eq_ignore_ascii_case(&domain))
+            })
+            .collect();
+        if pending.is_empty() {
+            continue;
+        }
+        total += 1;
+        size += e.size;
+        next = Some(next.map_or(e.next_attempt_ms, |n| n.min(e.next_attempt_ms)));
+        for r in pending {
+            if let RcptState::Deferred(why) = &r.state
+                && last_error
+                    .as_ref()
+                    .is_none_or(|(at, _)| *at <= e.received_ms)
+            {
+                last_error = Some((e.received_ms, why.clone()));
+            }
+        }
+    }
+    let mut d = Dict::new();
+    d.insert("nTotal".into(), Value::Number(total));
+    d.insert(
+        "size".into(),
+        Value::Number(i64::try_from(size).unwrap_or(i64::MAX)),
+    );
+    if let Some(at) = next.filter(|at| *at > now_ms)
+        && let Some(t) = chrono::DateTime::from_timestamp_millis(at as i64)
+    {
+        d.insert("delayedTill".into(), Value::Date(t.naive_utc()));
+    }
+    if let Some((_, why)) = last_error {
+        d.insert("lastError".into(), Value::string(why));
+    }
     Value::Dict(d)
 }

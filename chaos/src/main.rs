@@ -19,6 +19,8 @@ enum Command {
     Bench(chaos::bench::BenchCommand),
     /// Start a cluster, load it under seeded faults, heal, and check the invariants.
     Run(chaos::run::RunArgs),
+    /// A rolling upgrade (or restart) of every node under load, checked like `run`.
+    Upgrade(chaos::run::UpgradeArgs),
 }
 
 #[tokio::main]
@@ -26,6 +28,7 @@ async fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Bench(command) => chaos::bench::run(command).await,
         Command::Run(args) => chaos::run::run(args).await,
+        Command::Upgrade(args) => chaos::run::upgrade(args).await,
     };
     // Print the cause chain on one line; a backtrace says nothing about a refused login.
     result.unwrap_or_else(|e| {

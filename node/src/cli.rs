@@ -20,6 +20,7 @@ pub struct CliControl {
     log: crate::syslog::SystemLog,
     hostname: String,
     halt: Arc<tokio::sync::Notify>,
+    relay: crate::config::RelayConfig,
 }
 
 impl CliControl {
@@ -33,7 +34,14 @@ impl CliControl {
             log,
             hostname,
             halt,
+            relay: crate::config::RelayConfig::default(),
         }
+    }
+
+    /// Answers `Route` for remote domains from `relay` (routes, smarthost).
+    pub fn with_relay(mut self, relay: crate::config::RelayConfig) -> CliControl {
+        self.relay = relay;
+        self
     }
 }
 
@@ -49,6 +57,12 @@ impl admin::NodeControl for CliControl {
 
     fn hostname(&self) -> String {
         self.hostname.clone()
+    }
+
+    fn relay_route(&self, domain: &str) -> Option<String> {
+        // The router table was consulted by the caller: only the config is left.
+        let none = cluster::RelaySettings::default();
+        Some(crate::relay::route(domain, &none, &self.relay).to_string())
     }
 }
 

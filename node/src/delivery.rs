@@ -34,6 +34,18 @@
 //! A crash between a commit and the enqueue of its notice loses that notice
 //! (at most once, never twice).
 //!
+//! Directory routes (`cluster::Directory::route`) are followed per recipient:
+//! an account is stored locally; a forwarder to an outside address is relayed
+//! to that address (the queue recipient stays the forwarder, the remote `RCPT`
+//! names the target); a group expands to its members, local or remote, nested
+//! groups included (up to `MAX_GROUP_DEPTH`), each member once. A recipient
+//! with several legs is final when all legs are: deferred while any leg is,
+//! delivered once any leg delivered and the rest failed (the failures are
+//! logged; RFC 5321 §3.9.2 keeps list members' errors from the sender), and
+//! failed when every leg failed. A retry repeats every leg: local ones are
+//! deduplicated by their append key (`QUEUEID/member`), remote ones that had
+//! already answered `250` receive the message again (at least once).
+//!
 //! An entry rejected by the administrator (`RejectQueued`) is not delivered: its
 //! pending recipients fail with the given text at the next (immediate) attempt and
 //! the ordinary bounce follows.
@@ -43,9 +55,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, Addr, Context};
+use cluster::directory::Route as DirRoute;
 use cluster::queue::ReportOutcome;
 use cluster::{
-    AccountHub, AccountRef, ClusterHandle, Command, CommandResult, QueueEntry, QueueId, RcptState,
+    AccountHub, AccountRef, ClusterHandle, Command, CommandResult, Directory, QueueEntry, QueueId,
+    RcptState,
 };
 use futures::future::join_all;
 use storage::{AccountKind, Spool};
@@ -150,11 +164,101 @@ struct Target<'a> {
     kind: AccountKind,
 }
 
-/// Where one recipient goes.
-enum Route {
-    Local(AccountRef, AccountKind),
-    UnknownUser,
-    Remote,
+/// Groups nested deeper than this are not expanded (a loop guard besides
+/// the set of addresses already seen).
+const MAX_GROUP_DEPTH: usize = 8;
+
+/// One leg of a recipient: the recipient itself, a forwarder's outside
+/// target, or a group member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Leg {
+    /// Store in this account, keyed by `address` against duplicates.
+    Local {
+        address: String,
+        account: AccountRef,
+        kind: AccountKind,
+    },
+    /// Relay to `address`.
+    Remote { address: String },
+    /// Cannot be delivered: `reason` starts with an enhanced status code.
+    Failed { address: String, reason: String },
+}
+
+/// The legs of `address` under `dir` (see the module docs).
+fn expand(dir: &Directory, address: &str) -> Vec<Leg> {
+    let mut legs = Vec::new();
+    expand_into(dir, address, 0, &mut BTreeSet::new(), &mut legs);
+    legs
+}
+
+fn expand_into(
+    dir: &Directory,
+    address: &str,
+    depth: usize,
+    seen: &mut BTreeSet<String>,
+    legs: &mut Vec<Leg>,
+) {
+    if !seen.insert(address.to_lowercase()) {
+        return;
+    }
+    let leg = match dir.route(address) {
+        DirRoute::Account(account) => {
+            let kind = dir
+                .account(&account)
+                .map_or(AccountKind::MultiMailbox, |a| a.kind);
+            Leg::Local {
+                address: address.to_string(),
+                account,
+                kind,
+            }
+        }
+        DirRoute::Forward(to) => Leg::Remote { address: to },
+        DirRoute::Remote => Leg::Remote {
+            address: address.to_string(),
+        },
+        DirRoute::Unknown => Leg::Failed {
+            address: address.to_string(),
+            reason: "5.1.1 unknown user account".into(),
+        },
+        DirRoute::Group(_) if depth >= MAX_GROUP_DEPTH => Leg::Failed {
+            address: address.to_string(),
+            reason: "5.4.6 groups nested too deeply".into(),
+        },
+        DirRoute::Group(members) => {
+            // Bare member names belong to the group's own domain.
+            let (_, domain) = dir.split_address(address);
+            for member in members {
+                let member = if member.contains('@') {
+                    member
+                } else {
+                    format!("{member}@{domain}")
+                };
+                expand_into(dir, &member, depth + 1, seen, legs);
+            }
+            return;
+        }
+    };
+    if !legs.contains(&leg) {
+        legs.push(leg);
+    }
+}
+
+/// One recipient's state from its legs' (see the module docs).
+fn combine(states: Vec<RcptState>) -> RcptState {
+    if let Some(deferred) = states.iter().find(|s| matches!(s, RcptState::Deferred(_))) {
+        return deferred.clone();
+    }
+    if states.is_empty() || states.contains(&RcptState::Delivered) {
+        return RcptState::Delivered;
+    }
+    let reasons: Vec<String> = states
+        .into_iter()
+        .filter_map(|s| match s {
+            RcptState::Failed(reason) => Some(reason),
+            _ => None,
+        })
+        .collect();
+    RcptState::Failed(reasons.join("; "))
 }
 
 impl Shared {
@@ -239,6 +343,8 @@ impl Shared {
         };
         let stored = with_return_path(&entry.return_path, &body);
         let mut results = Vec::new();
+        // Each pending recipient's leg states (see `expand`).
+        let mut leg_states: BTreeMap<u32, Vec<RcptState>> = BTreeMap::new();
         let mut remote: BTreeMap<Destination, Vec<(u32, String)>> = BTreeMap::new();
         let mut remote_mta: BTreeMap<u32, Option<String>> = BTreeMap::new();
         // Remote recipients whose next hop took over DSN duties.
@@ -258,39 +364,52 @@ impl Shared {
                 results.push((index, RcptState::Failed(format!("5.0.0 {reason}"))));
                 continue;
             }
-            let state = match self.route(&rcpt.address) {
-                Route::Local(account, kind) => {
-                    let target = Target {
-                        id,
-                        address: &rcpt.address,
-                        account: &account,
+            let legs = self.cluster.read(|s| expand(&s.directory, &rcpt.address));
+            let states = leg_states.entry(index).or_default();
+            for leg in legs {
+                match leg {
+                    Leg::Local {
+                        address,
+                        account,
                         kind,
-                    };
-                    self.deliver_local(target, &entry.return_path, &stored)
-                        .await
+                    } => {
+                        let target = Target {
+                            id,
+                            address: &address,
+                            account: &account,
+                            kind,
+                        };
+                        let state = self
+                            .deliver_local(target, &entry.return_path, &stored)
+                            .await;
+                        states.push(state);
+                    }
+                    Leg::Failed { address, reason } => {
+                        self.log.write(
+                            level::MAJOR,
+                            "DEQUEUER",
+                            &ctx,
+                            &format!("{address} failed: {reason}"),
+                        );
+                        states.push(RcptState::Failed(reason));
+                    }
+                    Leg::Remote { address } => {
+                        if !address.eq_ignore_ascii_case(&rcpt.address) {
+                            self.log.write(
+                                level::MAJOR,
+                                "DEQUEUER",
+                                &ctx,
+                                &format!("<{}> forwarded to <{address}>", rcpt.address),
+                            );
+                        }
+                        let domain = domain_of(&address);
+                        let dest = self
+                            .cluster
+                            .read(|s| crate::relay::route(&domain, &s.relay, &self.settings.relay));
+                        remote.entry(dest).or_default().push((index, address));
+                    }
                 }
-                Route::UnknownUser => {
-                    self.log.write(
-                        level::MAJOR,
-                        "DEQUEUER",
-                        &ctx,
-                        &format!("{} failed: unknown user", rcpt.address),
-                    );
-                    RcptState::Failed("5.1.1 unknown user account".into())
-                }
-                Route::Remote => {
-                    let domain = domain_of(&rcpt.address);
-                    let dest = self
-                        .cluster
-                        .read(|s| crate::relay::route(&domain, &s.relay, &self.settings.relay));
-                    remote
-                        .entry(dest)
-                        .or_default()
-                        .push((index, rcpt.address.clone()));
-                    continue;
-                }
-            };
-            results.push((index, state));
+            }
         }
         let relayed = join_all(
             remote
@@ -304,9 +423,14 @@ impl Shared {
                 if dsn {
                     passed_on.insert(*index);
                 }
-                results.push((*index, state));
+                leg_states.entry(*index).or_default().push(state);
             }
         }
+        results.extend(
+            leg_states
+                .into_iter()
+                .map(|(index, states)| (index, combine(states))),
+        );
         let now = now_ms();
         self.give_up_expired(&entry, &mut results, now);
         let report = Command::Report {
@@ -649,28 +773,6 @@ impl Shared {
                 &format!("{what}: not enqueued for <{to}>: {e}"),
             ),
         }
-    }
-
-    fn route(&self, address: &str) -> Route {
-        self.cluster.read(|s| {
-            let dir = &s.directory;
-            match dir.resolve(address) {
-                Some(account) => {
-                    let kind = dir
-                        .account(&account)
-                        .map_or(AccountKind::MultiMailbox, |a| a.kind);
-                    Route::Local(account, kind)
-                }
-                None => {
-                    let (_, domain) = dir.split_address(address);
-                    if dir.is_local_domain(&domain) {
-                        Route::UnknownUser
-                    } else {
-                        Route::Remote
-                    }
-                }
-            }
-        })
     }
 
     async fn deliver_local(

@@ -14,6 +14,7 @@ pub mod dsn;
 pub mod enqueuer;
 pub mod error;
 pub mod imap;
+pub mod mailauth;
 pub mod net;
 pub mod pipe;
 pub mod pop3;

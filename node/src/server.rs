@@ -359,7 +359,8 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
 
     let services_cluster = cluster.clone();
     let halt = Arc::new(tokio::sync::Notify::new());
-    let control = crate::cli::CliControl::new(log.clone(), hostname.clone(), halt.clone());
+    let control = crate::cli::CliControl::new(log.clone(), hostname.clone(), halt.clone())
+        .with_relay(config.relay.clone());
     let services = Arc::new(Services {
         config: config.clone(),
         cluster,

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result, io_err};
 use crate::fsync::{sync_dir, temp_path, write_atomic};
 use crate::layout::{BaseDir, validate_mailbox_name, validate_name};
-use crate::mailbox::{Mailbox, MailboxFormat, uid_validity_path};
+use crate::mailbox::{Mailbox, MailboxFormat, lock_path, uid_validity_path};
 
 /// Settings file inside a `NAME.macnt/` folder.
 const SETTINGS_FILE: &str = "account.settings";
@@ -215,6 +215,7 @@ impl AccountStore {
                 rename_if_present(&from.text_settings, &to.text_settings)?;
                 rename_if_present(&idx_of(&from.text), &idx_of(&to.text))?;
                 rename_if_present(&uid_validity_path(&from.text), &uid_validity_path(&to.text))?;
+                rename_if_present(&lock_path(&from.text), &lock_path(&to.text))?;
                 rename(&from.text, &to.text)?;
             }
             AccountKind::MultiMailbox | AccountKind::MailDirMailbox => {
@@ -240,6 +241,7 @@ impl AccountStore {
                 sync_dir(&p.dir)?;
                 remove_file_if_present(&idx_of(&p.text))?;
                 remove_file_if_present(&uid_validity_path(&p.text))?;
+                remove_file_if_present(&lock_path(&p.text))?;
                 remove_file_if_present(&p.text_settings)?;
                 remove_file_if_present(&p.dir.join(format!("{name}.subscriptions")))?;
             }
@@ -419,6 +421,7 @@ impl AccountStore {
         }
         remove_file_if_present(&idx_of(&path))?;
         remove_file_if_present(&uid_validity_path(&path))?;
+        remove_file_if_present(&lock_path(&path))?;
         sync_dir(crate::fsync::parent_dir(&path))
     }
 
@@ -474,6 +477,7 @@ impl AccountStore {
         // whose index is rebuilt, never an index describing another mailbox.
         rename_if_present(&idx_of(&old), &idx_of(&new))?;
         rename_if_present(&uid_validity_path(&old), &uid_validity_path(&new))?;
+        rename_if_present(&lock_path(&old), &lock_path(&new))?;
         rename(&old, &new)?;
         let old_children = p.macnt.join(&from);
         if old_children.is_dir() {

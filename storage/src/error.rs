@@ -57,6 +57,10 @@ pub enum Error {
     /// state may not match the disk. Drop it and open the mailbox again.
     #[error("mailbox {} must be reopened after a failed write", .0.display())]
     MustReopen(PathBuf),
+    /// Another process wrote the mailbox since this handle read it (its
+    /// index changed): nothing was written; open the mailbox again.
+    #[error("mailbox {} was changed by another process", .0.display())]
+    Stale(PathBuf),
 }
 
 /// Result with the storage [`Error`].
@@ -66,7 +70,10 @@ impl Error {
     /// Whether retrying later may succeed (a failed disk or full file system,
     /// a half-done write), as opposed to a permanent refusal.
     pub fn is_temporary(&self) -> bool {
-        matches!(self, Error::Io { .. } | Error::MustReopen(_))
+        matches!(
+            self,
+            Error::Io { .. } | Error::MustReopen(_) | Error::Stale(_)
+        )
     }
 
     /// Whether this is an I/O error of kind `NotFound`.

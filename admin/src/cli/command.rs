@@ -394,6 +394,18 @@ pub enum Command {
     },
     /// `ListQueue` (a Mailnode extension): every queued message.
     ListQueue,
+    /// `Route address [mail|access|signal]`: how mail to `address` is routed.
+    Route {
+        /// The address.
+        address: String,
+    },
+    /// `GetMessageQueueInfo SMTP QUEUE "domain"`: one delivery queue's totals.
+    GetMessageQueueInfo {
+        /// The module (`SMTP`; `LOCAL` names the local deliveries).
+        module: String,
+        /// The queue: a remote domain for `SMTP`.
+        queue: String,
+    },
     /// A CommuniGate command word (from [`KNOWN_COMMANDS`]) this server does
     /// not implement yet, in its canonical spelling.
     Unsupported(String),
@@ -416,7 +428,7 @@ const IP_LIST_NAMES: &[&str] = &["LANIPs", "BlacklistedIPs", "ClientIPs"];
 #[rustfmt::skip]
 pub const KNOWN_COMMANDS: &[&str] = &[
     // Session / misc
-    "RefreshOSData", "Route",
+    "RefreshOSData",
     "GetSNMPElement", "GetStatElement", "SetStatElement", "GetNextStatName", "GetDialogInfo",
     "SubmitMessage", "GetQueueInfo",
     // Account set
@@ -464,7 +476,7 @@ pub const KNOWN_COMMANDS: &[&str] = &[
     "GetList", "UpdateList", "List", "ListSubscribers", "GetSubscriberInfo", "SetPostingMode",
     "ProcessBounce",
     // Queue / transfer
-    "GetMessageQueueInfo", "GetQueueSettings",
+    "GetQueueSettings",
     "SetQueueSettings", "GetClusterRouterTable",
     "SetClusterRouterTable", "GetRouterSettings", "SetRouterSettings", "GetServerIntercept",
     "SetServerIntercept", "GetClusterIntercept", "SetClusterIntercept",
@@ -922,6 +934,20 @@ pub fn parse_command(line: &str) -> Result<Command> {
         args.done(args.cmd, Command::RejectQueueMessage { id, text })?
     } else if is("ListQueue") {
         args.done("ListQueue", Command::ListQueue)?
+    } else if is("Route") {
+        args.cmd = "Route";
+        let address = args.string("address")?;
+        // The mode only matters for access/signal routing, which is not
+        // implemented: every mode answers the mail route.
+        let _ =
+            args.opt_keyword("mail") || args.opt_keyword("access") || args.opt_keyword("signal");
+        args.done(args.cmd, Command::Route { address })?
+    } else if is("GetMessageQueueInfo") {
+        args.cmd = "GetMessageQueueInfo";
+        let module = args.string("module name")?;
+        args.keyword("QUEUE")?;
+        let queue = args.string("queue name")?;
+        args.done(args.cmd, Command::GetMessageQueueInfo { module, queue })?
     } else if let Some(name) = KNOWN_COMMANDS
         .iter()
         .find(|name| word.eq_ignore_ascii_case(name))

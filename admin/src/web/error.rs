@@ -3,16 +3,15 @@
 //! Every [`Error`] of the [`AdminApi`](crate::AdminApi) gets one status
 //! and one stable code, used by the JSON API (`{"error": text, "code":
 //! code}`) and by the pages (which show the same text the CLI prints).
-//! The directory reports refusals as CommuniGate texts, so a refusal is
-//! told apart by its kind of text: `Unknown …` is a missing object, the
+//! A refusal carries its [`RefusalKind`]: a missing object is 404, the
 //! rest (already exists, not empty, the main domain) conflicts with the
-//! current state.
+//! current state (409).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
-use crate::error::Error;
+use crate::error::{Error, RefusalKind};
 
 /// The HTTP status of an administration failure.
 pub fn status_of(error: &Error) -> StatusCode {
@@ -22,8 +21,14 @@ pub fn status_of(error: &Error) -> StatusCode {
         | Error::UnknownCommand(_)
         | Error::BadArguments { .. }
         | Error::BadArgument(_) => StatusCode::BAD_REQUEST,
-        Error::Refused(text) if is_missing(text) => StatusCode::NOT_FOUND,
-        Error::Refused(_) => StatusCode::CONFLICT,
+        Error::Refused {
+            kind: RefusalKind::NotFound,
+            ..
+        } => StatusCode::NOT_FOUND,
+        Error::Refused {
+            kind: RefusalKind::Conflict,
+            ..
+        } => StatusCode::CONFLICT,
         Error::NotAllowed | Error::IncorrectPassword => StatusCode::FORBIDDEN,
         Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
@@ -41,11 +46,6 @@ pub fn code_of(status: StatusCode) -> &'static str {
         503 => "unavailable",
         _ => "error",
     }
-}
-
-/// `Unknown account`, `Unknown domain`, `Unknown mailbox X`.
-fn is_missing(text: &str) -> bool {
-    text.starts_with("Unknown ")
 }
 
 /// A JSON error response.
@@ -74,14 +74,32 @@ mod tests {
 
     #[test]
     fn statuses_by_kind() {
-        let refused = |t: &str| status_of(&Error::Refused(t.into()));
-        assert_eq!(refused("Unknown account"), StatusCode::NOT_FOUND);
-        assert_eq!(refused("Unknown domain"), StatusCode::NOT_FOUND);
+        let refused = |r: cluster::Rejection| status_of(&Error::from(r));
         assert_eq!(
-            refused("Account with this name already exists"),
+            refused(cluster::Rejection::AccountNotFound),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            refused(cluster::Rejection::NotInQueue),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            refused(cluster::Rejection::AccountExists),
             StatusCode::CONFLICT
         );
-        assert_eq!(refused("Domain is not empty"), StatusCode::CONFLICT);
+        assert_eq!(
+            refused(cluster::Rejection::DomainNotEmpty),
+            StatusCode::CONFLICT
+        );
+        // The kind decides, not the wording.
+        assert_eq!(
+            status_of(&Error::conflict("Unknown-looking text")),
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            Error::from(cluster::Rejection::DomainNotFound).to_string(),
+            "Unknown domain"
+        );
         assert_eq!(status_of(&Error::NotAllowed), StatusCode::FORBIDDEN);
         assert_eq!(
             status_of(&Error::BadArgument("Unknown account type x".into())),

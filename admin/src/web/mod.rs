@@ -20,6 +20,7 @@ pub mod auth;
 pub mod error;
 pub mod json;
 pub mod pages;
+pub mod paging;
 pub mod session;
 pub mod view;
 
@@ -86,8 +87,13 @@ pub fn app(
         let response = json_error(StatusCode::NOT_FOUND, "No such resource");
         actix_web::error::InternalError::from_response(e, response).into()
     });
+    let query_config = web::QueryConfig::default().error_handler(|e, _| {
+        let response = json_error(StatusCode::BAD_REQUEST, &format!("Bad query: {e}"));
+        actix_web::error::InternalError::from_response(e, response).into()
+    });
     App::new()
         .app_data(web::Data::new(state))
+        .app_data(query_config)
         .app_data(json_config)
         .app_data(path_config)
         .app_data(web::FormConfig::default().limit(MAX_BODY))
@@ -109,9 +115,33 @@ pub fn app(
 }
 
 fn api_scope() -> actix_web::Scope {
-    use api::{accounts, domains};
+    use api::{accounts, domains, forwarders, openapi, queue, server};
     web::scope("/api/v1")
+        .route("/openapi.json", web::get().to(openapi::serve))
         .route("/server", web::get().to(api::server))
+        .route("/cluster", web::get().to(server::cluster))
+        .route("/router", web::get().to(server::router))
+        .route("/router", web::put().to(server::set_router))
+        .route("/settings/ip-lists", web::get().to(server::ip_lists))
+        .route(
+            "/settings/ip-lists/{list}",
+            web::put().to(server::set_ip_list),
+        )
+        .route("/queue", web::get().to(queue::list))
+        .route("/queue/release", web::post().to(queue::release))
+        .route("/queue/{id}/reject", web::post().to(queue::reject))
+        .route(
+            "/domains/{domain}/forwarders",
+            web::get().to(forwarders::list),
+        )
+        .route(
+            "/domains/{domain}/forwarders",
+            web::post().to(forwarders::create),
+        )
+        .route(
+            "/domains/{domain}/forwarders/{name}",
+            web::delete().to(forwarders::delete),
+        )
         .route("/domains", web::get().to(domains::list))
         .route("/domains", web::post().to(domains::create))
         .route("/domains/{domain}", web::delete().to(domains::delete))
@@ -165,8 +195,30 @@ fn api_scope() -> actix_web::Scope {
 }
 
 fn page_routes(cfg: &mut web::ServiceConfig) {
-    use pages::{accounts, domains, login, overview};
+    use pages::{accounts, domains, forwarders, login, overview, queue, server};
     cfg.route("/", web::get().to(overview::show))
+        .route("/queue", web::get().to(queue::list))
+        .route("/queue/release", web::post().to(queue::release))
+        .route("/queue/{id}/reject", web::post().to(queue::reject))
+        .route("/router", web::get().to(server::router))
+        .route("/router", web::post().to(server::set_router))
+        .route("/settings", web::get().to(server::settings))
+        .route(
+            "/settings/ip-lists/{list}",
+            web::post().to(server::set_ip_list),
+        )
+        .route(
+            "/domains/{domain}/forwarders",
+            web::get().to(forwarders::list),
+        )
+        .route(
+            "/domains/{domain}/forwarders",
+            web::post().to(forwarders::create),
+        )
+        .route(
+            "/domains/{domain}/forwarders/{name}/delete",
+            web::post().to(forwarders::delete),
+        )
         .route("/login", web::get().to(login::show))
         .route("/login", web::post().to(login::submit))
         .route("/logout", web::get().to(login::logout_page))

@@ -186,3 +186,306 @@ async fn sign_in_csrf_and_json_api_through_the_app() {
 
     cluster.shutdown().await;
 }
+
+/// Status, `X-Total-Count` and body of one request.
+async fn send<S, R, B>(app: &S, req: R) -> (StatusCode, Option<String>, String)
+where
+    S: actix_web::dev::Service<
+            R,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    let resp = test::call_service(app, req).await;
+    let status = resp.status();
+    let total = resp
+        .headers()
+        .get("x-total-count")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (status, total, body_text(&test::read_body(resp).await))
+}
+
+fn api_request(method: &str, uri: &str, body: Option<serde_json::Value>) -> TestRequest {
+    let req = match method {
+        "get" => TestRequest::get(),
+        "post" => TestRequest::post(),
+        "put" => TestRequest::put(),
+        "patch" => TestRequest::patch(),
+        "delete" => TestRequest::delete(),
+        other => panic!("no method {other}"),
+    }
+    .uri(uri)
+    .insert_header(basic("postmaster", PASSWORD));
+    match body {
+        Some(b) => req.set_json(b),
+        None => req,
+    }
+}
+
+/// Every route of the OpenAPI document exists (no "No route" answer),
+/// wants credentials (but the document itself), and answers without a
+/// server error. Parameters name missing objects, so nothing is changed.
+#[actix_web::test]
+async fn every_openapi_route_exists_and_answers() {
+    use crate::web::api::openapi::{Body, ROUTES, document};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (api, cluster) = api(dir.path()).await;
+    let app = test::init_service(app(WebState::new(api, false))).await;
+
+    let (status, _, served) = send(
+        &app,
+        TestRequest::get().uri("/api/v1/openapi.json").to_request(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let served: serde_json::Value = serde_json::from_str(&served).expect("JSON");
+    assert_eq!(served, document());
+
+    for route in ROUTES {
+        let uri = route
+            .path
+            .replace("{domain}", "example.test")
+            .replace("{account}", "nobody")
+            .replace("{name}", "nobody")
+            .replace("{id}", "424242")
+            .replace("{list}", "LANIPs");
+        let body = match route.body {
+            Body::None => None,
+            Body::Strings => Some(serde_json::json!([])),
+            Body::Fields(_) | Body::Settings => Some(serde_json::json!({})),
+        };
+        let (status, _, text) = send(
+            &app,
+            api_request(route.method, &uri, body.clone()).to_request(),
+        )
+        .await;
+        let what = format!("{} {uri}: {status} {text}", route.method);
+        assert!(!text.contains("No route"), "{what}");
+        assert!(!status.is_server_error(), "{what}");
+        if status.is_success() {
+            assert_eq!(status.as_u16(), route.success, "{what}");
+        }
+        if !route.path.ends_with("openapi.json") {
+            let mut anonymous = api_request(route.method, &uri, body).to_request();
+            anonymous.headers_mut().remove(header::AUTHORIZATION);
+            let (status, _, _) = send(&app, anonymous).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{what} without credentials"
+            );
+        }
+    }
+    cluster.shutdown().await;
+}
+
+#[actix_web::test]
+async fn forwarders_queue_router_ip_lists_cluster_and_paging() {
+    use serde_json::json;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (api, cluster) = api(dir.path()).await;
+    let app = test::init_service(app(WebState::new(api, false))).await;
+    let call = |m: &str, uri: &str, body: Option<serde_json::Value>| {
+        api_request(m, uri, body).to_request()
+    };
+
+    // Forwarders: create, list, conflict, delete, missing (404 by kind).
+    let fw = "/api/v1/domains/example.test/forwarders";
+    let (s, _, _) = send(
+        &app,
+        call(
+            "post",
+            fw,
+            Some(json!({"name": "info", "to": "x@remote.test"})),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _, t) = send(
+        &app,
+        call(
+            "post",
+            fw,
+            Some(json!({"name": "info", "to": "y@remote.test"})),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{t}");
+    let (s, total, t) = send(&app, call("get", fw, None)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(total.as_deref(), Some("1"));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&t).expect("json"),
+        json!({"info": "x@remote.test"})
+    );
+    let (s, _, _) = send(&app, call("delete", &format!("{fw}/info"), None)).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _, t) = send(&app, call("delete", &format!("{fw}/info"), None)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{t}");
+    let (s, _, _) = send(
+        &app,
+        call("get", "/api/v1/domains/nowhere.test/forwarders", None),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Accounts, paged and searched.
+    for name in ["ann", "bob", "cat", "dan"] {
+        let (s, _, _) = send(
+            &app,
+            call("post", "/api/v1/accounts", Some(json!({"name": name}))),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    let accounts = "/api/v1/domains/example.test/accounts";
+    let (_, total, t) = send(&app, call("get", &format!("{accounts}?limit=2"), None)).await;
+    assert_eq!(total.as_deref(), Some("5"));
+    let page: serde_json::Value = serde_json::from_str(&t).expect("json");
+    assert_eq!(page, json!({"ann": "macnt", "bob": "macnt"}));
+    let (_, _, t) = send(
+        &app,
+        call("get", &format!("{accounts}?offset=2&limit=2"), None),
+    )
+    .await;
+    let page: serde_json::Value = serde_json::from_str(&t).expect("json");
+    assert_eq!(page, json!({"cat": "macnt", "dan": "macnt"}));
+    let (_, total, _) = send(&app, call("get", &format!("{accounts}?q=an"), None)).await;
+    assert_eq!(total.as_deref(), Some("2"), "ann and dan");
+    let (s, _, t) = send(&app, call("get", &format!("{accounts}?limit=lots"), None)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{t}");
+    assert!(t.contains("bad_request"));
+
+    // Queue: empty; rejecting a missing message is 404.
+    let (s, total, t) = send(&app, call("get", "/api/v1/queue?offset=0&limit=10", None)).await;
+    assert_eq!(
+        (s, total.as_deref(), t.as_str()),
+        (StatusCode::OK, Some("0"), "[]")
+    );
+    let (s, _, _) = send(
+        &app,
+        call(
+            "post",
+            "/api/v1/queue/77/reject",
+            Some(json!({"reason": "spam"})),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _, _) = send(
+        &app,
+        call(
+            "post",
+            "/api/v1/queue/release",
+            Some(json!({"domain": "remote.test"})),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+
+    // Router table and IP lists round-trip; bad input is 400.
+    let (s, _, t) = send(
+        &app,
+        call("put", "/api/v1/router", Some(json!({"table": "a b"}))),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{t}");
+    let (s, _, t) = send(
+        &app,
+        call(
+            "put",
+            "/api/v1/router",
+            Some(json!({"table": "ok.test = relay.test:2525\n"})),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{t}");
+    let (_, _, t) = send(&app, call("get", "/api/v1/router", None)).await;
+    assert!(t.contains("ok.test"), "{t}");
+    let (s, _, _) = send(
+        &app,
+        call(
+            "put",
+            "/api/v1/settings/ip-lists/LANIPs",
+            Some(json!({"value": "10.0.0.0/8"})),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, _, t) = send(&app, call("get", "/api/v1/settings/ip-lists", None)).await;
+    let lists: serde_json::Value = serde_json::from_str(&t).expect("json");
+    assert_eq!(lists["LANIPs"], "10.0.0.0/8");
+    let (s, _, _) = send(
+        &app,
+        call(
+            "put",
+            "/api/v1/settings/ip-lists/NoSuch",
+            Some(json!({"value": ""})),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Cluster status: one member, the leader, with an applied index.
+    let (s, _, t) = send(&app, call("get", "/api/v1/cluster", None)).await;
+    assert_eq!(s, StatusCode::OK);
+    let status: serde_json::Value = serde_json::from_str(&t).expect("json");
+    assert_eq!(status["role"], "Leader");
+    assert_eq!(status["leader"], status["node_id"]);
+    assert_eq!(status["members"][0]["leader"], true);
+    assert!(status["last_applied"].as_u64().is_some_and(|a| a > 0));
+
+    // A non-administrator may not see the cluster.
+    let (s, _, _) = send(
+        &app,
+        call(
+            "put",
+            "/api/v1/accounts/ann/password",
+            Some(json!({"password": "Ann-1"})),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _, _) = send(
+        &app,
+        TestRequest::get()
+            .uri("/api/v1/cluster")
+            .insert_header(basic("ann", "Ann-1"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // The pages, read with HTTP Basic.
+    for (uri, needle) in [
+        ("/", "Cluster"),
+        ("/queue", "The queue is empty"),
+        ("/router", "ok.test = relay.test:2525"),
+        ("/settings", "10.0.0.0/8"),
+        ("/domains/example.test/forwarders", "Create a forwarder"),
+        ("/domains/example.test?limit=2&offset=2", "cat"),
+    ] {
+        let (s, _, page) = send(
+            &app,
+            TestRequest::get()
+                .uri(uri)
+                .insert_header(basic("postmaster", PASSWORD))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{uri}");
+        assert!(page.contains(needle), "{uri} lacks {needle}");
+    }
+    let (s, _, _) = send(
+        &app,
+        TestRequest::get()
+            .uri("/queue")
+            .insert_header(basic("ann", "Ann-1"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    cluster.shutdown().await;
+}

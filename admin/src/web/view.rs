@@ -31,7 +31,7 @@ h2{font-size:1.1rem;margin:0 0 .75rem}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(15rem,1fr));gap:1.25rem}
 .stats{display:grid;grid-template-columns:repeat(auto-fit,minmax(10rem,1fr));gap:1rem}
 .stat{background:#fff;border:1px solid var(--line);border-radius:8px;padding:.9rem 1.1rem}
-.stat b{display:block;font-size:1.6rem}
+.stat b{display:block;font-size:1.6rem;overflow-wrap:anywhere}
 .stat span{color:var(--muted);font-size:.85rem}
 table{width:100%;border-collapse:collapse}
 th,td{text-align:left;padding:.45rem .6rem;border-bottom:1px solid var(--line);vertical-align:top}
@@ -79,6 +79,9 @@ pub fn page(title: &str, caller: Option<&Caller>, body: Markup) -> Markup {
                             @if c.admin {
                                 a href="/" { "Overview" }
                                 a href="/domains" { "Domains" }
+                                a href="/queue" { "Queue" }
+                                a href="/router" { "Router" }
+                                a href="/settings" { "Settings" }
                             } @else {
                                 a href=(account_url(&c.account.address())) { "My account" }
                             }

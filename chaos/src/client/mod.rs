@@ -11,6 +11,7 @@
 //! `tokio::io::duplex`.
 
 pub mod cli;
+pub mod imap;
 pub mod pop3;
 pub mod smtp;
 

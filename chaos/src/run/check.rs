@@ -12,7 +12,11 @@
 //! 5. an account whose CreateAccount returned is seen at once by GetAccountSettings and a POP3
 //!    login on other nodes;
 //! 6. after healing every node serves (checked by the caller, added as violations);
-//! 7. availability (not a pass/fail check): outcomes per node and per fault kind.
+//! 7. availability (not a pass/fail check): outcomes per node and per fault kind;
+//! 8. a node cut off in a partitioned minority does not acknowledge SMTP with `250` (it
+//!    cannot commit; `DESIGN.md` wants `451 4.3.0`): a send to a minority node that started
+//!    at least [`CUT_GRACE_MS`] after the cut and ended before the heal must not be `ok`. The
+//!    replies it got are counted in [`Verdict::partition_minority_smtp`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -89,7 +93,15 @@ pub struct Verdict {
     pub availability_by_fault: BTreeMap<String, Counts>,
     /// Faults injected, by kind.
     pub faults: BTreeMap<String, u64>,
+    /// Replies to SMTP sends wholly inside a partition, to a node of the minority, by reply
+    /// code (`250`, `451`, ...; `none`: no reply to the end of data, `before-data`: failed
+    /// earlier, with the first reply code seen).
+    pub partition_minority_smtp: BTreeMap<String, u64>,
 }
+
+/// Time after a cut before a minority node's `250` counts as a violation: a commit already in
+/// flight when the cut happened may still be answered.
+pub const CUT_GRACE_MS: u64 = 1_000;
 
 struct SendInfo {
     outcome: Outcome,
@@ -471,7 +483,10 @@ pub fn check(records: &[Record], nodes: usize) -> Verdict {
             continue;
         }
         v.ops.entry(op_name(&r.op).to_owned()).or_default().add(r);
-        if matches!(r.worker.as_str(), "heal" | "final" | "drain" | "setup") {
+        if matches!(
+            r.worker.as_str(),
+            "heal" | "final" | "drain" | "setup" | "lease"
+        ) {
             continue;
         }
         v.availability_by_node
@@ -494,6 +509,71 @@ pub fn check(records: &[Record], nodes: usize) -> Verdict {
             );
         v.availability_by_fault.entry(key).or_default().add(r);
     }
+    // Check 8: a cut-off minority does not acknowledge.
+    let cuts: Vec<(u64, u64, &[usize])> = records
+        .iter()
+        .filter_map(|r| match &r.op {
+            Op::Fault {
+                kind: FaultKind::Partition,
+                minority,
+                cut_ms: Some(cut),
+                ..
+            } => Some((*cut, r.end_ms, minority.as_slice())),
+            _ => None,
+        })
+        .collect();
+    let mut minority_smtp: BTreeMap<String, u64> = BTreeMap::new();
+    for r in records {
+        let Op::Send {
+            token,
+            data_sent,
+            reply,
+            ..
+        } = &r.op
+        else {
+            continue;
+        };
+        let Some((cut, heal, _)) = cuts.iter().find(|(cut, heal, minority)| {
+            minority.contains(&r.node) && r.start_ms >= cut + CUT_GRACE_MS && r.start_ms < *heal
+        }) else {
+            continue;
+        };
+        let after_heal = if r.end_ms > *heal {
+            " (answered after the heal)"
+        } else {
+            ""
+        };
+        let key = match (reply, data_sent) {
+            (Some(reply), _) => reply.chars().take(3).collect(),
+            (None, true) => "none".to_owned(),
+            (None, false) => format!(
+                "before-data: {}",
+                r.error
+                    .as_deref()
+                    .unwrap_or("")
+                    .chars()
+                    .take(60)
+                    .collect::<String>()
+            ),
+        };
+        *minority_smtp
+            .entry(format!("{key}{after_heal}"))
+            .or_default() += 1;
+        if r.outcome == Outcome::Ok && r.end_ms <= *heal {
+            v.violations.push(Violation {
+                check: 8,
+                detail: format!(
+                    "node{} was cut off in a minority from {cut} to {heal} ms but acknowledged message {token} ({}) sent from {} to {} ms (op {})",
+                    r.node,
+                    reply.as_deref().unwrap_or(""),
+                    r.start_ms,
+                    r.end_ms,
+                    r.id
+                ),
+            });
+        }
+    }
+    v.partition_minority_smtp = minority_smtp;
     v.messages = msg_counts;
     v.deletions = del_counts;
     v

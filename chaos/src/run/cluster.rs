@@ -10,12 +10,15 @@ use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use rustix::process::{Pid, Signal, kill_process};
 use tokio::process::{Child, Command};
 use tokio::time::{Instant, sleep, timeout};
+
+use super::proxy::{self, Net, ProxyHandle};
 
 /// The main domain of the cluster.
 pub const DOMAIN: &str = "chaos.test";
@@ -44,8 +47,12 @@ pub struct Addrs {
     pub pop3: SocketAddr,
     /// CLI.
     pub cli: SocketAddr,
-    /// Cluster (Raft and node-to-node RPC).
+    /// IMAP.
+    pub imap: SocketAddr,
+    /// Cluster (Raft and node-to-node RPC) as the peers reach it: the partition proxy.
     pub cluster: SocketAddr,
+    /// The node's own cluster listener, behind the proxy.
+    pub cluster_internal: SocketAddr,
 }
 
 /// One member process.
@@ -60,6 +67,8 @@ pub struct Member {
     child: Option<Child>,
     paused: bool,
     starts: usize,
+    net: Arc<Net>,
+    proxy: Option<ProxyHandle>,
 }
 
 /// Picks a free loopback port by binding port 0 and closing.
@@ -78,13 +87,18 @@ impl Member {
         root: &Path,
         base: &Path,
         join: Option<SocketAddr>,
+        net: Arc<Net>,
     ) -> Result<Self> {
+        let proxy_listener = TcpListener::bind("127.0.0.1:0").context("bind proxy")?;
         let addrs = Addrs {
             smtp: free_port()?,
             pop3: free_port()?,
             cli: free_port()?,
-            cluster: free_port()?,
+            imap: free_port()?,
+            cluster: proxy_listener.local_addr().context("proxy address")?,
+            cluster_internal: free_port()?,
         };
+        let proxy = proxy::start(net.clone(), index, proxy_listener, addrs.cluster_internal)?;
         let dir = root.join(format!("node{index}"));
         std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
         let mut text = String::new();
@@ -99,6 +113,7 @@ impl Member {
         let _ = writeln!(text, "postmaster_password = \"{POSTMASTER_PASSWORD}\"");
         let _ = writeln!(text, "cluster_secret = \"{CLUSTER_SECRET}\"");
         let _ = writeln!(text, "log_level = 3");
+        let _ = writeln!(text, "cluster_address = \"{}\"", addrs.cluster);
         if let Some(join) = join {
             let _ = writeln!(text, "join = \"{join}\"");
         }
@@ -107,11 +122,11 @@ impl Member {
             ("smtp", Some(addrs.smtp)),
             ("pop3", Some(addrs.pop3)),
             ("cli", Some(addrs.cli)),
-            ("cluster", Some(addrs.cluster)),
+            ("cluster", Some(addrs.cluster_internal)),
             ("submission", None),
             ("smtps", None),
             ("pop3s", None),
-            ("imap", None),
+            ("imap", Some(addrs.imap)),
             ("imaps", None),
             ("webadmin", None),
             ("webadmins", None),
@@ -139,6 +154,8 @@ impl Member {
             child: None,
             paused: false,
             starts: 0,
+            net,
+            proxy: Some(proxy),
         })
     }
 
@@ -190,6 +207,7 @@ impl Member {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("spawn {}", mailnode.display()))?;
+        self.net.set_pid(self.index, child.id());
         self.child = Some(child);
         self.paused = false;
         self.starts += 1;
@@ -306,6 +324,10 @@ pub struct Cluster {
     pub members: Vec<Member>,
     /// The `mailnode` binary.
     pub mailnode: PathBuf,
+    /// The partition state of the proxies.
+    pub net: Arc<Net>,
+    /// The binary a rolling upgrade starts each node with (`chaos upgrade --to`).
+    pub upgrade_to: Option<PathBuf>,
 }
 
 impl Cluster {
@@ -316,14 +338,26 @@ impl Cluster {
     pub fn prepare(n: usize, root: &Path, mailnode: PathBuf) -> Result<Self> {
         let base = root.join("base");
         std::fs::create_dir_all(&base).with_context(|| format!("create {}", base.display()))?;
+        let net = Net::new(n);
         let mut members = Vec::with_capacity(n);
-        let first = Member::prepare(1, root, &base, None)?;
+        let first = Member::prepare(1, root, &base, None, net.clone())?;
         let join = first.addrs.cluster;
         members.push(first);
         for index in 2..=n {
-            members.push(Member::prepare(index, root, &base, Some(join))?);
+            members.push(Member::prepare(
+                index,
+                root,
+                &base,
+                Some(join),
+                net.clone(),
+            )?);
         }
-        Ok(Self { members, mailnode })
+        Ok(Self {
+            members,
+            mailnode,
+            net,
+            upgrade_to: None,
+        })
     }
 
     /// Starts every member in order, each ready before the next starts.
@@ -344,8 +378,10 @@ impl Cluster {
 
     /// Kills every member.
     pub async fn shutdown(&mut self) {
+        self.net.heal();
         for member in &mut self.members {
             member.shutdown().await;
+            member.proxy = None;
         }
     }
 }

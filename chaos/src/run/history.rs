@@ -37,6 +37,10 @@ pub enum FaultKind {
     Pause,
     /// SIGTERM (graceful stop), then a restart.
     Restart,
+    /// The cluster traffic of a minority cut from the majority, then healed.
+    Partition,
+    /// One step of a rolling upgrade: SIGTERM, wait, start (possibly another binary).
+    Upgrade,
 }
 
 impl FaultKind {
@@ -46,6 +50,8 @@ impl FaultKind {
             FaultKind::Kill => "kill",
             FaultKind::Pause => "pause",
             FaultKind::Restart => "restart",
+            FaultKind::Partition => "partition",
+            FaultKind::Upgrade => "upgrade",
         }
     }
 }
@@ -125,6 +131,12 @@ pub enum Op {
         kind: FaultKind,
         /// How long the node was held down or stopped, in milliseconds.
         hold_ms: u64,
+        /// For a partition: the minority (1-based nodes) cut from the others.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        minority: Vec<usize>,
+        /// For a partition: when the cut took effect, ms (the end is the record's `end_ms`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cut_ms: Option<u64>,
     },
 }
 

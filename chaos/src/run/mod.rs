@@ -14,6 +14,7 @@ pub mod check;
 pub mod cluster;
 pub mod history;
 pub mod nemesis;
+pub mod proxy;
 pub mod workload;
 
 use std::path::PathBuf;
@@ -47,7 +48,7 @@ pub struct RunArgs {
     /// Seed of every random choice; default: from the clock (printed).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Fault kinds, comma-separated: kill, pause, restart (empty: none).
+    /// Fault kinds, comma-separated: kill, pause, restart, partition (empty: none).
     #[arg(long, default_value = "kill,pause,restart", value_parser = parse_faults)]
     pub faults: FaultList,
     /// Output folder (history, report, node logs and data); default `chaos-runs/seed-N-TIME`.
@@ -62,9 +63,39 @@ pub struct RunArgs {
     /// POP3 reader workers.
     #[arg(long, default_value_t = 2)]
     pub readers: u32,
+    /// IMAP reader/flagger workers (with them, one IMAP expunger; 0: no IMAP).
+    #[arg(long, default_value_t = 2)]
+    pub imap_readers: u32,
     /// Longest wait for the queue to drain after healing, in seconds.
     #[arg(long, default_value_t = 120)]
     pub drain_secs: u64,
+}
+
+/// Arguments of `chaos upgrade`: a rolling restart of every node, one at a time, under the
+/// workload of `chaos run`, judged by the same checker. `--faults` is ignored.
+#[derive(Debug, Clone, Args)]
+pub struct UpgradeArgs {
+    /// The run's settings; `--mailnode` is the binary the cluster starts with.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// The binary each node is restarted with; default: the same one (a rolling restart).
+    #[arg(long)]
+    pub to: Option<PathBuf>,
+}
+
+/// Runs a rolling upgrade scenario. Exit codes as [`run`].
+///
+/// # Errors
+/// As [`run`].
+pub async fn upgrade(args: UpgradeArgs) -> Result<ExitCode> {
+    let to = match args.to {
+        Some(p) => p,
+        None => match &args.run.mailnode {
+            Some(p) => p.clone(),
+            None => default_mailnode()?,
+        },
+    };
+    run_scenario(args.run, Some(to)).await
 }
 
 /// A parsed `--faults` list.
@@ -78,12 +109,17 @@ fn parse_faults(s: &str) -> std::result::Result<FaultList, String> {
             "kill" => FaultKind::Kill,
             "pause" => FaultKind::Pause,
             "restart" => FaultKind::Restart,
-            "partition" | "clock" | "disk" => {
+            "partition" => FaultKind::Partition,
+            "clock" | "disk" => {
                 return Err(format!(
-                    "fault {word:?} is not implemented yet (kill, pause, restart)"
+                    "fault {word:?} is not implemented yet (kill, pause, restart, partition)"
                 ));
             }
-            _ => return Err(format!("unknown fault {word:?} (kill, pause, restart)")),
+            _ => {
+                return Err(format!(
+                    "unknown fault {word:?} (kill, pause, restart, partition)"
+                ));
+            }
         };
         if !out.contains(&kind) {
             out.push(kind);
@@ -125,6 +161,10 @@ fn default_mailnode() -> Result<PathBuf> {
 /// # Errors
 /// Fails when the cluster cannot be started or set up.
 pub async fn run(args: RunArgs) -> Result<ExitCode> {
+    run_scenario(args, None).await
+}
+
+async fn run_scenario(args: RunArgs, upgrade_to: Option<PathBuf>) -> Result<ExitCode> {
     let seed = args.seed.unwrap_or_else(|| {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -147,7 +187,11 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
         None => default_mailnode()?,
     };
     let nodes = usize::try_from(args.nodes)?;
-    let kinds: Vec<&str> = args.faults.0.iter().map(|k| k.name()).collect();
+    let kinds: Vec<&str> = if upgrade_to.is_some() {
+        vec!["upgrade (rolling SIGTERM + start)"]
+    } else {
+        args.faults.0.iter().map(|k| k.name()).collect()
+    };
     println!(
         "chaos run: seed {seed}, {nodes} nodes, {:?}, faults [{}], out {}",
         args.duration,
@@ -156,13 +200,15 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
     );
 
     let mut cluster = Cluster::prepare(nodes, &root, mailnode)?;
+    let rolling = upgrade_to.is_some();
+    cluster.upgrade_to = upgrade_to;
     if let Err(e) = cluster.start_all().await {
         cluster.shutdown().await;
         return Err(e.context("starting the cluster"));
     }
     println!("cluster      {nodes} nodes ready");
     let cluster = Arc::new(Mutex::new(cluster));
-    let result = scenario(&args, seed, nodes, &out, cluster.clone()).await;
+    let result = scenario(&args, seed, nodes, &out, cluster.clone(), rolling).await;
     cluster.lock().await.shutdown().await;
     let code = result?;
     println!("seed {seed}; history and report in {}", out.display());
@@ -203,6 +249,7 @@ async fn scenario(
     nodes: usize,
     out: &std::path::Path,
     cluster: Arc<Mutex<Cluster>>,
+    rolling: bool,
 ) -> Result<ExitCode> {
     let addrs = cluster.lock().await.addrs();
     let setup_ctx = Ctx {
@@ -222,7 +269,11 @@ async fn scenario(
         deadline: begin + args.duration,
     });
     let mut plan_rng = StdRng::seed_from_u64(seed);
-    let plan = nemesis::plan(&mut plan_rng, &args.faults.0, nodes, args.duration);
+    let plan = if rolling {
+        nemesis::rolling(nodes, args.duration)
+    } else {
+        nemesis::plan(&mut plan_rng, &args.faults.0, nodes, args.duration)
+    };
     println!("workload     {} faults planned", plan.len());
     let mut tasks = JoinSet::new();
     for i in 1..=args.senders {
@@ -232,6 +283,12 @@ async fn scenario(
         tasks.spawn(workload::reader(ctx.clone(), format!("read-{i}")));
     }
     tasks.spawn(workload::expunger(ctx.clone(), "expunge".into()));
+    for i in 1..=args.imap_readers {
+        tasks.spawn(workload::imap_reader(ctx.clone(), format!("imap-{i}")));
+    }
+    if args.imap_readers > 0 {
+        tasks.spawn(workload::imap_expunger(ctx.clone(), "imap-expunge".into()));
+    }
     tasks.spawn(workload::directory(ctx.clone(), "directory".into()));
     let nemesis = tokio::spawn(nemesis::run(ctx.clone(), cluster.clone(), plan, begin));
     // Workers stop at the deadline; each operation is bounded, so this ends.
@@ -261,7 +318,28 @@ async fn scenario(
             }
         }
     }
-    println!("heal         all nodes running");
+    let net = cluster.lock().await.net.clone();
+    net.heal();
+    println!("heal         all nodes running, network healed");
+
+    // Leases: every account opens (POP3) through every node within LEASE_LIMIT of the heal.
+    let mut accounts: Vec<&'static str> = ACCOUNTS.to_vec();
+    accounts.push(EXPUNGER);
+    let (lease_ms, lease_problems) = lease_check(&ctx, nodes, &accounts).await;
+    println!(
+        "leases       every account opened through every node {} ms after healing{}",
+        lease_ms,
+        if lease_problems.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} failed)", lease_problems.len())
+        }
+    );
+    problems.extend(
+        lease_problems
+            .into_iter()
+            .map(|detail| Violation { check: 6, detail }),
+    );
 
     // Check 6: every node serves SMTP, the CLI (with an immediate read elsewhere) and POP3.
     for node in 1..=nodes {
@@ -319,8 +397,6 @@ async fn scenario(
     let drain_deadline = Instant::now() + Duration::from_secs(args.drain_secs);
     let mut previous: Option<Vec<usize>> = None;
     let mut round = 0usize;
-    let mut accounts: Vec<&'static str> = ACCOUNTS.to_vec();
-    accounts.push(EXPUNGER);
     loop {
         round += 1;
         let node = round % nodes + 1;
@@ -387,6 +463,10 @@ async fn scenario(
         "duration_secs": args.duration.as_secs(),
         "faults": args.faults.0.iter().map(|k| k.name()).collect::<Vec<_>>(),
         "verdict": &verdict,
+        "rolling_upgrade": rolling,
+        "lease_open_all_ms": lease_ms,
+        "proxy_connections_cut": net.cut.load(std::sync::atomic::Ordering::Relaxed),
+        "proxy_sources_unidentified": net.unknown.load(std::sync::atomic::Ordering::Relaxed),
         "passed": verdict.violations.is_empty(),
     });
     std::fs::write(
@@ -394,11 +474,78 @@ async fn scenario(
         serde_json::to_string_pretty(&report)?,
     )?;
     print_summary(seed, &verdict);
+    println!(
+        "leases       all accounts open on all nodes {lease_ms} ms after healing (limit {} s)",
+        LEASE_LIMIT.as_secs()
+    );
+    println!(
+        "proxies      {} connections cut, {} unidentified sources",
+        net.cut.load(std::sync::atomic::Ordering::Relaxed),
+        net.unknown.load(std::sync::atomic::Ordering::Relaxed)
+    );
     Ok(if verdict.violations.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// How soon after healing every account must open on every node.
+pub const LEASE_LIMIT: Duration = Duration::from_secs(15);
+
+/// Logs in (POP3, listing and reading a few headers, recorded as worker `lease`) to every
+/// account through every node, nodes in turn per account, accounts at once, retrying until
+/// [`LEASE_LIMIT`] after the start. Returns the time until the last login succeeded and the
+/// (account, node) pairs that never opened.
+async fn lease_check(
+    ctx: &Arc<Ctx>,
+    nodes: usize,
+    accounts: &[&'static str],
+) -> (u64, Vec<String>) {
+    let begin = Instant::now();
+    let deadline = begin + LEASE_LIMIT;
+    let mut set = JoinSet::new();
+    for account in accounts {
+        let ctx = ctx.clone();
+        let account = *account;
+        set.spawn(async move {
+            let mut rng = ctx.rng(&format!("lease-{account}"));
+            let mut failed = Vec::new();
+            let mut last = Duration::ZERO;
+            for node in 1..=nodes {
+                loop {
+                    let listing =
+                        workload::read_recorded(&ctx, "lease", node, account, Some(&mut rng))
+                            .await;
+                    if listing.is_some() {
+                        last = last.max(begin.elapsed());
+                        break;
+                    }
+                    if Instant::now() >= deadline {
+                        failed.push(format!(
+                            "{account} cannot be opened through node{node} {} s after healing (a lease held by a dead or cut-off node?)",
+                            LEASE_LIMIT.as_secs()
+                        ));
+                        break;
+                    }
+                    sleep(Duration::from_millis(250)).await;
+                }
+            }
+            (last, failed)
+        });
+    }
+    let mut worst = Duration::ZERO;
+    let mut problems = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        if let Ok((last, failed)) = joined {
+            worst = worst.max(last);
+            problems.extend(failed);
+        }
+    }
+    (
+        u64::try_from(worst.as_millis()).unwrap_or(u64::MAX),
+        problems,
+    )
 }
 
 /// Tokens each account must hold now: acknowledged, not deleted (ack'd or maybe).
@@ -517,6 +664,10 @@ fn print_summary(seed: u64, v: &check::Verdict) {
     };
     println!("messages     {}", fmt(&v.messages));
     println!("deletions    {}", fmt(&v.deletions));
+    println!(
+        "minority     SMTP replies while cut off: {}",
+        fmt(&v.partition_minority_smtp)
+    );
     println!("faults       {}", fmt(&v.faults));
     println!("operations   (ok / failed / unknown, of which busy: IN-USE or SYS/TEMP)");
     for (k, c) in &v.ops {
@@ -555,8 +706,14 @@ fn print_summary(seed: u64, v: &check::Verdict) {
         "deleted never reappear",
         "directory linearizable",
         "usable after healing",
+        "",
+        "cut-off minority never acknowledges",
     ];
     for (i, name) in names.iter().enumerate().skip(1) {
+        // Check 7 (availability) is a figure, not a verdict.
+        if name.is_empty() {
+            continue;
+        }
         let n = v
             .violations
             .iter()

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use tokio::sync::Mutex;
 use tokio::time::{Instant, sleep, sleep_until};
 
@@ -24,6 +25,8 @@ pub struct Planned {
     pub node: usize,
     /// How long the node stays down or stopped.
     pub hold: Duration,
+    /// For a partition: the minority cut from the others (contains `node`).
+    pub minority: Vec<usize>,
 }
 
 /// Quiet time at the start of the run, before the first fault.
@@ -43,26 +46,67 @@ pub fn plan(
     }
     let mut at = WARMUP;
     let end = duration.saturating_sub(Duration::from_secs(5));
+    // Every enabled kind once first (in a seeded order), so a short run covers them all.
+    let mut first: Vec<FaultKind> = kinds.to_vec();
+    first.shuffle(rng);
+    first.reverse();
     while at < end {
-        let kind = kinds[rng.gen_range(0..kinds.len())];
+        let kind = first
+            .pop()
+            .unwrap_or_else(|| kinds[rng.gen_range(0..kinds.len())]);
         let node = rng.gen_range(1..=nodes);
         let hold_ms = match kind {
             FaultKind::Kill => rng.gen_range(1_000..6_000),
             // Sometimes past the 10 s lease TTL: the node wakes up believing it holds leases.
             FaultKind::Pause => rng.gen_range(2_000..14_000),
-            FaultKind::Restart => rng.gen_range(200..2_000),
+            FaultKind::Restart | FaultKind::Upgrade => rng.gen_range(200..2_000),
+            // Past the lease TTL at times, so a cut-off holder's leases must move.
+            FaultKind::Partition => rng.gen_range(3_000..15_000),
         };
         let hold = Duration::from_millis(hold_ms);
+        let mut minority = Vec::new();
+        if kind == FaultKind::Partition && nodes >= 3 {
+            let size = rng.gen_range(1..=(nodes - 1) / 2);
+            minority.push(node);
+            while minority.len() < size {
+                let other = rng.gen_range(1..=nodes);
+                if !minority.contains(&other) {
+                    minority.push(other);
+                }
+            }
+            minority.sort_unstable();
+        } else if kind == FaultKind::Partition {
+            // Fewer than 3 nodes have no majority to keep serving; nothing to cut.
+            at += Duration::from_secs(1);
+            continue;
+        }
         out.push(Planned {
             at,
             kind,
             node,
             hold,
+            minority,
         });
         // Estimated time to restart plus a gap; the executor waits for real readiness anyway.
         at += hold + Duration::from_millis(rng.gen_range(3_000..8_000));
     }
     out
+}
+
+/// A rolling upgrade: every node in turn (1, 2, ...) is stopped gracefully, held down for a
+/// second and started again (with the new binary, if any), evenly spread over `duration`.
+pub fn rolling(nodes: usize, duration: Duration) -> Vec<Planned> {
+    let span = duration.saturating_sub(WARMUP + Duration::from_secs(5));
+    let step = span / u32::try_from(nodes.max(1)).unwrap_or(1);
+    (1..=nodes)
+        .map(|node| Planned {
+            at: WARMUP + step * u32::try_from(node - 1).unwrap_or(0),
+            kind: FaultKind::Upgrade,
+            node,
+            hold: Duration::from_secs(1),
+            minority: Vec::new(),
+        })
+        .collect()
 }
 
 /// Executes `plan` against `cluster`, recording each fault from injection to recovery.
@@ -82,7 +126,16 @@ pub async fn run(
         sleep_until(when).await;
         let start = ctx.history.now_ms();
         let mut guard = cluster.lock().await;
-        let mailnode = guard.mailnode.clone();
+        let mailnode = if p.kind == FaultKind::Upgrade {
+            guard
+                .upgrade_to
+                .clone()
+                .unwrap_or_else(|| guard.mailnode.clone())
+        } else {
+            guard.mailnode.clone()
+        };
+        let net = guard.net.clone();
+        let mut cut_ms = None;
         let member = &mut guard.members[p.node - 1];
         let result: anyhow::Result<Option<String>> = async {
             match p.kind {
@@ -98,7 +151,14 @@ pub async fn run(
                     member.resume()?;
                     Ok(None)
                 }
-                FaultKind::Restart => {
+                FaultKind::Partition => {
+                    net.partition(&p.minority);
+                    cut_ms = Some(ctx.history.now_ms());
+                    sleep(p.hold).await;
+                    net.heal();
+                    Ok(None)
+                }
+                FaultKind::Restart | FaultKind::Upgrade => {
                     let graceful = member.terminate().await?;
                     sleep(p.hold).await;
                     member.start(&mailnode).await?;
@@ -135,6 +195,8 @@ pub async fn run(
             Op::Fault {
                 kind: p.kind,
                 hold_ms: u64::try_from(p.hold.as_millis()).unwrap_or(u64::MAX),
+                minority: p.minority,
+                cut_ms,
             },
         );
     }
@@ -149,7 +211,12 @@ mod tests {
 
     #[test]
     fn plan_is_a_function_of_the_seed() {
-        let kinds = [FaultKind::Kill, FaultKind::Pause, FaultKind::Restart];
+        let kinds = [
+            FaultKind::Kill,
+            FaultKind::Pause,
+            FaultKind::Restart,
+            FaultKind::Partition,
+        ];
         let a = plan(
             &mut StdRng::seed_from_u64(7),
             &kinds,

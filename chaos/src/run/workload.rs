@@ -17,6 +17,7 @@ use tokio::time::{Instant, sleep, timeout};
 use super::cluster::{Addrs, DOMAIN, POSTMASTER_PASSWORD};
 use super::history::{Entry, History, Op, Outcome};
 use crate::client::cli::{CliClient, quote};
+use crate::client::imap::ImapClient;
 use crate::client::pop3::Pop3Client;
 use crate::client::smtp::SmtpClient;
 
@@ -419,8 +420,17 @@ pub async fn create_and_probe(
         .await
         {
             Ok(r) => {
-                verify_saw = Some(r.is_ok());
-                verify = Some(r.to_string());
+                // Only a definite "no such account" is a stale read; "not the leader" or
+                // "cannot do this now" is a read that was not served (a cut-off node).
+                let text = r.to_string();
+                verify_saw = if r.is_ok() {
+                    Some(true)
+                } else if text.to_ascii_lowercase().contains("unknown") {
+                    Some(false)
+                } else {
+                    None
+                };
+                verify = Some(text);
             }
             Err(e) => verify = Some(format!("{e:#}")),
         }
@@ -477,5 +487,141 @@ pub async fn directory(ctx: Arc<Ctx>, worker: String) {
         let login = (node + rng.gen_range(0..n_nodes.max(2) - 1)) % n_nodes + 1;
         create_and_probe(&ctx, &worker, node, verify, login, format!("lin{n}")).await;
         sleep(Duration::from_millis(rng.gen_range(200..1000))).await;
+    }
+}
+
+/// Logs in over IMAP, SELECTs INBOX and fetches every message's UID, flags and Subject.
+async fn imap_open(addr: SocketAddr, account: &str) -> Result<(ImapClient, u64, Vec<Entry>)> {
+    let mut imap = ImapClient::connect(addr).await?;
+    imap.login(account, &password(account)).await?;
+    let validity = imap.select("INBOX").await?;
+    let mut fetched = imap.fetch_all().await?;
+    // Unsolicited FETCH responses (flag changes made by other sessions, RFC 3501 §7.4.2) may
+    // come among the answers: keep the ones carrying the Subject asked for, one per UID.
+    fetched.retain(|f| !f.literal.is_empty());
+    fetched.sort_by_key(|f| f.seq);
+    fetched.dedup_by_key(|f| f.uid);
+    let entries = fetched
+        .iter()
+        .map(|f| Entry {
+            num: f.seq,
+            uidl: format!("{validity}.{}", f.uid),
+            token: token_of(&f.literal.lines().map(str::to_owned).collect::<Vec<_>>()),
+        })
+        .collect();
+    Ok((imap, validity, entries))
+}
+
+/// An IMAP reader and flagger: SELECTs a random account on a random node, fetches every
+/// UID, flags and Subject (recorded as a read: checks 1-4 judge it like a POP3 listing), and
+/// marks one message `\Seen`.
+pub async fn imap_reader(ctx: Arc<Ctx>, worker: String) {
+    let mut rng = ctx.rng(&worker);
+    while Instant::now() < ctx.deadline {
+        let node = ctx.pick_node(&mut rng);
+        let account = if rng.gen_bool(0.2) {
+            EXPUNGER
+        } else {
+            ACCOUNTS[rng.gen_range(0..ACCOUNTS.len())]
+        };
+        let pick: u64 = rng.r#gen();
+        let start = ctx.history.now_ms();
+        let mut listing = None;
+        let attempt = async {
+            let (mut imap, _, entries) = imap_open(ctx.addrs(node).imap, account).await?;
+            listing = Some(entries.clone());
+            if !entries.is_empty() {
+                let e = &entries[usize::try_from(pick % entries.len() as u64).unwrap_or(0)];
+                if let Some((_, uid)) = e.uidl.split_once('.')
+                    && let Ok(uid) = uid.parse()
+                {
+                    imap.add_flag(uid, "\\Seen").await?;
+                }
+            }
+            let _ = imap.logout().await;
+            Ok::<(), anyhow::Error>(())
+        };
+        let result = timeout(OP_TIMEOUT, attempt).await;
+        // The read counts once the listing came, whatever happened to the flag.
+        let (outcome, error) = match (&listing, result) {
+            (Some(_), Ok(Ok(()))) => (Outcome::Ok, None),
+            (Some(_), Ok(Err(e))) => (Outcome::Ok, Some(format!("STORE: {e:#}"))),
+            (Some(_), Err(_)) => (Outcome::Ok, Some("STORE timed out".into())),
+            (None, Ok(Err(e))) => (Outcome::Failed, Some(format!("{e:#}"))),
+            (None, _) => (Outcome::Failed, Some("timed out".into())),
+        };
+        ctx.history.record(
+            &worker,
+            node,
+            start,
+            outcome,
+            error,
+            Op::Read {
+                account: account.to_owned(),
+                final_check: false,
+                listing,
+            },
+        );
+        sleep(Duration::from_millis(rng.gen_range(50..300))).await;
+    }
+}
+
+/// The IMAP expunger: deletes one random message of [`EXPUNGER`] with `UID STORE +FLAGS
+/// (\Deleted)` and `UID EXPUNGE` (recorded as an expunge: acknowledged by the tagged `OK` to
+/// UID EXPUNGE).
+pub async fn imap_expunger(ctx: Arc<Ctx>, worker: String) {
+    let mut rng = ctx.rng(&worker);
+    while Instant::now() < ctx.deadline {
+        let node = ctx.pick_node(&mut rng);
+        let pick: u64 = rng.r#gen();
+        let start = ctx.history.now_ms();
+        let mut deleted = Vec::new();
+        let mut expunge_sent = false;
+        let attempt = async {
+            let (mut imap, _, entries) = imap_open(ctx.addrs(node).imap, EXPUNGER).await?;
+            if let Some(e) = entries
+                .get(usize::try_from(pick % (entries.len() as u64).max(1)).unwrap_or(0))
+                .cloned()
+            {
+                let uid: u64 = e
+                    .uidl
+                    .split_once('.')
+                    .and_then(|(_, u)| u.parse().ok())
+                    .context("uid")?;
+                imap.add_flag(uid, "\\Deleted").await?;
+                deleted.push(e);
+                expunge_sent = true;
+                imap.uid_expunge(uid).await?;
+            }
+            let _ = imap.logout().await;
+            Ok::<(), anyhow::Error>(())
+        };
+        let result = timeout(OP_TIMEOUT, attempt).await;
+        let (outcome, error) = match result {
+            Ok(Ok(())) => (Outcome::Ok, None),
+            Ok(Err(e)) if expunge_sent => (Outcome::Unknown, Some(format!("{e:#}"))),
+            Ok(Err(e)) => (Outcome::Failed, Some(format!("{e:#}"))),
+            Err(_) if expunge_sent => (Outcome::Unknown, Some("timed out".into())),
+            Err(_) => (Outcome::Failed, Some("timed out".into())),
+        };
+        // A \Deleted flag without an acknowledged expunge may still be expunged later by
+        // another session's EXPUNGE or CLOSE: keep it as unknown, never as failed.
+        let outcome = if outcome == Outcome::Failed && !deleted.is_empty() {
+            Outcome::Unknown
+        } else {
+            outcome
+        };
+        ctx.history.record(
+            &worker,
+            node,
+            start,
+            outcome,
+            error,
+            Op::Expunge {
+                account: EXPUNGER.to_owned(),
+                deleted,
+            },
+        );
+        sleep(Duration::from_millis(rng.gen_range(200..800))).await;
     }
 }

@@ -38,12 +38,13 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 use crate::imap::proto::command::{
-    FetchItem, FlagSet, ListReturn, ListSelect, Section, SectionText, SequenceSet, StatusItem,
-    StoreOp,
+    FetchItem, FlagSet, ListReturn, ListSelect, Qresync, SearchKey, SearchReturn, Section,
+    SectionText, SequenceSet, StatusItem, StoreOp,
 };
 use crate::imap::proto::message::Parsed;
+use crate::imap::proto::quota;
 use crate::imap::proto::search::{Candidate, matches, needs_content, uses_modseq};
-use crate::imap::proto::view::Entry;
+use crate::imap::proto::view::{Entry, vanished_earlier};
 use crate::imap::proto::{
     Command, CommandKind, Frame, FrameError, Receiver, Snapshot, Status, StatusResponse, View,
     parse_command, response,
@@ -89,6 +90,7 @@ pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(
         auth: None,
         view: None,
         condstore: false,
+        qresync: false,
     };
     let mut conn = Conn::new(stream, idle);
     driver.log(
@@ -376,6 +378,8 @@ struct Driver {
     view: Option<View>,
     /// CONDSTORE enabled (RFC 7162 §3.1).
     condstore: bool,
+    /// QRESYNC enabled (RFC 7162 §3.2.3).
+    qresync: bool,
 }
 
 impl Driver {
@@ -402,7 +406,7 @@ impl Driver {
     /// The CAPABILITY list for the current state (RFC 9051 §7.2.2).
     fn capability(&self) -> String {
         let mut caps = String::from(
-            "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE CHILDREN UNSELECT SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE",
+            "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE CHILDREN UNSELECT SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC ESEARCH QUOTA QUOTA=RES-STORAGE",
         );
         if self.auth.is_none() {
             if !self.tls_active {
@@ -514,12 +518,21 @@ impl Driver {
                 }
             }
             CommandKind::Enable(caps) if authed => {
-                // Only CONDSTORE can be enabled (RFC 5161 §3.1: ENABLED
-                // lists only what was, and only newly).
+                // Only CONDSTORE and QRESYNC can be enabled (RFC 5161
+                // §3.1: ENABLED lists only what was, and only newly).
+                // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3).
                 let mut enabled = String::from("* ENABLED");
-                if caps.iter().any(|c| c == "CONDSTORE") && !self.condstore {
+                let qresync = caps.iter().any(|c| c == "QRESYNC");
+                if (qresync || caps.iter().any(|c| c == "CONDSTORE")) && !self.condstore {
                     self.enable_condstore();
                     enabled.push_str(" CONDSTORE");
+                }
+                if qresync && !self.qresync {
+                    self.qresync = true;
+                    if let Some(v) = &mut self.view {
+                        v.qresync = true;
+                    }
+                    enabled.push_str(" QRESYNC");
                 }
                 self.log(
                     level::LOW,
@@ -538,11 +551,17 @@ impl Driver {
                 mailbox,
                 read_only,
                 condstore,
+                qresync,
             } if authed => {
+                if qresync.is_some() && !self.qresync {
+                    // RFC 7162 §3.2.5: QRESYNC must have been enabled.
+                    conn.status(t, Status::Bad, None, "ENABLE QRESYNC first");
+                    return Flow::Continue;
+                }
                 if condstore {
                     self.enable_condstore();
                 }
-                self.select(conn, t, mailbox, read_only).await
+                self.select(conn, t, mailbox, read_only, qresync).await
             }
             CommandKind::Create(name) if authed => self.create(conn, t, name).await,
             CommandKind::Delete(name) if authed => self.delete(conn, t, name).await,
@@ -586,22 +605,29 @@ impl Driver {
                 conn.status(t, Status::Ok, None, "completed");
             }
             CommandKind::Expunge { uids } if selected => self.expunge(conn, t, uids).await,
-            CommandKind::Search { uid, key } if selected => {
+            CommandKind::Search { uid, key, ret } if selected => {
                 if uses_modseq(&key) {
                     self.enable_condstore();
                 }
-                self.search(conn, t, uid, key).await
+                self.search(conn, t, uid, key, ret).await
             }
             CommandKind::Fetch {
                 uid,
                 set,
                 items,
                 changed_since,
+                vanished,
             } if selected => {
+                if vanished && !(uid && self.qresync) {
+                    // RFC 7162 §3.2.6: only UID FETCH, only under QRESYNC.
+                    conn.status(t, Status::Bad, None, "VANISHED needs UID FETCH and QRESYNC");
+                    return Flow::Continue;
+                }
                 if items.contains(&FetchItem::ModSeq) {
                     self.enable_condstore();
                 }
-                self.fetch(conn, t, uid, set, items, changed_since).await
+                let since = changed_since.map(|s| (s, vanished));
+                self.fetch(conn, t, uid, set, items, since).await
             }
             CommandKind::Store {
                 uid,
@@ -628,6 +654,17 @@ impl Driver {
                 mailbox,
                 is_move,
             } if selected => self.copy(conn, t, uid, set, mailbox, is_move).await,
+            CommandKind::GetQuota(root) if authed => self.get_quota(conn, t, &root).await,
+            CommandKind::GetQuotaRoot(name) if authed => self.get_quota_root(conn, t, name).await,
+            CommandKind::SetQuota if authed => {
+                // RFC 9208 §4.1.3: limits are the administrator's to set.
+                conn.status(
+                    t,
+                    Status::No,
+                    Some("NOPERM"),
+                    "Quota limits are set by the administrator",
+                );
+            }
             _ => conn.status(t, Status::Bad, None, "Command not valid in this state"),
         }
         Flow::Continue
@@ -866,21 +903,30 @@ impl Driver {
         tag: &str,
         name: String,
         read_only: bool,
+        qresync: Option<Qresync>,
     ) {
         // RFC 9051 §6.3.2: a failed SELECT leaves no mailbox selected.
-        self.view = None;
+        // RFC 7162 §3.2.11: under QRESYNC, say that the old one closed.
+        if self.view.take().is_some() && self.qresync {
+            conn.status("*", Status::Ok, Some("CLOSED"), "Previous mailbox closed");
+        }
         let (account, kind) = self.auth();
+        let since = qresync.as_ref().map(|q| q.modseq);
         let snap = self
             .services
             .accounts
-            .read_mailbox(&account, kind, &name, |m| Ok(snapshot_of(m)))
+            .read_mailbox(&account, kind, &name, move |m| {
+                let expunged = since.and_then(|s| m.expunged_since(s));
+                Ok((snapshot_of(m), expunged))
+            })
             .await;
-        let snap = match snap {
+        let (snap, expunged) = match snap {
             Ok(s) => s,
             Err(e) => return self.refuse(conn, tag, "SELECT", &e),
         };
         let mut view = View::new(name, read_only, &snap);
         view.condstore = self.condstore;
+        view.qresync = self.qresync;
         let flags = view.flags_responses();
         let (first, permanent) = flags.split_once("\r\n").unwrap_or_default();
         let mut out = format!("{first}\r\n* {} EXISTS\r\n* 0 RECENT\r\n", view.exists());
@@ -901,6 +947,14 @@ impl Driver {
             snap.highest_modseq
         ));
         conn.out.extend_from_slice(out.as_bytes());
+        // RFC 7162 §3.2.5.2: resynchronize only within the same UIDVALIDITY.
+        if let Some(q) = qresync.filter(|q| q.uid_validity == snap.uid_validity) {
+            // The sequence match data only helps servers that cannot
+            // tell what was expunged; without the history every unknown
+            // UID is reported instead, so it is not needed here.
+            let updates = view.resync(q.modseq, q.known_uids.as_ref(), expunged.as_deref());
+            conn.out.extend_from_slice(&updates);
+        }
         let code = if read_only { "READ-ONLY" } else { "READ-WRITE" };
         conn.status(
             tag,
@@ -1177,6 +1231,19 @@ impl Driver {
         }
         let (account, kind) = self.auth();
         let bytes = crlf(message);
+        if let Some(limit) = self.quota_limit() {
+            // RFC 9208 §5.1: an APPEND past the storage limit fails. The
+            // check and the append are two steps: a delivery in between
+            // may pass the limit by one message.
+            match self.quota_usage().await {
+                Ok(used) if quota::over(used, bytes.len() as u64, Some(limit)) => {
+                    conn.status(tag, Status::No, Some("OVERQUOTA"), "Mailbox quota exceeded");
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) => return self.refuse(conn, tag, "APPEND", &e),
+            }
+        }
         let internal_date = date.unwrap_or_else(|| chrono::Utc::now().timestamp());
         let r = self
             .services
@@ -1211,6 +1278,78 @@ impl Driver {
             }
             Err(e) => self.refuse(conn, tag, "APPEND", &e),
         }
+    }
+
+    /// The account's storage limit in bytes (`None`: unlimited), from its
+    /// effective `MaxAccountSize` setting in the directory.
+    fn quota_limit(&self) -> Option<u64> {
+        let (account, _) = self.auth();
+        let text = self.services.cluster.read(|s| {
+            s.directory
+                .effective_settings(&account)
+                .and_then(|mut m| m.remove(quota::LIMIT_SETTING))
+        })?;
+        quota::parse_limit(&text)
+    }
+
+    /// The bytes stored in all the account's mailboxes.
+    async fn quota_usage(&self) -> cluster::Result<u64> {
+        let (account, _) = self.auth();
+        let target = account.clone();
+        self.services
+            .accounts
+            .with_account(&account, move |s| account_usage(s, &target))
+            .await
+    }
+
+    /// RFC 9208 §4.2: the one root `""`, when the account has a limit.
+    async fn get_quota<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        tag: &str,
+        root: &str,
+    ) {
+        let limit = self.quota_limit();
+        let Some(limit) = limit.filter(|_| root == quota::ROOT) else {
+            conn.status(tag, Status::No, Some("NONEXISTENT"), "No such quota root");
+            return;
+        };
+        match self.quota_usage().await {
+            Ok(used) => {
+                conn.out
+                    .extend_from_slice(quota::quota_response(used, limit).as_bytes());
+                self.done(conn, tag, "GETQUOTA completed", true).await;
+            }
+            Err(e) => self.refuse(conn, tag, "GETQUOTA", &e),
+        }
+    }
+
+    /// RFC 9208 §4.3: the roots of a mailbox (and their quotas).
+    async fn get_quota_root<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        tag: &str,
+        name: String,
+    ) {
+        let (account, kind) = self.auth();
+        let exists = self
+            .services
+            .accounts
+            .read_mailbox(&account, kind, &name, |_| Ok(()))
+            .await;
+        if let Err(e) = exists {
+            return self.refuse(conn, tag, "GETQUOTAROOT", &e);
+        }
+        let limit = self.quota_limit();
+        let mut out = quota::quota_root_response(&name, limit.is_some());
+        if let Some(limit) = limit {
+            match self.quota_usage().await {
+                Ok(used) => out.push_str(&quota::quota_response(used, limit)),
+                Err(e) => return self.refuse(conn, tag, "GETQUOTAROOT", &e),
+            }
+        }
+        conn.out.extend_from_slice(out.as_bytes());
+        self.done(conn, tag, "GETQUOTAROOT completed", true).await;
     }
 
     /// RFC 2177 IDLE: updates are sent as they happen until `DONE`.
@@ -1316,12 +1455,8 @@ impl Driver {
 
     fn report_expunged<IO>(&mut self, conn: &mut Conn<IO>, gone: &[Uid]) {
         let Some(view) = &mut self.view else { return };
-        for uid in gone {
-            if let Some(seq) = view.remove(*uid) {
-                conn.out
-                    .extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
-            }
-        }
+        let out = view.expunged(gone);
+        conn.out.extend_from_slice(&out);
     }
 
     /// The messages a set names, or a BAD when a number is out of range.
@@ -1345,7 +1480,8 @@ impl Driver {
         conn: &mut Conn<IO>,
         tag: &str,
         uid: bool,
-        key: crate::imap::proto::command::SearchKey,
+        key: SearchKey,
+        ret: Option<SearchReturn>,
     ) {
         let (account, kind) = self.auth();
         let view = self.view();
@@ -1388,15 +1524,22 @@ impl Driver {
             .await;
         match r {
             Ok((hits, top_modseq)) => {
-                let mut line = String::from("* SEARCH");
-                for h in &hits {
-                    line.push_str(&format!(" {h}"));
-                }
                 // RFC 7162 §3.1.5: the highest mod-sequence of the matches.
-                if with_modseq && !hits.is_empty() {
-                    line.push_str(&format!(" (MODSEQ {top_modseq})"));
-                }
-                line.push_str("\r\n");
+                let modseq = (with_modseq && !hits.is_empty()).then_some(top_modseq);
+                let line = match ret {
+                    Some(ret) => response::esearch(tag, uid, ret, &hits, modseq),
+                    None => {
+                        let mut line = String::from("* SEARCH");
+                        for h in &hits {
+                            line.push_str(&format!(" {h}"));
+                        }
+                        if let Some(m) = modseq {
+                            line.push_str(&format!(" (MODSEQ {m})"));
+                        }
+                        line.push_str("\r\n");
+                        line
+                    }
+                };
                 conn.out.extend_from_slice(line.as_bytes());
                 self.done(conn, tag, "SEARCH completed", uid).await;
             }
@@ -1411,7 +1554,7 @@ impl Driver {
         uid: bool,
         set: SequenceSet,
         mut items: Vec<FetchItem>,
-        changed_since: Option<u64>,
+        changed_since: Option<(u64, bool)>,
     ) {
         let Some(mut targets) = self.targets(conn, tag, uid, &set) else {
             return;
@@ -1422,21 +1565,36 @@ impl Driver {
         }
         let (account, kind) = self.auth();
         let name = self.view().name.clone();
-        if let Some(since) = changed_since {
+        if let Some((since, vanished)) = changed_since {
             // RFC 7162 §3.1.4.1: only messages changed after `since`.
             let wanted: Vec<Uid> = targets.iter().map(|(_, e)| e.uid).collect();
             let r = self
                 .services
                 .accounts
                 .read_mailbox(&account, kind, &name, move |m| {
-                    Ok(wanted
+                    let changed = wanted
                         .into_iter()
                         .filter(|u| m.info(*u).is_some_and(|i| i.modseq > since))
-                        .collect::<Vec<Uid>>())
+                        .collect::<Vec<Uid>>();
+                    // RFC 7162 §3.2.6: the UIDs of the set expunged since.
+                    let gone = vanished.then(|| {
+                        let present: Vec<Uid> = m.messages().iter().map(|i| i.uid).collect();
+                        let expunged = m.expunged_since(since);
+                        vanished_earlier(&present, m.uid_next().0, Some(&set), expunged.as_deref())
+                    });
+                    Ok((changed, gone))
                 })
                 .await;
             match r {
-                Ok(changed) => targets.retain(|(_, e)| changed.binary_search(&e.uid).is_ok()),
+                Ok((changed, gone)) => {
+                    targets.retain(|(_, e)| changed.binary_search(&e.uid).is_ok());
+                    if let Some(gone) = gone.filter(|g| !g.is_empty()) {
+                        conn.out.extend_from_slice(
+                            format!("* VANISHED (EARLIER) {}\r\n", response::range_set(&gone))
+                                .as_bytes(),
+                        );
+                    }
+                }
                 Err(e) => return self.refuse(conn, tag, "FETCH", &e),
             }
         }
@@ -1662,11 +1820,19 @@ impl Driver {
         let (account, _) = self.auth();
         let target = account.clone();
         let uids: Vec<Uid> = targets.iter().map(|(_, e)| e.uid).collect();
+        // RFC 9208 §5.1: COPY past the storage limit fails; MOVE within the
+        // account does not change the usage, so it is never refused.
+        let limit = if is_move { None } else { self.quota_limit() };
         let r = self
             .services
             .accounts
             .with_account(&account, move |s| {
                 let (domain, user) = (target.storage_domain(), &target.name);
+                let used = if limit.is_some() {
+                    account_usage(s, &target)?
+                } else {
+                    0
+                };
                 // Check the destination first: no TRYCREATE after work.
                 s.mailbox_path(domain, user, &dest)?;
                 let src = s.open_mailbox(domain, user, &source)?;
@@ -1679,6 +1845,10 @@ impl Driver {
                     }
                 }
                 drop(src);
+                let adding: u64 = msgs.iter().map(|(info, _)| info.size).sum();
+                if quota::over(used, adding, limit) {
+                    return Ok(Err(()));
+                }
                 let mut dst = s.open_mailbox(domain, user, &dest)?;
                 let batch: Vec<NewMessage<'_>> = msgs
                     .iter()
@@ -1703,11 +1873,14 @@ impl Driver {
                     let mut src = s.open_mailbox(domain, user, &source)?;
                     src.expunge(&copied)?;
                 }
-                Ok((validity, copied, new))
+                Ok(Ok((validity, copied, new)))
             })
             .await;
         match r {
-            Ok((validity, copied, new)) => {
+            Ok(Err(())) => {
+                conn.status(tag, Status::No, Some("OVERQUOTA"), "Mailbox quota exceeded");
+            }
+            Ok(Ok((validity, copied, new))) => {
                 let code = (!copied.is_empty())
                     .then(|| format!("COPYUID {validity} {} {}", uid_set(&copied), uid_set(&new)));
                 if is_move {
@@ -1728,6 +1901,16 @@ impl Driver {
             Err(e) => self.refuse(conn, tag, what, &e),
         }
     }
+}
+
+/// The bytes stored in all mailboxes of `account`.
+fn account_usage(s: &storage::AccountStore, account: &AccountRef) -> storage::Result<u64> {
+    let (domain, name) = (account.storage_domain(), &account.name);
+    let mut used = 0;
+    for m in s.list_mailboxes(domain, name)? {
+        used += s.open_mailbox(domain, name, &m)?.total_size();
+    }
+    Ok(used)
 }
 
 fn needs_body(item: &FetchItem) -> bool {
@@ -1881,21 +2064,8 @@ fn section_spec(s: &Section) -> String {
 
 /// A UID set in compact form (`1:3,7`) for COPYUID.
 fn uid_set(uids: &[Uid]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < uids.len() {
-        let mut j = i;
-        while j + 1 < uids.len() && uids[j + 1].0 == uids[j].0 + 1 {
-            j += 1;
-        }
-        parts.push(if i == j {
-            uids[i].to_string()
-        } else {
-            format!("{}:{}", uids[i], uids[j])
-        });
-        i = j + 1;
-    }
-    parts.join(",")
+    let ns: Vec<u32> = uids.iter().map(|u| u.0).collect();
+    response::number_set(&ns)
 }
 
 /// Normalizes bare LF line ends to CRLF, the storage's wire form.
@@ -2158,6 +2328,9 @@ fn command_name(kind: &CommandKind) -> &'static str {
         CommandKind::Copy { .. } => "MOVE",
         CommandKind::Id => "ID",
         CommandKind::Enable(_) => "ENABLE",
+        CommandKind::GetQuota(_) => "GETQUOTA",
+        CommandKind::GetQuotaRoot(_) => "GETQUOTAROOT",
+        CommandKind::SetQuota => "SETQUOTA",
     }
 }
 

@@ -250,8 +250,9 @@ impl SmtpSession {
         }
     }
 
-    /// Decides on one recipient: local users, the special `<postmaster>`,
-    /// and remote domains only for authenticated senders.
+    /// Decides on one recipient: local accounts, forwarders and groups, the
+    /// special `<postmaster>`, and remote domains only for authenticated
+    /// senders.
     fn check_recipient(&self, to: &Address) -> Result<(), Reply> {
         let authenticated = self.proto.authenticated().is_some() || self.trusted_client();
         let (local, known) = self.services.cluster.read(|s| {
@@ -261,7 +262,13 @@ impl SmtpSession {
                 return (true, dir.resolve("postmaster").is_some());
             }
             if dir.is_local_domain(&to.domain) {
-                (true, dir.resolve(&to.to_string()).is_some())
+                // Accounts, forwarders and groups all take mail; the DEQUEUER
+                // expands the latter two (`crate::delivery`).
+                let known = !matches!(
+                    dir.route(&to.to_string()),
+                    cluster::directory::Route::Unknown | cluster::directory::Route::Remote
+                );
+                (true, known)
             } else {
                 (false, false)
             }

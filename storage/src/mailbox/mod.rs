@@ -149,6 +149,9 @@ pub struct Mailbox {
     records: usize,
     /// Set when a write failed half-way: the memory may not match the disk.
     broken: bool,
+    /// The index file as this handle last saw it (inode, length): if it
+    /// changed, another process wrote the mailbox and this handle is stale.
+    seen: Option<(u64, u64)>,
 }
 
 impl Mailbox {
@@ -210,6 +213,15 @@ impl Mailbox {
     /// [`Error::BadName`] for an unknown extension, [`Error::Corrupt`] if
     /// the mailbox itself cannot be parsed, [`Error::Io`].
     pub fn open(path: &Path) -> Result<Mailbox> {
+        check_exists(path)?;
+        // Repairs truncate and rewrite: never while another process writes.
+        let _lock = lock_exclusive(path)?;
+        let mut mb = Self::open_unlocked(path)?;
+        mb.seen = fingerprint(&mb.idx_path).ok();
+        Ok(mb)
+    }
+
+    fn open_unlocked(path: &Path) -> Result<Mailbox> {
         let format = check_exists(path)?;
         let idx = idx_path(path);
         remove_temp_files(path)?;
@@ -260,6 +272,7 @@ impl Mailbox {
     /// As [`Mailbox::open`].
     pub fn rebuild_index(path: &Path) -> Result<()> {
         let format = check_exists(path)?;
+        let _lock = lock_exclusive(path)?;
         remove_temp_files(path)?;
         let idx = idx_path(path);
         let salvage = match fs::read(&idx) {
@@ -312,6 +325,7 @@ impl Mailbox {
             vanished: Vec::new(),
             records: 0,
             broken: false,
+            seen: None,
         }
     }
 
@@ -395,6 +409,14 @@ impl Mailbox {
     /// # Errors
     /// As [`Mailbox::append`].
     pub fn append_with_keywords(
+        &mut self,
+        batch: &[NewMessage],
+        keywords: &[Vec<String>],
+    ) -> Result<Vec<Uid>> {
+        self.exclusive(|mb| mb.append_unlocked(batch, keywords))
+    }
+
+    fn append_unlocked(
         &mut self,
         batch: &[NewMessage],
         keywords: &[Vec<String>],
@@ -490,6 +512,10 @@ impl Mailbox {
         flags: Flags,
         keywords: &[String],
     ) -> Result<()> {
+        self.exclusive(|mb| mb.set_flags_unlocked(uid, flags, keywords))
+    }
+
+    fn set_flags_unlocked(&mut self, uid: Uid, flags: Flags, keywords: &[String]) -> Result<()> {
         self.check_usable()?;
         let i = self.position(uid).ok_or(Error::MessageNotFound(uid))?;
         let keywords = unique(keywords);
@@ -523,6 +549,10 @@ impl Mailbox {
     /// # Errors
     /// [`Error::Io`].
     pub fn expunge(&mut self, uids: &[Uid]) -> Result<()> {
+        self.exclusive(|mb| mb.expunge_unlocked(uids))
+    }
+
+    fn expunge_unlocked(&mut self, uids: &[Uid]) -> Result<()> {
         self.check_usable()?;
         let doomed: Vec<usize> = uids.iter().filter_map(|u| self.position(*u)).collect();
         if doomed.is_empty() {
@@ -556,6 +586,24 @@ impl Mailbox {
         self.poison_on_error(res)?;
         self.keys = key_map(&self.messages);
         self.maybe_compact()
+    }
+
+    /// Runs a write under the mailbox's lock file, after checking that no
+    /// other process changed the mailbox since this handle last looked.
+    /// The account lease keeps writers to one node; this lock is the
+    /// second line: a node that was stopped in the middle of a write
+    /// finishes it before another starts, and the other then sees a stale
+    /// handle instead of writing over it.
+    fn exclusive<T>(&mut self, write: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        self.check_usable()?;
+        let _lock = lock_exclusive(&self.path)?;
+        if fingerprint(&self.idx_path).ok() != self.seen {
+            self.broken = true;
+            return Err(Error::Stale(self.path.clone()));
+        }
+        let result = write(self);
+        self.seen = fingerprint(&self.idx_path).ok();
+        result
     }
 
     fn position(&self, uid: Uid) -> Option<usize> {
@@ -653,6 +701,34 @@ fn key_map(messages: &[MessageInfo]) -> HashMap<String, Uid> {
 }
 
 /// The index path of a mailbox: its path plus `.idx`.
+/// The lock file of a mailbox (`INBOX.mbox.lock`): never renamed or
+/// replaced, unlike the mailbox and its index, so a lock on it holds.
+pub fn lock_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(".lock");
+    PathBuf::from(s)
+}
+
+/// Takes the mailbox's exclusive lock (released when the file is dropped).
+fn lock_exclusive(path: &Path) -> Result<fs::File> {
+    let lock = lock_path(path);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .map_err(io_err(&lock))?;
+    file.lock().map_err(io_err(&lock))?;
+    Ok(file)
+}
+
+/// (inode, length) of a file.
+fn fingerprint(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(path)?;
+    Ok((meta.ino(), meta.len()))
+}
+
 fn idx_path(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_os_string();
     s.push(".idx");

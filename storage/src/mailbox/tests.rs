@@ -625,3 +625,27 @@ fn index_without_modseq_still_opens() {
     mb.set_flags(Uid(2), Flags::SEEN).unwrap();
     assert_eq!(mb.highest_modseq(), 2);
 }
+
+/// Two handles on one mailbox stand for two processes: the one that did
+/// not see the other's write gets `Stale` instead of writing over it.
+#[test]
+fn a_stale_handle_never_writes() {
+    for format in [MailboxFormat::Mbox, MailboxFormat::Mdir] {
+        let (_dir, p) = create(format);
+        let bodies = samples();
+        let mut a = Mailbox::open(&p).unwrap();
+        let mut b = Mailbox::open(&p).unwrap();
+        b.append(&new_msgs(&bodies[..1], "b")).unwrap();
+        let refused = a.append(&new_msgs(&bodies[1..2], "a"));
+        assert!(matches!(refused, Err(Error::Stale(_))), "{format:?}: {refused:?}");
+        assert!(a.set_flags(Uid(1), Flags::SEEN).is_err(), "a stale handle stays refused");
+        let mut a = Mailbox::open(&p).unwrap();
+        let uids = a.append(&new_msgs(&bodies[1..2], "a")).unwrap();
+        assert_eq!(uids, vec![Uid(2)]);
+        let reopened = Mailbox::open(&p).unwrap();
+        assert_eq!(reopened.messages().len(), 2);
+        assert_eq!(reopened.read(Uid(1)).unwrap(), bodies[0]);
+        assert_eq!(reopened.read(Uid(2)).unwrap(), bodies[1]);
+        assert!(crate::mailbox::lock_path(&p).exists());
+    }
+}

@@ -673,3 +673,212 @@ M.logout()
         assert!(out.contains(want), "{want} not in:\n{out}");
     }
 }
+
+/// The number after `prefix` in the first line that has it.
+fn number_after(lines: &[String], prefix: &str) -> u64 {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(|r| r.split(']').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{prefix} not in {lines:?}"))
+}
+
+#[test]
+fn issue_3_qresync_vanished_and_esearch() {
+    let node = TestNode::start();
+    create_account(&node, "quinn", "pw");
+    for s in ["one", "two", "three"] {
+        submit(&node.base(), &format!("quinn@{MAIN_DOMAIN}"), s, s);
+    }
+    wait_messages(&node, "quinn", "pw", "INBOX", 3);
+
+    // ESEARCH (RFC 4731 §3.1) in a session without QRESYNC.
+    let mut d = imap_login(&node, "quinn", "pw");
+    let lines = cmd(&mut d, "e0", "CAPABILITY", "OK");
+    for cap in ["QRESYNC", "ESEARCH"] {
+        assert!(lines[0].contains(cap), "{lines:?}");
+    }
+    cmd(&mut d, "e1", "SELECT INBOX", "OK");
+    let lines = cmd(
+        &mut d,
+        "e2",
+        "UID SEARCH RETURN (MIN MAX COUNT ALL) ALL",
+        "OK",
+    );
+    assert_eq!(
+        lines[0],
+        "* ESEARCH (TAG \"e2\") UID MIN 1 MAX 3 ALL 1:3 COUNT 3"
+    );
+    let lines = cmd(&mut d, "e3", "SEARCH RETURN () 2:3", "OK");
+    assert_eq!(lines[0], "* ESEARCH (TAG \"e3\") ALL 2:3");
+    let lines = cmd(&mut d, "e4", "SEARCH RETURN (MIN COUNT) DELETED", "OK");
+    assert_eq!(lines[0], "* ESEARCH (TAG \"e4\") COUNT 0");
+    let lines = cmd(&mut d, "e5", "SEARCH RETURN (MAX) DELETED", "OK");
+    assert_eq!(lines[0], "* ESEARCH (TAG \"e5\")");
+    // QRESYNC parameters need ENABLE QRESYNC (RFC 7162 §3.2.5, §3.2.6).
+    cmd(&mut d, "e6", "SELECT INBOX (QRESYNC (1 1))", "BAD");
+    cmd(&mut d, "e7", "SELECT INBOX", "OK");
+    cmd(
+        &mut d,
+        "e8",
+        "UID FETCH 1:* FLAGS (CHANGEDSINCE 1 VANISHED)",
+        "BAD",
+    );
+
+    // QRESYNC (RFC 7162 §3.2).
+    let mut c = imap_login(&node, "quinn", "pw");
+    let lines = cmd(&mut c, "q1", "ENABLE QRESYNC", "OK");
+    assert_eq!(lines[0], "* ENABLED CONDSTORE QRESYNC");
+    let lines = cmd(&mut c, "q2", "SELECT INBOX", "OK");
+    let validity = number_after(&lines, "* OK [UIDVALIDITY ");
+    let hms = number_after(&lines, "* OK [HIGHESTMODSEQ ");
+    // Nothing changed since: only [CLOSED] and the usual responses.
+    let lines = cmd(
+        &mut c,
+        "q3",
+        &format!("SELECT INBOX (QRESYNC ({validity} {hms}))"),
+        "OK [READ-WRITE]",
+    );
+    assert_eq!(lines[0], "* OK [CLOSED] Previous mailbox closed");
+    assert!(
+        !has(&lines, "VANISHED") && !has(&lines, "FETCH"),
+        "{lines:?}"
+    );
+    // An expunge is told as VANISHED (§3.2.10).
+    cmd(&mut c, "q4", "STORE 1 +FLAGS.SILENT (\\Deleted)", "OK");
+    let lines = cmd(&mut c, "q5", "EXPUNGE", "OK");
+    assert_eq!(lines[0], "* VANISHED 1", "{lines:?}");
+    let lines = cmd(
+        &mut c,
+        "q6",
+        &format!("UID FETCH 1:* (FLAGS) (CHANGEDSINCE {hms} VANISHED)"),
+        "OK",
+    );
+    assert_eq!(lines[0], "* VANISHED (EARLIER) 1", "{lines:?}");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    cmd(
+        &mut c,
+        "q7",
+        &format!("FETCH 1:* (FLAGS) (CHANGEDSINCE {hms} VANISHED)"),
+        "BAD",
+    );
+    // Another session flags and expunges: FETCH with MODSEQ, VANISHED.
+    cmd(&mut d, "d1", "UID STORE 2 +FLAGS (\\Seen)", "OK");
+    cmd(&mut d, "d2", "UID STORE 3 +FLAGS (\\Deleted)", "OK");
+    cmd(&mut d, "d3", "EXPUNGE", "OK");
+    let lines = cmd(&mut c, "q8", "NOOP", "OK");
+    assert!(has(&lines, "* VANISHED 3"), "{lines:?}");
+    assert!(
+        has(&lines, "* 1 FETCH (UID 2 FLAGS (\\Seen) MODSEQ ("),
+        "{lines:?}"
+    );
+    // Resynchronizing from the first state: UIDs 1 and 3 vanished, 2 changed.
+    let lines = cmd(
+        &mut c,
+        "q9",
+        &format!("EXAMINE INBOX (QRESYNC ({validity} {hms} 1:3))"),
+        "OK [READ-ONLY]",
+    );
+    assert!(has(&lines, "* VANISHED (EARLIER) 1,3"), "{lines:?}");
+    assert!(
+        has(&lines, "* 1 FETCH (UID 2 FLAGS (\\Seen) MODSEQ ("),
+        "{lines:?}"
+    );
+    // A UIDVALIDITY that does not match gets a plain SELECT.
+    let lines = cmd(
+        &mut c,
+        "q10",
+        &format!("SELECT INBOX (QRESYNC ({} {hms}))", validity + 1),
+        "OK",
+    );
+    assert!(
+        !has(&lines, "VANISHED") && !has(&lines, "FETCH"),
+        "{lines:?}"
+    );
+    cmd(&mut c, "z", "LOGOUT", "OK");
+    cmd(&mut d, "z", "LOGOUT", "OK");
+}
+
+/// Appends `size` bytes (one header line and filler) to `mailbox` with
+/// LITERAL+ and reads the tagged reply.
+fn append_sized(c: &mut LineClient, tag: &str, mailbox: &str, size: usize, status: &str) {
+    let head = "Subject: filler\r\n\r\n";
+    let body = format!("{head}{}", "x".repeat(size - head.len()));
+    c.send(&format!("{tag} APPEND {mailbox} {{{size}+}}"));
+    c.send(&body);
+    until_tagged(c, tag, status);
+}
+
+#[test]
+fn issue_3_quota_from_max_account_size() {
+    let node = TestNode::start();
+    let mut admin = login(&node);
+    run(
+        &mut admin,
+        "CreateAccount quota {Password=\"pw\";MaxAccountSize=10K;}",
+        "200 OK",
+    );
+    create_account(&node, "free", "pw");
+
+    let mut c = imap_login(&node, "quota", "pw");
+    let lines = cmd(&mut c, "c", "CAPABILITY", "OK");
+    assert!(lines[0].contains(" QUOTA QUOTA=RES-STORAGE"), "{lines:?}");
+    // RFC 9208 §4.3.2: the root of a mailbox and its quota.
+    let lines = cmd(&mut c, "g1", "GETQUOTAROOT INBOX", "OK");
+    assert_eq!(lines[0], "* QUOTAROOT \"INBOX\" \"\"");
+    assert_eq!(lines[1], "* QUOTA \"\" (STORAGE 0 10)");
+    cmd(&mut c, "g2", "GETQUOTAROOT Nowhere", "NO [NONEXISTENT]");
+    cmd(&mut c, "g3", "GETQUOTA \"other\"", "NO [NONEXISTENT]");
+    cmd(&mut c, "g4", "SETQUOTA \"\" (STORAGE 512)", "NO");
+    // APPEND and COPY past the limit fail with [OVERQUOTA] (RFC 9208 §5.1).
+    append_sized(&mut c, "a1", "INBOX", 12_000, "NO [OVERQUOTA]");
+    append_sized(&mut c, "a2", "INBOX", 6_000, "OK [APPENDUID");
+    let lines = cmd(&mut c, "g5", "GETQUOTA \"\"", "OK");
+    assert_eq!(lines[0], "* QUOTA \"\" (STORAGE 6 10)");
+    append_sized(&mut c, "a3", "Drafts", 5_000, "NO [OVERQUOTA]");
+    cmd(&mut c, "s1", "SELECT INBOX", "OK");
+    cmd(&mut c, "k1", "COPY 1 Trash", "NO [OVERQUOTA]");
+    // MOVE does not change the usage.
+    cmd(&mut c, "k2", "MOVE 1 Trash", "OK");
+    let lines = cmd(&mut c, "g6", "GETQUOTAROOT Trash", "OK");
+    assert_eq!(lines[1], "* QUOTA \"\" (STORAGE 6 10)");
+    // The administrator raises the limit: it applies at once.
+    run(
+        &mut admin,
+        "UpdateAccountSettings quota {MaxAccountSize=#1048576;}",
+        "200 OK",
+    );
+    let lines = cmd(&mut c, "g7", "GETQUOTA \"\"", "OK");
+    assert_eq!(lines[0], "* QUOTA \"\" (STORAGE 6 1024)");
+    cmd(&mut c, "s2", "SELECT Trash", "OK");
+    cmd(&mut c, "k3", "COPY 1 INBOX", "OK [COPYUID");
+    cmd(&mut c, "z", "LOGOUT", "OK");
+
+    // No limit: no quota root.
+    let mut f = imap_login(&node, "free", "pw");
+    let lines = cmd(&mut f, "g1", "GETQUOTAROOT INBOX", "OK");
+    assert_eq!(lines[0], "* QUOTAROOT \"INBOX\"");
+    cmd(&mut f, "g2", "GETQUOTA \"\"", "NO");
+    append_sized(&mut f, "a1", "INBOX", 20_000, "OK");
+
+    // imaplib as an independent client.
+    let port = node.addr("imap").port();
+    let script = format!(
+        r#"
+import imaplib
+M = imaplib.IMAP4("127.0.0.1", {port})
+M.login("quota", "pw")
+print("ROOT", M.getquotaroot("INBOX"))
+print("QUOTA", M.getquota('""'))
+M.logout()
+"#
+    );
+    let out = python(&script);
+    for want in [
+        "ROOT ('OK', [[b'\"INBOX\" \"\"'], [b'\"\" (STORAGE 12 1024)']])",
+        "QUOTA ('OK', [b'\"\" (STORAGE 12 1024)'])",
+    ] {
+        assert!(out.contains(want), "{want} not in:\n{out}");
+    }
+}

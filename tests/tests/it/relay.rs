@@ -827,3 +827,155 @@ fn issue_5_cli_router_table_queue_listing_release_and_reject() {
     assert!(dsn.contains("spam, says the admin"), "{dsn}");
     run(&mut cli, "RejectQueueMessage 999999", "5");
 }
+
+#[test]
+fn issue_5_forwarders_and_groups_are_routed_by_the_directory() {
+    let sink = Sink::start(|_, _| "250 ok\r\n");
+    let route = sink.route();
+    let node = TestNode::start_with(move |c| {
+        c.relay.routes.insert("remote.test".into(), route);
+    });
+    let mut cli = login(&node);
+    run(&mut cli, "INLINE", "200 ");
+    run(&mut cli, "CreateAccount pat", "200 ");
+    run(&mut cli, "CreateAccount kim", "200 ");
+    run(
+        &mut cli,
+        "CreateForwarder out TO \"ext@remote.test\"",
+        "200 ",
+    );
+    run(&mut cli, "CreateForwarder hop TO \"out\"", "200 ");
+    run(
+        &mut cli,
+        "CreateGroup team {Members=(pat, kim, \"far@remote.test\", inner);}",
+        "200 ",
+    );
+    run(
+        &mut cli,
+        "CreateGroup inner {Members=(pat, \"deep@remote.test\");}",
+        "200 ",
+    );
+
+    // SMTP accepts forwarders and groups like accounts; unknown names still fail.
+    trust_loopback(&node);
+    let (mut c, _) = smtp(&node);
+    c.send("MAIL FROM:<sender@client.test>");
+    c.expect("250 ");
+    for rcpt in ["hop@example.test", "team@example.test"] {
+        c.send(&format!("RCPT TO:<{rcpt}>"));
+        c.expect("250 ");
+    }
+    c.send("RCPT TO:<nobody@example.test>");
+    c.expect("550 5.1.1");
+    c.send("DATA");
+    c.expect("354 ");
+    c.send("Subject: routed\r\n\r\nhello\r\n.");
+    c.expect("250 ");
+    c.send("QUIT");
+
+    // The forwarder's target and the group's remote members go out in one
+    // transaction; pat gets one copy although the group names it twice.
+    let txns = sink.wait_txns(1);
+    let mut rcpts: Vec<String> = txns.iter().flat_map(|t| t.rcpts.clone()).collect();
+    rcpts.sort();
+    assert_eq!(
+        rcpts,
+        ["deep@remote.test", "ext@remote.test", "far@remote.test"]
+    );
+    wait_inbox(&node, "pat", "Subject: routed");
+    wait_inbox(&node, "kim", "Subject: routed");
+    let log = wait_log(
+        &node,
+        &[
+            "<hop@example.test> forwarded to <ext@remote.test>",
+            ") deleted",
+        ],
+    );
+    assert_eq!(
+        inbox(&node, "pat").matches("Subject: routed").count(),
+        1,
+        "{log}"
+    );
+
+    // `Route` explains each case.
+    let account = run(&mut cli, "Route pat@example.test", "201 ");
+    assert!(
+        account.contains("module=LOCAL") && account.contains("pat@example.test"),
+        "{account}"
+    );
+    let fwd = run(&mut cli, "Route hop", "201 ");
+    for needle in [
+        "module=SMTP",
+        "ext@remote.test",
+        &sink.route(),
+        "hop@example.test",
+        "out@example.test",
+    ] {
+        assert!(fwd.contains(needle), "Route hop lacks {needle}: {fwd}");
+    }
+    let group = run(&mut cli, "Route team@example.test", "201 ");
+    for needle in [
+        "module=GROUP",
+        "kim@example.test",
+        "far@remote.test",
+        "deep@remote.test",
+    ] {
+        assert!(group.contains(needle), "Route team lacks {needle}: {group}");
+    }
+    let mx = run(&mut cli, "Route someone@elsewhere.test", "201 ");
+    assert!(mx.contains("MX(elsewhere.test)"), "{mx}");
+    run(
+        &mut cli,
+        "SetRouterTable \"elsewhere.test = 192.0.2.7:2525\"",
+        "200 ",
+    );
+    let table = run(&mut cli, "Route someone@elsewhere.test", "201 ");
+    assert!(table.contains("192.0.2.7:2525"), "{table}");
+    run(&mut cli, "Route nobody@example.test", "5");
+}
+
+#[test]
+fn issue_5_cli_message_queue_info_per_domain() {
+    let port = closed_port();
+    let node = TestNode::start_with(move |c| {
+        c.relay
+            .routes
+            .insert("remote.test".into(), format!("127.0.0.1:{port}"));
+        c.relay.retry_first_secs = 3600;
+        c.relay.retry_max_secs = 3600;
+    });
+    let mut cli = login(&node);
+    run(&mut cli, "INLINE", "200 ");
+    let empty = run(
+        &mut cli,
+        "GetMessageQueueInfo SMTP QUEUE \"remote.test\"",
+        "201 ",
+    );
+    assert!(empty.contains("nTotal=#0"), "{empty}");
+    submit(
+        &node,
+        "held",
+        "From: postmaster@example.test\nTo: bob@remote.test\nSubject: held\n\nbody\n",
+    );
+    wait_log(&node, &["deferred: 451 4.4.1 cannot connect"]);
+    let info = run(
+        &mut cli,
+        "GetMessageQueueInfo SMTP QUEUE \"remote.test\"",
+        "201 ",
+    );
+    for needle in [
+        "nTotal=#1",
+        "size=#",
+        "delayedTill=#T",
+        "lastError=\"451 4.4.1 cannot connect",
+    ] {
+        assert!(info.contains(needle), "queue info lacks {needle}: {info}");
+    }
+    let other = run(
+        &mut cli,
+        "GetMessageQueueInfo SMTP QUEUE \"other.test\"",
+        "201 ",
+    );
+    assert!(other.contains("nTotal=#0"), "{other}");
+    run(&mut cli, "GetMessageQueueInfo POP QUEUE \"x\"", "5");
+}

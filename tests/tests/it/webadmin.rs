@@ -674,3 +674,426 @@ fn issue_4_webadmin_over_https_sets_secure_cookie() {
     let r = web.api(&pm(), "GET", "/api/v1/domains", None);
     assert_eq!(r.status, 200);
 }
+
+/// A port with nothing listening (bound, read back, released).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("loopback port")
+        .port()
+}
+
+#[test]
+fn issue_4_webadmin_queue_page_release_and_reject_with_csrf() {
+    let port = closed_port();
+    let node = TestNode::start_with(|c| {
+        // The retry is an hour away, so the message stays queued.
+        c.relay.retry_first_secs = 3600;
+        c.relay.retry_max_secs = 3600;
+    });
+    let web = Http::plain(node.addr("webadmin"));
+    let pm = pm();
+    let table = format!("{{\"table\":\"<*@remote.test> = 127.0.0.1:{port}\\n\"}}");
+    let r = web.api(&pm, "PUT", "/api/v1/router", Some(&table));
+    assert_eq!(r.status, 204, "{r:?}");
+    assert!(
+        web.api(&pm, "GET", "/api/v1/router", None)
+            .json()
+            .contains(&format!("remote.test = 127.0.0.1:{port}"))
+    );
+
+    // Queue one message through the trusted submission folder.
+    let dir = node.base().join("Submitted");
+    let text = "From: postmaster@example.test\nTo: bob@remote.test\nSubject: held\n\nbody\n";
+    std::fs::write(dir.join("held.tmp"), text).expect("write");
+    std::fs::rename(dir.join("held.tmp"), dir.join("held.sub")).expect("rename");
+    let queued = tests::wait_for(std::time::Duration::from_secs(20), || {
+        let r = web.api(&pm, "GET", "/api/v1/queue?limit=10", None);
+        (r.json().contains("bob@remote.test") && r.json().contains("deferred")).then_some(r)
+    })
+    .expect("the message is queued and deferred");
+    assert_eq!(queued.header("x-total-count"), Some("1"));
+    let id = queued
+        .json()
+        .split("\"id\":\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("an id")
+        .to_string();
+
+    // The page shows it with its recipient state and last error.
+    let r = web.sign_in("postmaster", POSTMASTER_PASSWORD);
+    assert_eq!(r.status, 303);
+    let page = web.get("/queue");
+    assert_eq!(page.status, 200);
+    for needle in [
+        "bob@remote.test",
+        "deferred",
+        "cannot connect",
+        "Release now",
+        "Reject",
+    ] {
+        assert!(
+            page.body.contains(needle),
+            "queue page lacks {needle}: {}",
+            page.body
+        );
+    }
+    let token = page.csrf();
+
+    // Forms need the token.
+    let r = web.post_form(
+        "/queue/release",
+        &[("csrf", "forged"), ("domain", "remote.test")],
+    );
+    assert_eq!(r.status, 403);
+    let r = web.post_form(
+        "/queue/release",
+        &[("csrf", &token), ("domain", "remote.test")],
+    );
+    assert_eq!(r.status, 303, "{r:?}");
+    assert!(
+        web.get("/queue")
+            .body
+            .contains("Messages to remote.test released")
+    );
+    let r = web.post_form(
+        &format!("/queue/{id}/reject"),
+        &[("csrf", &token), ("reason", "spam, says the admin")],
+    );
+    assert_eq!(r.status, 303, "{r:?}");
+    let after = web.get("/queue");
+    assert!(
+        after.body.contains(&format!("Message {id} rejected")),
+        "{}",
+        after.body
+    );
+    // An id that is not queued is a missing object.
+    let r = web.api(
+        &pm,
+        "POST",
+        "/api/v1/queue/999999/reject",
+        Some(r#"{"reason":"x"}"#),
+    );
+    assert_eq!(r.status, 404, "{r:?}");
+    assert!(r.json().contains("\"code\":\"not_found\""));
+}
+
+#[test]
+fn issue_4_webadmin_forwarders_router_settings_and_cluster_pages() {
+    let node = TestNode::start();
+    let web = Http::plain(node.addr("webadmin"));
+    let r = web.sign_in("postmaster", POSTMASTER_PASSWORD);
+    assert_eq!(r.status, 303);
+
+    // Forwarders: create with the form, seen by the CLI, deleted with the button.
+    let base = format!("/domains/{MAIN_DOMAIN}/forwarders");
+    let page = web.get(&base);
+    assert_eq!(page.status, 200);
+    let token = page.csrf();
+    let r = web.post_form(
+        &base,
+        &[
+            ("csrf", &token),
+            ("name", "sales"),
+            ("to", "boss@elsewhere.test"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{r:?}");
+    let page = web.get(&base);
+    assert!(page.body.contains("boss@elsewhere.test"), "{}", page.body);
+    let mut cli = login(&node);
+    run(&mut cli, "INLINE", "200 ");
+    let target = run(&mut cli, "GetForwarder sales", "201 ");
+    assert!(target.contains("boss@elsewhere.test"), "{target}");
+    let r = web.post_form(&format!("{base}/sales/delete"), &[("csrf", &token)]);
+    assert_eq!(r.status, 303);
+    assert!(!web.get(&base).body.contains("boss@elsewhere.test"));
+    run(&mut cli, "GetForwarder sales", "5");
+
+    // Router table and IP lists from their pages, read back by the CLI.
+    let r = web.post_form(
+        "/router",
+        &[
+            ("csrf", &token),
+            ("table", "<*@far.test> = relay.far.test:2525\r\n"),
+        ],
+    );
+    assert_eq!(r.status, 303);
+    assert!(web.get("/router").body.contains("Router table saved"));
+    let table = run(&mut cli, "GetRouterTable", "201 ");
+    assert!(table.contains("far.test = relay.far.test:2525"), "{table}");
+    let r = web.post_form("/router", &[("csrf", &token), ("table", "nonsense here")]);
+    assert_eq!(r.status, 303);
+    assert!(web.get("/router").body.contains("flash err"));
+    let r = web.post_form(
+        "/settings/ip-lists/BlacklistedIPs",
+        &[("csrf", &token), ("value", "192.0.2.0/24")],
+    );
+    assert_eq!(r.status, 303);
+    assert!(web.get("/settings").body.contains("192.0.2.0/24"));
+    let list = run(&mut cli, "GetBlacklistedIPs", "201 ");
+    assert!(list.contains("192.0.2.0/24"), "{list}");
+
+    // The overview shows the cluster: this node leads term ≥ 1.
+    let overview = web.get("/");
+    for needle in ["Cluster", "leader", "Term", "Applied", "Queued messages"] {
+        assert!(overview.body.contains(needle), "overview lacks {needle}");
+    }
+    let status = web.api(&pm(), "GET", "/api/v1/cluster", None);
+    assert_eq!(status.status, 200);
+    assert!(
+        status.json().contains("\"role\":\"Leader\""),
+        "{}",
+        status.json()
+    );
+}
+
+/// A real browser: headless Chromium driven over the W3C WebDriver
+/// protocol (chromedriver), with curl as the HTTP client. Skipped, with a
+/// message, where Chromium is not installed; `.ci/run` installs it.
+mod browser {
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command, Stdio};
+    use std::time::Duration;
+
+    use base64::Engine;
+    use serde_json::{Value, json};
+
+    /// Chromium's flags for this sandboxed, offline machine: no sandbox
+    /// (root), no GPU, and none of the background connections that the
+    /// closed network refuses.
+    const CHROMIUM_FLAGS: &[&str] = &[
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,1024",
+    ];
+
+    fn find(names: &[&str]) -> Option<PathBuf> {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+            .find(|p| p.is_file())
+    }
+
+    /// The browser and driver, if both are installed.
+    pub fn installed() -> Option<(PathBuf, PathBuf)> {
+        Some((
+            find(&["chromium", "chromium-browser"])?,
+            find(&["chromedriver"])?,
+        ))
+    }
+
+    /// A chromedriver process and one browser session; both end on drop.
+    pub struct Browser {
+        driver: Child,
+        base: String,
+        session: String,
+        _profile: tempfile::TempDir,
+    }
+
+    impl Browser {
+        pub fn start(chromium: &Path, chromedriver: &Path) -> Browser {
+            let port = super::closed_port();
+            let driver = Command::new(chromedriver)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver starts");
+            let base = format!("http://127.0.0.1:{port}");
+            let profile = tempfile::tempdir().expect("profile dir");
+            let mut browser = Browser {
+                driver,
+                base,
+                session: String::new(),
+                _profile: profile,
+            };
+            tests::wait_for(Duration::from_secs(20), || {
+                let status = browser.try_call("GET", "/status", None)?;
+                status["value"]["ready"].as_bool().filter(|r| *r)
+            })
+            .expect("chromedriver is ready");
+            let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| f.to_string()).collect();
+            args.push(format!(
+                "--user-data-dir={}",
+                browser._profile.path().display()
+            ));
+            let caps = json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {"binary": chromium, "args": args},
+            }}});
+            let created = browser.call("POST", "/session", Some(caps));
+            browser.session = created["value"]["sessionId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no session: {created}"))
+                .to_string();
+            browser
+        }
+
+        fn try_call(&self, method: &str, path: &str, body: Option<Value>) -> Option<Value> {
+            let mut cmd = Command::new("curl");
+            cmd.args(["-sS", "--max-time", "60", "-X", method]);
+            if let Some(b) = body {
+                cmd.args(["-H", "Content-Type: application/json", "--data-binary"])
+                    .arg(b.to_string());
+            }
+            let out = cmd.arg(format!("{}{path}", self.base)).output().ok()?;
+            serde_json::from_slice(&out.stdout).ok()
+        }
+
+        fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+            let v = self
+                .try_call(method, path, body)
+                .unwrap_or_else(|| panic!("WebDriver {method} {path}: no answer"));
+            assert!(
+                v["value"]["error"].is_null(),
+                "WebDriver {method} {path}: {v}"
+            );
+            v
+        }
+
+        fn session_call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+            let path = format!("/session/{}{path}", self.session);
+            self.call(method, &path, body)["value"].take()
+        }
+
+        pub fn go(&self, url: &str) {
+            self.session_call("POST", "/url", Some(json!({"url": url})));
+        }
+
+        fn element(&self, css: &str) -> String {
+            let found = self.session_call(
+                "POST",
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            );
+            found
+                .as_object()
+                .and_then(|o| o.values().next())
+                .and_then(Value::as_str)
+                .unwrap_or_else(|| panic!("no element {css}"))
+                .to_string()
+        }
+
+        pub fn type_into(&self, css: &str, text: &str) {
+            let id = self.element(css);
+            self.session_call(
+                "POST",
+                &format!("/element/{id}/value"),
+                Some(json!({"text": text})),
+            );
+        }
+
+        pub fn click(&self, css: &str) {
+            let id = self.element(css);
+            self.session_call("POST", &format!("/element/{id}/click"), Some(json!({})));
+        }
+
+        pub fn source(&self) -> String {
+            self.session_call("GET", "/source", None)
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        }
+
+        pub fn url(&self) -> String {
+            self.session_call("GET", "/url", None)
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        }
+
+        pub fn screenshot(&self) -> Vec<u8> {
+            let data = self.session_call("GET", "/screenshot", None);
+            base64::engine::general_purpose::STANDARD
+                .decode(data.as_str().unwrap_or_default())
+                .expect("base64 PNG")
+        }
+    }
+
+    impl Drop for Browser {
+        fn drop(&mut self) {
+            if !self.session.is_empty() {
+                let _ = self.try_call("DELETE", &format!("/session/{}", self.session), None);
+            }
+            let _ = self.driver.kill();
+            let _ = self.driver.wait();
+        }
+    }
+}
+
+#[test]
+fn issue_4_webadmin_in_headless_chromium() {
+    let Some((chromium, chromedriver)) = browser::installed() else {
+        eprintln!(
+            "SKIPPED issue_4_webadmin_in_headless_chromium: chromium and chromedriver are not \
+             installed (apt-get install chromium chromium-driver; .ci/run does this)"
+        );
+        return;
+    };
+    let node = TestNode::start();
+    let web = format!("http://{}", node.addr("webadmin"));
+    let b = browser::Browser::start(&chromium, &chromedriver);
+
+    // Sign in.
+    b.go(&format!("{web}/login"));
+    b.type_into("#user", "postmaster");
+    b.type_into("#password", POSTMASTER_PASSWORD);
+    b.click("form[action='/login'] button[type=submit]");
+    let overview = b.source();
+    assert!(overview.contains("Overview"), "{overview}");
+
+    // Create a domain, then an account in it, with the forms.
+    b.go(&format!("{web}/domains"));
+    b.type_into("form[action='/domains'] #name", "browser.test");
+    b.click("form[action='/domains'] button[type=submit]");
+    assert!(b.url().ends_with("/domains/browser.test"), "{}", b.url());
+    assert!(b.source().contains("Domain browser.test created"));
+    b.type_into("form[action$='/accounts'] #name", "eve");
+    b.type_into("form[action$='/accounts'] #password", "Eve-Pass-1");
+    b.click("form[action$='/accounts'] button[type=submit]");
+    assert!(
+        b.url().ends_with("/accounts/eve@browser.test"),
+        "{}",
+        b.url()
+    );
+
+    // Mail her over SMTP; the account page counts it.
+    let mut smtp = tests::LineClient::connect(node.addr("smtp"));
+    smtp.expect("220 ");
+    smtp.send("EHLO browser-test.example");
+    smtp.expect_reply("250");
+    smtp.send("MAIL FROM:<sender@outside.test>");
+    smtp.expect("250 ");
+    smtp.send("RCPT TO:<eve@browser.test>");
+    smtp.expect("250 ");
+    smtp.send("DATA");
+    smtp.expect("354 ");
+    smtp.send("Subject: seen in the browser\r\n\r\nHello Eve.\r\n.");
+    smtp.expect("250 ");
+    smtp.send("QUIT");
+    let counted = tests::wait_for(std::time::Duration::from_secs(20), || {
+        b.go(&format!("{web}/accounts/eve@browser.test"));
+        let page = b.source();
+        page.contains(r#"<td>INBOX</td><td class="num">1</td>"#)
+            .then_some(page)
+    });
+    assert!(counted.is_some(), "INBOX never showed 1 message");
+
+    // A screenshot of the overview into the test output folder.
+    b.go(&format!("{web}/"));
+    assert!(b.source().contains("Cluster"));
+    let png = b.screenshot();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("webadmin-overview.png");
+    std::fs::write(&out, &png).expect("screenshot written");
+    eprintln!("overview screenshot: {}", out.display());
+}

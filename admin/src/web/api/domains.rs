@@ -6,10 +6,12 @@ use serde::Deserialize;
 
 use super::{change, object, read, string_field};
 use crate::cli::command::Command;
+use crate::data::Value;
 use crate::error::Error;
 use crate::web::WebState;
 use crate::web::auth::ApiCaller;
-use crate::web::json::from_json_object;
+use crate::web::json::{from_json_object, to_json};
+use crate::web::paging::{Paging, TOTAL_HEADER};
 
 /// `GET /api/v1/domains` → `["example.com", …]`.
 pub async fn list(
@@ -81,14 +83,26 @@ pub async fn update_settings(
     change(&state, &caller, command, StatusCode::NO_CONTENT).await
 }
 
-/// `GET /api/v1/domains/{domain}/accounts` → `{"name": "macnt", …}`.
+/// `GET /api/v1/domains/{domain}/accounts?q=&offset=&limit=` →
+/// `{"name": "macnt", …}` (one page, names containing `q`),
+/// `X-Total-Count`.
 pub async fn accounts(
     state: web::Data<WebState>,
     ApiCaller(caller): ApiCaller,
     domain: web::Path<String>,
+    paging: web::Query<Paging>,
 ) -> Result<HttpResponse, Error> {
-    let command = Command::ListAccounts {
-        domain: Some(domain.into_inner()),
-    };
-    read(&state, &caller, command).await
+    let (total, page) = state
+        .api
+        .account_page(
+            &caller.account,
+            &domain,
+            &paging.q,
+            paging.offset,
+            paging.limit(),
+        )
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((TOTAL_HEADER, total.to_string()))
+        .json(to_json(&Value::Dict(page))))
 }

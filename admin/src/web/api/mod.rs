@@ -6,6 +6,10 @@
 
 pub mod accounts;
 pub mod domains;
+pub mod forwarders;
+pub mod openapi;
+pub mod queue;
+pub mod server;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};

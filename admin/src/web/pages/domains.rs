@@ -7,15 +7,14 @@ use actix_web::{HttpResponse, web};
 use maud::html;
 use serde::Deserialize;
 
-use super::{act, display, failed, fetch, forbidden, parse_settings, settings_card};
+use super::{act, display, failed, fetch, forbidden, pager, parse_settings, settings_card};
 use crate::cli::command::Command;
 use crate::data::{Dict, Value};
 use crate::web::WebState;
 use crate::web::auth::{PageCaller, Posted};
+use crate::web::error::status_of;
+use crate::web::paging::Paging;
 use crate::web::view;
-
-/// Accounts shown per page of a domain.
-pub const PAGE_SIZE: usize = 50;
 
 /// `GET /domains`.
 pub async fn list(state: web::Data<WebState>, PageCaller(caller): PageCaller) -> HttpResponse {
@@ -109,21 +108,12 @@ pub async fn create(state: web::Data<WebState>, posted: Posted<CreateForm>) -> H
     .await
 }
 
-/// Search and page of a domain's account list.
-#[derive(Deserialize)]
-pub struct ListQuery {
-    #[serde(default)]
-    q: String,
-    #[serde(default)]
-    page: usize,
-}
-
 /// `GET /domains/{domain}`: settings, accounts, create-account form.
 pub async fn show(
     state: web::Data<WebState>,
     PageCaller(caller): PageCaller,
     domain: web::Path<String>,
-    query: web::Query<ListQuery>,
+    query: web::Query<Paging>,
 ) -> HttpResponse {
     if !caller.admin {
         return forbidden();
@@ -141,44 +131,36 @@ pub async fn show(
         Ok(v) => v,
         Err(page) => return page,
     };
-    let accounts = match fetch(
-        &state,
-        &caller,
-        Command::ListAccounts {
-            domain: Some(domain.clone()),
-        },
-    )
-    .await
+    let (total, shown) = match state
+        .api
+        .account_page(
+            &caller.account,
+            &domain,
+            query.q.trim(),
+            query.offset,
+            query.limit(),
+        )
+        .await
     {
-        Ok(v) => v,
-        Err(page) => return page,
+        Ok(p) => p,
+        Err(e) => return view::error_page(status_of(&e), &e.to_string()),
     };
-    let empty = Dict::new();
-    let all = accounts.as_dict().unwrap_or(&empty);
-    let needle = query.q.trim().to_lowercase();
-    let matching: Vec<(&String, &Value)> = all
-        .iter()
-        .filter(|(name, _)| needle.is_empty() || name.contains(&needle))
-        .collect();
-    let pages = matching.len().div_ceil(PAGE_SIZE).max(1);
-    let page = query.page.min(pages - 1);
-    let shown = matching.iter().skip(page * PAGE_SIZE).take(PAGE_SIZE);
     let base = view::domain_url(&domain);
-    let page_link = |p: usize| format!("{base}?q={}&page={p}", view::segment(&query.q));
     let body = html! {
         p.crumbs { a href="/domains" { "Domains" } " / " (domain) }
         h1 { (domain) }
         div.grid {
             div.card style="grid-column:span 2" {
-                h2 { "Accounts (" (all.len()) ")" }
+                h2 { "Accounts (" (total) ")" }
                 form.inline method="get" action=(base) {
                     input type="search" name="q" value=(query.q) placeholder="Search accounts";
+                    input type="hidden" name="limit" value=(query.limit());
                     button type="submit" { "Search" }
                 }
                 table {
                     thead { tr { th { "Account" } th { "Storage" } } }
                     tbody {
-                        @for (name, kind) in shown {
+                        @for (name, kind) in &shown {
                             tr {
                                 td { a href=(view::account_url(&format!("{name}@{domain}"))) { (name) } }
                                 td { (display(kind)) }
@@ -186,16 +168,11 @@ pub async fn show(
                         }
                     }
                 }
-                @if matching.is_empty() {
+                @if total == 0 {
                     p.muted { "No accounts match." }
                 }
-                @if pages > 1 {
-                    div.pager {
-                        @if page > 0 { a href=(page_link(page - 1)) { "← Previous" } }
-                        span.muted { "Page " (page + 1) " of " (pages) }
-                        @if page + 1 < pages { a href=(page_link(page + 1)) { "Next →" } }
-                    }
-                }
+                (pager(&query, &base, total))
+                p { a href={ (base) "/forwarders" } { "Forwarders of " (domain) " →" } }
             }
             div.card {
                 h2 { "Create an account" }

@@ -6,8 +6,11 @@
 
 pub mod accounts;
 pub mod domains;
+pub mod forwarders;
 pub mod login;
 pub mod overview;
+pub mod queue;
+pub mod server;
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
@@ -133,4 +136,27 @@ pub fn display(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// Previous/next links of a paged list of `total` items.
+pub fn pager(paging: &crate::web::paging::Paging, base: &str, total: usize) -> Markup {
+    let limit = paging.limit();
+    let first = paging.offset.min(total);
+    let last = (paging.offset + limit).min(total);
+    html! {
+        div.pager {
+            @if let Some(prev) = paging.previous() {
+                a href=(paging.link(base, prev)) { "← Previous" }
+            }
+            span.muted { (first + usize::from(last > first)) "–" (last) " of " (total) }
+            @if let Some(next) = paging.next(total) {
+                a href=(paging.link(base, next)) { "Next →" }
+            }
+        }
+    }
+}
+
+/// The 403 page when a page needs an administrator and `caller` is not.
+pub fn unless_admin(caller: &Caller) -> Option<HttpResponse> {
+    (!caller.admin).then(forbidden)
 }

@@ -1,4 +1,6 @@
-//! `GET /`: the overview an administrator lands on.
+//! `GET /`: the overview an administrator lands on: this node and the
+//! cluster (members, roles, leader, term, applied index, lag, versions),
+//! queue length, domain and account counts.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -9,6 +11,7 @@ use crate::cli::command::Command;
 use crate::cli::session::VERSION;
 use crate::web::WebState;
 use crate::web::auth::PageCaller;
+use crate::web::error::status_of;
 use crate::web::view;
 
 /// The overview: main domain, version, domain and account counts.
@@ -27,27 +30,67 @@ pub async fn show(state: web::Data<WebState>, PageCaller(caller): PageCaller) ->
     let mut rows = Vec::new();
     for d in domains.as_array().unwrap_or_default() {
         let Some(name) = d.as_str() else { continue };
-        let accounts = fetch(
-            &state,
-            &caller,
-            Command::ListAccounts {
-                domain: Some(name.to_string()),
-            },
-        )
-        .await
-        .ok()
-        .and_then(|v| v.as_dict().map(|d| d.len()))
-        .unwrap_or(0);
+        // A count only: an empty page of the list.
+        let accounts = state
+            .api
+            .account_page(&caller.account, name, "", 0, 0)
+            .await
+            .map_or(0, |(n, _)| n);
         rows.push((name.to_string(), accounts));
     }
     let total: usize = rows.iter().map(|(_, n)| n).sum();
+    let queued = match state.api.queue_page(&caller.account, 0, 0).await {
+        Ok((n, _)) => n,
+        Err(e) => return view::error_page(status_of(&e), &e.to_string()),
+    };
+    let cluster = state.api.cluster_status();
+    let head = cluster.last_log.unwrap_or(0);
+    let show = |v: Option<u64>| v.map_or_else(|| "–".to_string(), |v| v.to_string());
     let body = html! {
         h1 { "Overview" }
         div.stats {
             div.stat { b { (main) } span { "Main domain" } }
             div.stat { b { (rows.len()) } span { "Domains" } }
             div.stat { b { (total) } span { "Accounts" } }
+            div.stat { b { a href="/queue" { (queued) } } span { "Queued messages" } }
             div.stat { b { (VERSION) } span { "Mailnode version" } }
+        }
+        div.card #cluster style="margin-top:1.25rem" {
+            h2 { "Cluster" }
+            div.stats {
+                div.stat { b { (cluster.node_id) } span { "This node" } }
+                div.stat { b { (cluster.role) } span { "Its role" } }
+                div.stat { b { (show(cluster.leader)) } span { "Leader" } }
+                div.stat { b { (cluster.term) } span { "Term" } }
+                div.stat { b { (show(cluster.last_applied)) } span { "Applied" } }
+            }
+            table style="margin-top:1rem" {
+                thead { tr {
+                    th { "Id" } th { "Name" } th { "Address" } th { "Role" }
+                    th { "Matched" } th { "Lag" } th { "Version" }
+                } }
+                tbody {
+                    @for m in &cluster.members {
+                        @let info = m.info.clone().unwrap_or_default();
+                        tr {
+                            td.num { (m.id) @if m.id == cluster.node_id { " " span.tag { "this" } } }
+                            td { (info.name) }
+                            td { (m.addr) }
+                            td {
+                                @if cluster.leader == Some(m.id) { span.tag { "leader" } }
+                                @else if m.voter { "voter" }
+                                @else { "learner" }
+                            }
+                            td.num { (show(m.matched)) }
+                            td.num { (show(m.matched.map(|x| head.saturating_sub(x)))) }
+                            td { (info.version) }
+                        }
+                    }
+                }
+            }
+            @if cluster.role != "Leader" {
+                p.muted { "Matched and lag are known on the leader." }
+            }
         }
         div.card style="margin-top:1.25rem" {
             h2 { "Domains" }

@@ -52,6 +52,8 @@ pub enum CommandKind {
         read_only: bool,
         /// The `(CONDSTORE)` parameter (RFC 7162 §3.1.8).
         condstore: bool,
+        /// The `(QRESYNC ...)` parameter (RFC 7162 §3.2.5).
+        qresync: Option<Qresync>,
     },
     /// RFC 9051 §6.3.4.
     Create(String),
@@ -121,6 +123,8 @@ pub enum CommandKind {
         uid: bool,
         /// Criteria (AND of the top-level keys).
         key: SearchKey,
+        /// `RETURN (...)` options (RFC 4731 §3): an ESEARCH reply.
+        ret: Option<SearchReturn>,
     },
     /// RFC 9051 §6.4.5.
     Fetch {
@@ -132,6 +136,8 @@ pub enum CommandKind {
         items: Vec<FetchItem>,
         /// The CHANGEDSINCE modifier (RFC 7162 §3.1.4).
         changed_since: Option<u64>,
+        /// The VANISHED modifier (RFC 7162 §3.2.6).
+        vanished: bool,
     },
     /// RFC 9051 §6.4.6.
     Store {
@@ -163,6 +169,38 @@ pub enum CommandKind {
     Id,
     /// RFC 5161.
     Enable(Vec<String>),
+    /// RFC 9208 §4.2: GETQUOTA of a quota root.
+    GetQuota(String),
+    /// RFC 9208 §4.3: GETQUOTAROOT of a mailbox.
+    GetQuotaRoot(String),
+    /// RFC 9208 §4.1: SETQUOTA (refused: limits come from the settings).
+    SetQuota,
+}
+
+/// The QRESYNC parameter of SELECT/EXAMINE (RFC 7162 §3.2.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qresync {
+    /// The UIDVALIDITY the client knows.
+    pub uid_validity: u32,
+    /// The last mod-sequence the client knows.
+    pub modseq: u64,
+    /// The UIDs the client knows (all when absent).
+    pub known_uids: Option<SequenceSet>,
+    /// Message numbers and their UIDs as the client knows them.
+    pub seq_match: Option<(SequenceSet, SequenceSet)>,
+}
+
+/// The result options of `SEARCH RETURN (...)` (RFC 4731 §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SearchReturn {
+    /// MIN: the lowest match.
+    pub min: bool,
+    /// MAX: the highest match.
+    pub max: bool,
+    /// ALL: every match as a sequence set.
+    pub all: bool,
+    /// COUNT: the number of matches.
+    pub count: bool,
 }
 
 /// STATUS data items (RFC 9051 §6.3.11).
@@ -740,11 +778,16 @@ fn parse_kind(p: &mut Parser<'_>, name: &str) -> PResult<CommandKind> {
             p.sp()?;
             let mailbox = p.mailbox()?;
             let mut condstore = false;
+            let mut qresync = None;
             if p.eat(b' ') {
                 p.expect(b'(', "expected (")?;
                 loop {
                     match p.atom()?.to_ascii_uppercase().as_str() {
                         "CONDSTORE" => condstore = true,
+                        "QRESYNC" if qresync.is_none() => {
+                            p.sp()?;
+                            qresync = Some(qresync_param(p)?);
+                        }
                         _ => return Err("unknown SELECT parameter"),
                     }
                     if !p.eat(b' ') {
@@ -757,6 +800,7 @@ fn parse_kind(p: &mut Parser<'_>, name: &str) -> PResult<CommandKind> {
                 mailbox,
                 read_only: name == "EXAMINE",
                 condstore,
+                qresync,
             }
         }
         "CREATE" | "DELETE" | "SUBSCRIBE" | "UNSUBSCRIBE" => {
@@ -855,6 +899,24 @@ fn parse_kind(p: &mut Parser<'_>, name: &str) -> PResult<CommandKind> {
                 return Err("ENABLE needs a capability");
             }
             K::Enable(caps)
+        }
+        "GETQUOTA" => {
+            p.sp()?;
+            K::GetQuota(p.astring()?)
+        }
+        "GETQUOTAROOT" => {
+            p.sp()?;
+            K::GetQuotaRoot(p.mailbox()?)
+        }
+        "SETQUOTA" => {
+            p.sp()?;
+            p.astring()?;
+            p.sp()?;
+            if p.peek() != Some(b'(') {
+                return Err("expected (");
+            }
+            skip_list(p)?;
+            K::SetQuota
         }
         _ => return Err("unknown command"),
     })
@@ -1055,14 +1117,27 @@ fn parse_fetch(p: &mut Parser<'_>, uid: bool) -> PResult<CommandKind> {
         fetch_item(p, &mut items)?;
     }
     let mut changed_since = None;
+    let mut vanished = false;
     if p.eat(b' ') {
         p.expect(b'(', "expected (")?;
-        if !p.atom()?.eq_ignore_ascii_case("CHANGEDSINCE") {
-            return Err("unknown FETCH modifier");
+        loop {
+            match p.atom()?.to_ascii_uppercase().as_str() {
+                "CHANGEDSINCE" if changed_since.is_none() => {
+                    p.sp()?;
+                    changed_since = Some(p.number64()?);
+                }
+                "VANISHED" if !vanished => vanished = true,
+                _ => return Err("unknown FETCH modifier"),
+            }
+            if !p.eat(b' ') {
+                break;
+            }
         }
-        p.sp()?;
-        changed_since = Some(p.number64()?);
         p.expect(b')', "expected )")?;
+        // RFC 7162 §3.2.6: VANISHED only with CHANGEDSINCE.
+        if vanished && changed_since.is_none() {
+            return Err("VANISHED needs CHANGEDSINCE");
+        }
         // RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ.
         if !items.contains(&FetchItem::ModSeq) {
             items.push(FetchItem::ModSeq);
@@ -1073,6 +1148,51 @@ fn parse_fetch(p: &mut Parser<'_>, uid: bool) -> PResult<CommandKind> {
         set,
         items,
         changed_since,
+        vanished,
+    })
+}
+
+/// `(uidvalidity modseq [known-uids [(seq-set uid-set)]])` after
+/// `QRESYNC ` (RFC 7162 §3.2.5, §7 `select-param`).
+fn qresync_param(p: &mut Parser<'_>) -> PResult<Qresync> {
+    p.expect(b'(', "expected (")?;
+    let uid_validity = p.number()?;
+    if uid_validity == 0 {
+        return Err("UIDVALIDITY must be non-zero");
+    }
+    p.sp()?;
+    let modseq = p.number64()?;
+    if modseq == 0 {
+        return Err("mod-sequence must be non-zero");
+    }
+    let mut known_uids = None;
+    let mut seq_match = None;
+    if p.eat(b' ') {
+        if p.peek() != Some(b'(') {
+            known_uids = Some(p.sequence_set()?);
+            if !p.eat(b' ') {
+                p.expect(b')', "expected )")?;
+                return Ok(Qresync {
+                    uid_validity,
+                    modseq,
+                    known_uids,
+                    seq_match,
+                });
+            }
+        }
+        p.expect(b'(', "expected (")?;
+        let seqs = p.sequence_set()?;
+        p.sp()?;
+        let uids = p.sequence_set()?;
+        p.expect(b')', "expected )")?;
+        seq_match = Some((seqs, uids));
+    }
+    p.expect(b')', "expected )")?;
+    Ok(Qresync {
+        uid_validity,
+        modseq,
+        known_uids,
+        seq_match,
     })
 }
 
@@ -1187,6 +1307,13 @@ fn section(p: &mut Parser<'_>) -> PResult<Section> {
 
 fn parse_search(p: &mut Parser<'_>, uid: bool) -> PResult<CommandKind> {
     let mut keys = Vec::new();
+    let mut ret = None;
+    if p.s[p.i..].to_ascii_uppercase().starts_with(b" RETURN ") {
+        p.sp()?;
+        p.atom()?;
+        p.sp()?;
+        ret = Some(search_return(p)?);
+    }
     while p.eat(b' ') {
         if keys.is_empty() && p.s[p.i..].to_ascii_uppercase().starts_with(b"CHARSET ") {
             p.atom()?;
@@ -1207,7 +1334,31 @@ fn parse_search(p: &mut Parser<'_>, uid: bool) -> PResult<CommandKind> {
     } else {
         SearchKey::And(keys)
     };
-    Ok(CommandKind::Search { uid, key })
+    Ok(CommandKind::Search { uid, key, ret })
+}
+
+/// `(option ...)` of `SEARCH RETURN` (RFC 4731 §3.1); `()` means ALL.
+fn search_return(p: &mut Parser<'_>) -> PResult<SearchReturn> {
+    p.expect(b'(', "expected (")?;
+    let mut r = SearchReturn::default();
+    if p.eat(b')') {
+        r.all = true;
+        return Ok(r);
+    }
+    loop {
+        match p.atom()?.to_ascii_uppercase().as_str() {
+            "MIN" => r.min = true,
+            "MAX" => r.max = true,
+            "ALL" => r.all = true,
+            "COUNT" => r.count = true,
+            _ => return Err("unknown SEARCH return option"),
+        }
+        if !p.eat(b' ') {
+            break;
+        }
+    }
+    p.expect(b')', "expected )")?;
+    Ok(r)
 }
 
 /// Deepest nesting of NOT/OR/parentheses accepted, so hostile input

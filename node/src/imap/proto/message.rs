@@ -149,6 +149,47 @@ impl<'a> Parsed<'a> {
         })
     }
 
+    /// The decoded Subject, empty when there is none (RFC 5256 §2.1
+    /// step 1 starts from the decoded text).
+    pub fn subject(&self) -> String {
+        match &self.msg {
+            Some(m) => m.subject().unwrap_or_default().to_owned(),
+            None => {
+                let (header, _) = split_header(self.raw);
+                fields(header)
+                    .find(|(name, _)| name.eq_ignore_ascii_case(b"Subject"))
+                    .map(|(_, v)| unfold(v))
+                    .unwrap_or_default()
+            }
+        }
+    }
+
+    /// The local part of the first address of `field` (`From`, `To` or
+    /// `Cc`), empty when there is none: the SORT key of RFC 5256 §3.
+    pub fn first_mailbox(&self, field: &str) -> String {
+        let Some(m) = &self.msg else {
+            return String::new();
+        };
+        let list = match field {
+            "From" => m.from(),
+            "To" => m.to(),
+            _ => m.cc(),
+        };
+        let addr = list
+            .map(addr_list)
+            .and_then(|l| l.into_iter().find_map(|(_, a)| a))
+            .unwrap_or_default();
+        match addr.rsplit_once('@') {
+            Some((local, _)) => local.to_owned(),
+            None => addr,
+        }
+    }
+
+    /// The Date header as seconds since the epoch (UTC), if it parses.
+    pub fn sent_time(&self) -> Option<i64> {
+        Some(self.msg.as_ref()?.date()?.to_timestamp())
+    }
+
     /// The day of the Date header (days since the epoch, its own zone).
     pub fn sent_day(&self) -> Option<i64> {
         let d = self.msg.as_ref()?.date()?;

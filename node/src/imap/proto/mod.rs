@@ -9,6 +9,7 @@
 
 pub mod command;
 pub mod message;
+pub mod quota;
 pub mod receiver;
 pub mod response;
 pub mod search;

@@ -7,6 +7,8 @@
 
 use storage::Flags;
 
+use super::command::SearchReturn;
+
 /// Longest string written in quoted form; longer ones become literals.
 const MAX_QUOTED: usize = 1024;
 
@@ -136,6 +138,70 @@ pub fn mailbox(out: &mut Vec<u8>, name: &str) {
     string(out, super::utf7::encode(name).as_bytes());
 }
 
+/// The `* ESEARCH` response to `SEARCH RETURN (...)` (RFC 4731 §3.1):
+/// `hits` ascending; MIN, MAX and ALL are left out when nothing matched;
+/// `modseq` (RFC 7162 §3.1.5) is the highest mod-sequence of the matches.
+pub fn esearch(
+    tag: &str,
+    uid: bool,
+    ret: SearchReturn,
+    hits: &[u32],
+    modseq: Option<u64>,
+) -> String {
+    let mut out = b"* ESEARCH (TAG ".to_vec();
+    string(&mut out, tag.as_bytes());
+    out.push(b')');
+    let mut line = String::from_utf8_lossy(&out).into_owned();
+    if uid {
+        line.push_str(" UID");
+    }
+    if let (Some(min), true) = (hits.first(), ret.min) {
+        line.push_str(&format!(" MIN {min}"));
+    }
+    if let (Some(max), true) = (hits.last(), ret.max) {
+        line.push_str(&format!(" MAX {max}"));
+    }
+    if ret.all && !hits.is_empty() {
+        line.push_str(&format!(" ALL {}", number_set(hits)));
+    }
+    if ret.count {
+        line.push_str(&format!(" COUNT {}", hits.len()));
+    }
+    if let Some(m) = modseq {
+        line.push_str(&format!(" MODSEQ {m}"));
+    }
+    line.push_str("\r\n");
+    line
+}
+
+/// A compact set (`1:3,7`) of ascending, distinct numbers (RFC 9051 §9
+/// `sequence-set`), as in COPYUID, VANISHED and ESEARCH ALL.
+pub fn number_set(ns: &[u32]) -> String {
+    let mut ranges: Vec<(u32, u32)> = Vec::new();
+    for &n in ns {
+        match ranges.last_mut() {
+            Some(r) if r.1.checked_add(1) == Some(n) => r.1 = n,
+            _ => ranges.push((n, n)),
+        }
+    }
+    range_set(&ranges)
+}
+
+/// Like [`number_set`] for inclusive ranges, ascending and disjoint.
+pub fn range_set(ranges: &[(u32, u32)]) -> String {
+    let parts: Vec<String> = ranges
+        .iter()
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}:{b}")
+            }
+        })
+        .collect();
+    parts.join(",")
+}
+
 /// `(\Seen \Flagged ... keyword ...)`, with `\Recent` when `recent`.
 pub fn flag_list(flags: Flags, keywords: &[String], recent: bool) -> String {
     let mut names = Vec::new();
@@ -199,5 +265,60 @@ mod tests {
             "(\\Seen \\Deleted $Junk \\Recent)"
         );
         assert_eq!(date_time(837_571_465), "\"17-Jul-1996 02:44:25 +0000\"");
+    }
+
+    /// RFC 4731 §3.1 examples: MIN/MAX/COUNT/ALL, UID, and an empty result.
+    #[test]
+    fn rfc4731_esearch_responses() {
+        let r = |min, max, all, count| SearchReturn {
+            min,
+            max,
+            all,
+            count,
+        };
+        assert_eq!(
+            esearch(
+                "A282",
+                false,
+                r(true, false, false, true),
+                &[2, 10, 11],
+                None
+            ),
+            "* ESEARCH (TAG \"A282\") MIN 2 COUNT 3\r\n"
+        );
+        assert_eq!(
+            esearch(
+                "A283",
+                false,
+                r(false, false, true, false),
+                &[2, 10, 11],
+                None
+            ),
+            "* ESEARCH (TAG \"A283\") ALL 2,10:11\r\n"
+        );
+        assert_eq!(
+            esearch("A284", false, r(true, false, false, false), &[], None),
+            "* ESEARCH (TAG \"A284\")\r\n"
+        );
+        assert_eq!(
+            esearch("A285", true, r(true, true, false, false), &[7, 3800], None),
+            "* ESEARCH (TAG \"A285\") UID MIN 7 MAX 3800\r\n"
+        );
+        assert_eq!(
+            esearch("A286", false, r(false, false, false, true), &[], None),
+            "* ESEARCH (TAG \"A286\") COUNT 0\r\n"
+        );
+        // RFC 7162 §3.1.5: MODSEQ after the results.
+        assert_eq!(
+            esearch(
+                "a",
+                true,
+                r(false, false, true, false),
+                &[1, 2, 3, 5],
+                Some(917)
+            ),
+            "* ESEARCH (TAG \"a\") UID ALL 1:3,5 MODSEQ 917\r\n"
+        );
+        assert_eq!(number_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
     }
 }

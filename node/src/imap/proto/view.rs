@@ -9,8 +9,8 @@
 
 use storage::{Flags, Uid};
 
-use super::command::SequenceSet;
-use super::response::flag_list;
+use super::command::{SeqNum, SequenceSet};
+use super::response::{flag_list, number_set, range_set};
 
 /// What the store holds now: UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and the
 /// messages in UID order (none `recent`).
@@ -77,6 +77,8 @@ pub struct View {
     pub highest_modseq: u64,
     /// CONDSTORE is on (RFC 7162 §3.1): FETCH updates carry MODSEQ.
     pub condstore: bool,
+    /// QRESYNC is on (RFC 7162 §3.2.7): expunges are told as VANISHED.
+    pub qresync: bool,
     /// The keywords defined in the mailbox, as told in FLAGS.
     keywords: Vec<String>,
     entries: Vec<Entry>,
@@ -93,6 +95,7 @@ impl View {
             uid_next: snap.uid_next,
             highest_modseq: snap.highest_modseq,
             condstore: false,
+            qresync: false,
             keywords: Vec::new(),
             entries: snap.messages.clone(),
         };
@@ -197,7 +200,6 @@ impl View {
     /// Whether a non-UID set names a number past the last message
     /// (RFC 9051 §6.4.5 asks for BAD on an invalid message number).
     pub fn out_of_range(&self, set: &SequenceSet) -> bool {
-        use super::command::SeqNum;
         let max = self.exists();
         set.0.iter().any(|(a, b)| {
             [a, b].iter().any(|n| {
@@ -215,6 +217,63 @@ impl View {
             e.keywords = keywords.to_vec();
             e.modseq = e.modseq.max(modseq);
         }
+    }
+
+    /// Removes messages this session expunged and returns their untagged
+    /// report: `* n EXPUNGE` each, or one `* VANISHED` under QRESYNC
+    /// (RFC 7162 §3.2.10). `gone` is ascending.
+    pub fn expunged(&mut self, gone: &[Uid]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut told = Vec::new();
+        for uid in gone {
+            if let Some(seq) = self.remove(*uid) {
+                told.push(*uid);
+                if !self.qresync {
+                    out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
+                }
+            }
+        }
+        if self.qresync && !told.is_empty() {
+            out.extend_from_slice(&vanished_line(&told));
+        }
+        out
+    }
+
+    /// The untagged responses after the usual ones of a SELECT with the
+    /// QRESYNC parameter (RFC 7162 §3.2.5.2): `* VANISHED (EARLIER)` for
+    /// the known UIDs expunged since `modseq`, then `* n FETCH (UID FLAGS
+    /// MODSEQ)` for the known messages changed since. `expunged` is what
+    /// the store remembers ([`vanished_earlier`]).
+    pub fn resync(
+        &self,
+        modseq: u64,
+        known: Option<&SequenceSet>,
+        expunged: Option<&[Uid]>,
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        let present: Vec<Uid> = self.entries.iter().map(|e| e.uid).collect();
+        let gone = vanished_earlier(&present, self.uid_next, known, expunged);
+        if !gone.is_empty() {
+            out.extend_from_slice(
+                format!("* VANISHED (EARLIER) {}\r\n", range_set(&gone)).as_bytes(),
+            );
+        }
+        let star = present.last().map_or(0, |u| u.0);
+        for (i, e) in self.entries.iter().enumerate() {
+            if e.modseq > modseq && known.is_none_or(|k| k.contains(e.uid.0, star)) {
+                out.extend_from_slice(
+                    format!(
+                        "* {} FETCH (UID {} FLAGS {} MODSEQ ({}))\r\n",
+                        i + 1,
+                        e.uid,
+                        e.flag_list(),
+                        e.modseq
+                    )
+                    .as_bytes(),
+                );
+            }
+        }
+        out
     }
 
     /// Removes an expunged message; returns its number for `* n EXPUNGE`.
@@ -235,12 +294,19 @@ impl View {
         }
         let present = |uid: Uid| snap.messages.binary_search_by_key(&uid, |m| m.uid).ok();
         if allow_expunge {
+            let mut gone = Vec::new();
             // Highest first, so the numbers of the lower ones still hold.
             for i in (0..self.entries.len()).rev() {
                 if present(self.entries[i].uid).is_none() {
-                    self.entries.remove(i);
-                    out.extend_from_slice(format!("* {} EXPUNGE\r\n", i + 1).as_bytes());
+                    gone.push(self.entries.remove(i).uid);
+                    if !self.qresync {
+                        out.extend_from_slice(format!("* {} EXPUNGE\r\n", i + 1).as_bytes());
+                    }
                 }
+            }
+            if self.qresync && !gone.is_empty() {
+                gone.reverse();
+                out.extend_from_slice(&vanished_line(&gone));
             }
         }
         for (i, e) in self.entries.iter_mut().enumerate() {
@@ -288,6 +354,87 @@ impl View {
         self.highest_modseq = self.highest_modseq.max(snap.highest_modseq);
         out
     }
+}
+
+/// `* VANISHED uid-set` for UIDs ascending (RFC 7162 §3.2.10).
+fn vanished_line(uids: &[Uid]) -> Vec<u8> {
+    let ns: Vec<u32> = uids.iter().map(|u| u.0).collect();
+    format!("* VANISHED {}\r\n", number_set(&ns)).into_bytes()
+}
+
+/// The UIDs to report in `VANISHED (EARLIER)` (RFC 7162 §3.2.5.2,
+/// §3.2.6), as ascending disjoint ranges: those of `within` (all UIDs when
+/// absent; `*` is the highest UID below `uid_next`) that were expunged,
+/// by the store's list `expunged`. When that list does not reach back far
+/// enough (`None`), every UID of `within` below `uid_next` that is not
+/// `present` (ascending) is reported, which the RFC allows: a client
+/// ignores UIDs it does not know.
+pub fn vanished_earlier(
+    present: &[Uid],
+    uid_next: u32,
+    within: Option<&SequenceSet>,
+    expunged: Option<&[Uid]>,
+) -> Vec<(u32, u32)> {
+    let max = uid_next.saturating_sub(1);
+    if max == 0 {
+        return Vec::new();
+    }
+    // The ranges of `within`, clipped to 1..=max, sorted and merged.
+    let mut ranges: Vec<(u32, u32)> = match within {
+        None => vec![(1, max)],
+        Some(set) => set
+            .0
+            .iter()
+            .map(|&(a, b)| {
+                let v = |n: SeqNum| match n {
+                    SeqNum::Value(v) => v,
+                    SeqNum::Star => max,
+                };
+                let (a, b) = (v(a).min(v(b)), v(a).max(v(b)));
+                (a.max(1), b.min(max))
+            })
+            .filter(|(a, b)| a <= b)
+            .collect(),
+    };
+    ranges.sort_unstable();
+    let mut merged: Vec<(u32, u32)> = Vec::new();
+    for (a, b) in ranges {
+        match merged.last_mut() {
+            Some(m) if a <= m.1.saturating_add(1) => m.1 = m.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    let inside = |u: u32| merged.iter().any(|&(a, b)| a <= u && u <= b);
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    let mut push = |a: u32, b: u32| match out.last_mut() {
+        Some(m) if m.1.checked_add(1) == Some(a) => m.1 = b,
+        _ => out.push((a, b)),
+    };
+    match expunged {
+        Some(list) => {
+            for u in list.iter().map(|u| u.0).filter(|&u| inside(u)) {
+                if present.binary_search(&Uid(u)).is_err() {
+                    push(u, u);
+                }
+            }
+        }
+        None => {
+            for (a, b) in merged.iter().copied() {
+                let mut next = a;
+                let start = present.partition_point(|u| u.0 < a);
+                for u in present[start..].iter().map(|u| u.0).take_while(|&u| u <= b) {
+                    if u > next {
+                        push(next, u - 1);
+                    }
+                    next = u + 1;
+                }
+                if next <= b {
+                    push(next, b);
+                }
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -387,5 +534,94 @@ mod tests {
             "* 1 FETCH (UID 1 FLAGS ($Junk) MODSEQ (6))\r\n"
         );
         assert_eq!(text(v.sync(&now, true)), "");
+    }
+
+    fn uids(r: &[(u32, u32)]) -> SequenceSet {
+        SequenceSet(
+            r.iter()
+                .map(|&(a, b)| (SeqNum::Value(a), SeqNum::Value(b)))
+                .collect(),
+        )
+    }
+
+    /// RFC 7162 §3.2.10 example: EXPUNGE under QRESYNC answers
+    /// `* VANISHED 405,407,410,425` instead of `* n EXPUNGE` lines.
+    #[test]
+    fn rfc7162_3_2_10_expunge_reports_vanished() {
+        let msgs: Vec<(u32, Flags)> = [400, 405, 406, 407, 410, 425, 430]
+            .iter()
+            .map(|&u| (u, Flags::DELETED))
+            .collect();
+        let mut v = View::new("INBOX".into(), false, &snap(&msgs));
+        let gone = [405, 407, 410, 425].map(Uid);
+        let mut plain = v.clone();
+        assert_eq!(
+            text(plain.expunged(&gone)),
+            "* 2 EXPUNGE\r\n* 3 EXPUNGE\r\n* 3 EXPUNGE\r\n* 3 EXPUNGE\r\n"
+        );
+        v.qresync = true;
+        assert_eq!(text(v.expunged(&gone)), "* VANISHED 405,407,410,425\r\n");
+        assert_eq!(v.exists(), 3);
+        // Expunges by another session are told the same way.
+        let now = snap(&[(400, Flags::EMPTY)]);
+        assert_eq!(
+            text(v.sync(&now, false)),
+            "* 1 FETCH (UID 400 FLAGS ())\r\n"
+        );
+        assert_eq!(text(v.sync(&now, true)), "* VANISHED 406,430\r\n");
+    }
+
+    /// RFC 7162 §3.2.5.2 example, first SELECT: known UIDs
+    /// `41,43:211,214:541`; VANISHED (EARLIER) names those expunged since
+    /// the client's mod-sequence, then FETCH for the messages changed since.
+    #[test]
+    fn rfc7162_3_2_5_2_select_resync() {
+        let mut s = snap(&[(41, Flags::EMPTY), (50, Flags::SEEN), (300, Flags::EMPTY)]);
+        s.uid_next = 600;
+        s.messages[1].modseq = 20;
+        s.messages[2].modseq = 30;
+        let v = View::new("INBOX".into(), false, &s);
+        let known = uids(&[(41, 41), (43, 211), (214, 541)]);
+        // The store remembers what was expunged since mod-sequence 10.
+        let expunged = [42, 43, 60, 61, 62, 212, 500, 700].map(Uid);
+        assert_eq!(
+            text(v.resync(10, Some(&known), Some(&expunged))),
+            "* VANISHED (EARLIER) 43,60:62,500\r\n\
+             * 2 FETCH (UID 50 FLAGS (\\Seen) MODSEQ (20))\r\n\
+             * 3 FETCH (UID 300 FLAGS () MODSEQ (30))\r\n"
+        );
+        // Known UIDs restrict the FETCH responses too; `*` is the last UID.
+        let known = uids(&[(100, 599)]);
+        assert_eq!(
+            text(v.resync(25, Some(&known), Some(&[]))),
+            "* 3 FETCH (UID 300 FLAGS () MODSEQ (30))\r\n"
+        );
+        // Without history every unknown UID of the range is reported.
+        assert_eq!(
+            text(v.resync(30, Some(&uids(&[(41, 41), (43, 211), (214, 541)])), None)),
+            "* VANISHED (EARLIER) 43:49,51:211,214:299,301:541\r\n"
+        );
+        assert_eq!(
+            text(v.resync(30, None, None)),
+            "* VANISHED (EARLIER) 1:40,42:49,51:299,301:599\r\n"
+        );
+    }
+
+    #[test]
+    fn vanished_earlier_clips_and_merges() {
+        let present = [Uid(2), Uid(5)];
+        let star = SequenceSet(vec![
+            (SeqNum::Value(4), SeqNum::Star),
+            (SeqNum::Value(1), SeqNum::Value(3)),
+        ]);
+        assert_eq!(
+            vanished_earlier(&present, 7, Some(&star), None),
+            [(1, 1), (3, 4), (6, 6)]
+        );
+        assert_eq!(vanished_earlier(&present, 1, None, None), []);
+        assert_eq!(
+            vanished_earlier(&present, 7, Some(&uids(&[(3, 3)])), Some(&[Uid(1), Uid(3)])),
+            [(3, 3)]
+        );
     }
 }

@@ -28,7 +28,8 @@ fn rfc9051_8_sample_session() {
         CommandKind::Select {
             mailbox: "INBOX".into(),
             read_only: false,
-            condstore: false
+            condstore: false,
+            qresync: None,
         }
     );
     let CommandKind::Fetch {
@@ -62,7 +63,8 @@ fn rfc9051_8_sample_session() {
                 },
                 partial: None
             }],
-            changed_since: None
+            changed_since: None,
+            vanished: false,
         }
     );
     assert_eq!(
@@ -164,7 +166,7 @@ fn fetch_sections_and_partials() {
 
 #[test]
 fn search_criteria() {
-    let CommandKind::Search { key, uid } = parse(
+    let CommandKind::Search { key, uid, .. } = parse(
         "a UID SEARCH CHARSET UTF-8 OR FROM \"smith\" NOT SEEN (SINCE 1-Feb-1994 LARGER 10) 1:5",
     ) else {
         panic!()
@@ -358,4 +360,116 @@ fn list_extended_syntax() {
     // RECURSIVEMATCH alone is an error (RFC 5258 §3.1).
     assert!(parse_command(b"A LIST (RECURSIVEMATCH) \"\" %").is_err());
     assert!(parse_command(b"A LSUB (SUBSCRIBED) \"\" %").is_err());
+}
+
+/// RFC 7162 §3.2.5.2 and §3.2.6 examples: SELECT (QRESYNC ...) with known
+/// UIDs and sequence match data, and UID FETCH (CHANGEDSINCE n VANISHED).
+#[test]
+fn rfc7162_3_2_qresync_syntax() {
+    let CommandKind::Select {
+        qresync: Some(q), ..
+    } = parse("A02 SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541))")
+    else {
+        panic!()
+    };
+    assert_eq!(q.uid_validity, 67_890_007);
+    assert_eq!(q.modseq, 20_050_715_194_045_000);
+    assert_eq!(q.known_uids, Some(set(&[(41, 41), (43, 211), (214, 541)])));
+    assert_eq!(q.seq_match, None);
+    let CommandKind::Select {
+        qresync: Some(q), ..
+    } = parse(
+        "B04 SELECT INBOX (QRESYNC (67890007 \
+         90060115194045000 41:211,214:541 (1:15,19,30:32 4:7,13:15,60:61)))",
+    )
+    else {
+        panic!()
+    };
+    assert_eq!(q.known_uids, Some(set(&[(41, 211), (214, 541)])));
+    let (seqs, uids) = q.seq_match.unwrap();
+    assert_eq!(seqs, set(&[(1, 15), (19, 19), (30, 32)]));
+    assert_eq!(uids, set(&[(4, 7), (13, 15), (60, 61)]));
+    let CommandKind::Select {
+        qresync: Some(q), ..
+    } = parse("a EXAMINE INBOX (QRESYNC (1 5 (1:2 3:4)))")
+    else {
+        panic!()
+    };
+    assert_eq!(q.known_uids, None);
+    assert!(q.seq_match.is_some());
+    let CommandKind::Fetch {
+        uid,
+        changed_since,
+        vanished,
+        ..
+    } = parse("A04 UID FETCH 300:500 (FLAGS) (CHANGEDSINCE 12345 VANISHED)")
+    else {
+        panic!()
+    };
+    assert!(uid && vanished);
+    assert_eq!(changed_since, Some(12345));
+    for bad in [
+        "a SELECT INBOX (QRESYNC (0 5))",
+        "a SELECT INBOX (QRESYNC (1 0))",
+        "a SELECT INBOX (QRESYNC (1))",
+        "a UID FETCH 1:* FLAGS (VANISHED)",
+    ] {
+        assert!(parse_command(bad.as_bytes()).is_err(), "{bad}");
+    }
+}
+
+/// RFC 4731 §3.1 and its examples: SEARCH RETURN (...).
+#[test]
+fn rfc4731_search_return_syntax() {
+    let CommandKind::Search { ret, key, .. } =
+        parse("A282 SEARCH RETURN (MIN COUNT) FLAGGED SINCE 1-Feb-1994 NOT FROM \"Smith\"")
+    else {
+        panic!()
+    };
+    assert_eq!(
+        ret,
+        Some(SearchReturn {
+            min: true,
+            count: true,
+            ..SearchReturn::default()
+        })
+    );
+    assert!(matches!(key, SearchKey::And(ref k) if k.len() == 3));
+    let CommandKind::Search { ret, uid, .. } = parse("A283 UID SEARCH RETURN () CHARSET UTF-8 ALL")
+    else {
+        panic!()
+    };
+    assert!(uid);
+    assert_eq!(
+        ret,
+        Some(SearchReturn {
+            all: true,
+            ..SearchReturn::default()
+        })
+    );
+    let CommandKind::Search { ret, .. } = parse("A284 SEARCH UNSEEN") else {
+        panic!()
+    };
+    assert_eq!(ret, None);
+    assert!(parse_command(b"A285 SEARCH RETURN (BOGUS) ALL").is_err());
+}
+
+/// RFC 9208 §4.1-§4.3 examples.
+#[test]
+fn rfc9208_quota_syntax() {
+    assert_eq!(
+        parse("G0001 GETQUOTA \"!partition/sda4\""),
+        CommandKind::GetQuota("!partition/sda4".into())
+    );
+    assert_eq!(
+        parse("G0002 GETQUOTAROOT INBOX"),
+        CommandKind::GetQuotaRoot("INBOX".into())
+    );
+    assert_eq!(
+        parse("S0000 SETQUOTA \"User quota\" (STORAGE 510)"),
+        CommandKind::SetQuota
+    );
+    assert_eq!(parse("S0001 SETQUOTA \"\" ()"), CommandKind::SetQuota);
+    assert!(parse_command(b"S0002 SETQUOTA \"\" STORAGE").is_err());
+    assert!(parse_command(b"G0003 GETQUOTAROOT").is_err());
 }

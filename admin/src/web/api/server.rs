@@ -1,0 +1,120 @@
+//! Server-wide routes: the cluster as this node sees it, the router
+//! table, and the server's IP address lists.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use super::{change, string_field};
+use crate::cli::command::Command;
+use crate::error::Error;
+use crate::web::WebState;
+use crate::web::auth::{ApiCaller, Caller};
+
+/// The server IP lists WebAdmin edits, by their CLI names
+/// (`GetLANIPs`/`SetLANIPs`, ...).
+pub const IP_LISTS: [&str; 3] = ["LANIPs", "BlacklistedIPs", "ClientIPs"];
+
+/// The cluster status as JSON: the [`ClusterStatus`](cluster::status::ClusterStatus)
+/// fields, plus each member's `lag` (entries behind this node's last log,
+/// known on the leader) and `leader` flag.
+pub fn cluster_json(status: &cluster::status::ClusterStatus) -> serde_json::Value {
+    let head = status.last_log.unwrap_or(0);
+    let mut value = serde_json::to_value(status).unwrap_or_default();
+    if let Some(members) = value.get_mut("members").and_then(|m| m.as_array_mut()) {
+        for (m, s) in members.iter_mut().zip(&status.members) {
+            m["lag"] = json!(s.matched.map(|x| head.saturating_sub(x)));
+            m["leader"] = json!(status.leader == Some(s.id));
+        }
+    }
+    value
+}
+
+fn admin_only(caller: &Caller) -> Result<(), Error> {
+    if caller.admin {
+        Ok(())
+    } else {
+        Err(Error::NotAllowed)
+    }
+}
+
+/// `GET /api/v1/cluster` → `{"node_id", "role", "leader", "term",
+/// "last_log", "last_applied", "members": [{"id", "addr", "voter",
+/// "matched", "lag", "leader", "info": {"name", "version", …}}]}`.
+pub async fn cluster(
+    state: web::Data<WebState>,
+    ApiCaller(caller): ApiCaller,
+) -> Result<HttpResponse, Error> {
+    admin_only(&caller)?;
+    Ok(HttpResponse::Ok().json(cluster_json(&state.api.cluster_status())))
+}
+
+/// `GET /api/v1/router` → `{"table": "pattern = target\n…"}`.
+pub async fn router(
+    state: web::Data<WebState>,
+    ApiCaller(caller): ApiCaller,
+) -> Result<HttpResponse, Error> {
+    let table = state
+        .api
+        .execute(&caller.account, Command::GetRouterTable)
+        .await?
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    Ok(HttpResponse::Ok().json(json!({ "table": table })))
+}
+
+/// `PUT /api/v1/router {"table"}` → 204; replaces the table.
+pub async fn set_router(
+    state: web::Data<WebState>,
+    ApiCaller(caller): ApiCaller,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, Error> {
+    let command = Command::SetRouterTable {
+        table: string_field(&body, "table")?,
+    };
+    change(&state, &caller, command, StatusCode::NO_CONTENT).await
+}
+
+/// The list named `name`, if it is one of [`IP_LISTS`].
+///
+/// # Errors
+/// `Refused` (not found) for other names.
+pub fn ip_list_name(name: &str) -> Result<&'static str, Error> {
+    IP_LISTS
+        .iter()
+        .find(|l| l.eq_ignore_ascii_case(name))
+        .copied()
+        .ok_or_else(|| Error::not_found(format!("Unknown IP list {name}")))
+}
+
+/// `GET /api/v1/settings/ip-lists` → `{"LANIPs": "text", …}`.
+pub async fn ip_lists(
+    state: web::Data<WebState>,
+    ApiCaller(caller): ApiCaller,
+) -> Result<HttpResponse, Error> {
+    let mut out = serde_json::Map::new();
+    for list in IP_LISTS {
+        let value = state
+            .api
+            .execute(&caller.account, Command::GetIpList { list })
+            .await?
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        out.insert(list.to_string(), json!(value));
+    }
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// `PUT /api/v1/settings/ip-lists/{list} {"value"}` → 204.
+pub async fn set_ip_list(
+    state: web::Data<WebState>,
+    ApiCaller(caller): ApiCaller,
+    list: web::Path<String>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, Error> {
+    let command = Command::SetIpList {
+        list: ip_list_name(&list)?,
+        value: string_field(&body, "value")?,
+    };
+    change(&state, &caller, command, StatusCode::NO_CONTENT).await
+}

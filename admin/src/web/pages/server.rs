@@ -1,0 +1,137 @@
+//! Server-wide pages: the router table and the server settings (the
+//! LANIPs, BlacklistedIPs and ClientIPs address lists), each viewed and
+//! replaced as a whole, as the CLI does.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use maud::html;
+use serde::Deserialize;
+
+use super::{act, failed, fetch, unless_admin};
+use crate::cli::command::Command;
+use crate::web::WebState;
+use crate::web::api::server::{IP_LISTS, ip_list_name};
+use crate::web::auth::{PageCaller, Posted};
+use crate::web::view;
+
+/// `GET /router`.
+pub async fn router(state: web::Data<WebState>, PageCaller(caller): PageCaller) -> HttpResponse {
+    if let Some(page) = unless_admin(&caller) {
+        return page;
+    }
+    let table = match fetch(&state, &caller, Command::GetRouterTable).await {
+        Ok(v) => v.as_str().unwrap_or_default().to_string(),
+        Err(page) => return page,
+    };
+    let body = html! {
+        h1 { "Router table" }
+        div.card {
+            p.muted {
+                "One rule a line, " code { "pattern = target" } ": how addresses are routed "
+                "before delivery (relay hosts, rewrites). The whole table is replaced on save."
+            }
+            form method="post" action="/router" {
+                (view::csrf_field(&caller))
+                label for="table" { "Rules" }
+                textarea id="table" name="table" { (table) }
+                button type="submit" { "Save router table" }
+            }
+        }
+    };
+    view::html_response(
+        StatusCode::OK,
+        view::page("Router table", Some(&caller), body),
+    )
+}
+
+/// The router form.
+#[derive(Deserialize)]
+pub struct RouterForm {
+    #[serde(default)]
+    table: String,
+}
+
+/// `POST /router`.
+pub async fn set_router(state: web::Data<WebState>, posted: Posted<RouterForm>) -> HttpResponse {
+    let command = Command::SetRouterTable {
+        table: posted.form.table.replace("\r\n", "\n"),
+    };
+    act(
+        &state,
+        &posted,
+        command,
+        "Router table saved".into(),
+        "/router",
+        "/router",
+    )
+    .await
+}
+
+/// `GET /settings`.
+pub async fn settings(state: web::Data<WebState>, PageCaller(caller): PageCaller) -> HttpResponse {
+    if let Some(page) = unless_admin(&caller) {
+        return page;
+    }
+    let mut lists = Vec::new();
+    for list in IP_LISTS {
+        match fetch(&state, &caller, Command::GetIpList { list }).await {
+            Ok(v) => lists.push((list, v.as_str().unwrap_or_default().to_string())),
+            Err(page) => return page,
+        }
+    }
+    let body = html! {
+        h1 { "Server settings" }
+        p.muted {
+            "Address lists: one address or network a line (" code { "10.0.0.0/8" } ", "
+            code { "192.168.1.1-192.168.1.9" } "), " code { ";" } " starts a comment."
+        }
+        div.grid {
+            @for (list, value) in &lists {
+                div.card {
+                    h2 { (list) }
+                    form method="post" action={ "/settings/ip-lists/" (list) } {
+                        (view::csrf_field(&caller))
+                        textarea name="value" aria-label=(list) { (value) }
+                        button type="submit" { "Save " (list) }
+                    }
+                }
+            }
+        }
+    };
+    view::html_response(
+        StatusCode::OK,
+        view::page("Server settings", Some(&caller), body),
+    )
+}
+
+/// An IP list form.
+#[derive(Deserialize)]
+pub struct IpListForm {
+    #[serde(default)]
+    value: String,
+}
+
+/// `POST /settings/ip-lists/{list}`.
+pub async fn set_ip_list(
+    state: web::Data<WebState>,
+    list: web::Path<String>,
+    posted: Posted<IpListForm>,
+) -> HttpResponse {
+    let list = match ip_list_name(&list) {
+        Ok(l) => l,
+        Err(e) => return failed(&state, &posted, &e, "/settings"),
+    };
+    let command = Command::SetIpList {
+        list,
+        value: posted.form.value.replace("\r\n", "\n"),
+    };
+    act(
+        &state,
+        &posted,
+        command,
+        format!("{list} saved"),
+        "/settings",
+        "/settings",
+    )
+    .await
+}
