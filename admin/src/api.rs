@@ -56,7 +56,7 @@ impl AdminApi {
     /// Checks a clear-text login password; returns the account. Accounts
     /// of a suspended domain cannot log in; forwarders are not logins.
     pub async fn verify_password(&self, login: &str, password: &str) -> Option<AccountRef> {
-        let (account, hash) = self.cluster.read(|s| {
+        let lookup = |s: &cluster::State| {
             let account = s.directory.login_account(login)?;
             let hash = s
                 .directory
@@ -66,7 +66,27 @@ impl AdminApi {
                 .hash
                 .clone();
             Some((account, hash))
-        })?;
+        };
+        let local = self.cluster.read(lookup);
+        if let Some(found) = self.check_hash(local.clone(), password).await {
+            return Some(found);
+        }
+        // A miss may only mean this member lags: an account created (or a
+        // password set) through another member a moment ago must work here
+        // at once (DESIGN §5.5), so look again at the leader's state.
+        let fresh = self.cluster.read_linearizable(lookup).await.ok().flatten();
+        if fresh == local {
+            return None;
+        }
+        self.check_hash(fresh, password).await
+    }
+
+    async fn check_hash(
+        &self,
+        found: Option<(AccountRef, String)>,
+        password: &str,
+    ) -> Option<AccountRef> {
+        let (account, hash) = found?;
         let password = password.to_string();
         let ok = tokio::task::spawn_blocking(move || cluster::password::verify(&password, &hash))
             .await

@@ -1,7 +1,8 @@
 //! Fault injection and load for Mailnode.
 //!
 //! Holds the benchmarks ([`bench`]), chaos scenarios ([`run`]) and the small protocol clients
-//! they use ([`client`]). Rolling upgrades (`chaos upgrade`) will live beside them.
+//! they use ([`client`]). Rolling upgrades (`chaos upgrade`) reuse the chaos scenario with a
+//! rolling-restart schedule ([`run::upgrade`]).
 
 pub mod bench;
 pub mod client;

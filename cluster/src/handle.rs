@@ -100,9 +100,12 @@ impl ClusterHandle {
 
         let config = Config {
             cluster_name: "mailnode".into(),
-            heartbeat_interval: 100,
-            election_timeout_min: 400,
-            election_timeout_max: 800,
+            // Also the AppendEntries timeout: a loaded two-core host (or a
+            // debug build) needs more than 100 ms now and then, and every
+            // timeout costs a reconnect (deps.md: 250-500 / 1000-3000).
+            heartbeat_interval: 250,
+            election_timeout_min: 1000,
+            election_timeout_max: 2000,
             // Snapshots run inside RaftCore and stall commits; keep them rare.
             snapshot_policy: SnapshotPolicy::LogsSinceLast(50_000),
             ..Default::default()

@@ -325,6 +325,24 @@ pub struct SmtpConfig {
     /// Apply the rate limits to loopback clients too (normally local injectors and
     /// benchmarks, so exempt).
     pub rate_limit_loopback: bool,
+    /// What to do with inbound mail that fails SPF, DKIM or DMARC (`crate::mailauth`).
+    pub auth_failure_policy: AuthFailurePolicy,
+    /// Run the SPF/DKIM/DMARC checks on loopback clients too (normally local injectors,
+    /// so exempt like trusted and authenticated clients).
+    pub auth_check_loopback: bool,
+}
+
+/// The `[smtp] auth_failure_policy` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthFailurePolicy {
+    /// Accept; the `Authentication-Results` field tells the reader.
+    #[default]
+    Tag,
+    /// Accept, marked as junk (`X-Spam-Flag: YES`) for the user's filters.
+    Junk,
+    /// Refuse with `550 5.7.1` when DMARC fails and the domain's policy is `reject`.
+    Reject,
 }
 
 impl Default for SmtpConfig {
@@ -351,6 +369,10 @@ impl Default for SmtpConfig {
             max_message_rate_per_ip: 300,
             // Local tools (sendmail-like injectors, benchmarks) are not throttled.
             rate_limit_loopback: false,
+            // RFC 7489 §6.7 leaves the disposition to the receiver; tagging loses no mail.
+            auth_failure_policy: AuthFailurePolicy::Tag,
+            // Local tools are trusted, as for the rate limits.
+            auth_check_loopback: false,
         }
     }
 }

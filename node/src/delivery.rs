@@ -508,15 +508,22 @@ impl Shared {
             envid: entry.envid.clone(),
             rcpt_dsn: rcpts
                 .iter()
-                .map(|(i, _)| {
-                    entry
-                        .recipients
-                        .get(*i as usize)
-                        .map(|r| r.dsn.clone())
-                        .unwrap_or_default()
+                .map(|(i, address)| {
+                    let Some(rcpt) = entry.recipients.get(*i as usize) else {
+                        return cluster::RcptDsn::default();
+                    };
+                    let mut dsn = rcpt.dsn.clone();
+                    // A forwarder's target or a group member: the remote host
+                    // reports on the address the sender used (RFC 3461 §4.2).
+                    if dsn.orcpt.is_none() && !address.eq_ignore_ascii_case(&rcpt.address) {
+                        dsn.orcpt = Some(format!("rfc822;{}", rcpt.address));
+                    }
+                    dsn
                 })
                 .collect(),
         };
+        let signed = self.dkim_sign(entry, body);
+        let body = signed.as_deref().unwrap_or(body);
         let attempt = self.relay.deliver(dest, &envelope, body);
         let outcome = match tokio::time::timeout(ATTEMPT_DEADLINE, attempt).await {
             Ok(outcome) => outcome,
@@ -561,6 +568,40 @@ impl Shared {
             })
             .collect();
         (connected.then_some(host), states, dsn)
+    }
+
+    /// `body` with a `DKIM-Signature` field (RFC 6376) when the sender's
+    /// domain is local and has a key (`DKIMSelector`, `DKIMPrivateKey` in
+    /// its settings); `None` otherwise, or when signing fails (logged: the
+    /// message still goes out, unsigned).
+    fn dkim_sign(&self, entry: &QueueEntry, body: &[u8]) -> Option<Vec<u8>> {
+        let domain = domain_of(&entry.return_path);
+        if domain.is_empty() {
+            return None;
+        }
+        let (domain, selector, pem) = self.cluster.read(|s| {
+            let dir = &s.directory;
+            let domain = dir.canonical_domain(&domain);
+            let settings = &dir.domains.get(&domain)?.settings;
+            let setting = |key: &str| settings.get(key).map(|v| setting_text(v));
+            Some((domain, setting("DKIMSelector")?, setting("DKIMPrivateKey")?))
+        })?;
+        match crate::mailauth::sign(body, &domain, &selector, &pem) {
+            Ok(field) => {
+                let mut signed = field.into_bytes();
+                signed.extend_from_slice(body);
+                Some(signed)
+            }
+            Err(e) => {
+                self.log.write(
+                    level::PROBLEM,
+                    "DEQUEUER",
+                    &format!("[{}]", entry.id),
+                    &format!("DKIM signing for {domain} failed: {e}"),
+                );
+                None
+            }
+        }
     }
 
     /// Fails the deferred results of a message older than `give_up_secs`.
@@ -833,6 +874,15 @@ impl Shared {
     }
 }
 
+/// A setting's text: settings hold values in CommuniGate data syntax, so a
+/// quoted string (a PEM key with `\n` escapes) is decoded.
+fn setting_text(value: &str) -> String {
+    admin::data::parse(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| value.to_string())
+}
+
 /// The earliest time an unclaimed (or lapsed) entry is due, if any.
 fn next_due(entries: &BTreeMap<QueueId, QueueEntry>, now: u64) -> Option<u64> {
     entries
@@ -866,6 +916,85 @@ fn with_return_path(return_path: &str, body: &[u8]) -> Arc<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn directory() -> Directory {
+        let mut dom = cluster::Domain::default();
+        dom.accounts.insert(
+            "pat".into(),
+            cluster::Account {
+                kind: AccountKind::MultiMailbox,
+                password: None,
+                settings: Default::default(),
+                aliases: Vec::new(),
+            },
+        );
+        dom.forwarders
+            .insert("out".into(), "ext@remote.test".into());
+        let group = |members: &[&str]| cluster::Group {
+            members: members.iter().map(|m| m.to_string()).collect(),
+            settings: Default::default(),
+        };
+        dom.groups.insert(
+            "team".into(),
+            group(&["pat", "out", "far@remote.test", "inner", "ghost", "team"]),
+        );
+        dom.groups
+            .insert("inner".into(), group(&["pat", "deep@remote.test"]));
+        let mut dir = Directory {
+            main_domain: "example.test".into(),
+            ..Directory::default()
+        };
+        dir.domains.insert("example.test".into(), dom);
+        dir
+    }
+
+    #[test]
+    fn issue_5_groups_expand_to_members_once_and_forwarders_leave() {
+        let dir = directory();
+        let remote = |a: &str| Leg::Remote { address: a.into() };
+        assert_eq!(
+            expand(&dir, "out@example.test"),
+            [remote("ext@remote.test")]
+        );
+        let legs = expand(&dir, "team@example.test");
+        let pat = dir.resolve("pat").unwrap();
+        assert_eq!(
+            legs,
+            [
+                Leg::Local {
+                    address: "pat@example.test".into(),
+                    account: pat,
+                    kind: AccountKind::MultiMailbox,
+                },
+                remote("ext@remote.test"),
+                remote("far@remote.test"),
+                remote("deep@remote.test"),
+                Leg::Failed {
+                    address: "ghost@example.test".into(),
+                    reason: "5.1.1 unknown user account".into(),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn issue_5_a_recipient_is_final_when_all_its_legs_are() {
+        let failed = || RcptState::Failed("5.1.1 x".into());
+        let deferred = RcptState::Deferred("4.4.1 y".into());
+        assert_eq!(combine(vec![]), RcptState::Delivered);
+        assert_eq!(
+            combine(vec![RcptState::Delivered, deferred.clone(), failed()]),
+            deferred
+        );
+        assert_eq!(
+            combine(vec![failed(), RcptState::Delivered]),
+            RcptState::Delivered
+        );
+        assert_eq!(
+            combine(vec![failed(), failed()]),
+            RcptState::Failed("5.1.1 x; 5.1.1 x".into())
+        );
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_maximum() {

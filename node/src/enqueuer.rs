@@ -62,7 +62,25 @@ struct Shared {
     log: SystemLog,
     ids: Mutex<Range<u64>>,
     folder_sync: mpsc::Sender<oneshot::Sender<std::io::Result<()>>>,
+    /// Set when the node stops: new submissions are refused.
+    closed: std::sync::atomic::AtomicBool,
+    /// Submissions between their start and their answer.
+    in_flight: std::sync::atomic::AtomicUsize,
 }
+
+/// Stops taking submissions and waits (bounded) until every submission in
+/// flight has its answer, so that no enqueue is cut off by the Raft
+/// shutdown after it may have committed: its client would hear `451` for
+/// a message that is delivered all the same.
+#[derive(Debug)]
+pub struct Drain;
+
+impl Message for Drain {
+    type Result = ();
+}
+
+/// How long a stopping node waits for submissions in flight.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 impl Enqueuer {
     /// Creates the enqueuer; it must be started inside an actix system
@@ -76,6 +94,8 @@ impl Enqueuer {
                 log,
                 ids: Mutex::new(0..0),
                 folder_sync,
+                closed: std::sync::atomic::AtomicBool::new(false),
+                in_flight: std::sync::atomic::AtomicUsize::new(0),
             }),
         }
     }
@@ -89,8 +109,36 @@ impl Handler<Submit> for Enqueuer {
     type Result = ResponseFuture<Result<QueueId>>;
 
     fn handle(&mut self, msg: Submit, _ctx: &mut Context<Self>) -> Self::Result {
+        use std::sync::atomic::Ordering;
         let shared = self.shared.clone();
-        Box::pin(async move { shared.enqueue(msg).await })
+        Box::pin(async move {
+            shared.in_flight.fetch_add(1, Ordering::SeqCst);
+            let result = if shared.closed.load(Ordering::SeqCst) {
+                Err(Error::Cluster(cluster::Error::Shutdown))
+            } else {
+                shared.enqueue(msg).await
+            };
+            shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+            result
+        })
+    }
+}
+
+impl Handler<Drain> for Enqueuer {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _msg: Drain, _ctx: &mut Context<Self>) -> Self::Result {
+        use std::sync::atomic::Ordering;
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            shared.closed.store(true, Ordering::SeqCst);
+            let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
+            while shared.in_flight.load(Ordering::SeqCst) > 0
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
     }
 }
 

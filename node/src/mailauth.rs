@@ -240,14 +240,59 @@ impl AuthChecker {
             .any(|d| !matches!(d.result(), DkimResult::Pass | DkimResult::None))
             && !dkim.iter().any(|d| matches!(d.result(), DkimResult::Pass));
         let spf_failed = matches!(spf_from.result(), SpfResult::Fail);
-        let dmarc_failed = matches!(dmarc.dkim_result(), DmarcResult::Fail(_))
-            && matches!(dmarc.spf_result(), DmarcResult::Fail(_));
+        let dmarc_failed = matches!(dmarc.result(), DmarcResult::Fail(_));
         AuthVerdict {
             header: results.to_header(),
             failed: dkim_failed || spf_failed || dmarc_failed,
             dmarc_reject: dmarc_failed && dmarc.policy() == mail_auth::dmarc::Policy::Reject,
         }
     }
+}
+
+/// `message` without the `Authentication-Results` fields that claim to come
+/// from `authserv_id`: a sender could forge them, and readers trust that
+/// name (RFC 8601 §5). Other fields and the body are untouched.
+pub fn strip_forged_results(message: &[u8], authserv_id: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len());
+    let mut dropping = false;
+    let mut rest = message;
+    while !rest.is_empty() {
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(rest.len(), |i| i + 1);
+        let (line, tail) = rest.split_at(end);
+        rest = tail;
+        if line == b"\r\n" || line == b"\n" {
+            // End of the header section: the body is copied as is.
+            out.extend_from_slice(line);
+            out.extend_from_slice(rest);
+            break;
+        }
+        let continuation = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        if !continuation {
+            dropping = is_result_of(line, authserv_id);
+        }
+        if !dropping {
+            out.extend_from_slice(line);
+        }
+    }
+    out
+}
+
+/// Whether `line` starts an `Authentication-Results` field of `authserv_id`.
+fn is_result_of(line: &[u8], authserv_id: &str) -> bool {
+    const NAME: &[u8] = b"authentication-results:";
+    if line.len() < NAME.len() || !line[..NAME.len()].eq_ignore_ascii_case(NAME) {
+        return false;
+    }
+    let value = String::from_utf8_lossy(&line[NAME.len()..]);
+    let id = value
+        .trim_start()
+        .split(|c: char| c == ';' || c.is_whitespace())
+        .next()
+        .unwrap_or("");
+    id.eq_ignore_ascii_case(authserv_id)
 }
 
 /// A `DKIM-Signature:` field (CRLF-terminated) for `message`, signed for
@@ -265,6 +310,46 @@ pub fn sign(message: &[u8], domain: &str, selector: &str, pem: &str) -> Result<S
     }
     let rsa = RsaKey::<Sha256>::from_key_der(key).map_err(|e| e.to_string())?;
     sign_with(rsa, message, domain, selector)
+}
+
+/// A new DKIM key: the private key as PKCS#8 PEM (the domain's
+/// `DKIMPrivateKey` setting) and the TXT record to publish at
+/// `selector._domainkey.domain` (RFC 8463: Ed25519-SHA256).
+///
+/// # Errors
+/// The system random source fails.
+pub fn generate_key() -> Result<(String, String), String> {
+    use base64::Engine;
+    use ring::signature::KeyPair;
+    let rng = ring::rand::SystemRandom::new();
+    let der = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| e.to_string())?;
+    let pair =
+        ring::signature::Ed25519KeyPair::from_pkcs8(der.as_ref()).map_err(|e| e.to_string())?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        b64.encode(der.as_ref())
+    );
+    let record = format!(
+        "v=DKIM1; k=ed25519; p={}",
+        b64.encode(pair.public_key().as_ref())
+    );
+    Ok((pem, record))
+}
+
+/// `mailnode dkim generate`: a new key for `domain` as the CLI command that
+/// stores it (`UpdateDomainSettings`, data syntax) and the DNS record to
+/// publish, one per line.
+///
+/// # Errors
+/// The system random source fails.
+pub fn generate_settings(domain: &str, selector: &str) -> Result<String, String> {
+    let (pem, record) = generate_key()?;
+    let pem = pem.replace('\n', "\\n");
+    Ok(format!(
+        "UpdateDomainSettings {domain} {{DKIMSelector=\"{selector}\";DKIMPrivateKey=\"{pem}\";}}\n\
+         {selector}._domainkey.{domain}. IN TXT \"{record}\"\n"
+    ))
 }
 
 fn sign_with<K: SigningKey>(
@@ -286,22 +371,8 @@ fn sign_with<K: SigningKey>(
 mod tests {
     use super::*;
 
-    /// An Ed25519 key pair: PKCS#8 PEM and the DKIM TXT record.
     fn key_pair() -> (String, String) {
-        use base64::Engine;
-        use ring::signature::KeyPair;
-        let rng = ring::rand::SystemRandom::new();
-        let der = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
-        let pair = ring::signature::Ed25519KeyPair::from_pkcs8(der.as_ref()).unwrap();
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
-        pem.push_str(&b64.encode(der.as_ref()));
-        pem.push_str("\n-----END PRIVATE KEY-----\n");
-        let record = format!(
-            "v=DKIM1; k=ed25519; p={}",
-            b64.encode(pair.public_key().as_ref())
-        );
-        (pem, record)
+        generate_key().unwrap()
     }
 
     const MESSAGE: &str = "From: Ann <ann@sender.test>\r\nTo: bob@example.test\r\nSubject: hi\r\nDate: Mon, 30 Nov 2026 01:00:00 +0000\r\nMessage-ID: <1@sender.test>\r\n\r\nHello Bob.\r\n";
@@ -321,6 +392,29 @@ mod tests {
         r.add("_dmarc.sender.test", "v=DMARC1; p=reject").unwrap();
         r.add_missing("_dmarc.test");
         c
+    }
+
+    #[test]
+    fn rfc8601_5_forged_results_of_this_host_are_removed() {
+        let message = b"Authentication-Results: MX.example.test;\r\n\tdkim=pass\r\nAuthentication-Results: other.test; spf=pass\r\nSubject: x\r\n\r\nAuthentication-Results: mx.example.test; body\r\n";
+        let clean = strip_forged_results(message, "mx.example.test");
+        assert_eq!(
+            String::from_utf8(clean).unwrap(),
+            "Authentication-Results: other.test; spf=pass\r\nSubject: x\r\n\r\nAuthentication-Results: mx.example.test; body\r\n"
+        );
+    }
+
+    #[test]
+    fn issue_5_generated_settings_hold_the_key_and_the_record() {
+        let text = generate_settings("example.test", "mn").unwrap();
+        let mut lines = text.lines();
+        let command = lines.next().unwrap();
+        assert!(command.starts_with("UpdateDomainSettings example.test {DKIMSelector=\"mn\";DKIMPrivateKey=\"-----BEGIN PRIVATE KEY-----\\n"), "{text}");
+        let dns = lines.next().unwrap();
+        assert!(
+            dns.starts_with("mn._domainkey.example.test. IN TXT \"v=DKIM1; k=ed25519; p="),
+            "{text}"
+        );
     }
 
     #[tokio::test]

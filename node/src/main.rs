@@ -62,6 +62,11 @@ enum Cmd {
         /// Recipients.
         recipients: Vec<String>,
     },
+    /// DKIM signing keys.
+    Dkim {
+        #[command(subcommand)]
+        action: DkimCmd,
+    },
     /// Run a CLI (port 106) command against a node and print the result;
     /// with no command, an interactive prompt.
     Cli {
@@ -81,6 +86,19 @@ enum Cmd {
         password: Option<String>,
         /// The command, e.g. `ListDomains` or `GetAccountSettings user1`.
         command: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DkimCmd {
+    /// Print a new DKIM key for DOMAIN: the CLI command that stores it in the
+    /// domain settings, and the DNS TXT record to publish.
+    Generate {
+        /// The signing domain.
+        domain: String,
+        /// The DKIM selector.
+        #[arg(long, default_value = "mail")]
+        selector: String,
     },
 }
 
@@ -176,6 +194,14 @@ fn main() -> anyhow::Result<()> {
             };
             let submitted = storage::BaseDir::new(config.base_dir).submitted_dir();
             node::sendmail::submit(&args, std::io::stdin().lock(), &submitted)?;
+            Ok(())
+        }
+        Cmd::Dkim {
+            action: DkimCmd::Generate { domain, selector },
+        } => {
+            let text = node::mailauth::generate_settings(&domain, &selector)
+                .map_err(anyhow::Error::msg)?;
+            print!("{text}");
             Ok(())
         }
         Cmd::Cli {

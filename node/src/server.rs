@@ -51,6 +51,9 @@ pub struct Services {
     pub halt: Arc<tokio::sync::Notify>,
     /// SMTP per-address rate limits (issue #5).
     pub smtp_rates: crate::smtp::rate::SmtpRates,
+    /// SPF/DKIM/DMARC checks of inbound mail; `None` when no resolver could be
+    /// built (the checks are then skipped and logged).
+    pub mail_auth: Option<Arc<crate::mailauth::AuthChecker>>,
 }
 
 /// The protocol a listener speaks.
@@ -204,6 +207,7 @@ pub fn start(config: NodeConfig) -> Result<RunningNode> {
                         // No account operation runs or starts from here on;
                         // then hand back queue claims and account leases so
                         // other members take over at once, not after the TTL.
+                        let _ = services.enqueuer.send(crate::enqueuer::Drain).await;
                         services.accounts.close().await;
                         let release = services.cluster.propose(cluster::Command::ReleaseClaims {
                             node: services.cluster.node_id(),
@@ -361,7 +365,20 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
     let halt = Arc::new(tokio::sync::Notify::new());
     let control = crate::cli::CliControl::new(log.clone(), hostname.clone(), halt.clone())
         .with_relay(config.relay.clone());
+    let mail_auth = match crate::mailauth::AuthChecker::new(&hostname, &config.relay.nameservers) {
+        Ok(checker) => Some(Arc::new(checker)),
+        Err(e) => {
+            log.write(
+                level::PROBLEM,
+                "SMTP",
+                "",
+                &format!("SPF/DKIM/DMARC checks disabled: no DNS resolver: {e}"),
+            );
+            None
+        }
+    };
     let services = Arc::new(Services {
+        mail_auth,
         config: config.clone(),
         cluster,
         base,

@@ -6,6 +6,7 @@ mod it {
     pub mod cli_client;
     pub mod cluster;
     pub mod imap;
+    pub mod mailauth;
     pub mod pipe;
     pub mod pop3;
     pub mod relay;

@@ -209,7 +209,7 @@ mod tests {
         let (client, mut server) = tokio::io::duplex(4096);
         server
             .write_all(
-                b"* 1 FETCH (UID 3 FLAGS () BODY[HEADER.FIELDS (SUBJECT)] {21}\r\nSubject: chaos x\r\n\r\n)\r\nc1 OK done\r\n",
+                b"* 1 FETCH (UID 3 FLAGS () BODY[HEADER.FIELDS (SUBJECT)] {20}\r\nSubject: chaos x\r\n\r\n)\r\nc1 OK done\r\n",
             )
             .await
             .expect("write");

@@ -16,7 +16,8 @@
 //! 8. a node cut off in a partitioned minority does not acknowledge SMTP with `250` (it
 //!    cannot commit; `DESIGN.md` wants `451 4.3.0`): a send to a minority node that started
 //!    at least [`CUT_GRACE_MS`] after the cut and ended before the heal must not be `ok`. The
-//!    replies it got are counted in [`Verdict::partition_minority_smtp`].
+//!    replies it got are counted in [`Verdict::partition_minority_smtp`];
+//! 9. a `\Seen` flag stored over IMAP (acknowledged) is never lost: later IMAP reads show it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -93,9 +94,10 @@ pub struct Verdict {
     pub availability_by_fault: BTreeMap<String, Counts>,
     /// Faults injected, by kind.
     pub faults: BTreeMap<String, u64>,
-    /// Replies to SMTP sends wholly inside a partition, to a node of the minority, by reply
-    /// code (`250`, `451`, ...; `none`: no reply to the end of data, `before-data`: failed
-    /// earlier, with the first reply code seen).
+    /// Replies to SMTP sends started inside a partition, to a node of the minority, by reply
+    /// code (`250`, `451`, ...; `none`: no reply to the end of data; `before-data`: failed
+    /// earlier, with the error), marked `(answered after the heal)` when the reply came only
+    /// then.
     pub partition_minority_smtp: BTreeMap<String, u64>,
 }
 
@@ -119,6 +121,7 @@ fn op_name(op: &Op) -> &'static str {
         Op::Expunge { .. } => "expunge",
         Op::CreateAccount { .. } => "create_account",
         Op::Fault { .. } => "fault",
+        Op::Flag { .. } => "flag",
     }
 }
 
@@ -509,6 +512,44 @@ pub fn check(records: &[Record], nodes: usize) -> Verdict {
             );
         v.availability_by_fault.entry(key).or_default().add(r);
     }
+    // Check 9: a `\Seen` flag acknowledged by STORE is never lost: an IMAP read that started
+    // after the STORE returned shows the message (if still listed) with `\Seen`.
+    let mut flagged: HashMap<(&str, &str), u64> = HashMap::new();
+    for r in records {
+        if let Op::Flag { account, uidl } = &r.op
+            && r.outcome == Outcome::Ok
+        {
+            let end = flagged.entry((account, uidl)).or_insert(r.end_ms);
+            *end = (*end).min(r.end_ms);
+        }
+    }
+    let mut lost_flags: HashSet<(&str, &str)> = HashSet::new();
+    for r in records {
+        let Op::Read {
+            account,
+            listing: Some(listing),
+            ..
+        } = &r.op
+        else {
+            continue;
+        };
+        for e in listing {
+            if e.seen == Some(false)
+                && let Some(end) = flagged.get(&(account.as_str(), e.uidl.as_str()))
+                && r.start_ms > *end
+                && lost_flags.insert((account, &e.uidl))
+            {
+                v.violations.push(Violation {
+                    check: 9,
+                    detail: format!(
+                        "{account}: \\Seen stored on {} (acknowledged at {end} ms) is missing in op {} on node{} started at {} ms",
+                        e.uidl, r.id, r.node, r.start_ms
+                    ),
+                });
+            }
+        }
+    }
+
     // Check 8: a cut-off minority does not acknowledge.
     let cuts: Vec<(u64, u64, &[usize])> = records
         .iter()
@@ -534,7 +575,7 @@ pub fn check(records: &[Record], nodes: usize) -> Verdict {
             continue;
         };
         let Some((cut, heal, _)) = cuts.iter().find(|(cut, heal, minority)| {
-            minority.contains(&r.node) && r.start_ms >= cut + CUT_GRACE_MS && r.start_ms < *heal
+            minority.contains(&r.node) && r.start_ms >= *cut && r.start_ms < *heal
         }) else {
             continue;
         };
@@ -559,7 +600,7 @@ pub fn check(records: &[Record], nodes: usize) -> Verdict {
         *minority_smtp
             .entry(format!("{key}{after_heal}"))
             .or_default() += 1;
-        if r.outcome == Outcome::Ok && r.end_ms <= *heal {
+        if r.outcome == Outcome::Ok && r.start_ms >= cut + CUT_GRACE_MS && r.end_ms <= *heal {
             v.violations.push(Violation {
                 check: 8,
                 detail: format!(
@@ -629,6 +670,7 @@ mod tests {
                 num: u32::try_from(i + 1).expect("small"),
                 uidl: (*uidl).into(),
                 token: Some((*token).into()),
+                seen: None,
             })
             .collect();
         rec(
@@ -701,6 +743,7 @@ mod tests {
                         num: 1,
                         uidl: "1.1".into(),
                         token: Some("a".into()),
+                        seen: None,
                     }],
                 },
             ),
@@ -709,6 +752,34 @@ mod tests {
         ];
         let v = check(&h, 1);
         assert_eq!(checks(&v), [4], "{:?}", v.violations);
+    }
+
+    #[test]
+    fn lost_seen_flag_is_found() {
+        let mut later = read(2, 2, 10, "u1", false, &[("7.1", "a")]);
+        if let Op::Read {
+            listing: Some(l), ..
+        } = &mut later.op
+        {
+            l[0].seen = Some(false);
+        }
+        let h = vec![
+            send(0, "a", &["u1"], Outcome::Ok),
+            rec(
+                1,
+                1,
+                3,
+                4,
+                Outcome::Ok,
+                Op::Flag {
+                    account: "u1".into(),
+                    uidl: "7.1".into(),
+                },
+            ),
+            later,
+            read(3, 1, 20, "u1", true, &[("7.1", "a")]),
+        ];
+        assert_eq!(checks(&check(&h, 1)), [9]);
     }
 
     #[test]

@@ -67,6 +67,9 @@ pub struct Entry {
     /// The token of the message, if its headers were read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// Whether the message had the `\Seen` flag (IMAP reads only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<bool>,
 }
 
 /// What an operation did, with the data the checker needs.
@@ -124,6 +127,13 @@ pub enum Op {
         /// Whether the login was served and accepted (`None`: not served).
         #[serde(skip_serializing_if = "Option::is_none")]
         login_ok: Option<bool>,
+    },
+    /// An IMAP `UID STORE +FLAGS (\Seen)` on one message (after a read of the same session).
+    Flag {
+        /// The account.
+        account: String,
+        /// The message's `UIDVALIDITY.UID`.
+        uidl: String,
     },
     /// A fault on one node, from its injection until the node was healthy again.
     Fault {

@@ -2,9 +2,12 @@
 //! protocols while a seeded nemesis kills, pauses and restarts nodes, heal, let the queue
 //! drain, and judge the recorded history against `DESIGN.md` §5 (see [`check`]).
 //!
-//! Phases: prepare (ports, configs) → start (node 1 bootstraps, the others join) → setup
-//! (accounts through the CLI) → workload + nemesis for `--duration` → heal (every node running
-//! and not stopped) → post-heal probes on every node → drain (poll every mailbox until every
+//! Phases: prepare (ports, configs, one partition proxy per node in front of its cluster port,
+//! see [`proxy`]) → start (node 1 bootstraps, the others join) → setup (accounts through the
+//! CLI) → workload (SMTP senders, POP3 and IMAP readers/flaggers/expungers, directory writer) +
+//! nemesis for `--duration` → heal (every node running and not stopped, network healed) →
+//! lease check (every account opens through every node within [`LEASE_LIMIT`]) → post-heal
+//! probes on every node → drain (poll every mailbox until every
 //! acknowledged message is there and counts settle, bounded) → final reads of every mailbox
 //! through every node → check → `history.jsonl`, `report.json`, summary.
 //!
@@ -708,6 +711,7 @@ fn print_summary(seed: u64, v: &check::Verdict) {
         "usable after healing",
         "",
         "cut-off minority never acknowledges",
+        "stored flags never lost",
     ];
     for (i, name) in names.iter().enumerate().skip(1) {
         // Check 7 (availability) is a figure, not a verdict.

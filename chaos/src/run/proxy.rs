@@ -162,18 +162,26 @@ pub fn start(
             };
             // Reap finished connection tasks so the set stays small.
             while conns.try_join_next().is_some() {}
-            let src = net.identify(peer.port(), server_port);
-            if src.is_none() {
-                net.unknown.fetch_add(1, Ordering::Relaxed);
-            }
-            let mut groups = net.groups.subscribe();
-            if Net::blocked(&groups.borrow_and_update(), src, dst) {
-                net.cut.fetch_add(1, Ordering::Relaxed);
-                drop(client);
-                continue;
-            }
             let net = net.clone();
             conns.spawn(async move {
+                // `/proc/net/tcp` is read in pages and may miss a row while the table
+                // changes: look again a few times before calling the source unknown.
+                let mut src = None;
+                for attempt in 0..4u64 {
+                    src = net.identify(peer.port(), server_port);
+                    if src.is_some() {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(5 * (attempt + 1))).await;
+                }
+                if src.is_none() {
+                    net.unknown.fetch_add(1, Ordering::Relaxed);
+                }
+                let mut groups = net.groups.subscribe();
+                if Net::blocked(&groups.borrow_and_update(), src, dst) {
+                    net.cut.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
                 let Ok(Ok(mut server)) = tokio::time::timeout(
                     std::time::Duration::from_secs(5),
                     TcpStream::connect(target),

@@ -249,6 +249,7 @@ pub async fn pop_list(
                 num,
                 uidl,
                 token: None,
+                seen: None,
             })
             .collect();
         let chosen: Vec<usize> = match pick {
@@ -343,7 +344,12 @@ pub async fn expunger(ctx: Arc<Ctx>, worker: String) {
             for (num, uidl) in list.into_iter().take(want) {
                 let token = token_of(&pop.top_headers(num).await?);
                 pop.dele(num).await?;
-                deleted.push(Entry { num, uidl, token });
+                deleted.push(Entry {
+                    num,
+                    uidl,
+                    token,
+                    seen: None,
+                });
             }
             quit_sent = true;
             pop.quit().await.context("QUIT")?;
@@ -507,6 +513,7 @@ async fn imap_open(addr: SocketAddr, account: &str) -> Result<(ImapClient, u64, 
             num: f.seq,
             uidl: format!("{validity}.{}", f.uid),
             token: token_of(&f.literal.lines().map(str::to_owned).collect::<Vec<_>>()),
+            seen: Some(f.flags.iter().any(|x| x.eq_ignore_ascii_case("\\Seen"))),
         })
         .collect();
     Ok((imap, validity, entries))
@@ -527,6 +534,7 @@ pub async fn imap_reader(ctx: Arc<Ctx>, worker: String) {
         let pick: u64 = rng.r#gen();
         let start = ctx.history.now_ms();
         let mut listing = None;
+        let mut flagged: Option<(String, u64)> = None;
         let attempt = async {
             let (mut imap, _, entries) = imap_open(ctx.addrs(node).imap, account).await?;
             listing = Some(entries.clone());
@@ -536,6 +544,7 @@ pub async fn imap_reader(ctx: Arc<Ctx>, worker: String) {
                     && let Ok(uid) = uid.parse()
                 {
                     imap.add_flag(uid, "\\Seen").await?;
+                    flagged = Some((e.uidl.clone(), ctx.history.now_ms()));
                 }
             }
             let _ = imap.logout().await;
@@ -562,6 +571,19 @@ pub async fn imap_reader(ctx: Arc<Ctx>, worker: String) {
                 listing,
             },
         );
+        if let Some((uidl, at)) = flagged {
+            ctx.history.record(
+                &worker,
+                node,
+                at,
+                Outcome::Ok,
+                None,
+                Op::Flag {
+                    account: account.to_owned(),
+                    uidl,
+                },
+            );
+        }
         sleep(Duration::from_millis(rng.gen_range(50..300))).await;
     }
 }

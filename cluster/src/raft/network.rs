@@ -56,25 +56,20 @@ impl Connection {
         request: RpcRequest,
     ) -> Result<RpcResponse, RPCError<u64, BasicNode, E>> {
         let unreachable = |e: RpcError| RPCError::Unreachable(Unreachable::new(&e));
-        if self.conn.is_none() {
-            self.conn = Some(
-                RpcConnection::connect(&self.addr, &self.secret)
-                    .await
-                    .map_err(unreachable)?,
-            );
-        }
-        let Some(conn) = self.conn.as_mut() else {
-            return Err(RPCError::Network(NetworkError::new(
-                &std::io::Error::other("no connection"),
-            )));
+        // The connection is taken out for the call and put back only after
+        // its answer arrived: openraft drops this future on its own
+        // timeout, and a connection abandoned mid-call would hand the late
+        // answer of one request to the next one (a stale "success" for an
+        // AppendEntries that never happened).
+        let mut conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => RpcConnection::connect(&self.addr, &self.secret)
+                .await
+                .map_err(unreachable)?,
         };
-        match conn.call(&request).await {
-            Ok(response) => Ok(response),
-            Err(e) => {
-                self.conn = None;
-                Err(unreachable(e))
-            }
-        }
+        let response = conn.call(&request).await.map_err(unreachable)?;
+        self.conn = Some(conn);
+        Ok(response)
     }
 
     fn unexpected<E: std::error::Error>(&self) -> RPCError<u64, BasicNode, E> {

@@ -25,6 +25,21 @@
 //!   through the hub; LSUB and LIST (SUBSCRIBED) read it (RFC 5258).
 //! - CONDSTORE (RFC 7162) is on for a session after the first
 //!   CONDSTORE-enabling command; from then on flag updates carry MODSEQ.
+//! - QRESYNC (RFC 7162 §3.2) is on after `ENABLE QRESYNC` (which enables
+//!   CONDSTORE too): expunges are then told as `* VANISHED`, SELECT takes
+//!   the QRESYNC parameter, a SELECT that replaces a selected mailbox sends
+//!   `[CLOSED]`, and UID FETCH takes the VANISHED modifier. When the
+//!   mailbox's list of expunged UIDs does not reach back to the client's
+//!   mod-sequence, every UID of the range that is not present is reported.
+//! - QUOTA (RFC 9208): one root `""` per account with a STORAGE limit from
+//!   the effective `MaxAccountSize` setting, read from the directory at
+//!   each command; APPEND and COPY past it fail with `[OVERQUOTA]`. MOVE
+//!   keeps the usage and is not refused.
+//! - SEARCH RETURN answers with ESEARCH (RFC 4731); SORT and THREAD
+//!   (RFC 5256) read the header of every message that matches.
+//! - `$` (SEARCHRES, RFC 5182) is replaced when a command arrives by the
+//!   UIDs that the last SEARCH RETURN (SAVE) kept, which SELECT, EXAMINE,
+//!   CLOSE and UNSELECT forget.
 //! - Passwords and SASL responses never reach the log.
 
 use std::fmt;
@@ -44,6 +59,10 @@ use crate::imap::proto::command::{
 use crate::imap::proto::message::Parsed;
 use crate::imap::proto::quota;
 use crate::imap::proto::search::{Candidate, matches, needs_content, uses_modseq};
+use crate::imap::proto::sort::{
+    SortCriterion, SortFields, ThreadAlgorithm, base_subject_and_reply, ordered_subject,
+    references, sort,
+};
 use crate::imap::proto::view::{Entry, vanished_earlier};
 use crate::imap::proto::{
     Command, CommandKind, Frame, FrameError, Receiver, Snapshot, Status, StatusResponse, View,
@@ -91,6 +110,7 @@ pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(
         view: None,
         condstore: false,
         qresync: false,
+        saved: Vec::new(),
     };
     let mut conn = Conn::new(stream, idle);
     driver.log(
@@ -380,6 +400,9 @@ struct Driver {
     condstore: bool,
     /// QRESYNC enabled (RFC 7162 §3.2.3).
     qresync: bool,
+    /// The saved search result, `$` (RFC 5182), as UIDs of the selected
+    /// mailbox.
+    saved: Vec<Uid>,
 }
 
 impl Driver {
@@ -388,6 +411,93 @@ impl Driver {
         self.condstore = true;
         if let Some(v) = &mut self.view {
             v.condstore = true;
+        }
+    }
+
+    /// Replaces `$` (RFC 5182) in a command by the saved result: message
+    /// numbers or UIDs, as the command takes them. Saved messages expunged
+    /// since are left out.
+    fn with_saved(&self, kind: CommandKind) -> CommandKind {
+        let Some(view) = &self.view else { return kind };
+        let resolve = |set: SequenceSet, uid: bool| {
+            if !set.is_saved() {
+                return set;
+            }
+            let numbers = self.saved.iter().filter_map(|u| {
+                let seq = view.seq_of(*u)?;
+                Some(if uid { u.0 } else { seq })
+            });
+            let resolved = SequenceSet::of(numbers);
+            if resolved.is_saved() {
+                // Nothing saved: a set that names no message.
+                SequenceSet::of([0])
+            } else {
+                resolved
+            }
+        };
+        match kind {
+            CommandKind::Fetch {
+                uid,
+                set,
+                items,
+                changed_since,
+                vanished,
+            } => CommandKind::Fetch {
+                uid,
+                set: resolve(set, uid),
+                items,
+                changed_since,
+                vanished,
+            },
+            CommandKind::Store {
+                uid,
+                set,
+                op,
+                silent,
+                flags,
+                unchanged_since,
+            } => CommandKind::Store {
+                uid,
+                set: resolve(set, uid),
+                op,
+                silent,
+                flags,
+                unchanged_since,
+            },
+            CommandKind::Copy {
+                uid,
+                set,
+                mailbox,
+                is_move,
+            } => CommandKind::Copy {
+                uid,
+                set: resolve(set, uid),
+                mailbox,
+                is_move,
+            },
+            CommandKind::Expunge { uids: Some(set) } => CommandKind::Expunge {
+                uids: Some(resolve(set, true)),
+            },
+            CommandKind::Search { uid, key, ret } => CommandKind::Search {
+                uid,
+                key: saved_key(key, &resolve),
+                ret,
+            },
+            CommandKind::Sort { uid, criteria, key } => CommandKind::Sort {
+                uid,
+                criteria,
+                key: saved_key(key, &resolve),
+            },
+            CommandKind::Thread {
+                uid,
+                algorithm,
+                key,
+            } => CommandKind::Thread {
+                uid,
+                algorithm,
+                key: saved_key(key, &resolve),
+            },
+            other => other,
         }
     }
 
@@ -406,7 +516,7 @@ impl Driver {
     /// The CAPABILITY list for the current state (RFC 9051 §7.2.2).
     fn capability(&self) -> String {
         let mut caps = String::from(
-            "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE CHILDREN UNSELECT SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC ESEARCH QUOTA QUOTA=RES-STORAGE",
+            "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE CHILDREN UNSELECT SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC ESEARCH SEARCHRES QUOTA QUOTA=RES-STORAGE SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES",
         );
         if self.auth.is_none() {
             if !self.tls_active {
@@ -456,6 +566,7 @@ impl Driver {
         cmd: Command,
     ) -> Flow {
         let Command { tag, kind } = cmd;
+        let kind = self.with_saved(kind);
         let authed = self.auth.is_some();
         let selected = self.view.is_some();
         let t = tag.as_str();
@@ -592,6 +703,7 @@ impl Driver {
             } if authed => self.append(conn, t, mailbox, flags, date, message).await,
             CommandKind::Idle if authed => return self.idle(conn, t).await,
             CommandKind::Close | CommandKind::Unselect if selected => {
+                self.saved.clear();
                 let view = self.view.take();
                 if let (CommandKind::Close, Some(view)) = (&kind, view)
                     && !view.read_only
@@ -654,6 +766,23 @@ impl Driver {
                 mailbox,
                 is_move,
             } if selected => self.copy(conn, t, uid, set, mailbox, is_move).await,
+            CommandKind::Sort { uid, criteria, key } if selected => {
+                if uses_modseq(&key) {
+                    self.enable_condstore();
+                }
+                self.sort(conn, t, uid, key, Arrange::Sort(criteria)).await
+            }
+            CommandKind::Thread {
+                uid,
+                algorithm,
+                key,
+            } if selected => {
+                if uses_modseq(&key) {
+                    self.enable_condstore();
+                }
+                self.sort(conn, t, uid, key, Arrange::Thread(algorithm))
+                    .await
+            }
             CommandKind::GetQuota(root) if authed => self.get_quota(conn, t, &root).await,
             CommandKind::GetQuotaRoot(name) if authed => self.get_quota_root(conn, t, name).await,
             CommandKind::SetQuota if authed => {
@@ -905,6 +1034,8 @@ impl Driver {
         read_only: bool,
         qresync: Option<Qresync>,
     ) {
+        // RFC 5182 §2.1: the saved result belongs to the mailbox.
+        self.saved.clear();
         // RFC 9051 §6.3.2: a failed SELECT leaves no mailbox selected.
         // RFC 7162 §3.2.11: under QRESYNC, say that the old one closed.
         if self.view.take().is_some() && self.qresync {
@@ -1524,9 +1655,13 @@ impl Driver {
             .await;
         match r {
             Ok((hits, top_modseq)) => {
+                if let Some(ret) = ret.filter(|r| r.save) {
+                    self.save_result(uid, ret, &hits);
+                }
                 // RFC 7162 §3.1.5: the highest mod-sequence of the matches.
                 let modseq = (with_modseq && !hits.is_empty()).then_some(top_modseq);
                 let line = match ret {
+                    Some(ret) if ret.only_save() => String::new(),
                     Some(ret) => response::esearch(tag, uid, ret, &hits, modseq),
                     None => {
                         let mut line = String::from("* SEARCH");
@@ -1543,8 +1678,145 @@ impl Driver {
                 conn.out.extend_from_slice(line.as_bytes());
                 self.done(conn, tag, "SEARCH completed", uid).await;
             }
-            Err(e) => self.refuse(conn, tag, "SEARCH", &e),
+            Err(e) => {
+                // RFC 5182 §2.4: a failed SEARCH ... SAVE empties `$`.
+                if ret.is_some_and(|r| r.save) {
+                    self.saved.clear();
+                }
+                self.refuse(conn, tag, "SEARCH", &e)
+            }
         }
+    }
+
+    /// Keeps a SEARCH result for `$` (RFC 5182 §2.4): MIN and/or MAX only
+    /// when asked without ALL or COUNT, else every match. `hits` are UIDs
+    /// with `uid`, else message numbers, ascending.
+    fn save_result(&mut self, uid: bool, ret: SearchReturn, hits: &[u32]) {
+        let view = self.view();
+        let to_uid = |n: u32| {
+            if uid {
+                Some(Uid(n))
+            } else {
+                let i = n.checked_sub(1)? as usize;
+                view.entries().get(i).map(|e| e.uid)
+            }
+        };
+        let picked: Vec<u32> = if (ret.min || ret.max) && !(ret.all || ret.count) {
+            let mut p = Vec::new();
+            if let (true, Some(&m)) = (ret.min, hits.first()) {
+                p.push(m);
+            }
+            if let (true, Some(&m)) = (ret.max, hits.last())
+                && p.last() != Some(&m)
+            {
+                p.push(m);
+            }
+            p
+        } else {
+            hits.to_vec()
+        };
+        self.saved = picked.into_iter().filter_map(to_uid).collect();
+    }
+
+    /// SORT or THREAD (RFC 5256 §3).
+    async fn sort<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        tag: &str,
+        uid: bool,
+        key: SearchKey,
+        arrange: Arrange,
+    ) {
+        let (account, kind) = self.auth();
+        let view = self.view();
+        let entries: Vec<Entry> = view.entries().to_vec();
+        let name = view.name.clone();
+        let with_modseq = uses_modseq(&key);
+        let r = self
+            .services
+            .accounts
+            .read_mailbox(&account, kind, &name, move |m| {
+                let max_seq = entries.len() as u32;
+                let max_uid = entries.last().map_or(0, |e| e.uid.0);
+                let mut hits = Vec::new();
+                let mut top_modseq = 0;
+                for (i, e) in entries.iter().enumerate() {
+                    let Some(info) = m.info(e.uid) else { continue };
+                    // Every key but ARRIVAL and SIZE reads the header.
+                    let bytes = m.read(e.uid)?;
+                    let parsed = Parsed::new(&bytes);
+                    let c = Candidate {
+                        seq: i as u32 + 1,
+                        uid: e.uid.0,
+                        flags: info.flags,
+                        keywords: &info.keywords,
+                        modseq: info.modseq,
+                        recent: e.recent,
+                        size: info.size,
+                        internal_date: info.internal_date,
+                        max_seq,
+                        max_uid,
+                        parsed: Some(&parsed),
+                    };
+                    if !matches(&key, &c) {
+                        continue;
+                    }
+                    top_modseq = top_modseq.max(info.modseq);
+                    let (subject, reply) = base_subject_and_reply(&parsed.subject());
+                    hits.push(SortFields {
+                        id: if uid { e.uid.0 } else { i as u32 + 1 },
+                        arrival: info.internal_date,
+                        date: parsed.sent_time().unwrap_or(info.internal_date),
+                        size: info.size,
+                        subject,
+                        reply,
+                        message_id: parsed.message_id(),
+                        references: parsed.references(),
+                        from: parsed.first_mailbox("From").to_ascii_uppercase(),
+                        to: parsed.first_mailbox("To").to_ascii_uppercase(),
+                        cc: parsed.first_mailbox("Cc").to_ascii_uppercase(),
+                    });
+                }
+                Ok((hits, top_modseq))
+            })
+            .await;
+        let (mut hits, top_modseq) = match r {
+            Ok(r) => r,
+            Err(e) => return self.refuse(conn, tag, "SORT", &e),
+        };
+        let line = match &arrange {
+            Arrange::Sort(criteria) => {
+                sort(&mut hits, criteria);
+                let mut line = String::from("* SORT");
+                for h in &hits {
+                    line.push_str(&format!(" {}", h.id));
+                }
+                // RFC 7162 §3.1.5: as for SEARCH.
+                if with_modseq && !hits.is_empty() {
+                    line.push_str(&format!(" (MODSEQ {top_modseq})"));
+                }
+                line
+            }
+            Arrange::Thread(algorithm) => {
+                let threads = match algorithm {
+                    ThreadAlgorithm::OrderedSubject => ordered_subject(&hits),
+                    ThreadAlgorithm::References => references(&hits),
+                };
+                if threads.is_empty() {
+                    "* THREAD".to_owned()
+                } else {
+                    format!("* THREAD {threads}")
+                }
+            }
+        };
+        conn.out.extend_from_slice(line.as_bytes());
+        conn.out.extend_from_slice(b"\r\n");
+        let what = if matches!(arrange, Arrange::Sort(_)) {
+            "SORT completed"
+        } else {
+            "THREAD completed"
+        };
+        self.done(conn, tag, what, uid).await;
     }
 
     async fn fetch<IO: AsyncRead + AsyncWrite + Unpin>(
@@ -1901,6 +2173,31 @@ impl Driver {
             Err(e) => self.refuse(conn, tag, what, &e),
         }
     }
+}
+
+/// `$` in search criteria replaced through `resolve` (RFC 5182 §2.1).
+fn saved_key(key: SearchKey, resolve: &dyn Fn(SequenceSet, bool) -> SequenceSet) -> SearchKey {
+    match key {
+        SearchKey::Seq(s) => SearchKey::Seq(resolve(s, false)),
+        SearchKey::Uid(s) => SearchKey::Uid(resolve(s, true)),
+        SearchKey::Not(k) => SearchKey::Not(Box::new(saved_key(*k, resolve))),
+        SearchKey::Or(a, b) => SearchKey::Or(
+            Box::new(saved_key(*a, resolve)),
+            Box::new(saved_key(*b, resolve)),
+        ),
+        SearchKey::And(ks) => {
+            SearchKey::And(ks.into_iter().map(|k| saved_key(k, resolve)).collect())
+        }
+        other => other,
+    }
+}
+
+/// What SORT and THREAD do with the matching messages.
+enum Arrange {
+    /// SORT by these criteria.
+    Sort(Vec<SortCriterion>),
+    /// THREAD with this algorithm.
+    Thread(ThreadAlgorithm),
 }
 
 /// The bytes stored in all mailboxes of `account`.
@@ -2331,6 +2628,8 @@ fn command_name(kind: &CommandKind) -> &'static str {
         CommandKind::GetQuota(_) => "GETQUOTA",
         CommandKind::GetQuotaRoot(_) => "GETQUOTAROOT",
         CommandKind::SetQuota => "SETQUOTA",
+        CommandKind::Sort { .. } => "SORT",
+        CommandKind::Thread { .. } => "THREAD",
     }
 }
 

@@ -19,6 +19,11 @@
 //! - per-address rate limits (`crate::smtp::rate`): too many connections get
 //!   `421 4.7.0` at once, too many messages `451 4.7.1` to MAIL; trusted
 //!   addresses (and authenticated sessions, for messages) are exempt;
+//! - mail from unauthenticated, untrusted clients (loopback only with
+//!   `auth_check_loopback`) gets SPF/DKIM/DMARC checks (`crate::mailauth`):
+//!   forged `Authentication-Results` fields naming this host are removed and
+//!   ours is prepended (RFC 8601 §5); `auth_failure_policy` decides between
+//!   tagging, `X-Spam-Flag: YES`, and `550 5.7.1` for DMARC `p=reject`;
 //! - credentials and AUTH exchanges never reach the protocol log;
 //! - every I/O error or timeout ends the session quietly, nothing panics.
 
@@ -33,6 +38,7 @@ use super::proto::{
     Action, Address, Capabilities, Command, DataReceiver, DataStatus, Limits, LineError,
     LineReceiver, Reply, Session, parse_command,
 };
+use crate::config::AuthFailurePolicy;
 use crate::enqueuer::{Submit, SubmitDsn};
 use crate::error::Error;
 use crate::net::Stream;
@@ -223,7 +229,7 @@ impl SmtpSession {
                     return Err(Ended);
                 }
                 Action::CheckRecipient(to) => {
-                    let result = self.check_recipient(&to);
+                    let result = self.check_recipient(&to).await;
                     let reply = self.proto.rcpt_result(result);
                     self.queue(&reply);
                 }
@@ -253,9 +259,9 @@ impl SmtpSession {
     /// Decides on one recipient: local accounts, forwarders and groups, the
     /// special `<postmaster>`, and remote domains only for authenticated
     /// senders.
-    fn check_recipient(&self, to: &Address) -> Result<(), Reply> {
+    async fn check_recipient(&self, to: &Address) -> Result<(), Reply> {
         let authenticated = self.proto.authenticated().is_some() || self.trusted_client();
-        let (local, known) = self.services.cluster.read(|s| {
+        let classify = |s: &cluster::State| {
             let dir = &s.directory;
             if to.is_postmaster() {
                 // RFC 5321 §4.5.1: `<postmaster>` is the main domain's.
@@ -272,7 +278,15 @@ impl SmtpSession {
             } else {
                 (false, false)
             }
-        });
+        };
+        let (mut local, mut known) = self.services.cluster.read(classify);
+        if local && !known {
+            // This member may lag: an account created through another one a
+            // moment ago must take mail here at once (DESIGN §5.5).
+            if let Ok(fresh) = self.services.cluster.read_linearizable(classify).await {
+                (local, known) = fresh;
+            }
+        }
         match (local, known) {
             (true, true) => Ok(()),
             (true, false) => {
@@ -346,7 +360,12 @@ impl SmtpSession {
                 }
             })
             .collect();
-        let mut body = self.received_field(&txn.rcpts).into_bytes();
+        let (auth, message) = match self.authentication(&return_path, message).await {
+            Ok(checked) => checked,
+            Err(reply) => return reply,
+        };
+        let mut body = auth.into_bytes();
+        body.extend_from_slice(self.received_field(&txn.rcpts).as_bytes());
         body.extend_from_slice(&message);
         let size = body.len();
         let submit = Submit {
@@ -382,6 +401,45 @@ impl SmtpSession {
                 );
                 Reply::new(451, "4.3.0", "Local error in processing")
             }
+        }
+    }
+
+    /// SPF, DKIM and DMARC (`crate::mailauth`) for mail from unauthenticated,
+    /// untrusted clients: the fields to prepend (`Authentication-Results`,
+    /// RFC 8601 §5, plus `X-Spam-Flag` under the `junk` policy), or the
+    /// refusal under the `reject` policy when DMARC says `p=reject`.
+    async fn authentication(
+        &self,
+        return_path: &str,
+        message: Vec<u8>,
+    ) -> Result<(String, Vec<u8>), Reply> {
+        let config = &self.services.config.smtp;
+        let exempt = self.proto.authenticated().is_some()
+            || self.trusted_client()
+            || (self.peer.ip().is_loopback() && !config.auth_check_loopback);
+        let Some(checker) = self.services.mail_auth.as_ref().filter(|_| !exempt) else {
+            return Ok((String::new(), message));
+        };
+        let message = crate::mailauth::strip_forged_results(&message, &self.services.hostname);
+        let helo = self.proto.helo().unwrap_or("unknown");
+        let verdict = checker
+            .check(self.peer.ip(), helo, return_path, &message)
+            .await;
+        let summary = verdict.header.replace("\r\n\t", " ");
+        self.log(level::LOW, summary.trim_end());
+        match config.auth_failure_policy {
+            AuthFailurePolicy::Reject if verdict.dmarc_reject => {
+                self.log(level::PROBLEM, "message refused: DMARC policy is reject");
+                Err(Reply::new(
+                    550,
+                    "5.7.1",
+                    "Message rejected: DMARC policy of the author domain",
+                ))
+            }
+            AuthFailurePolicy::Junk if verdict.failed => {
+                Ok((format!("{}X-Spam-Flag: YES\r\n", verdict.header), message))
+            }
+            _ => Ok((verdict.header, message)),
         }
     }
 

@@ -637,8 +637,14 @@ fn a_stale_handle_never_writes() {
         let mut b = Mailbox::open(&p).unwrap();
         b.append(&new_msgs(&bodies[..1], "b")).unwrap();
         let refused = a.append(&new_msgs(&bodies[1..2], "a"));
-        assert!(matches!(refused, Err(Error::Stale(_))), "{format:?}: {refused:?}");
-        assert!(a.set_flags(Uid(1), Flags::SEEN).is_err(), "a stale handle stays refused");
+        assert!(
+            matches!(refused, Err(Error::Stale(_))),
+            "{format:?}: {refused:?}"
+        );
+        assert!(
+            a.set_flags(Uid(1), Flags::SEEN).is_err(),
+            "a stale handle stays refused"
+        );
         let mut a = Mailbox::open(&p).unwrap();
         let uids = a.append(&new_msgs(&bodies[1..2], "a")).unwrap();
         assert_eq!(uids, vec![Uid(2)]);

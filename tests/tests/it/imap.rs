@@ -696,7 +696,7 @@ fn issue_3_qresync_vanished_and_esearch() {
     // ESEARCH (RFC 4731 §3.1) in a session without QRESYNC.
     let mut d = imap_login(&node, "quinn", "pw");
     let lines = cmd(&mut d, "e0", "CAPABILITY", "OK");
-    for cap in ["QRESYNC", "ESEARCH"] {
+    for cap in ["QRESYNC", "ESEARCH", "SEARCHRES"] {
         assert!(lines[0].contains(cap), "{lines:?}");
     }
     cmd(&mut d, "e1", "SELECT INBOX", "OK");
@@ -716,6 +716,23 @@ fn issue_3_qresync_vanished_and_esearch() {
     assert_eq!(lines[0], "* ESEARCH (TAG \"e4\") COUNT 0");
     let lines = cmd(&mut d, "e5", "SEARCH RETURN (MAX) DELETED", "OK");
     assert_eq!(lines[0], "* ESEARCH (TAG \"e5\")");
+    // SEARCHRES (RFC 5182): SAVE alone answers nothing; `$` is the result.
+    let lines = cmd(&mut d, "r1", "SEARCH RETURN (SAVE) 2:3", "OK");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let lines = cmd(&mut d, "r2", "FETCH $ (UID)", "OK");
+    assert_eq!(lines[..2], ["* 2 FETCH (UID 2)", "* 3 FETCH (UID 3)"]);
+    let lines = cmd(&mut d, "r3", "UID SEARCH RETURN (SAVE MAX COUNT) ALL", "OK");
+    assert_eq!(lines[0], "* ESEARCH (TAG \"r3\") UID MAX 3 COUNT 3");
+    let lines = cmd(&mut d, "r4", "SEARCH RETURN (ALL) $ NOT 1", "OK");
+    assert_eq!(lines[0], "* ESEARCH (TAG \"r4\") ALL 2:3");
+    cmd(&mut d, "r5", "UID SEARCH RETURN (SAVE MIN) ALL", "OK");
+    let lines = cmd(&mut d, "r6", "UID FETCH $ (FLAGS)", "OK");
+    assert_eq!(lines[0], "* 1 FETCH (UID 1 FLAGS ())");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    // Another SELECT forgets the saved result.
+    cmd(&mut d, "r7", "SELECT INBOX", "OK");
+    let lines = cmd(&mut d, "r8", "FETCH $ (UID)", "OK");
+    assert_eq!(lines.len(), 1, "{lines:?}");
     // QRESYNC parameters need ENABLE QRESYNC (RFC 7162 §3.2.5, §3.2.6).
     cmd(&mut d, "e6", "SELECT INBOX (QRESYNC (1 1))", "BAD");
     cmd(&mut d, "e7", "SELECT INBOX", "OK");
@@ -878,6 +895,128 @@ M.logout()
     for want in [
         "ROOT ('OK', [[b'\"INBOX\" \"\"'], [b'\"\" (STORAGE 12 1024)']])",
         "QUOTA ('OK', [b'\"\" (STORAGE 12 1024)'])",
+    ] {
+        assert!(out.contains(want), "{want} not in:\n{out}");
+    }
+}
+
+#[test]
+fn issue_3_sort_and_thread() {
+    let node = TestNode::start();
+    create_account(&node, "sid", "pw");
+    let mut c = imap_login(&node, "sid", "pw");
+    let lines = cmd(&mut c, "c", "CAPABILITY", "OK");
+    assert!(
+        lines[0].contains(" SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES"),
+        "{lines:?}"
+    );
+    // (from, sent date, subject, internal date), appended as 1..5.
+    let msgs = [
+        (
+            "carol@x.test",
+            Some("Mon, 1 Jan 2024 10:00:00 +0000"),
+            "Re: lunch",
+            "10-Jan-2024 00:00:00 +0000",
+        ),
+        (
+            "alice@x.test",
+            Some("Sun, 31 Dec 2023 23:00:00 +0000"),
+            "lunch",
+            "09-Jan-2024 00:00:00 +0000",
+        ),
+        (
+            "bob@x.test",
+            Some("Tue, 2 Jan 2024 10:00:00 +0000"),
+            "[team] meeting",
+            "08-Jan-2024 00:00:00 +0000",
+        ),
+        (
+            "alice@x.test",
+            Some("Thu, 4 Jan 2024 02:00:00 +0500"),
+            "Fwd: lunch (fwd)",
+            "07-Jan-2024 00:00:00 +0000",
+        ),
+        (
+            "dave@x.test",
+            None,
+            "Re: Meeting",
+            "05-Jan-2024 00:00:00 +0000",
+        ),
+    ];
+    for (i, (from, date, subject, internal)) in msgs.iter().enumerate() {
+        let date = date.map(|d| format!("Date: {d}\r\n")).unwrap_or_default();
+        let text =
+            format!("From: {from}\r\nTo: z@x.test\r\n{date}Subject: {subject}\r\n\r\nbody\r\n");
+        c.send(&format!(
+            "a{i} APPEND INBOX \"{internal}\" {{{}+}}",
+            text.len()
+        ));
+        c.send(&text);
+        until_tagged(&mut c, &format!("a{i}"), "OK");
+    }
+    cmd(&mut c, "s", "SELECT INBOX", "OK");
+    for (command, want) in [
+        ("SORT (DATE) UTF-8 ALL", "* SORT 2 1 3 4 5"),
+        ("SORT (ARRIVAL) UTF-8 ALL", "* SORT 5 4 3 2 1"),
+        ("SORT (SUBJECT) UTF-8 ALL", "* SORT 1 2 4 3 5"),
+        ("SORT (REVERSE FROM) UTF-8 ALL", "* SORT 5 1 3 2 4"),
+        ("SORT (SUBJECT REVERSE DATE) UTF-8 ALL", "* SORT 4 1 2 5 3"),
+        ("UID SORT (DATE) US-ASCII SUBJECT meeting", "* SORT 3 5"),
+        ("SORT (SIZE) UTF-8 DELETED", "* SORT"),
+        (
+            "THREAD ORDEREDSUBJECT UTF-8 ALL",
+            "* THREAD (2 (1)(4))(3 5)",
+        ),
+        (
+            "UID THREAD ORDEREDSUBJECT UTF-8 FROM alice",
+            "* THREAD (2 4)",
+        ),
+        ("THREAD ORDEREDSUBJECT UTF-8 DELETED", "* THREAD"),
+        // No Message-IDs: REFERENCES falls back to gathering by subject.
+        ("THREAD REFERENCES UTF-8 ALL", "* THREAD (2 (1)(4))(3 5)"),
+    ] {
+        let lines = cmd(&mut c, "t", command, "OK");
+        assert_eq!(lines[0], want, "{command}");
+    }
+    cmd(&mut c, "b1", "SORT (DATE) ALL", "BAD");
+    cmd(&mut c, "b2", "THREAD BOGUS UTF-8 ALL", "BAD");
+    // Replies linked by References and In-Reply-To.
+    for (i, (id, refs, subject)) in [
+        ("<r1@x>", "", "Plan"),
+        ("<r2@x>", "References: <r1@x>\r\n", "Re: Plan"),
+        ("<r3@x>", "In-Reply-To: <r2@x>\r\n", "Different"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let text = format!(
+            "From: a@x.test\r\nMessage-ID: {id}\r\n{refs}Subject: {subject}\r\n\r\nbody\r\n"
+        );
+        c.send(&format!("r{i} APPEND Archive {{{}+}}", text.len()));
+        c.send(&text);
+        until_tagged(&mut c, &format!("r{i}"), "OK");
+    }
+    cmd(&mut c, "r9", "EXAMINE Archive", "OK");
+    let lines = cmd(&mut c, "r10", "THREAD REFERENCES UTF-8 ALL", "OK");
+    assert_eq!(lines[0], "* THREAD (1 2 3)");
+    cmd(&mut c, "z", "LOGOUT", "OK");
+
+    let port = node.addr("imap").port();
+    let script = format!(
+        r#"
+import imaplib
+M = imaplib.IMAP4("127.0.0.1", {port})
+M.login("sid", "pw")
+M.select("INBOX")
+print("SORT", M.sort("(REVERSE DATE)", "UTF-8", "ALL"))
+print("THREAD", M.thread("ORDEREDSUBJECT", "UTF-8", "ALL"))
+M.logout()
+"#
+    );
+    let out = python(&script);
+    for want in [
+        "SORT ('OK', [b'5 4 3 1 2'])",
+        "THREAD ('OK', [b'(2 (1)(4))(3 5)'])",
     ] {
         assert!(out.contains(want), "{want} not in:\n{out}");
     }

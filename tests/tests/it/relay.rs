@@ -830,7 +830,7 @@ fn issue_5_cli_router_table_queue_listing_release_and_reject() {
 
 #[test]
 fn issue_5_forwarders_and_groups_are_routed_by_the_directory() {
-    let sink = Sink::start(|_, _| "250 ok\r\n");
+    let sink = Sink::start(|_, _| "250 ok\r\n").offer_dsn();
     let route = sink.route();
     let node = TestNode::start_with(move |c| {
         c.relay.routes.insert("remote.test".into(), route);
@@ -881,6 +881,14 @@ fn issue_5_forwarders_and_groups_are_routed_by_the_directory() {
     assert_eq!(
         rcpts,
         ["deep@remote.test", "ext@remote.test", "far@remote.test"]
+    );
+    // The remote host learns which address the sender used (RFC 3461 §4.2).
+    let lines: Vec<String> = txns.iter().flat_map(|t| t.lines.clone()).collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("<ext@remote.test>") && l.contains("ORCPT=rfc822;hop@example.test")),
+        "{lines:?}"
     );
     wait_inbox(&node, "pat", "Subject: routed");
     wait_inbox(&node, "kim", "Subject: routed");
@@ -978,4 +986,58 @@ fn issue_5_cli_message_queue_info_per_domain() {
     );
     assert!(other.contains("nTotal=#0"), "{other}");
     run(&mut cli, "GetMessageQueueInfo POP QUEUE \"x\"", "5");
+}
+
+#[test]
+fn issue_5_relayed_mail_is_dkim_signed_for_domains_with_a_key() {
+    let sink = Sink::start(|_, _| "250 ok\r\n");
+    let route = sink.route();
+    let node = TestNode::start_with(move |c| {
+        c.relay.routes.insert("remote.test".into(), route);
+    });
+    let (pem, record) = node::mailauth::generate_key().unwrap();
+    let mut cli = login(&node);
+    run(
+        &mut cli,
+        &format!(
+            "UpdateDomainSettings example.test {{DKIMSelector=mn;DKIMPrivateKey=\"{}\";}}",
+            pem.replace('\n', "\\n")
+        ),
+        "200 ",
+    );
+    submit(
+        &node,
+        "signed",
+        "From: postmaster@example.test\nTo: bob@remote.test\nSubject: signed\nDate: Mon, 30 Nov 2026 01:00:00 +0000\nMessage-ID: <s1@example.test>\n\nbody\n",
+    );
+    let data = sink.wait_txns(1)[0].data.clone();
+    assert!(data.starts_with("DKIM-Signature: "), "{data}");
+    assert!(
+        data.contains("d=example.test") && data.contains("s=mn"),
+        "{data}"
+    );
+
+    // The same crate verifies it against the published key (pinned: no DNS).
+    let dead = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let checker =
+        node::mailauth::AuthChecker::new("mx.remote.test", &[dead.local_addr().unwrap()]).unwrap();
+    let records = checker.records();
+    records.add("mn._domainkey.example.test", &record).unwrap();
+    for missing in [
+        "example.test",
+        "sink.test",
+        "_dmarc.example.test",
+        "_dmarc.test",
+    ] {
+        records.add_missing(missing);
+    }
+    let verdict = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(checker.check(
+            "127.0.0.1".parse().unwrap(),
+            "sink.test",
+            "postmaster@example.test",
+            data.as_bytes(),
+        ));
+    assert!(verdict.header.contains("dkim=pass"), "{}", verdict.header);
 }

@@ -75,7 +75,7 @@ pub async fn show(state: web::Data<WebState>, PageCaller(caller): PageCaller) ->
                         tr {
                             td.num { (m.id) @if m.id == cluster.node_id { " " span.tag { "this" } } }
                             td { (info.name) }
-                            td { (m.addr) }
+                            td { @if m.addr.is_empty() { "–" } @else { (m.addr) } }
                             td {
                                 @if cluster.leader == Some(m.id) { span.tag { "leader" } }
                                 @else if m.voter { "voter" }

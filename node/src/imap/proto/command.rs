@@ -8,6 +8,7 @@
 
 use storage::Flags;
 
+use super::sort::{SortCriterion, SortKey, ThreadAlgorithm};
 use super::utf7;
 
 /// A parsed command.
@@ -175,6 +176,24 @@ pub enum CommandKind {
     GetQuotaRoot(String),
     /// RFC 9208 §4.1: SETQUOTA (refused: limits come from the settings).
     SetQuota,
+    /// RFC 5256 §3: SORT.
+    Sort {
+        /// UID SORT.
+        uid: bool,
+        /// Sort criteria, most significant first.
+        criteria: Vec<SortCriterion>,
+        /// Search criteria.
+        key: SearchKey,
+    },
+    /// RFC 5256 §3: THREAD.
+    Thread {
+        /// UID THREAD.
+        uid: bool,
+        /// The algorithm.
+        algorithm: ThreadAlgorithm,
+        /// Search criteria.
+        key: SearchKey,
+    },
 }
 
 /// The QRESYNC parameter of SELECT/EXAMINE (RFC 7162 §3.2.5).
@@ -201,6 +220,15 @@ pub struct SearchReturn {
     pub all: bool,
     /// COUNT: the number of matches.
     pub count: bool,
+    /// SAVE: keep the result for `$` (RFC 5182 §2.4).
+    pub save: bool,
+}
+
+impl SearchReturn {
+    /// RFC 5182 §2.4: SAVE alone asks for no ESEARCH response.
+    pub fn only_save(&self) -> bool {
+        self.save && !(self.min || self.max || self.all || self.count)
+    }
 }
 
 /// STATUS data items (RFC 9051 §6.3.11).
@@ -291,11 +319,34 @@ pub enum SeqNum {
     Star,
 }
 
-/// A sequence set (RFC 9051 §9 `sequence-set`).
+/// A sequence set (RFC 9051 §9 `sequence-set`). The grammar needs at
+/// least one number, so the empty set stands for `$`, the saved search
+/// result (RFC 5182 §2.1), until the session replaces it; left in place,
+/// it names no message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SequenceSet(pub Vec<(SeqNum, SeqNum)>);
 
 impl SequenceSet {
+    /// `$`, the saved search result (RFC 5182).
+    pub fn saved() -> SequenceSet {
+        SequenceSet(Vec::new())
+    }
+
+    /// Whether this is `$`.
+    pub fn is_saved(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The set of the given numbers (ascending or not).
+    pub fn of(numbers: impl IntoIterator<Item = u32>) -> SequenceSet {
+        SequenceSet(
+            numbers
+                .into_iter()
+                .map(|n| (SeqNum::Value(n), SeqNum::Value(n)))
+                .collect(),
+        )
+    }
+
     /// Whether `n` is in the set, `star` being the value of `*`.
     pub fn contains(&self, n: u32, star: u32) -> bool {
         self.0.iter().any(|&(a, b)| {
@@ -650,6 +701,10 @@ impl<'a> Parser<'a> {
     }
 
     fn sequence_set(&mut self) -> PResult<SequenceSet> {
+        // RFC 5182 §4: `$` stands alone.
+        if self.eat(b'$') {
+            return Ok(SequenceSet::saved());
+        }
         let mut ranges = Vec::new();
         loop {
             let a = self.seq_num()?;
@@ -859,6 +914,8 @@ fn parse_kind(p: &mut Parser<'_>, name: &str) -> PResult<CommandKind> {
             }
         }
         "SEARCH" => parse_search(p, false)?,
+        "SORT" => parse_sort(p, false)?,
+        "THREAD" => parse_thread(p, false)?,
         "FETCH" => parse_fetch(p, false)?,
         "STORE" => parse_store(p, false)?,
         "COPY" | "MOVE" => parse_copy(p, false, name == "MOVE")?,
@@ -867,6 +924,8 @@ fn parse_kind(p: &mut Parser<'_>, name: &str) -> PResult<CommandKind> {
             let sub = p.atom()?.to_ascii_uppercase();
             match sub.as_str() {
                 "SEARCH" => parse_search(p, true)?,
+                "SORT" => parse_sort(p, true)?,
+                "THREAD" => parse_thread(p, true)?,
                 "FETCH" => parse_fetch(p, true)?,
                 "STORE" => parse_store(p, true)?,
                 "COPY" | "MOVE" => parse_copy(p, true, sub == "MOVE")?,
@@ -1169,7 +1228,10 @@ fn qresync_param(p: &mut Parser<'_>) -> PResult<Qresync> {
     let mut seq_match = None;
     if p.eat(b' ') {
         if p.peek() != Some(b'(') {
-            known_uids = Some(p.sequence_set()?);
+            known_uids = Some(p.sequence_set()?).filter(|s| !s.is_saved());
+            if known_uids.is_none() {
+                return Err("$ is not a known-uids set");
+            }
             if !p.eat(b' ') {
                 p.expect(b')', "expected )")?;
                 return Ok(Qresync {
@@ -1337,6 +1399,73 @@ fn parse_search(p: &mut Parser<'_>, uid: bool) -> PResult<CommandKind> {
     Ok(CommandKind::Search { uid, key, ret })
 }
 
+/// ` charset key...` of SORT and THREAD (RFC 5256 §5: the charset is
+/// required).
+fn charset_and_keys(p: &mut Parser<'_>) -> PResult<SearchKey> {
+    p.sp()?;
+    let charset = p.astring()?;
+    if !charset.eq_ignore_ascii_case("UTF-8") && !charset.eq_ignore_ascii_case("US-ASCII") {
+        return Err("[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");
+    }
+    let mut keys = Vec::new();
+    while p.eat(b' ') {
+        keys.push(search_key(p, 0)?);
+    }
+    Ok(match keys.len() {
+        0 => return Err("search criteria missing"),
+        1 => keys.remove(0),
+        _ => SearchKey::And(keys),
+    })
+}
+
+/// `SORT (criteria) charset keys` (RFC 5256 §5 `sort`).
+fn parse_sort(p: &mut Parser<'_>, uid: bool) -> PResult<CommandKind> {
+    p.sp()?;
+    p.expect(b'(', "expected (")?;
+    let mut criteria = Vec::new();
+    loop {
+        let mut word = p.atom()?.to_ascii_uppercase();
+        let reverse = word == "REVERSE";
+        if reverse {
+            p.sp()?;
+            word = p.atom()?.to_ascii_uppercase();
+        }
+        let key = match word.as_str() {
+            "ARRIVAL" => SortKey::Arrival,
+            "CC" => SortKey::Cc,
+            "DATE" => SortKey::Date,
+            "FROM" => SortKey::From,
+            "SIZE" => SortKey::Size,
+            "SUBJECT" => SortKey::Subject,
+            "TO" => SortKey::To,
+            _ => return Err("unknown sort key"),
+        };
+        criteria.push(SortCriterion { key, reverse });
+        if !p.eat(b' ') {
+            break;
+        }
+    }
+    p.expect(b')', "expected )")?;
+    let key = charset_and_keys(p)?;
+    Ok(CommandKind::Sort { uid, criteria, key })
+}
+
+/// `THREAD algorithm charset keys` (RFC 5256 §5 `thread`).
+fn parse_thread(p: &mut Parser<'_>, uid: bool) -> PResult<CommandKind> {
+    p.sp()?;
+    let algorithm = match p.atom()?.to_ascii_uppercase().as_str() {
+        "ORDEREDSUBJECT" => ThreadAlgorithm::OrderedSubject,
+        "REFERENCES" => ThreadAlgorithm::References,
+        _ => return Err("unsupported threading algorithm"),
+    };
+    let key = charset_and_keys(p)?;
+    Ok(CommandKind::Thread {
+        uid,
+        algorithm,
+        key,
+    })
+}
+
 /// `(option ...)` of `SEARCH RETURN` (RFC 4731 §3.1); `()` means ALL.
 fn search_return(p: &mut Parser<'_>) -> PResult<SearchReturn> {
     p.expect(b'(', "expected (")?;
@@ -1351,6 +1480,7 @@ fn search_return(p: &mut Parser<'_>) -> PResult<SearchReturn> {
             "MAX" => r.max = true,
             "ALL" => r.all = true,
             "COUNT" => r.count = true,
+            "SAVE" => r.save = true,
             _ => return Err("unknown SEARCH return option"),
         }
         if !p.eat(b' ') {
@@ -1378,7 +1508,9 @@ fn search_key(p: &mut Parser<'_>, depth: usize) -> PResult<SearchKey> {
         p.expect(b')', "expected )")?;
         return Ok(S::And(keys));
     }
-    if p.peek().is_some_and(|b| b.is_ascii_digit() || b == b'*') {
+    if p.peek()
+        .is_some_and(|b| b.is_ascii_digit() || b == b'*' || b == b'$')
+    {
         return Ok(S::Seq(p.sequence_set()?));
     }
     let name = p.atom()?.to_ascii_uppercase();

@@ -185,6 +185,32 @@ impl<'a> Parsed<'a> {
         }
     }
 
+    /// The Message-ID without angle brackets.
+    pub fn message_id(&self) -> Option<String> {
+        Some(self.msg.as_ref()?.message_id()?.to_owned())
+    }
+
+    /// The References ids, oldest first, or else the first In-Reply-To id
+    /// (RFC 5256 §3 REFERENCES step 1).
+    pub fn references(&self) -> Vec<String> {
+        let Some(m) = &self.msg else {
+            return Vec::new();
+        };
+        let ids = |v: &HeaderValue<'_>| -> Vec<String> {
+            match v {
+                HeaderValue::Text(t) => vec![t.to_string()],
+                HeaderValue::TextList(l) => l.iter().map(|t| t.to_string()).collect(),
+                _ => Vec::new(),
+            }
+        };
+        let refs = ids(m.references());
+        if refs.is_empty() {
+            ids(m.in_reply_to()).into_iter().take(1).collect()
+        } else {
+            refs
+        }
+    }
+
     /// The Date header as seconds since the epoch (UTC), if it parses.
     pub fn sent_time(&self) -> Option<i64> {
         Some(self.msg.as_ref()?.date()?.to_timestamp())

@@ -4,6 +4,8 @@
 //! turns one into a [`Command`], [`View`] keeps a session's picture of its
 //! selected mailbox and computes untagged updates, [`message`] renders
 //! ENVELOPE, BODYSTRUCTURE and body sections, [`search`] evaluates SEARCH,
+//! [`sort`] orders and threads messages for SORT and THREAD (RFC 5256),
+//! [`quota`] reads storage limits and writes QUOTA responses (RFC 9208),
 //! and [`response`] encodes replies. Mailbox names cross this boundary in
 //! UTF-8; [`utf7`] converts them for the wire.
 
@@ -13,6 +15,7 @@ pub mod quota;
 pub mod receiver;
 pub mod response;
 pub mod search;
+pub mod sort;
 pub mod utf7;
 pub mod view;
 

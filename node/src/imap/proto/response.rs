@@ -275,6 +275,7 @@ mod tests {
             max,
             all,
             count,
+            save: false,
         };
         assert_eq!(
             esearch(

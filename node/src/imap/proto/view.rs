@@ -6,6 +6,9 @@
 //! entry `n - 1`. Messages expunged by others stay in the view (and keep
 //! their numbers) until an update that may carry EXPUNGE responses
 //! (RFC 9051 §7.5.1: not during FETCH, STORE or SEARCH).
+//! Under QRESYNC they are told as `* VANISHED` (RFC 7162 §3.2.10), and a
+//! SELECT with the QRESYNC parameter gets `VANISHED (EARLIER)` and FETCH
+//! for what changed since the client's mod-sequence ([`View::resync`]).
 
 use storage::{Flags, Uid};
 

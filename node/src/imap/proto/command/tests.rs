@@ -473,3 +473,100 @@ fn rfc9208_quota_syntax() {
     assert!(parse_command(b"S0002 SETQUOTA \"\" STORAGE").is_err());
     assert!(parse_command(b"G0003 GETQUOTAROOT").is_err());
 }
+
+/// RFC 5256 §4 examples: SORT and THREAD commands.
+#[test]
+fn rfc5256_sort_and_thread_syntax() {
+    use crate::imap::proto::sort::{SortCriterion, SortKey};
+    let c = |key, reverse| SortCriterion { key, reverse };
+    let CommandKind::Sort { uid, criteria, key } =
+        parse("A282 SORT (SUBJECT) UTF-8 SINCE 1-Feb-1994")
+    else {
+        panic!()
+    };
+    assert!(!uid);
+    assert_eq!(criteria, [c(SortKey::Subject, false)]);
+    assert!(matches!(key, SearchKey::Date(DateCmp::Since, _)));
+    let CommandKind::Sort { uid, criteria, .. } =
+        parse("A283 UID SORT (SUBJECT REVERSE DATE) UTF-8 ALL")
+    else {
+        panic!()
+    };
+    assert!(uid);
+    assert_eq!(
+        criteria,
+        [c(SortKey::Subject, false), c(SortKey::Date, true)]
+    );
+    let CommandKind::Sort { criteria, key, .. } =
+        parse("A284 SORT (ARRIVAL CC FROM SIZE TO) US-ASCII SUBJECT \"afternoon\" DELETED")
+    else {
+        panic!()
+    };
+    assert_eq!(criteria.len(), 5);
+    assert!(matches!(key, SearchKey::And(ref k) if k.len() == 2));
+    assert!(matches!(
+        parse("A285 THREAD ORDEREDSUBJECT UTF-8 SINCE 5-MAR-2000"),
+        CommandKind::Thread { uid: false, .. }
+    ));
+    assert!(matches!(
+        parse("A286 UID THREAD orderedsubject UTF-8 ALL"),
+        CommandKind::Thread { uid: true, .. }
+    ));
+    for bad in [
+        "a SORT (SUBJECT) ALL",
+        "a SORT () UTF-8 ALL",
+        "a SORT (REVERSE) UTF-8 ALL",
+        "a SORT (BOGUS) UTF-8 ALL",
+        "a SORT (DATE) KOI8-R ALL",
+        "a SORT (DATE) UTF-8",
+        "a THREAD BOGUS UTF-8 ALL",
+        "a THREAD ORDEREDSUBJECT UTF-8",
+    ] {
+        assert!(parse_command(bad.as_bytes()).is_err(), "{bad}");
+    }
+}
+
+/// RFC 5182 §2.4 and §3 examples: SEARCH RETURN (SAVE) and `$`.
+#[test]
+fn rfc5182_searchres_syntax() {
+    let CommandKind::Search { ret: Some(ret), .. } =
+        parse("A282 SEARCH RETURN (SAVE) FLAGGED SINCE 1-Feb-1994 NOT FROM \"Smith\"")
+    else {
+        panic!()
+    };
+    assert!(ret.save && ret.only_save());
+    let CommandKind::Search { ret: Some(ret), .. } = parse("A283 SEARCH RETURN (SAVE MIN) ALL")
+    else {
+        panic!()
+    };
+    assert!(ret.save && ret.min && !ret.only_save());
+    let CommandKind::Fetch { set, .. } = parse("A284 FETCH $ (UID INTERNALDATE FLAGS RFC822.SIZE)")
+    else {
+        panic!()
+    };
+    assert!(set.is_saved());
+    assert!(
+        matches!(parse("A285 UID COPY $ Trash"), CommandKind::Copy { ref set, .. } if set.is_saved())
+    );
+    assert!(
+        matches!(parse("A286 STORE $ +FLAGS.SILENT (\\Deleted)"), CommandKind::Store { ref set, .. } if set.is_saved())
+    );
+    assert!(
+        matches!(parse("A287 UID EXPUNGE $"), CommandKind::Expunge { uids: Some(ref set) } if set.is_saved())
+    );
+    let CommandKind::Search { key, .. } = parse("A288 SEARCH $ SMALLER 4096") else {
+        panic!()
+    };
+    let SearchKey::And(keys) = key else { panic!() };
+    assert!(matches!(&keys[0], SearchKey::Seq(s) if s.is_saved()));
+    assert!(
+        matches!(parse("A289 UID SEARCH UID $"), CommandKind::Search { key: SearchKey::Uid(ref s), .. } if s.is_saved())
+    );
+    for bad in [
+        "a FETCH $,1 FLAGS",
+        "a FETCH 1,$ FLAGS",
+        "a SELECT INBOX (QRESYNC (1 2 $))",
+    ] {
+        assert!(parse_command(bad.as_bytes()).is_err(), "{bad}");
+    }
+}
