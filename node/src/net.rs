@@ -77,3 +77,116 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<IO> {
         }
     }
 }
+
+/// Why a session's connection stopped.
+#[derive(Debug)]
+pub enum Ended {
+    /// The session closed it (QUIT, LOGOUT, too many errors).
+    Closed,
+    /// Nothing arrived within the idle timeout, or a write stalled as long.
+    Idle,
+    /// The client closed the connection.
+    Eof,
+    /// A socket or TLS error.
+    Io(std::io::Error),
+}
+
+/// A protocol's input framer: bytes in, frames out (see `*/proto`).
+pub trait Framer {
+    /// Adds bytes read from the client.
+    fn feed(&mut self, bytes: &[u8]);
+}
+
+/// How long the final flush and TLS close_notify may take.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Bytes read from the socket at a time.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A session's connection: the stream, its input framer and the replies
+/// not written yet, every read and write bounded by the idle timeout.
+/// Replies are batched and written before the session waits for input, so
+/// pipelined commands get their answers in one write.
+pub struct Conn<IO, R> {
+    /// The stream, clear or TLS.
+    pub stream: Stream<IO>,
+    /// The input framer.
+    pub rx: R,
+    /// Replies not written yet.
+    pub out: Vec<u8>,
+    idle: std::time::Duration,
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin, R: Framer> Conn<IO, R> {
+    /// Wraps `stream`; `idle` bounds every read and write.
+    pub fn new(stream: Stream<IO>, rx: R, idle: std::time::Duration) -> Self {
+        Conn {
+            stream,
+            rx,
+            out: Vec::new(),
+            idle,
+        }
+    }
+
+    /// Reads once into the framer.
+    ///
+    /// # Errors
+    /// Idle timeout, end of stream, or I/O failure.
+    pub async fn read_some(&mut self) -> Result<(), Ended> {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; READ_CHUNK];
+        match tokio::time::timeout(self.idle, self.stream.read(&mut buf)).await {
+            Err(_) => Err(Ended::Idle),
+            Ok(Err(e)) => Err(Ended::Io(e)),
+            Ok(Ok(0)) => Err(Ended::Eof),
+            Ok(Ok(n)) => {
+                self.rx.feed(&buf[..n]);
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes the pending replies.
+    ///
+    /// # Errors
+    /// The write stalled past the idle timeout, or failed.
+    pub async fn flush(&mut self) -> Result<(), Ended> {
+        use tokio::io::AsyncWriteExt;
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let out = std::mem::take(&mut self.out);
+        let stream = &mut self.stream;
+        let write = async move {
+            stream.write_all(&out).await?;
+            stream.flush().await
+        };
+        match tokio::time::timeout(self.idle, write).await {
+            Err(_) => Err(Ended::Idle),
+            Ok(Err(e)) => Err(Ended::Io(e)),
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
+    /// Runs the TLS handshake (bounded by the idle timeout) and starts over
+    /// with a fresh framer: input sent before the handshake must have been
+    /// taken out and dropped by the caller (command injection, RFC 3207 §6).
+    ///
+    /// # Errors
+    /// The handshake failed or timed out.
+    pub async fn start_tls(self, config: Arc<rustls::ServerConfig>, rx: R) -> io::Result<Self> {
+        let idle = self.idle;
+        let stream = tokio::time::timeout(idle, self.stream.start_tls(config))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+        Ok(Conn::new(stream, rx, idle))
+    }
+
+    /// Best-effort final write and shutdown (TLS close_notify).
+    pub async fn close(mut self) {
+        use tokio::io::AsyncWriteExt;
+        self.idle = self.idle.min(CLOSE_TIMEOUT);
+        if self.flush().await.is_ok() {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.stream.shutdown()).await;
+        }
+    }
+}

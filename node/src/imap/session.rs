@@ -49,7 +49,7 @@ use std::time::Duration;
 
 use cluster::AccountRef;
 use storage::{AccountKind, Flags, MailboxFormat, NewMessage, Uid};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
 use crate::imap::proto::command::{
@@ -68,19 +68,13 @@ use crate::imap::proto::{
     Command, CommandKind, Frame, FrameError, Receiver, Snapshot, Status, StatusResponse, View,
     parse_command, response,
 };
-use crate::net::Stream;
+use crate::net::{Ended, Framer, Stream};
 use crate::sasl::{Sasl, SaslStep};
 use crate::server::Services;
 use crate::syslog::level;
 
 /// The module name in the system log.
 const LOG_MODULE: &str = "IMAP";
-
-/// Bytes asked of the socket per read.
-const READ_CHUNK: usize = 16 * 1024;
-
-/// Bound on the last write and the TLS close after the session ended.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Special-use mailboxes (RFC 6154) made at first login when missing.
 const SPECIAL_USE: [(&str, &str); 5] = [
@@ -112,7 +106,7 @@ pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(
         qresync: false,
         saved: Vec::new(),
     };
-    let mut conn = Conn::new(stream, idle);
+    let mut conn = Conn::new(stream, Receiver::new(), idle);
     driver.log(
         level::LOW,
         format_args!("connected{}", if tls_active { " (TLS)" } else { "" }),
@@ -172,7 +166,10 @@ pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(
                         ),
                     );
                 }
-                conn = match conn.start_tls(driver.services.tls.clone()).await {
+                conn = match conn
+                    .start_tls(driver.services.tls.clone(), Receiver::new())
+                    .await
+                {
                     Ok(c) => c,
                     Err(e) => {
                         driver.log(level::LOW, format_args!("TLS handshake failed: {e}"));
@@ -202,15 +199,6 @@ pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Why reading or writing the connection stopped.
-#[derive(Debug)]
-enum Ended {
-    Closed,
-    Idle,
-    Eof,
-    Io(std::io::Error),
-}
-
 /// What the loop does after a command.
 enum Flow {
     Continue,
@@ -219,15 +207,16 @@ enum Flow {
     Ended(Ended),
 }
 
-/// The connection: stream, framer and pending output.
-struct Conn<IO> {
-    stream: Stream<IO>,
-    rx: Receiver,
-    out: Vec<u8>,
-    idle: Duration,
+/// The IMAP connection: commands with literals (see `proto`).
+type Conn<IO> = crate::net::Conn<IO, Receiver>;
+
+impl Framer for Receiver {
+    fn feed(&mut self, bytes: &[u8]) {
+        Receiver::feed(self, bytes);
+    }
 }
 
-impl<IO> Conn<IO> {
+impl<IO> crate::net::Conn<IO, Receiver> {
     fn status(&mut self, tag: &str, status: Status, code: Option<&str>, text: &str) {
         let r = if tag == "*" {
             StatusResponse::untagged(status, code, text)
@@ -238,16 +227,7 @@ impl<IO> Conn<IO> {
     }
 }
 
-impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
-    fn new(stream: Stream<IO>, idle: Duration) -> Self {
-        Conn {
-            stream,
-            rx: Receiver::new(),
-            out: Vec::new(),
-            idle,
-        }
-    }
-
+impl<IO: AsyncRead + AsyncWrite + Unpin> crate::net::Conn<IO, Receiver> {
     /// The next frame; pending output is written before waiting.
     async fn next_frame(&mut self) -> Result<Frame, Ended> {
         loop {
@@ -256,54 +236,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
             }
             self.flush().await?;
             self.read_some().await?;
-        }
-    }
-
-    /// Reads once into the framer, bounded by the idle timeout.
-    async fn read_some(&mut self) -> Result<(), Ended> {
-        let mut buf = [0u8; READ_CHUNK];
-        match tokio::time::timeout(self.idle, self.stream.read(&mut buf)).await {
-            Err(_) => Err(Ended::Idle),
-            Ok(Err(e)) => Err(Ended::Io(e)),
-            Ok(Ok(0)) => Err(Ended::Eof),
-            Ok(Ok(n)) => {
-                self.rx.feed(&buf[..n]);
-                Ok(())
-            }
-        }
-    }
-
-    async fn flush(&mut self) -> Result<(), Ended> {
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        let out = std::mem::take(&mut self.out);
-        let stream = &mut self.stream;
-        let write = async move {
-            stream.write_all(&out).await?;
-            stream.flush().await
-        };
-        match tokio::time::timeout(self.idle, write).await {
-            Err(_) => Err(Ended::Idle),
-            Ok(Err(e)) => Err(Ended::Io(e)),
-            Ok(Ok(())) => Ok(()),
-        }
-    }
-
-    async fn start_tls(self, config: Arc<rustls::ServerConfig>) -> std::io::Result<Self> {
-        let idle = self.idle;
-        let stream = tokio::time::timeout(idle, self.stream.start_tls(config))
-            .await
-            .map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
-            })??;
-        Ok(Conn::new(stream, idle))
-    }
-
-    async fn close(mut self) {
-        self.idle = self.idle.min(CLOSE_TIMEOUT);
-        if self.flush().await.is_ok() {
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.stream.shutdown()).await;
         }
     }
 }
@@ -1509,13 +1441,12 @@ impl Driver {
             if let Err(e) = conn.flush().await {
                 return Flow::Ended(e);
             }
-            let mut buf = [0u8; READ_CHUNK];
             tokio::select! {
-                read = tokio::time::timeout(conn.idle, conn.stream.read(&mut buf)) => match read {
-                    Err(_) => return Flow::Ended(Ended::Idle),
-                    Ok(Err(e)) => return Flow::Ended(Ended::Io(e)),
-                    Ok(Ok(0)) => return Flow::Ended(Ended::Eof),
-                    Ok(Ok(n)) => conn.rx.feed(&buf[..n]),
+                // Cancel-safe: a read that loses the race has consumed nothing.
+                read = conn.read_some() => {
+                    if let Err(e) = read {
+                        return Flow::Ended(e);
+                    }
                 },
                 changed = changes.changed() => {
                     if changed.is_err() {

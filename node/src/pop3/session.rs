@@ -30,9 +30,9 @@ use std::time::Duration;
 
 use cluster::{AccountRef, MaildropLock};
 use storage::{AccountKind, Uid};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::net::Stream;
+use crate::net::{Ended, Framer, Stream};
 use crate::pop3::proto::line::{MAX_LINE_LEN, MAX_SASL_LINE_LEN};
 use crate::pop3::proto::{
     Action, LineError, LineReceiver, LoginFailure, MaildropView, MessageInfo, Options, Reply,
@@ -45,18 +45,11 @@ use crate::syslog::level;
 /// The module name in the system log.
 const LOG_MODULE: &str = "POP";
 
-/// Bytes asked of the socket per read.
-const READ_CHUNK: usize = 8192;
-
 /// Output is written once this much is pending even while pipelined
 /// commands remain, so a client pipelining many RETRs cannot make the
 /// server buffer their sum (RFC 2449 §6.6 allows the server to write as it
 /// goes).
 const FLUSH_AT: usize = 64 * 1024;
-
-/// Bound on the last write and the TLS close after the session ended: the
-/// client may have stopped reading.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves one POP3 connection until QUIT, idle timeout, error or
 /// disconnect. `stream` is already TLS on the pop3s port.
@@ -87,7 +80,7 @@ pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(
         ctx,
         maildrop: None,
     };
-    let mut conn = Conn::new(stream, idle);
+    let mut conn = Conn::new(stream, LineReceiver::new(), idle);
     driver.log(
         level::LOW,
         format_args!("connected{}", if tls_active { " (TLS)" } else { "" }),
@@ -124,7 +117,10 @@ pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(
                         ),
                     );
                 }
-                conn = match conn.start_tls(driver.services.tls.clone()).await {
+                conn = match conn
+                    .start_tls(driver.services.tls.clone(), LineReceiver::new())
+                    .await
+                {
                     Ok(conn) => conn,
                     Err(e) => {
                         driver.log(level::LOW, format_args!("TLS handshake failed: {e}"));
@@ -157,19 +153,6 @@ pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Why reading or writing the connection stopped.
-#[derive(Debug)]
-enum Ended {
-    /// The session closed it (QUIT, too many errors).
-    Closed,
-    /// Nothing arrived within the idle timeout, or a write stalled as long.
-    Idle,
-    /// The client closed the connection.
-    Eof,
-    /// A socket or TLS error.
-    Io(std::io::Error),
-}
-
 /// What the loop does after a command.
 enum Flow {
     /// Read the next command.
@@ -182,77 +165,25 @@ enum Flow {
     Ended(Ended),
 }
 
-/// The connection: the stream, the command framer and pending output.
-struct Conn<IO> {
-    stream: Stream<IO>,
-    rx: LineReceiver,
-    out: Vec<u8>,
-    idle: Duration,
+/// The POP3 connection: commands are CRLF lines.
+type Conn<IO> = crate::net::Conn<IO, LineReceiver>;
+
+impl Framer for LineReceiver {
+    fn feed(&mut self, bytes: &[u8]) {
+        LineReceiver::feed(self, bytes);
+    }
 }
 
-impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
-    fn new(stream: Stream<IO>, idle: Duration) -> Self {
-        Conn {
-            stream,
-            rx: LineReceiver::new(),
-            out: Vec::new(),
-            idle,
-        }
-    }
-
+impl<IO: AsyncRead + AsyncWrite + Unpin> crate::net::Conn<IO, LineReceiver> {
     /// The next framed line; pending output is written before waiting for
     /// input, so pipelined commands get their replies in one write.
     async fn next_line(&mut self) -> Result<Result<Vec<u8>, LineError>, Ended> {
-        let mut buf = [0u8; READ_CHUNK];
         loop {
             if let Some(line) = self.rx.next_line() {
                 return Ok(line);
             }
             self.flush().await?;
-            match tokio::time::timeout(self.idle, self.stream.read(&mut buf)).await {
-                Err(_) => return Err(Ended::Idle),
-                Ok(Err(e)) => return Err(Ended::Io(e)),
-                Ok(Ok(0)) => return Err(Ended::Eof),
-                Ok(Ok(n)) => self.rx.feed(&buf[..n]),
-            }
-        }
-    }
-
-    /// Writes the pending output.
-    async fn flush(&mut self) -> Result<(), Ended> {
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        let out = std::mem::take(&mut self.out);
-        let stream = &mut self.stream;
-        let write = async move {
-            stream.write_all(&out).await?;
-            stream.flush().await
-        };
-        match tokio::time::timeout(self.idle, write).await {
-            Err(_) => Err(Ended::Idle),
-            Ok(Err(e)) => Err(Ended::Io(e)),
-            Ok(Ok(())) => Ok(()),
-        }
-    }
-
-    /// Runs the server side of the TLS handshake, bounded by the idle
-    /// timeout. Unframed input must have been taken out before.
-    async fn start_tls(self, config: Arc<rustls::ServerConfig>) -> std::io::Result<Self> {
-        let idle = self.idle;
-        let stream = tokio::time::timeout(idle, self.stream.start_tls(config))
-            .await
-            .map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
-            })??;
-        Ok(Conn::new(stream, idle))
-    }
-
-    /// Best-effort final write and shutdown (TLS close_notify).
-    async fn close(mut self) {
-        self.idle = self.idle.min(CLOSE_TIMEOUT);
-        if self.flush().await.is_ok() {
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.stream.shutdown()).await;
+            self.read_some().await?;
         }
     }
 }
