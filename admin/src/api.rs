@@ -81,6 +81,24 @@ impl AdminApi {
         self.check_hash(fresh, password).await
     }
 
+    /// Checks SASL credentials (PLAIN, LOGIN) for SMTP, POP3 and IMAP:
+    /// the password, and, as proxy authorization is not offered, an
+    /// authorization identity given by the client must name the same
+    /// account.
+    pub async fn verify_sasl(
+        &self,
+        authzid: Option<&str>,
+        user: &str,
+        password: &str,
+    ) -> Option<AccountRef> {
+        let account = self.verify_password(user, password).await?;
+        let Some(authzid) = authzid else {
+            return Some(account);
+        };
+        let named = self.cluster.read(|s| s.directory.login_account(authzid));
+        (named.as_ref() == Some(&account)).then_some(account)
+    }
+
     async fn check_hash(
         &self,
         found: Option<(AccountRef, String)>,

@@ -887,17 +887,11 @@ impl Driver {
                     user,
                     password,
                 } => {
-                    let mut account = self.services.admin.verify_password(&user, &password).await;
-                    if let Some(authzid) = authzid {
-                        // No proxy authorization: the authzid must name the same account.
-                        let target = self
-                            .services
-                            .cluster
-                            .read(|s| s.directory.resolve(&authzid));
-                        if target != account {
-                            account = None;
-                        }
-                    }
+                    let account = self
+                        .services
+                        .admin
+                        .verify_sasl(authzid.as_deref(), &user, &password)
+                        .await;
                     self.login(
                         conn,
                         tag,

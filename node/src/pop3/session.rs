@@ -408,17 +408,11 @@ impl Driver {
                 return Ok(Err(LoginFailure::from(&err)));
             }
         };
-        let mut account = self.services.admin.verify_password(&user, &password).await;
-        if let Some(authzid) = authzid {
-            // No proxy authorization: the authzid must name the same account.
-            let target = self
-                .services
-                .cluster
-                .read(|s| s.directory.resolve(&authzid));
-            if target != account {
-                account = None;
-            }
-        }
+        let account = self
+            .services
+            .admin
+            .verify_sasl(authzid.as_deref(), &user, &password)
+            .await;
         Ok(self
             .login(account, &user, &format!("AUTH {mechanism}"))
             .await)

@@ -514,13 +514,11 @@ impl SmtpSession {
                 Err(Reply::from_sasl_error(&err))
             }
             Ok((authzid, user, password)) => {
-                // Acting as someone else is not supported.
-                let other = authzid.is_some_and(|z| !z.eq_ignore_ascii_case(&user));
-                let account = if other {
-                    None
-                } else {
-                    self.services.admin.verify_password(&user, &password).await
-                };
+                let account = self
+                    .services
+                    .admin
+                    .verify_sasl(authzid.as_deref(), &user, &password)
+                    .await;
                 match account {
                     Some(account) => {
                         self.log(
