@@ -853,6 +853,26 @@ impl Driver {
         }
     }
 
+    /// Logs a failed SASL exchange and answers `NO [AUTHENTICATIONFAILED]`.
+    fn sasl_failed<IO>(
+        &self,
+        conn: &mut Conn<IO>,
+        tag: &str,
+        mechanism: &str,
+        e: &crate::sasl::SaslError,
+    ) {
+        self.log(
+            level::PROBLEM,
+            format_args!("AUTHENTICATE {mechanism} failed: {e}"),
+        );
+        conn.status(
+            tag,
+            Status::No,
+            Some("AUTHENTICATIONFAILED"),
+            "Authentication failed",
+        );
+    }
+
     async fn authenticate<IO: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         conn: &mut Conn<IO>,
@@ -867,16 +887,7 @@ impl Driver {
                 return Flow::Continue;
             }
             Err(e) => {
-                self.log(
-                    level::PROBLEM,
-                    format_args!("AUTHENTICATE {mechanism} failed: {e}"),
-                );
-                conn.status(
-                    tag,
-                    Status::No,
-                    Some("AUTHENTICATIONFAILED"),
-                    "Authentication failed",
-                );
+                self.sasl_failed(conn, tag, mechanism, &e);
                 return Flow::Continue;
             }
         };
@@ -922,16 +933,7 @@ impl Driver {
                     return Flow::Continue;
                 }
                 Err(e) => {
-                    self.log(
-                        level::PROBLEM,
-                        format_args!("AUTHENTICATE {mechanism} failed: {e}"),
-                    );
-                    conn.status(
-                        tag,
-                        Status::No,
-                        Some("AUTHENTICATIONFAILED"),
-                        "Authentication failed",
-                    );
+                    self.sasl_failed(conn, tag, mechanism, &e);
                     return Flow::Continue;
                 }
             };
