@@ -69,6 +69,7 @@ impl AdminApi {
         };
         let local = self.cluster.read(lookup);
         if let Some(found) = self.check_hash(local.clone(), password).await {
+            self.logged_in(&found);
             return Some(found);
         }
         // A miss may only mean this member lags: an account created (or a
@@ -78,7 +79,17 @@ impl AdminApi {
         if fresh == local {
             return None;
         }
-        self.check_hash(fresh, password).await
+        let found = self.check_hash(fresh, password).await?;
+        self.logged_in(&found);
+        Some(found)
+    }
+
+    /// Tells the node which account the current session logged in as
+    /// (for `KillAccountSessions`).
+    fn logged_in(&self, account: &AccountRef) {
+        if let Some(control) = &self.control {
+            control.session_login(account);
+        }
     }
 
     /// Checks SASL credentials (PLAIN, LOGIN) for SMTP, POP3 and IMAP:
@@ -125,7 +136,11 @@ impl AdminApi {
                 .clone()?;
             Some((account, secret))
         })?;
-        crate::cli::session::verify_apop(challenge, &secret, digest).then_some(account)
+        let ok = crate::cli::session::verify_apop(challenge, &secret, digest);
+        ok.then(|| {
+            self.logged_in(&account);
+            account
+        })
     }
 
     /// Runs one authenticated command for `caller`. `Ok(None)` is a plain

@@ -1,5 +1,6 @@
 //! What the administration API needs from the node it runs in: the system
-//! log (`WriteLog`), a graceful stop (`SHUTDOWN`) and the node's name.
+//! log (`WriteLog`), a graceful stop (`SHUTDOWN`), the node's name and its
+//! live sessions (`KillAccountSessions`).
 //!
 //! The node implements [`NodeControl`] and hands it to
 //! [`AdminApi::with_control`](crate::AdminApi::with_control); without one
@@ -19,6 +20,16 @@ pub trait NodeControl: Send + Sync {
     /// the router table has no rule (`[relay] routes`, `smarthost`, else
     /// `MX(domain)`), for the CLI's `Route`; `None` if unknown.
     fn relay_route(&self, _domain: &str) -> Option<String> {
+        None
+    }
+    /// Records that the session running the current task logged in as
+    /// `account`, so [`NodeControl::kill_account_sessions`] can find it.
+    /// Called by the `AdminApi` credential checks; a task that is not a
+    /// registered session (the CLI, WebAdmin) is ignored.
+    fn session_login(&self, _account: &cluster::AccountRef) {}
+    /// Closes this node's sessions logged in as `account`; returns how many,
+    /// or `None` when the node keeps no session registry.
+    fn kill_account_sessions(&self, _account: &cluster::AccountRef) -> Option<usize> {
         None
     }
 }

@@ -388,6 +388,46 @@ impl AdminApi {
                 .await?;
                 Ok(None)
             }
+            Command::GetAccountSubscription { account } => {
+                let account = self.existing(&account).await?;
+                let target = account.clone();
+                let names = self
+                    .accounts
+                    .with_account(&account, move |store| {
+                        store.read_subscriptions(target.storage_domain(), &target.name)
+                    })
+                    .await?;
+                Ok(Some(strings(names)))
+            }
+            Command::SetAccountSubscription { account, mailboxes } => {
+                let account = self.existing(&account).await?;
+                let mut names = mailboxes;
+                names.sort();
+                names.dedup();
+                let target = account.clone();
+                self.accounts
+                    .with_account(&account, move |store| {
+                        store.write_subscriptions(target.storage_domain(), &target.name, &names)
+                    })
+                    .await?;
+                Ok(None)
+            }
+            Command::KillAccountSessions { name } => {
+                let account = self.existing(&name).await?;
+                let killed = self
+                    .control("KillAccountSessions")?
+                    .kill_account_sessions(&account)
+                    .ok_or_else(|| {
+                        Error::BadArgument("KillAccountSessions is not supported".into())
+                    })?;
+                if killed > 0 {
+                    self.control("KillAccountSessions")?.write_log(
+                        2,
+                        &format!("KillAccountSessions {}: {killed} closed", account.address()),
+                    );
+                }
+                Ok(None)
+            }
             Command::GetIpList { list } => {
                 let value = self
                     .read(move |s| s.directory.server.ip_lists.get(list).cloned())
@@ -409,7 +449,7 @@ impl AdminApi {
     }
 
     /// The entries of one of the server's address lists (`LANIPs`,
-    /// `BlacklistedIPs`, `ClientIPs`), comments (`;...`) and blank lines
+    /// `BlacklistedIPs`, `ClientIPs`, ...), comments (`;...`) and blank lines
     /// dropped, for the SMTP relaying and blacklisting checks.
     pub fn ip_list(&self, list: &str) -> Vec<String> {
         self.cluster.read(|s| {
@@ -424,6 +464,35 @@ impl AdminApi {
                         .collect()
                 })
                 .unwrap_or_default()
+        })
+    }
+
+    /// Whether `ip` is in the server's `BlacklistedIPs` and not in its
+    /// `WhiteHoleIPs` (which exempts addresses from blacklisting): SMTP
+    /// refuses such clients. A local read: the lists change rarely and a
+    /// connection must not wait for a Raft round trip.
+    pub fn is_blacklisted(&self, ip: std::net::IpAddr) -> bool {
+        self.cluster.read(|s| {
+            let listed = |name: &str| {
+                s.directory
+                    .server
+                    .ip_lists
+                    .get(name)
+                    .is_some_and(|list| cluster::router::ip_list_contains(list, ip))
+            };
+            listed("BlacklistedIPs") && !listed("WhiteHoleIPs")
+        })
+    }
+
+    /// Whether `ip` is in the server's `DeniedIPs`: every listener closes
+    /// such connections at once.
+    pub fn is_denied(&self, ip: std::net::IpAddr) -> bool {
+        self.cluster.read(|s| {
+            s.directory
+                .server
+                .ip_lists
+                .get("DeniedIPs")
+                .is_some_and(|list| cluster::router::ip_list_contains(list, ip))
         })
     }
 

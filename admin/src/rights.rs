@@ -127,7 +127,9 @@ fn scope(command: &Command) -> Scope<'_> {
         | C::CreateMailbox { account, .. }
         | C::RenameMailbox { account, .. }
         | C::DeleteMailbox { account, .. }
-        | C::GetMailboxInfo { account, .. } => Scope::Own(account),
+        | C::GetMailboxInfo { account, .. }
+        | C::GetAccountSubscription { account }
+        | C::SetAccountSubscription { account, .. } => Scope::Own(account),
         C::CreateAccount { name, .. }
         | C::DeleteAccount { name }
         | C::UpdateAccountSettings { name, .. }
@@ -140,7 +142,8 @@ fn scope(command: &Command) -> Scope<'_> {
         | C::CreateGroup { name, .. }
         | C::DeleteGroup { name }
         | C::GetGroup { name }
-        | C::SetGroup { name, .. } => Scope::Objects(vec![name]),
+        | C::SetGroup { name, .. }
+        | C::KillAccountSessions { name } => Scope::Objects(vec![name]),
         C::RenameAccount { old, new }
         | C::RenameForwarder { old, new }
         | C::RenameGroup { old, new } => Scope::Objects(vec![old, new]),

@@ -45,13 +45,20 @@ pub struct ServerSettings {
     /// Settings per module (`SMTP`, `POP`, `IMAP`, `CLI`, ...), e.g.
     /// `LogLevel`.
     pub modules: BTreeMap<String, Settings>,
-    /// Address lists by name (`LANIPs`, `BlacklistedIPs`, `ClientIPs`):
+    /// Address lists by name (`LANIPs`, `BlacklistedIPs`, `ClientIPs`,
+    /// `WhiteHoleIPs`, `DeniedIPs`):
     /// one entry per line, as the CLI's `\e`-separated string holds them.
     pub ip_lists: BTreeMap<String, String>,
 }
 
 /// The address lists a [`DirectoryOp::SetIpList`] may name.
-pub const IP_LISTS: &[&str] = &["LANIPs", "BlacklistedIPs", "ClientIPs"];
+pub const IP_LISTS: &[&str] = &[
+    "LANIPs",
+    "BlacklistedIPs",
+    "ClientIPs",
+    "WhiteHoleIPs",
+    "DeniedIPs",
+];
 
 /// One domain and its objects.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

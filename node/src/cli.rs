@@ -21,6 +21,7 @@ pub struct CliControl {
     hostname: String,
     halt: Arc<tokio::sync::Notify>,
     relay: crate::config::RelayConfig,
+    sessions: Option<crate::sessions::SessionRegistry>,
 }
 
 impl CliControl {
@@ -35,7 +36,14 @@ impl CliControl {
             hostname,
             halt,
             relay: crate::config::RelayConfig::default(),
+            sessions: None,
         }
+    }
+
+    /// Answers `KillAccountSessions` from the node's session registry.
+    pub fn with_sessions(mut self, sessions: crate::sessions::SessionRegistry) -> CliControl {
+        self.sessions = Some(sessions);
+        self
     }
 
     /// Answers `Route` for remote domains from `relay` (routes, smarthost).
@@ -63,6 +71,16 @@ impl admin::NodeControl for CliControl {
         // The router table was consulted by the caller: only the config is left.
         let none = cluster::RelaySettings::default();
         Some(crate::relay::route(domain, &none, &self.relay).to_string())
+    }
+
+    fn session_login(&self, account: &AccountRef) {
+        if let Some(sessions) = &self.sessions {
+            sessions.login(account);
+        }
+    }
+
+    fn kill_account_sessions(&self, account: &AccountRef) -> Option<usize> {
+        self.sessions.as_ref().map(|s| s.kill(account))
     }
 }
 

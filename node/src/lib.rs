@@ -22,6 +22,7 @@ pub mod relay;
 pub mod sasl;
 pub mod sendmail;
 pub mod server;
+pub mod sessions;
 pub mod smtp;
 pub mod syslog;
 pub mod tls;

@@ -43,6 +43,8 @@ pub struct Services {
     pub enqueuer: Addr<Enqueuer>,
     /// The system log.
     pub log: SystemLog,
+    /// This node's live POP3 and IMAP sessions (`KillAccountSessions`).
+    pub sessions: crate::sessions::SessionRegistry,
     /// TLS for STARTTLS/STLS and the implicit-TLS ports.
     pub tls: Arc<rustls::ServerConfig>,
     /// The name this node greets with.
@@ -363,8 +365,10 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
 
     let services_cluster = cluster.clone();
     let halt = Arc::new(tokio::sync::Notify::new());
+    let sessions = crate::sessions::SessionRegistry::new();
     let control = crate::cli::CliControl::new(log.clone(), hostname.clone(), halt.clone())
-        .with_relay(config.relay.clone());
+        .with_relay(config.relay.clone())
+        .with_sessions(sessions.clone());
     let mail_auth = match crate::mailauth::AuthChecker::new(&hostname, &config.relay.nameservers) {
         Ok(checker) => Some(Arc::new(checker)),
         Err(e) => {
@@ -387,6 +391,7 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
         accounts,
         enqueuer,
         log: log.clone(),
+        sessions,
         tls,
         hostname,
         smtp_rates: crate::smtp::rate::SmtpRates::new(&config.smtp),
@@ -503,6 +508,11 @@ async fn serve(
                 continue;
             }
         };
+        if services.admin.is_denied(peer.ip()) {
+            // `DeniedIPs`: closed before a single byte is exchanged.
+            drop(tcp);
+            continue;
+        }
         let _ = tcp.set_nodelay(true);
         let Some(slot) = counts.take(peer.ip(), limit) else {
             tokio::spawn(refuse(tcp, service));
@@ -542,9 +552,17 @@ async fn session(tcp: TcpStream, peer: SocketAddr, service: Service, services: A
         Service::Smtp | Service::Submission | Service::Smtps => {
             crate::smtp::session::run(stream, peer, service, services).await
         }
-        Service::Pop3 | Service::Pop3s => crate::pop3::session::run(stream, peer, services).await,
+        Service::Pop3 | Service::Pop3s => {
+            let sessions = services.sessions.clone();
+            let run = crate::pop3::session::run(stream, peer, services);
+            sessions.run("POP3", run).await;
+        }
         Service::Cli => crate::cli::run(stream, peer, services).await,
-        Service::Imap | Service::Imaps => crate::imap::session::run(stream, peer, services).await,
+        Service::Imap | Service::Imaps => {
+            let sessions = services.sessions.clone();
+            let run = crate::imap::session::run(stream, peer, services);
+            sessions.run("IMAP", run).await;
+        }
     }
 }
 

@@ -361,17 +361,39 @@ pub enum Command {
         /// `SetModule`: replace instead of merge.
         replace: bool,
     },
-    /// `GetLANIPs`, `GetBlacklistedIPs`, `GetClientIPs`.
+    /// `GetLANIPs`, `GetBlacklistedIPs`, `GetClientIPs`, `GetWhiteHoleIPs`,
+    /// `GetDeniedIPs` and their `GetCluster...` forms.
     GetIpList {
         /// List name (`LANIPs`, ...).
         list: &'static str,
     },
-    /// `SetLANIPs "..."`, `SetBlacklistedIPs "..."`, `SetClientIPs "..."`.
+    /// `SetLANIPs "..."`, `SetBlacklistedIPs "..."`, ... and their
+    /// `SetCluster...` forms.
     SetIpList {
         /// List name (`LANIPs`, ...).
         list: &'static str,
         /// `\e`-separated entries.
         value: String,
+    },
+    /// `GetAccountSubscription account` (also `GetMailboxSubscription`):
+    /// the subscribed mailbox names (IMAP `LSUB`/`LIST (SUBSCRIBED)`).
+    GetAccountSubscription {
+        /// Account name.
+        account: String,
+    },
+    /// `SetAccountSubscription account (names)` (also
+    /// `SetMailboxSubscription`): replaces the subscription list.
+    SetAccountSubscription {
+        /// Account name.
+        account: String,
+        /// The complete new list of mailbox names.
+        mailboxes: Vec<String>,
+    },
+    /// `KillAccountSessions name`: closes the account's POP3 and IMAP
+    /// sessions on this node.
+    KillAccountSessions {
+        /// Account name.
+        name: String,
     },
     /// `GetRouterTable` (issue #5, `crate::relay`).
     GetRouterTable,
@@ -420,8 +442,16 @@ pub enum DefaultsOf {
     Domain(Option<String>),
 }
 
-/// The IP-list commands implemented, by the list name after `Get`/`Set`.
-const IP_LIST_NAMES: &[&str] = &["LANIPs", "BlacklistedIPs", "ClientIPs"];
+/// The IP-list commands implemented, by the list name after `Get`/`Set`
+/// (or `GetCluster`/`SetCluster`: every Mailnode setting is replicated to
+/// the whole cluster, so the `Cluster...` forms name the same lists).
+const IP_LIST_NAMES: &[&str] = &[
+    "LANIPs",
+    "BlacklistedIPs",
+    "ClientIPs",
+    "WhiteHoleIPs",
+    "DeniedIPs",
+];
 
 /// CommuniGate CLI commands that Mailnode recognises but does not
 /// implement, in their canonical spelling (reference §2.5).
@@ -432,7 +462,7 @@ pub const KNOWN_COMMANDS: &[&str] = &[
     "GetSNMPElement", "GetStatElement", "SetStatElement", "GetNextStatName", "GetDialogInfo",
     "SubmitMessage", "GetQueueInfo",
     // Account set
-    "ListDomainObjects", "GetAccountLocation", "KillAccountSessions",
+    "ListDomainObjects", "GetAccountLocation",
     "ResetAccountStat", "GetAccountPresence",
     // Account settings
     "GetAccountPrefs", "SetAccountPrefs",
@@ -469,8 +499,7 @@ pub const KNOWN_COMMANDS: &[&str] = &[
     "SetClusterMailRules", "GetClusterSignalRules", "SetClusterSignalRules",
     // Mailboxes
     "GetMailboxACL", "SetMailboxACL",
-    "GetMailboxRights", "SetMailboxClass", "GetAccountSubscription", "SetAccountSubscription",
-    "GetMailboxSubscription", "SetMailboxSubscription", "GetMailboxAliases", "SetMailboxAliases",
+    "GetMailboxRights", "SetMailboxClass", "GetMailboxAliases", "SetMailboxAliases",
     // Mailing lists
     "ListLists", "GetDomainLists", "GetAccountLists", "CreateList", "RenameList", "DeleteList",
     "GetList", "UpdateList", "List", "ListSubscribers", "GetSubscriberInfo", "SetPostingMode",
@@ -485,13 +514,13 @@ pub const KNOWN_COMMANDS: &[&str] = &[
     "SetSignalSettings", "GetSessionSettings", "SetSessionSettings", "GetClusterSettings",
     "SetClusterSettings", "GetMediaServerSettings", "SetMediaServerSettings", 
     
-    "GetWhiteHoleIPs", "SetWhiteHoleIPs", "GetNATedIPs", "SetNATedIPs", "GetNATSiteIPs",
-    "SetNATSiteIPs", "GetDebugIPs", "SetDebugIPs", "GetDeniedIPs", "SetDeniedIPs",
-    "GetClusterLANIPs", "SetClusterLANIPs", "GetClusterBlacklistedIPs", "SetClusterBlacklistedIPs",
-    "GetClusterClientIPs", "SetClusterClientIPs", "GetClusterWhiteHoleIPs",
-    "SetClusterWhiteHoleIPs", "GetClusterNATedIPs", "SetClusterNATedIPs", "GetClusterNATSiteIPs",
-    "SetClusterNATSiteIPs", "GetClusterDebugIPs", "SetClusterDebugIPs", "GetClusterDeniedIPs",
-    "SetClusterDeniedIPs", "GetProtection", "SetProtection", "GetClusterProtection",
+    // NAT lists concern SIP/RTP, which Mailnode does not have; debug
+    // logging per address is not built.
+    "GetNATedIPs", "SetNATedIPs", "GetNATSiteIPs",
+    "SetNATSiteIPs", "GetDebugIPs", "SetDebugIPs",
+    "GetClusterNATedIPs", "SetClusterNATedIPs", "GetClusterNATSiteIPs",
+    "SetClusterNATSiteIPs", "GetClusterDebugIPs", "SetClusterDebugIPs",
+    "GetProtection", "SetProtection", "GetClusterProtection",
     "SetClusterProtection", "GetNetwork", "SetNetwork", "GetClusterNetwork", "SetClusterNetwork",
     "GetBanned", "SetBanned", "GetClusterBanned", "SetClusterBanned", "GetTempClientIPs",
     "GetTempBlacklistedIPs", "SetTempBlacklistedIPs", "GetServerTrustedCerts",
@@ -907,6 +936,20 @@ pub fn parse_command(line: &str) -> Result<Command> {
             replace,
         };
         args.done(args.cmd, cmd)?
+    } else if is("GetAccountSubscription") || is("GetMailboxSubscription") {
+        args.cmd = "GetAccountSubscription";
+        let account = args.string("account name")?;
+        args.done(args.cmd, Command::GetAccountSubscription { account })?
+    } else if is("SetAccountSubscription") || is("SetMailboxSubscription") {
+        args.cmd = "SetAccountSubscription";
+        let account = args.string("account name")?;
+        let mailboxes = args.string_array("mailbox name array")?;
+        let cmd = Command::SetAccountSubscription { account, mailboxes };
+        args.done(args.cmd, cmd)?
+    } else if is("KillAccountSessions") {
+        args.cmd = "KillAccountSessions";
+        let name = args.string("account name")?;
+        args.done(args.cmd, Command::KillAccountSessions { name })?
     } else if let Some(list) = ip_list(word, "Get") {
         args.done("GetIPs", Command::GetIpList { list })?
     } else if let Some(list) = ip_list(word, "Set") {
@@ -988,6 +1031,10 @@ fn ip_list(word: &str, prefix: &str) -> Option<&'static str> {
         .get(..prefix.len())?
         .eq_ignore_ascii_case(prefix)
         .then(|| &word[prefix.len()..])?;
+    let rest = match rest.get(..7) {
+        Some(c) if c.eq_ignore_ascii_case("Cluster") => &rest[7..],
+        _ => rest,
+    };
     IP_LIST_NAMES
         .iter()
         .find(|name| rest.eq_ignore_ascii_case(name))

@@ -16,6 +16,8 @@
 //! - submission ports (587, 465) refuse MAIL before AUTH (RFC 6409 §4.3);
 //!   relaying (a recipient outside the local domains) needs an authenticated
 //!   session or a trusted client address (the replicated `ClientIPs`);
+//! - clients in the replicated `BlacklistedIPs` (and not in `WhiteHoleIPs`)
+//!   get a `554 5.7.1` greeting and are disconnected (RFC 5321 §3.1);
 //! - per-address rate limits (`crate::smtp::rate`): too many connections get
 //!   `421 4.7.0` at once, too many messages `451 4.7.1` to MAIL; trusted
 //!   addresses (and authenticated sessions, for messages) are exempt;
@@ -74,6 +76,15 @@ pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(
         conn.log(level::PROBLEM, "connection rate limit exceeded");
         let text = format!("{} too many connections, try later", conn.services.hostname);
         conn.queue(&Reply::new(421, "4.7.0", text));
+        let _ = conn.flush(&mut stream).await;
+        let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, stream.shutdown()).await;
+        return;
+    }
+    if conn.services.admin.is_blacklisted(peer.ip()) {
+        // RFC 5321 §3.1: a 554 greeting refuses the whole session.
+        conn.log(level::PROBLEM, "refused: the address is blacklisted");
+        let text = format!("{} your address is blacklisted", conn.services.hostname);
+        conn.queue(&Reply::new(554, "5.7.1", text));
         let _ = conn.flush(&mut stream).await;
         let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, stream.shutdown()).await;
         return;

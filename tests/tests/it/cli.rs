@@ -168,3 +168,213 @@ fn commands_need_login() {
     run(&mut c, "PASS wrong", "5");
     run(&mut c, "ListDomains", "5");
 }
+
+/// A line client that can tell a closed connection (end of stream) from a
+/// silent one (a read timeout), which `LineClient::read_to_end` cannot.
+struct Raw(std::io::BufReader<std::net::TcpStream>);
+
+impl Raw {
+    fn connect(addr: std::net::SocketAddr) -> Raw {
+        let tcp = std::net::TcpStream::connect(addr).expect("connect");
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+        Raw(std::io::BufReader::new(tcp))
+    }
+
+    fn send(&mut self, line: &str) {
+        use std::io::Write;
+        self.0
+            .get_mut()
+            .write_all(format!("{line}\r\n").as_bytes())
+            .expect("write");
+    }
+
+    fn expect(&mut self, prefix: &str) -> String {
+        use std::io::BufRead;
+        let mut line = String::new();
+        self.0.read_line(&mut line).expect("read");
+        assert!(
+            line.starts_with(prefix),
+            "expected {prefix:?}, got {line:?}"
+        );
+        line.trim_end().to_string()
+    }
+
+    /// Reads to the end of the stream: what came before the server closed
+    /// it. Panics if the server keeps it open.
+    fn until_closed(mut self) -> String {
+        use std::io::Read;
+        let mut out = Vec::new();
+        match self.0.read_to_end(&mut out) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("still open ({e}) after {out:?}"),
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+#[test]
+fn issue_4_blacklisted_ips_get_554_and_white_hole_exempts() {
+    let node = TestNode::start();
+    let mut c = login(&node);
+    LineClient::connect(node.addr("smtp")).expect("220 ");
+    run(
+        &mut c,
+        "SetBlacklistedIPs \"10.0.0.0/8\\e127.0.0.0/8\"",
+        "200 ",
+    );
+    run(&mut c, "GetBlacklistedIPs", "200 data follow");
+    c.expect("\"10.0.0.0/8\\010127.0.0.0/8\"");
+    for key in ["smtp", "submission"] {
+        let mut s = Raw::connect(node.addr(key));
+        let refusal = s.expect("554 5.7.1 ");
+        assert!(refusal.contains("blacklisted"), "{refusal}");
+        assert_eq!(s.until_closed(), "", "{key} must close after the 554");
+    }
+    // Only SMTP consults the blacklist; POP3 still serves the address.
+    LineClient::connect(node.addr("pop3")).expect("+OK");
+    // The Cluster... form names the same (replicated) list.
+    run(&mut c, "SetClusterWhiteHoleIPs \"127.0.0.1\"", "200 ");
+    run(&mut c, "INLINE", "200 ");
+    run(&mut c, "GetWhiteHoleIPs", "201 127.0.0.1");
+    LineClient::connect(node.addr("smtp")).expect("220 ");
+    run(&mut c, "SetWhiteHoleIPs \"\"", "200 ");
+    LineClient::connect(node.addr("smtp")).expect("554 ");
+    run(&mut c, "SetBlacklistedIPs \"10.0.0.0/8\"", "200 ");
+    LineClient::connect(node.addr("smtp")).expect("220 ");
+    run(
+        &mut c,
+        "SetNATedIPs \"1.2.3.4\"",
+        "501 SetNATedIPs is not supported",
+    );
+}
+
+#[test]
+fn issue_4_denied_ips_close_every_listener() {
+    let node = TestNode::start();
+    let mut c = login(&node);
+    run(&mut c, "INLINE", "200 ");
+    run(&mut c, "SetDeniedIPs \"127.0.0.1\"", "200 ");
+    for key in ["smtp", "pop3", "imap", "cli"] {
+        let s = Raw::connect(node.addr(key));
+        assert_eq!(s.until_closed(), "", "{key} must close a denied address");
+    }
+    // The session opened before goes on, and can lift the ban.
+    run(&mut c, "GetClusterDeniedIPs", "201 127.0.0.1");
+    run(&mut c, "SetDeniedIPs \"\"", "200 ");
+    LineClient::connect(node.addr("pop3")).expect("+OK");
+    login(&node);
+}
+
+#[test]
+fn issue_4_kill_account_sessions_closes_pop3_and_imap() {
+    let node = TestNode::start();
+    let mut c = login(&node);
+    run(&mut c, "CreateAccount pat {Password=\"pw\";}", "200 ");
+    run(&mut c, "CreateAccount bob {Password=\"pw\";}", "200 ");
+    let mut pop = Raw::connect(node.addr("pop3"));
+    pop.expect("+OK");
+    pop.send("USER pat");
+    pop.expect("+OK");
+    pop.send("PASS pw");
+    pop.expect("+OK");
+    let imap_login = |user: &str| {
+        let mut i = Raw::connect(node.addr("imap"));
+        i.expect("* OK");
+        i.send(&format!("a1 LOGIN {user} pw"));
+        loop {
+            let line = i.expect("");
+            if line.starts_with("a1 ") {
+                assert!(line.starts_with("a1 OK"), "{line}");
+                break i;
+            }
+        }
+    };
+    let imap = imap_login("pat");
+    let mut other = imap_login("bob");
+    // A session that has not logged in belongs to nobody.
+    let mut anonymous = LineClient::connect(node.addr("pop3"));
+    anonymous.expect("+OK");
+
+    run(&mut c, "KillAccountSessions pat", "200 ");
+    assert_eq!(pop.until_closed(), "", "POP3 session of pat");
+    assert_eq!(imap.until_closed(), "", "IMAP session of pat");
+    other.send("a2 NOOP");
+    other.expect("a2 OK");
+    anonymous.send("NOOP");
+    anonymous.line(); // -ERR before login, but still connected
+    anonymous.send("QUIT");
+    anonymous.expect("+OK");
+
+    // pat may log in again; killing nobody's sessions is not an error.
+    let mut again = LineClient::connect(node.addr("pop3"));
+    again.expect("+OK");
+    again.send("USER pat");
+    again.expect("+OK");
+    again.send("PASS pw");
+    again.expect("+OK");
+    run(&mut c, "KillAccountSessions bob", "200 ");
+    assert_eq!(other.until_closed(), "");
+    run(&mut c, "KillAccountSessions nobody", "501 ");
+    let log = std::fs::read_dir(node.base().join("SystemLogs/node1"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<String>();
+    assert!(log.contains("KillAccountSessions pat@"), "{log}");
+}
+
+#[test]
+fn issue_4_subscriptions_agree_with_imap() {
+    let node = TestNode::start();
+    let mut c = login(&node);
+    run(&mut c, "INLINE", "200 ");
+    run(&mut c, "CreateAccount pat {Password=\"pw\";}", "200 ");
+    run(&mut c, "CREATEMAILBOX pat MAILBOX \"Work\"", "200 ");
+    run(&mut c, "GetAccountSubscription pat", "201 ()");
+    run(
+        &mut c,
+        "SetAccountSubscription pat (Work, \"Old Stuff\", Work)",
+        "200 ",
+    );
+    run(
+        &mut c,
+        "GetAccountSubscription pat",
+        "201 (\"Old Stuff\", Work)",
+    );
+    // IMAP sees what the CLI set, and the CLI what IMAP changes.
+    let mut i = LineClient::connect(node.addr("imap"));
+    i.expect("* OK");
+    i.send("a1 LOGIN pat pw");
+    while !i.line().starts_with("a1 ") {}
+    i.send("a2 LSUB \"\" *");
+    let mut lsub = Vec::new();
+    loop {
+        let line = i.line();
+        if line.starts_with("a2 ") {
+            assert!(line.starts_with("a2 OK"), "{line}");
+            break;
+        }
+        lsub.push(line);
+    }
+    assert!(
+        lsub.iter()
+            .any(|l| l.ends_with("\"Work\"") || l.ends_with(" Work")),
+        "{lsub:?}"
+    );
+    assert!(lsub.iter().any(|l| l.contains("Old Stuff")), "{lsub:?}");
+    i.send("a3 UNSUBSCRIBE Work");
+    i.expect("a3 OK");
+    i.send("a4 SUBSCRIBE INBOX");
+    i.expect("a4 OK");
+    run(
+        &mut c,
+        "GetMailboxSubscription pat",
+        "201 (INBOX, \"Old Stuff\")",
+    );
+    run(&mut c, "SetAccountSubscription pat ()", "200 ");
+    run(&mut c, "GetAccountSubscription pat", "201 ()");
+    run(&mut c, "SetAccountSubscription pat (\"a\\eb\")", "501 ");
+    run(&mut c, "GetAccountSubscription nobody", "501 ");
+    run(&mut c, "SetAccountSubscription pat INBOX", "501 ");
+}

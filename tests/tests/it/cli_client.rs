@@ -233,7 +233,8 @@ fn issue_4_settings_defaults_and_info() {
         matches!(time, Data::Other(ref t) if t.starts_with("#T")),
         "{time:?}"
     );
-    c.fail("KillAccountSessions pat");
+    c.ok("KillAccountSessions pat");
+    c.fail("KillAccountSessions nobody");
 }
 
 #[test]
@@ -337,7 +338,21 @@ fn issue_4_mailboxes_server_settings_and_node_commands() {
         Data::Str(a) => assert!(!a.is_empty()),
         other => panic!("{other:?}"),
     }
-    c.fail("GetAccountSubscription pat");
+    assert_eq!(c.data("GetAccountSubscription pat"), parse("()"));
+    c.ok("SetAccountSubscription pat (INBOX, \"Work/2024\")");
+    assert_eq!(
+        c.data("GetAccountSubscription pat"),
+        parse("(INBOX, \"Work/2024\")")
+    );
+    c.fail("SetAccountSubscription pat {INBOX=YES;}");
+    c.ok("SetClusterLANIPs \"192.168.0.0/16\"");
+    assert_eq!(c.data("GetLANIPs"), s("192.168.0.0/16"));
+    c.ok("SetDeniedIPs \"192.0.2.1\"");
+    assert_eq!(c.data("GetClusterDeniedIPs"), s("192.0.2.1"));
+    c.ok("SetWhiteHoleIPs \"\"");
+    assert_eq!(c.data("GetWhiteHoleIPs"), s(""));
+    let reply = c.fail("GetDebugIPs");
+    assert_eq!(reply, "501 GetDebugIPs is not supported");
 }
 
 #[test]
@@ -364,6 +379,10 @@ fn issue_4_access_rights() {
     da.fail("UpdateAccountSettings u@d1.test {ServerAdmin=YES;}");
     da.fail("RenameAccount u@d1.test into u@d2.test");
     da.fail("SHUTDOWN");
+    da.ok("KillAccountSessions u@d1.test");
+    da.fail("KillAccountSessions v@d2.test");
+    da.data("GetAccountSubscription u@d1.test");
+    da.fail("SetDeniedIPs \"\"");
 
     let mut u = Cli::login(&node, "u@d1.test", "pw");
     u.data("GetAccountSettings u@d1.test");
@@ -371,6 +390,11 @@ fn issue_4_access_rights() {
     u.fail("GetAccountSettings admin@d1.test");
     u.fail("ListAccounts d1.test");
     u.fail("UpdateAccountSettings u@d1.test {DomainAdmin=YES;}");
+    u.ok("SetAccountSubscription u@d1.test (INBOX)");
+    assert_eq!(u.data("GetAccountSubscription u@d1.test"), parse("(INBOX)"));
+    u.fail("GetAccountSubscription admin@d1.test");
+    u.fail("KillAccountSessions u@d1.test");
+    u.fail("GetBlacklistedIPs");
     u.ok("NEWPASS \"pw2\"");
     Cli::login(&node, "u@d1.test", "pw2");
 

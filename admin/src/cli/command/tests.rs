@@ -299,6 +299,43 @@ fn every_command_from_text() {
             },
         ),
         (
+            "GetClusterBlacklistedIPs",
+            Command::GetIpList {
+                list: "BlacklistedIPs",
+            },
+        ),
+        (
+            "setdeniedips \"10.1.1.1\"",
+            Command::SetIpList {
+                list: "DeniedIPs",
+                value: s("10.1.1.1"),
+            },
+        ),
+        (
+            "SetClusterWhiteHoleIPs \"\"",
+            Command::SetIpList {
+                list: "WhiteHoleIPs",
+                value: s(""),
+            },
+        ),
+        (
+            "GetMailboxSubscription pat",
+            Command::GetAccountSubscription { account: s("pat") },
+        ),
+        (
+            "SetAccountSubscription pat (INBOX, \"Sent Items\")",
+            Command::SetAccountSubscription {
+                account: s("pat"),
+                mailboxes: vec![s("INBOX"), s("Sent Items")],
+            },
+        ),
+        (
+            "KillAccountSessions \"pat@d.com\"",
+            Command::KillAccountSessions {
+                name: s("pat@d.com"),
+            },
+        ),
+        (
             "UpdateAccountDefaults d.com {A=B;}",
             Command::AccountDefaults {
                 of: DefaultsOf::Domain(Some(s("d.com"))),
@@ -361,6 +398,14 @@ fn malformed_lines() {
             "syntax error at byte 19: expected ';'",
         ),
         ("ListDomains x", "ListDomains: unexpected extra argument"),
+        (
+            "SetAccountSubscription pat INBOX",
+            "SetAccountSubscription: expected mailbox name array",
+        ),
+        (
+            "KillAccountSessions",
+            "KillAccountSessions: missing account name",
+        ),
         ("QUIT now", "QUIT: unexpected extra argument"),
         (
             "UpdateAccountSettings pat",

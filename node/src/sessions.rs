@@ -1,0 +1,203 @@
+//! The node's live POP3 and IMAP sessions and the accounts they are logged
+//! in as, so the CLI's `KillAccountSessions` can close them and WebAdmin can
+//! count them.
+//!
+//! A session runs inside [`SessionRegistry::run`], which gives its task an
+//! id (a tokio task-local) and races it against a kill signal. The login
+//! itself is recorded by the `AdminApi` credential checks through
+//! [`admin::NodeControl::session_login`], which finds the session by that
+//! task-local; so the protocol code needs no hook of its own.
+//!
+//! Killing drops the session future: its socket closes without a farewell
+//! line (as a network failure would look to the client). Writes the session
+//! had started run to their end, because mailbox writes run on the blocking
+//! pool under the account's lock, not inside the session future.
+//!
+//! The registry is node-local: `KillAccountSessions` closes the sessions of
+//! the node that runs it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use cluster::AccountRef;
+use tokio::sync::oneshot;
+
+tokio::task_local! {
+    /// The registry id of the session running on this task.
+    static CURRENT: u64;
+}
+
+/// The live sessions of one node.
+#[derive(Clone, Default)]
+pub struct SessionRegistry {
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_id: u64,
+    open: HashMap<u64, Entry>,
+}
+
+struct Entry {
+    protocol: &'static str,
+    account: Option<AccountRef>,
+    kill: Option<oneshot::Sender<()>>,
+}
+
+/// Removes a session's entry when its future ends or is dropped.
+struct Registered {
+    inner: Arc<Mutex<Inner>>,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        lock(&self.inner).open.remove(&self.id);
+    }
+}
+
+fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
+    // The map stays consistent across a panic: every change is one insert
+    // or remove.
+    inner.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl SessionRegistry {
+    /// An empty registry.
+    pub fn new() -> SessionRegistry {
+        SessionRegistry::default()
+    }
+
+    /// Runs `session` as a registered `protocol` session until it ends or
+    /// [`SessionRegistry::kill`] closes it; returns whether it was killed.
+    pub async fn run(&self, protocol: &'static str, session: impl Future<Output = ()>) -> bool {
+        let (kill, killed) = oneshot::channel();
+        let id = {
+            let mut inner = lock(&self.inner);
+            inner.next_id += 1;
+            let id = inner.next_id;
+            let entry = Entry {
+                protocol,
+                account: None,
+                kill: Some(kill),
+            };
+            inner.open.insert(id, entry);
+            id
+        };
+        let _registered = Registered {
+            inner: self.inner.clone(),
+            id,
+        };
+        tokio::select! {
+            () = CURRENT.scope(id, session) => false,
+            Ok(()) = killed => true,
+        }
+    }
+
+    /// Records that the session on the current task logged in as
+    /// `account`; outside a registered session it does nothing.
+    pub fn login(&self, account: &AccountRef) {
+        let Ok(id) = CURRENT.try_with(|id| *id) else {
+            return;
+        };
+        if let Some(entry) = lock(&self.inner).open.get_mut(&id) {
+            entry.account.get_or_insert_with(|| account.clone());
+        }
+    }
+
+    /// Closes every session logged in as `account`; returns how many.
+    pub fn kill(&self, account: &AccountRef) -> usize {
+        let mut inner = lock(&self.inner);
+        inner
+            .open
+            .values_mut()
+            .filter(|e| e.account.as_ref() == Some(account))
+            .filter_map(|e| e.kill.take())
+            .map(|kill| kill.send(()))
+            .filter(Result::is_ok)
+            .count()
+    }
+
+    /// Open sessions by protocol, logged in or not.
+    pub fn counts(&self) -> BTreeMap<&'static str, usize> {
+        let mut counts = BTreeMap::new();
+        for entry in lock(&self.inner).open.values() {
+            *counts.entry(entry.protocol).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(name: &str) -> AccountRef {
+        AccountRef {
+            domain: "example.test".into(),
+            name: name.into(),
+            in_main_domain: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn kill_closes_only_that_accounts_sessions() {
+        let registry = SessionRegistry::new();
+        let (a_in, a_out) = oneshot::channel::<bool>();
+        let (b_in, b_out) = oneshot::channel::<bool>();
+        let r = registry.clone();
+        let a = tokio::spawn(async move {
+            let killed = r
+                .run("POP3", async {
+                    r.login(&account("ann"));
+                    std::future::pending::<()>().await;
+                })
+                .await;
+            let _ = a_in.send(killed);
+        });
+        let r = registry.clone();
+        let b = tokio::spawn(async move {
+            let killed = r
+                .run("IMAP", async {
+                    r.login(&account("bob"));
+                    tokio::task::yield_now().await;
+                    r.login(&account("ann")); // a second login does not move it
+                    std::future::pending::<()>().await;
+                })
+                .await;
+            let _ = b_in.send(killed);
+        });
+        while registry.counts().values().sum::<usize>() < 2 {
+            tokio::task::yield_now().await;
+        }
+        // Logins happen on the sessions' tasks: wait until both are seen.
+        let logged_in = |who: &str| {
+            lock(&registry.inner)
+                .open
+                .values()
+                .any(|e| e.account == Some(account(who)))
+        };
+        while !(logged_in("ann") && logged_in("bob")) {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(registry.kill(&account("ann")), 1);
+        assert!(a_out.await.unwrap());
+        a.await.unwrap();
+        assert_eq!(registry.counts().get("IMAP"), Some(&1));
+        assert_eq!(registry.counts().get("POP3"), None);
+        assert_eq!(registry.kill(&account("ann")), 0);
+        assert_eq!(registry.kill(&account("bob")), 1);
+        assert!(b_out.await.unwrap());
+        b.await.unwrap();
+        assert!(registry.counts().is_empty());
+    }
+
+    #[test]
+    fn login_outside_a_session_is_ignored() {
+        let registry = SessionRegistry::new();
+        registry.login(&account("ann"));
+        assert_eq!(registry.kill(&account("ann")), 0);
+    }
+}
