@@ -10,6 +10,7 @@ pub mod error;
 mod objects;
 mod relay;
 pub mod rights;
+pub mod views;
 pub mod web;
 
 pub use api::AdminApi;

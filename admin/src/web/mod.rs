@@ -115,7 +115,7 @@ pub fn app(
 }
 
 fn api_scope() -> actix_web::Scope {
-    use api::{accounts, domains, forwarders, openapi, queue, server};
+    use api::{accounts, domains, forwarders, groups, openapi, queue, server};
     web::scope("/api/v1")
         .route("/openapi.json", web::get().to(openapi::serve))
         .route("/server", web::get().to(api::server))
@@ -127,6 +127,7 @@ fn api_scope() -> actix_web::Scope {
             "/settings/ip-lists/{list}",
             web::put().to(server::set_ip_list),
         )
+        .route("/log", web::get().to(server::log))
         .route("/queue", web::get().to(queue::list))
         .route("/queue/release", web::post().to(queue::release))
         .route("/queue/{id}/reject", web::post().to(queue::reject))
@@ -141,6 +142,39 @@ fn api_scope() -> actix_web::Scope {
         .route(
             "/domains/{domain}/forwarders/{name}",
             web::delete().to(forwarders::delete),
+        )
+        .route("/domains/{domain}/groups", web::get().to(groups::list))
+        .route("/domains/{domain}/groups", web::post().to(groups::create))
+        .route(
+            "/domains/{domain}/groups/{name}",
+            web::get().to(groups::get),
+        )
+        .route(
+            "/domains/{domain}/groups/{name}",
+            web::put().to(groups::set),
+        )
+        .route(
+            "/domains/{domain}/groups/{name}",
+            web::delete().to(groups::delete),
+        )
+        .route("/domains/{domain}/state", web::get().to(domains::state))
+        .route(
+            "/domains/{domain}/suspend",
+            web::post().to(domains::suspend),
+        )
+        .route("/domains/{domain}/resume", web::post().to(domains::resume))
+        .route("/domains/{domain}/aliases", web::get().to(domains::aliases))
+        .route(
+            "/domains/{domain}/aliases",
+            web::put().to(domains::set_aliases),
+        )
+        .route(
+            "/domains/{domain}/account-defaults",
+            web::get().to(domains::account_defaults),
+        )
+        .route(
+            "/domains/{domain}/account-defaults",
+            web::patch().to(domains::update_account_defaults),
         )
         .route("/domains", web::get().to(domains::list))
         .route("/domains", web::post().to(domains::create))
@@ -191,12 +225,60 @@ fn api_scope() -> actix_web::Scope {
             "/accounts/{account}/mailboxes",
             web::post().to(accounts::create_mailbox),
         )
+        .route(
+            "/accounts/{account}/subscriptions",
+            web::get().to(accounts::subscriptions),
+        )
+        .route(
+            "/accounts/{account}/subscriptions",
+            web::put().to(accounts::set_subscriptions),
+        )
+        .route(
+            "/accounts/{account}/kill-sessions",
+            web::post().to(accounts::kill_sessions),
+        )
         .default_service(web::to(api_not_found))
 }
 
 fn page_routes(cfg: &mut web::ServiceConfig) {
-    use pages::{accounts, domains, forwarders, login, overview, queue, server};
+    use pages::{accounts, domains, forwarders, groups, log, login, overview, queue, server};
     cfg.route("/", web::get().to(overview::show))
+        .route("/log", web::get().to(log::show))
+        .route("/domains/{domain}/groups", web::get().to(groups::list))
+        .route("/domains/{domain}/groups", web::post().to(groups::create))
+        .route(
+            "/domains/{domain}/groups/{name}",
+            web::get().to(groups::show),
+        )
+        .route(
+            "/domains/{domain}/groups/{name}",
+            web::post().to(groups::save),
+        )
+        .route(
+            "/domains/{domain}/groups/{name}/delete",
+            web::post().to(groups::delete),
+        )
+        .route(
+            "/domains/{domain}/suspend",
+            web::post().to(domains::suspend),
+        )
+        .route("/domains/{domain}/resume", web::post().to(domains::resume))
+        .route(
+            "/domains/{domain}/aliases",
+            web::post().to(domains::set_aliases),
+        )
+        .route(
+            "/domains/{domain}/account-defaults",
+            web::post().to(domains::update_account_defaults),
+        )
+        .route(
+            "/accounts/{address}/subscriptions",
+            web::post().to(accounts::set_subscriptions),
+        )
+        .route(
+            "/accounts/{address}/kill-sessions",
+            web::post().to(accounts::kill_sessions),
+        )
         .route("/queue", web::get().to(queue::list))
         .route("/queue/release", web::post().to(queue::release))
         .route("/queue/{id}/reject", web::post().to(queue::reject))

@@ -489,3 +489,173 @@ async fn forwarders_queue_router_ip_lists_cluster_and_paging() {
     assert_eq!(s, StatusCode::FORBIDDEN);
     cluster.shutdown().await;
 }
+
+#[actix_web::test]
+async fn groups_domain_state_defaults_subscriptions_and_log() {
+    use serde_json::json;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (api, cluster) = api(dir.path()).await;
+    let app = test::init_service(app(WebState::new(api, false))).await;
+    let call = |m: &str, uri: &str, body: Option<serde_json::Value>| {
+        api_request(m, uri, body).to_request()
+    };
+    let parse = |t: &str| serde_json::from_str::<serde_json::Value>(t).expect("json");
+
+    // Groups: create (with members), conflict, paged list, get, replace,
+    // bad members, delete, missing.
+    let groups = "/api/v1/domains/example.test/groups";
+    let body = json!({"name": "staff", "members": ["ann", "bob@remote.test"]});
+    let (s, _, t) = send(&app, call("post", groups, Some(body.clone()))).await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    let (s, _, _) = send(&app, call("post", groups, Some(body))).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _, t) = send(
+        &app,
+        call(
+            "post",
+            groups,
+            Some(json!({"name": "g2", "members": "ann"})),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{t}");
+    send(&app, call("post", groups, Some(json!({"name": "crew"})))).await;
+    let (s, total, t) = send(&app, call("get", &format!("{groups}?limit=1"), None)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(total.as_deref(), Some("2"));
+    assert_eq!(parse(&t), json!({"crew": []}));
+    let (_, total, t) = send(&app, call("get", &format!("{groups}?q=sta"), None)).await;
+    assert_eq!(total.as_deref(), Some("1"));
+    assert_eq!(parse(&t), json!({"staff": ["ann", "bob@remote.test"]}));
+    let one = format!("{groups}/staff");
+    let (s, _, _) = send(
+        &app,
+        call(
+            "put",
+            &one,
+            Some(json!({"Members": ["cy"], "RealName": "All"})),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _, t) = send(&app, call("get", &one, None)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(parse(&t), json!({"Members": ["cy"], "RealName": "All"}));
+    let (s, _, _) = send(&app, call("delete", &one, None)).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _, _) = send(&app, call("get", &one, None)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Domain state, suspension, aliases, account defaults.
+    let d = "/api/v1/domains/example.test";
+    let (s, _, t) = send(&app, call("get", &format!("{d}/state"), None)).await;
+    assert_eq!(s, StatusCode::OK);
+    let st = parse(&t);
+    assert_eq!(st["suspended"], json!(false));
+    assert_eq!(st["groups"], json!(1));
+    let (s, _, _) = send(
+        &app,
+        call("post", "/api/v1/domains", Some(json!({"name": "d1.test"}))),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _, _) = send(&app, call("post", "/api/v1/domains/d1.test/suspend", None)).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, _, t) = send(&app, call("get", "/api/v1/domains/d1.test/state", None)).await;
+    assert_eq!(parse(&t)["suspended"], json!(true));
+    let (s, _, _) = send(&app, call("post", "/api/v1/domains/d1.test/resume", None)).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, _, t) = send(&app, call("get", "/api/v1/domains/d1.test/state", None)).await;
+    assert_eq!(parse(&t)["suspended"], json!(false));
+    let (s, _, _) = send(
+        &app,
+        call("post", "/api/v1/domains/nowhere.test/suspend", None),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let aliases = "/api/v1/domains/d1.test/aliases";
+    let (s, _, _) = send(&app, call("put", aliases, Some(json!(["d1-alias.test"])))).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, _, t) = send(&app, call("get", aliases, None)).await;
+    assert_eq!(parse(&t), json!(["d1-alias.test"]));
+    let (s, _, _) = send(&app, call("put", aliases, Some(json!({"a": 1})))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let defaults = "/api/v1/domains/d1.test/account-defaults";
+    let (s, _, _) = send(
+        &app,
+        call("patch", defaults, Some(json!({"Language": "fr"}))),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, _, t) = send(&app, call("get", defaults, None)).await;
+    assert_eq!(parse(&t), json!({"Language": "fr"}));
+
+    // Subscriptions and sessions of an account.
+    let (s, _, _) = send(
+        &app,
+        call(
+            "post",
+            "/api/v1/accounts",
+            Some(json!({"name": "pat", "password": "pw"})),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let subs = "/api/v1/accounts/pat/subscriptions";
+    let (s, _, _) = send(&app, call("put", subs, Some(json!(["Work", "INBOX"])))).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, _, t) = send(&app, call("get", subs, None)).await;
+    assert_eq!(parse(&t), json!(["INBOX", "Work"]));
+    let (s, _, _) = send(
+        &app,
+        call("get", "/api/v1/accounts/nobody/subscriptions", None),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // A user reads their own subscriptions, not the log.
+    let mut own = TestRequest::get().uri(subs).to_request();
+    own.headers_mut().insert(
+        header::AUTHORIZATION,
+        basic("pat", "pw").1.parse().expect("header"),
+    );
+    let (s, _, _) = send(&app, own).await;
+    assert_eq!(s, StatusCode::OK);
+    let mut log = TestRequest::get().uri("/api/v1/log").to_request();
+    log.headers_mut().insert(
+        header::AUTHORIZATION,
+        basic("pat", "pw").1.parse().expect("header"),
+    );
+    let (s, _, _) = send(&app, log).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // Without a node there is no session registry: a clear refusal, not
+    // a pretended success.
+    let (s, _, t) = send(
+        &app,
+        call("post", "/api/v1/accounts/pat/kill-sessions", None),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{t}");
+    assert!(t.contains("KillAccountSessions is not supported"), "{t}");
+
+    // The log of a node that wrote one.
+    let logs = dir.path().join("base/SystemLogs/node7");
+    std::fs::create_dir_all(&logs).expect("log dir");
+    std::fs::write(
+        logs.join("2026-11-30.log"),
+        "10:00:00.00 2 SMTP([1.2.3.4]:5) hello\n10:00:01.00 5 IMAP() noise\n",
+    )
+    .expect("log");
+    let (s, _, t) = send(&app, call("get", "/api/v1/log?level=3", None)).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let v = parse(&t);
+    assert_eq!(v["nodes"], json!(["node7"]));
+    assert_eq!(
+        v["records"],
+        json!([{"time": "10:00:00.00", "level": 2, "module": "SMTP([1.2.3.4]:5)", "text": "hello"}])
+    );
+    let (s, _, _) = send(&app, call("get", "/api/v1/log?node=other", None)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _, _) = send(&app, call("get", "/api/v1/log?level=x", None)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    cluster.shutdown().await;
+}

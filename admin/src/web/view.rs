@@ -51,6 +51,8 @@ button.danger{background:var(--errb)}
 .flash.err{background:var(--err);border-color:var(--errb);color:var(--errb)}
 .muted{color:var(--muted)}
 .tag{display:inline-block;background:#e8eef5;border-radius:4px;padding:0 .45rem;font-size:.8rem;color:var(--brand)}
+.tag.warn{background:var(--err);color:var(--errb)}
+table.log td{font-size:.82rem;padding:.2rem .5rem}
 .pager{display:flex;gap:1rem;margin-top:.75rem;align-items:center}
 .login{max-width:24rem;margin:5rem auto}
 footer{max-width:68rem;margin:2rem auto;padding:0 1.5rem;color:var(--muted);font-size:.8rem}
@@ -82,6 +84,7 @@ pub fn page(title: &str, caller: Option<&Caller>, body: Markup) -> Markup {
                                 a href="/queue" { "Queue" }
                                 a href="/router" { "Router" }
                                 a href="/settings" { "Settings" }
+                                a href="/log" { "Log" }
                             } @else {
                                 a href=(account_url(&c.account.address())) { "My account" }
                             }

@@ -849,6 +849,194 @@ fn issue_4_webadmin_forwarders_router_settings_and_cluster_pages() {
     );
 }
 
+#[test]
+fn issue_4_webadmin_groups_domain_state_defaults_subscriptions_sessions_and_log() {
+    let node = TestNode::start();
+    let web = Http::plain(node.addr("webadmin"));
+    assert_eq!(web.sign_in("postmaster", POSTMASTER_PASSWORD).status, 303);
+    let mut cli = login(&node);
+    run(&mut cli, "INLINE", "200 ");
+    run(&mut cli, "CreateDomain d1.test", "200 ");
+    run(
+        &mut cli,
+        "CreateAccount u@d1.test {Password=\"pw\";}",
+        "200 ",
+    );
+    run(&mut cli, "CreateAccount pat {Password=\"pw\";}", "200 ");
+
+    // Groups: create with members from the form, edit, delete; the CLI agrees.
+    let groups = "/domains/d1.test/groups";
+    let page = web.get(groups);
+    assert_eq!(page.status, 200, "{page:?}");
+    let token = page.csrf();
+    let r = web.post_form(
+        groups,
+        &[
+            ("csrf", &token),
+            ("name", "staff"),
+            ("members", "u\nx@remote.test"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{r:?}");
+    let g = run(&mut cli, "GetGroup staff@d1.test", "201 ");
+    assert_eq!(g, "201 {Members=(u, x@remote.test);}");
+    let list = web.get(groups);
+    assert!(list.body.contains("x@remote.test"), "{}", list.body);
+    let r = web.post_form(
+        &format!("{groups}/staff"),
+        &[
+            ("csrf", &token),
+            ("members", "u"),
+            ("settings", "{RealName=\"All Staff\";}"),
+        ],
+    );
+    assert_eq!(r.status, 303);
+    let g = run(&mut cli, "GetGroup staff@d1.test", "201 ");
+    assert!(
+        g.contains("RealName=\"All Staff\"") && !g.contains("remote.test"),
+        "{g}"
+    );
+    assert!(
+        web.get(&format!("{groups}/staff"))
+            .body
+            .contains("All Staff")
+    );
+    let r = web.post_form(
+        &format!("{groups}/staff"),
+        &[("csrf", &token), ("members", "u"), ("settings", "{broken")],
+    );
+    assert_eq!(r.status, 303);
+    assert!(
+        web.get(&format!("{groups}/staff"))
+            .body
+            .contains("flash err")
+    );
+    let r = web.post_form(&format!("{groups}/staff/delete"), &[("csrf", &token)]);
+    assert_eq!(r.status, 303);
+    run(&mut cli, "GetGroup staff@d1.test", "501 ");
+    assert_eq!(web.get(&format!("{groups}/staff")).status, 404);
+
+    // Suspend from the domain page: the domain's users cannot log in.
+    let d = "/domains/d1.test";
+    let r = web.post_form(&format!("{d}/suspend"), &[("csrf", &token)]);
+    assert_eq!(r.status, 303);
+    let page = web.get(d);
+    assert!(
+        page.body.contains("suspended") && page.body.contains("Resume domain"),
+        "{}",
+        page.body
+    );
+    let mut u = tests::LineClient::connect(node.addr("pop3"));
+    u.expect("+OK");
+    u.send("USER u@d1.test");
+    u.expect("+OK");
+    u.send("PASS pw");
+    u.expect("-ERR");
+    let r = web.post_form(&format!("{d}/resume"), &[("csrf", &token)]);
+    assert_eq!(r.status, 303);
+    assert!(web.get(d).body.contains("Suspend domain"));
+
+    // Domain aliases and account defaults from their forms.
+    let r = web.post_form(
+        &format!("{d}/aliases"),
+        &[
+            ("csrf", &token),
+            ("aliases", "d1-alias.test\nD1-Other.test"),
+        ],
+    );
+    assert_eq!(r.status, 303);
+    run(
+        &mut cli,
+        "GetDomainAliases d1.test",
+        "201 (d1-alias.test, d1-other.test)",
+    );
+    let r = web.post_form(
+        &format!("{d}/aliases"),
+        &[("csrf", &token), ("aliases", "example.test")],
+    );
+    assert_eq!(r.status, 303);
+    assert!(web.get(d).body.contains("flash err"));
+    let r = web.post_form(
+        &format!("{d}/account-defaults"),
+        &[("csrf", &token), ("settings", "{Language=fr;}")],
+    );
+    assert_eq!(r.status, 303);
+    run(&mut cli, "GetAccountDefaults d1.test", "201 {Language=fr;}");
+    assert!(web.get(d).body.contains("Account defaults"));
+
+    // Subscriptions and closing sessions from the account page.
+    let a = "/accounts/pat@example.test";
+    let r = web.post_form(
+        &format!("{a}/subscriptions"),
+        &[("csrf", &token), ("subscriptions", "INBOX\nOld, Stuff")],
+    );
+    assert_eq!(r.status, 303);
+    run(
+        &mut cli,
+        "GetAccountSubscription pat",
+        "201 (INBOX, \"Old, Stuff\")",
+    );
+    assert!(web.get(a).body.contains("Old, Stuff"));
+    let mut pop = tests::LineClient::connect(node.addr("pop3"));
+    pop.expect("+OK");
+    pop.send("USER pat");
+    pop.expect("+OK");
+    pop.send("PASS pw");
+    pop.expect("+OK");
+    let r = web.post_form(&format!("{a}/kill-sessions"), &[("csrf", &token)]);
+    assert_eq!(r.status, 303);
+    assert!(
+        web.get(a)
+            .body
+            .contains("Sessions of pat@example.test closed")
+    );
+    pop.send("STAT");
+    assert_eq!(pop.line(), "", "the killed POP3 session is closed");
+
+    // The log page shows what WriteLog wrote, filtered by module and level.
+    run(&mut cli, "WriteLog 1 \"webadmin log page marker\"", "200 ");
+    let log = web.get("/log?module=CLI&level=1");
+    assert_eq!(log.status, 200);
+    assert!(
+        log.body.contains("webadmin log page marker"),
+        "{}",
+        log.body
+    );
+    assert!(!log.body.contains("SMTP("), "module filter");
+    let live = web.get("/log?live=1");
+    assert_eq!(live.header("refresh"), Some("5"));
+    let json = web.api(&pm(), "GET", "/api/v1/log?module=CLI&limit=5", None);
+    assert_eq!(json.status, 200);
+    assert!(
+        json.body.contains("webadmin log page marker"),
+        "{}",
+        json.body
+    );
+    let user = Http::plain(node.addr("webadmin"));
+    assert_eq!(user.sign_in("pat", "pw").status, 303);
+    assert_eq!(user.get("/log").status, 403);
+
+    // Forwarders are paged.
+    for i in 0..3 {
+        run(
+            &mut cli,
+            &format!("CreateForwarder f{i}@d1.test TO \"x{i}@remote.test\""),
+            "200 ",
+        );
+    }
+    let page = web.api(
+        &pm(),
+        "GET",
+        "/api/v1/domains/d1.test/forwarders?offset=1&limit=1",
+        None,
+    );
+    assert_eq!(page.header("x-total-count"), Some("3"));
+    assert_eq!(page.json(), "{\"f1\":\"x1@remote.test\"}");
+    let html = web.get("/domains/d1.test/forwarders?limit=2");
+    assert!(html.body.contains("x1@remote.test") && !html.body.contains("x2@remote.test"));
+    assert!(html.body.contains("Next"));
+}
+
 /// A real browser: headless Chromium driven over the W3C WebDriver
 /// protocol (chromedriver), with curl as the HTTP client. Skipped, with a
 /// message, where Chromium is not installed; `.ci/run` installs it.

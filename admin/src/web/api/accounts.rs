@@ -176,3 +176,44 @@ pub async fn create_mailbox(
     };
     change(&state, &caller, command, StatusCode::CREATED).await
 }
+
+/// `GET /api/v1/accounts/{account}/subscriptions` → `["INBOX", …]`
+/// (`GetAccountSubscription`).
+pub async fn subscriptions(
+    state: web::Data<WebState>,
+    ApiCaller(caller): ApiCaller,
+    account: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    let command = Command::GetAccountSubscription {
+        account: account.into_inner(),
+    };
+    read(&state, &caller, command).await
+}
+
+/// `PUT /api/v1/accounts/{account}/subscriptions ["INBOX", …]` → 204;
+/// replaces the list (`SetAccountSubscription`).
+pub async fn set_subscriptions(
+    state: web::Data<WebState>,
+    ApiCaller(caller): ApiCaller,
+    account: web::Path<String>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, Error> {
+    let command = Command::SetAccountSubscription {
+        account: account.into_inner(),
+        mailboxes: super::strings(&body)?,
+    };
+    change(&state, &caller, command, StatusCode::NO_CONTENT).await
+}
+
+/// `POST /api/v1/accounts/{account}/kill-sessions` → 204: closes the
+/// account's POP3 and IMAP sessions on this node (`KillAccountSessions`).
+pub async fn kill_sessions(
+    state: web::Data<WebState>,
+    ApiCaller(caller): ApiCaller,
+    account: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    let command = Command::KillAccountSessions {
+        name: account.into_inner(),
+    };
+    change(&state, &caller, command, StatusCode::NO_CONTENT).await
+}

@@ -7,56 +7,33 @@ use actix_web::{HttpResponse, web};
 
 use super::{change, string_field};
 use crate::cli::command::Command;
-use crate::data::Value;
 use crate::error::Error;
 use crate::web::WebState;
 use crate::web::auth::{ApiCaller, Caller};
 use crate::web::paging::{Paging, TOTAL_HEADER};
 
 /// One page of a domain's forwarders with their targets, and how many
-/// there are in all.
+/// there are in all (read in one pass over the directory, never the whole
+/// list).
 ///
 /// # Errors
-/// As `ListForwarders` and `GetForwarder`.
+/// As `ListForwarders`.
 pub async fn page(
     state: &WebState,
     caller: &Caller,
     domain: &str,
     paging: &Paging,
 ) -> Result<(usize, Vec<(String, String)>), Error> {
-    let names = state
+    state
         .api
-        .execute(
+        .forwarder_page(
             &caller.account,
-            Command::ListForwarders {
-                domain: Some(domain.to_string()),
-            },
+            domain,
+            paging.q.trim(),
+            paging.offset,
+            paging.limit(),
         )
-        .await?
-        .unwrap_or(Value::Null);
-    let names: Vec<&str> = names
-        .as_array()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(Value::as_str)
-        .filter(|n| n.contains(paging.q.as_str()))
-        .collect();
-    let mut rows = Vec::new();
-    for name in names.iter().skip(paging.offset).take(paging.limit()) {
-        let to = state
-            .api
-            .execute(
-                &caller.account,
-                Command::GetForwarder {
-                    name: format!("{name}@{domain}"),
-                },
-            )
-            .await?
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        rows.push((name.to_string(), to));
-    }
-    Ok((names.len(), rows))
+        .await
 }
 
 /// `GET /api/v1/domains/{domain}/forwarders?offset=&limit=` →

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod domains;
 pub mod forwarders;
+pub mod groups;
 pub mod openapi;
 pub mod queue;
 pub mod server;
@@ -82,4 +83,19 @@ pub fn object(
 ) -> Result<&serde_json::Map<String, serde_json::Value>, Error> {
     body.as_object()
         .ok_or_else(|| Error::BadArgument("the body must be a JSON object".into()))
+}
+
+/// Requires a JSON body to be an array of strings.
+///
+/// # Errors
+/// `BadArgument`.
+pub fn strings(body: &serde_json::Value) -> Result<Vec<String>, Error> {
+    body.as_array()
+        .and_then(|items| {
+            items
+                .iter()
+                .map(|a| a.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+        })
+        .ok_or_else(|| Error::BadArgument("the body must be an array of strings".into()))
 }

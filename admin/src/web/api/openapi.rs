@@ -249,7 +249,7 @@ pub const ROUTES: &[Route] = &[
     route(
         "get",
         "/api/v1/settings/ip-lists",
-        "The LANIPs, BlacklistedIPs and ClientIPs lists (GetLANIPs, ...)",
+        "The LANIPs, BlacklistedIPs, ClientIPs, WhiteHoleIPs and DeniedIPs lists (GetLANIPs, ...)",
         Body::None,
         200,
     ),
@@ -259,6 +259,115 @@ pub const ROUTES: &[Route] = &[
         "Replace one IP list (SetLANIPs, ...)",
         Body::Fields(&["value"]),
         204,
+    ),
+    paged(
+        "/api/v1/domains/{domain}/groups",
+        "A page of the domain's groups: name to members (ListGroups, GetGroup)",
+    ),
+    route(
+        "post",
+        "/api/v1/domains/{domain}/groups",
+        "Create a group (CreateGroup)",
+        Body::Fields(&["name", "members?"]),
+        201,
+    ),
+    route(
+        "get",
+        "/api/v1/domains/{domain}/groups/{name}",
+        "A group's settings with its Members (GetGroup)",
+        Body::None,
+        200,
+    ),
+    route(
+        "put",
+        "/api/v1/domains/{domain}/groups/{name}",
+        "Replace a group's settings and Members (SetGroup)",
+        Body::Settings,
+        204,
+    ),
+    route(
+        "delete",
+        "/api/v1/domains/{domain}/groups/{name}",
+        "Delete a group (DeleteGroup)",
+        Body::None,
+        204,
+    ),
+    route(
+        "get",
+        "/api/v1/domains/{domain}/state",
+        "Suspension, aliases and object counts of a domain",
+        Body::None,
+        200,
+    ),
+    route(
+        "post",
+        "/api/v1/domains/{domain}/suspend",
+        "Suspend a domain: its accounts cannot log in (SuspendDomain)",
+        Body::None,
+        204,
+    ),
+    route(
+        "post",
+        "/api/v1/domains/{domain}/resume",
+        "Resume a suspended domain (ResumeDomain)",
+        Body::None,
+        204,
+    ),
+    route(
+        "get",
+        "/api/v1/domains/{domain}/aliases",
+        "The domain's other names (GetDomainAliases)",
+        Body::None,
+        200,
+    ),
+    route(
+        "put",
+        "/api/v1/domains/{domain}/aliases",
+        "Replace the domain's aliases (SetDomainAliases)",
+        Body::Strings,
+        204,
+    ),
+    route(
+        "get",
+        "/api/v1/domains/{domain}/account-defaults",
+        "Account settings defaults of the domain (GetAccountDefaults)",
+        Body::None,
+        200,
+    ),
+    route(
+        "patch",
+        "/api/v1/domains/{domain}/account-defaults",
+        "Set some account defaults of the domain (UpdateAccountDefaults)",
+        Body::Settings,
+        204,
+    ),
+    route(
+        "get",
+        "/api/v1/accounts/{account}/subscriptions",
+        "Subscribed mailbox names (GetAccountSubscription)",
+        Body::None,
+        200,
+    ),
+    route(
+        "put",
+        "/api/v1/accounts/{account}/subscriptions",
+        "Replace the subscribed mailbox names (SetAccountSubscription)",
+        Body::Strings,
+        204,
+    ),
+    route(
+        "post",
+        "/api/v1/accounts/{account}/kill-sessions",
+        "Close the account's POP3 and IMAP sessions on this node (KillAccountSessions)",
+        Body::None,
+        204,
+    ),
+    route(
+        "get",
+        "/api/v1/log",
+        "Newest records of a node's system log; ?node=&level=&module=&limit=",
+        Body::None,
+        200,
     ),
 ];
 
@@ -272,6 +381,8 @@ fn body_schema(body: Body) -> Option<Json> {
                 let name = f.trim_end_matches('?');
                 let schema = if name == "settings" {
                     json!({"type": "object"})
+                } else if name == "members" {
+                    json!({"type": "array", "items": {"type": "string"}})
                 } else {
                     json!({"type": "string"})
                 };
@@ -302,6 +413,17 @@ fn operation(r: &Route) -> Json {
         .collect();
     if r.paged {
         for (name, kind) in [("q", "string"), ("offset", "integer"), ("limit", "integer")] {
+            parameters.push(json!({"name": name, "in": "query", "required": false,
+                                   "schema": {"type": kind}}));
+        }
+    }
+    if r.path == "/api/v1/log" {
+        for (name, kind) in [
+            ("node", "string"),
+            ("level", "integer"),
+            ("module", "string"),
+            ("limit", "integer"),
+        ] {
             parameters.push(json!({"name": name, "in": "query", "required": false,
                                    "schema": {"type": kind}}));
         }

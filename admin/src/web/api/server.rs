@@ -13,7 +13,13 @@ use crate::web::auth::{ApiCaller, Caller};
 
 /// The server IP lists WebAdmin edits, by their CLI names
 /// (`GetLANIPs`/`SetLANIPs`, ...).
-pub const IP_LISTS: [&str; 3] = ["LANIPs", "BlacklistedIPs", "ClientIPs"];
+pub const IP_LISTS: [&str; 5] = [
+    "LANIPs",
+    "BlacklistedIPs",
+    "ClientIPs",
+    "WhiteHoleIPs",
+    "DeniedIPs",
+];
 
 /// The cluster status as JSON: the [`ClusterStatus`](cluster::status::ClusterStatus)
 /// fields, plus each member's `lag` (entries behind this node's last log,
@@ -117,4 +123,66 @@ pub async fn set_ip_list(
         value: string_field(&body, "value")?,
     };
     change(&state, &caller, command, StatusCode::NO_CONTENT).await
+}
+
+/// The query of the log page and `GET /api/v1/log`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct LogQuery {
+    /// Node whose log to read (default: the first with a log folder).
+    #[serde(default)]
+    pub node: String,
+    /// Records up to this level, 0..5 (default 5: everything written).
+    #[serde(default = "LogQuery::all_levels")]
+    pub level: u8,
+    /// Module tag prefix (`SMTP`, `DEQUEUER`, …).
+    #[serde(default)]
+    pub module: String,
+    /// How many of the newest records (default 200, at most 2000).
+    #[serde(default = "LogQuery::default_limit")]
+    pub limit: usize,
+    /// The page only: reload every few seconds (`live=1`).
+    #[serde(default)]
+    pub live: Option<String>,
+}
+
+impl LogQuery {
+    fn all_levels() -> u8 {
+        5
+    }
+
+    fn default_limit() -> usize {
+        200
+    }
+
+    /// The filter for [`crate::AdminApi::log_tail`].
+    pub fn filter(&self) -> crate::views::LogFilter {
+        crate::views::LogFilter {
+            node: self.node.trim().to_string(),
+            max_level: self.level.min(5),
+            module: self.module.trim().to_string(),
+            limit: self.limit.clamp(1, 2000),
+        }
+    }
+}
+
+/// `GET /api/v1/log?node=&level=&module=&limit=` → `{"nodes", "node",
+/// "file", "records": [{"time", "level", "module", "text"}]}` (the newest
+/// records of the node's system log, oldest first).
+pub async fn log(
+    state: web::Data<WebState>,
+    ApiCaller(caller): ApiCaller,
+    query: web::Query<LogQuery>,
+) -> Result<HttpResponse, Error> {
+    let tail = state.api.log_tail(&caller.account, query.filter()).await?;
+    let records: Vec<serde_json::Value> = tail
+        .records
+        .iter()
+        .map(|r| json!({"time": r.time, "level": r.level, "module": r.module, "text": r.text}))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "nodes": tail.nodes,
+        "node": tail.node,
+        "file": tail.file,
+        "records": records,
+    })))
 }

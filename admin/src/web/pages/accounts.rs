@@ -66,6 +66,25 @@ pub async fn show(
         Ok(v) => v,
         Err(page) => return page,
     };
+    let subscribed = match fetch(
+        &state,
+        &caller,
+        Command::GetAccountSubscription {
+            account: address.clone(),
+        },
+    )
+    .await
+    {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let subscribed: Vec<String> = subscribed
+        .as_array()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect();
     let alias_list: Vec<&str> = aliases
         .as_array()
         .unwrap_or_default()
@@ -141,7 +160,24 @@ pub async fn show(
                     }
                 }
             }
+            div.card {
+                h2 { "Subscriptions" }
+                form method="post" action={ (base) "/subscriptions" } {
+                    (view::csrf_field(&caller))
+                    label for="subscriptions" { "Subscribed mailboxes (IMAP), one a line" }
+                    textarea id="subscriptions" name="subscriptions" { (subscribed.join("\n")) }
+                    button type="submit" { "Save subscriptions" }
+                }
+            }
             @if caller.admin {
+                div.card {
+                    h2 { "Sessions" }
+                    p { "Close this account's POP3 and IMAP sessions on this node." }
+                    form method="post" action={ (base) "/kill-sessions" } {
+                        (view::csrf_field(&caller))
+                        button.danger type="submit" { "Close sessions" }
+                    }
+                }
                 div.card {
                     h2 { "Rename" }
                     form method="post" action={ (base) "/rename" } {
@@ -387,6 +423,71 @@ pub async fn delete(
         format!("Account {address} deleted"),
         &view::domain_url(&domain),
         &view::account_url(&address),
+    )
+    .await
+}
+
+/// The subscriptions form.
+#[derive(Deserialize)]
+pub struct SubscriptionsForm {
+    #[serde(default)]
+    subscriptions: String,
+}
+
+/// `POST /accounts/{address}/subscriptions`: replaces the list.
+pub async fn set_subscriptions(
+    state: web::Data<WebState>,
+    address: web::Path<String>,
+    posted: Posted<SubscriptionsForm>,
+) -> HttpResponse {
+    let address = address.into_inner();
+    let back = view::account_url(&address);
+    // Mailbox names may hold commas: one a line only.
+    let mailboxes = posted
+        .form
+        .subscriptions
+        .lines()
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_string)
+        .collect();
+    let command = Command::SetAccountSubscription {
+        account: address,
+        mailboxes,
+    };
+    act(
+        &state,
+        &posted,
+        command,
+        "Subscriptions saved".into(),
+        &back,
+        &back,
+    )
+    .await
+}
+
+/// The close-sessions button's form has only the CSRF token.
+#[derive(Deserialize)]
+pub struct KillForm {}
+
+/// `POST /accounts/{address}/kill-sessions`.
+pub async fn kill_sessions(
+    state: web::Data<WebState>,
+    address: web::Path<String>,
+    posted: Posted<KillForm>,
+) -> HttpResponse {
+    let address = address.into_inner();
+    let back = view::account_url(&address);
+    let command = Command::KillAccountSessions {
+        name: address.clone(),
+    };
+    act(
+        &state,
+        &posted,
+        command,
+        format!("Sessions of {address} closed"),
+        &back,
+        &back,
     )
     .await
 }

@@ -7,8 +7,11 @@ use actix_web::{HttpResponse, web};
 use maud::html;
 use serde::Deserialize;
 
-use super::{act, display, failed, fetch, forbidden, pager, parse_settings, settings_card};
-use crate::cli::command::Command;
+use super::{
+    act, display, entries, failed, fetch, forbidden, pager, parse_settings, settings_card,
+    titled_settings_card,
+};
+use crate::cli::command::{Command, DefaultsOf};
 use crate::data::{Dict, Value};
 use crate::web::WebState;
 use crate::web::auth::{PageCaller, Posted};
@@ -140,10 +143,30 @@ pub async fn show(
         Ok(p) => p,
         Err(e) => return view::error_page(status_of(&e), &e.to_string()),
     };
+    let domain_state = match state.api.domain_state(&caller.account, &domain).await {
+        Ok(s) => s,
+        Err(e) => return view::error_page(status_of(&e), &e.to_string()),
+    };
+    let defaults = match fetch(
+        &state,
+        &caller,
+        Command::AccountDefaults {
+            of: DefaultsOf::Domain(Some(domain.clone())),
+            change: None,
+        },
+    )
+    .await
+    {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
     let base = view::domain_url(&domain);
     let body = html! {
         p.crumbs { a href="/domains" { "Domains" } " / " (domain) }
-        h1 { (domain) }
+        h1 {
+            (domain)
+            @if domain_state.suspended { " " span.tag.warn { "suspended" } }
+        }
         div.grid {
             div.card style="grid-column:span 2" {
                 h2 { "Accounts (" (total) ")" }
@@ -167,7 +190,11 @@ pub async fn show(
                     p.muted { "No accounts match." }
                 }
                 (pager(&query, &base, total))
-                p { a href={ (base) "/forwarders" } { "Forwarders of " (domain) " →" } }
+                p {
+                    a href={ (base) "/forwarders" } { "Forwarders (" (domain_state.forwarders) ") →" }
+                    " · "
+                    a href={ (base) "/groups" } { "Groups (" (domain_state.groups) ") →" }
+                }
             }
             div.card {
                 h2 { "Create an account" }
@@ -187,7 +214,35 @@ pub async fn show(
                 }
             }
         }
+        div.grid {
+            div.card {
+                h2 { "State" }
+                @if domain_state.suspended {
+                    p { "Suspended: the domain's accounts cannot log in; mail is still accepted." }
+                    form method="post" action={ (base) "/resume" } {
+                        (view::csrf_field(&caller))
+                        button type="submit" { "Resume domain" }
+                    }
+                } @else {
+                    p { "Active." }
+                    form method="post" action={ (base) "/suspend" } {
+                        (view::csrf_field(&caller))
+                        button.danger type="submit" { "Suspend domain" }
+                    }
+                }
+            }
+            div.card {
+                h2 { "Domain aliases" }
+                form method="post" action={ (base) "/aliases" } {
+                    (view::csrf_field(&caller))
+                    label for="aliases" { "Other names of " (domain) ", one a line (the whole list)" }
+                    textarea id="aliases" name="aliases" { (domain_state.aliases.join("\n")) }
+                    button type="submit" { "Save aliases" }
+                }
+            }
+        }
         (settings_card(&caller, &settings, &format!("{base}/settings")))
+        (titled_settings_card(&caller, "Account defaults", &defaults, &format!("{base}/account-defaults")))
         p { a href={ (base) "/delete" } { "Delete this domain…" } }
     };
     view::html_response(StatusCode::OK, view::page(&domain, Some(&caller), body))
@@ -326,6 +381,108 @@ pub async fn create_account(
         format!("Account {address} created"),
         &view::account_url(&address),
         &view::domain_url(&domain),
+    )
+    .await
+}
+
+/// The suspend and resume buttons' forms have only the CSRF token.
+#[derive(Deserialize)]
+pub struct EmptyForm {}
+
+/// `POST /domains/{domain}/suspend` and `/resume`.
+async fn set_suspended(
+    state: &WebState,
+    domain: String,
+    posted: &Posted<EmptyForm>,
+    suspend: bool,
+) -> HttpResponse {
+    let back = view::domain_url(&domain);
+    let done = match suspend {
+        true => format!("Domain {domain} suspended"),
+        false => format!("Domain {domain} resumed"),
+    };
+    let command = Command::SuspendDomain {
+        name: domain,
+        suspend,
+    };
+    act(state, posted, command, done, &back, &back).await
+}
+
+/// `POST /domains/{domain}/suspend`.
+pub async fn suspend(
+    state: web::Data<WebState>,
+    domain: web::Path<String>,
+    posted: Posted<EmptyForm>,
+) -> HttpResponse {
+    set_suspended(&state, domain.into_inner(), &posted, true).await
+}
+
+/// `POST /domains/{domain}/resume`.
+pub async fn resume(
+    state: web::Data<WebState>,
+    domain: web::Path<String>,
+    posted: Posted<EmptyForm>,
+) -> HttpResponse {
+    set_suspended(&state, domain.into_inner(), &posted, false).await
+}
+
+/// The domain aliases form.
+#[derive(Deserialize)]
+pub struct AliasesForm {
+    #[serde(default)]
+    aliases: String,
+}
+
+/// `POST /domains/{domain}/aliases`: replaces the list.
+pub async fn set_aliases(
+    state: web::Data<WebState>,
+    domain: web::Path<String>,
+    posted: Posted<AliasesForm>,
+) -> HttpResponse {
+    let domain = domain.into_inner();
+    let back = view::domain_url(&domain);
+    let aliases = entries(&posted.form.aliases)
+        .into_iter()
+        .map(|a| a.to_lowercase())
+        .collect();
+    let command = Command::SetDomainAliases {
+        name: Some(domain),
+        aliases,
+    };
+    act(
+        &state,
+        &posted,
+        command,
+        "Domain aliases saved".into(),
+        &back,
+        &back,
+    )
+    .await
+}
+
+/// `POST /domains/{domain}/account-defaults`: merges the keys given.
+pub async fn update_account_defaults(
+    state: web::Data<WebState>,
+    domain: web::Path<String>,
+    posted: Posted<SettingsForm>,
+) -> HttpResponse {
+    let domain = domain.into_inner();
+    let back = view::domain_url(&domain);
+    let settings = match parse_settings(&posted.form.settings) {
+        Ok(s) => s,
+        Err(e) => return failed(&state, &posted, &e, &back),
+    };
+    let command = Command::AccountDefaults {
+        of: DefaultsOf::Domain(Some(domain)),
+        change: Some((settings, false)),
+    };
+    act(
+        &state,
+        &posted,
+        command,
+        "Account defaults saved".into(),
+        &back,
+        &back,
     )
     .await
 }

@@ -7,6 +7,8 @@
 pub mod accounts;
 pub mod domains;
 pub mod forwarders;
+pub mod groups;
+pub mod log;
 pub mod login;
 pub mod overview;
 pub mod queue;
@@ -80,11 +82,21 @@ pub fn forbidden() -> HttpResponse {
 /// A settings dictionary as a table and, for administrators, a form that
 /// merges edited keys (CommuniGate data syntax).
 pub fn settings_card(caller: &Caller, settings: &Value, action: &str) -> Markup {
+    titled_settings_card(caller, "Settings", settings, action)
+}
+
+/// [`settings_card`] under another title (account defaults, ...).
+pub fn titled_settings_card(
+    caller: &Caller,
+    title: &str,
+    settings: &Value,
+    action: &str,
+) -> Markup {
     let empty = crate::data::Dict::new();
     let dict = settings.as_dict().unwrap_or(&empty);
     html! {
         div.card {
-            h2 { "Settings" }
+            h2 { (title) }
             @if dict.is_empty() {
                 p.muted { "No settings: defaults apply." }
             } @else {
@@ -100,10 +112,10 @@ pub fn settings_card(caller: &Caller, settings: &Value, action: &str) -> Markup 
             @if caller.admin {
                 form method="post" action=(action) {
                     (view::csrf_field(caller))
-                    label for="settings" {
+                    label for=(text_id(title)) {
                         "Change settings (CommuniGate dictionary; the keys given are set, others are kept)"
                     }
-                    textarea id="settings" name="settings" {
+                    textarea id=(text_id(title)) name="settings" {
                         (crate::data::to_text_pretty(settings))
                     }
                     button type="submit" { "Save settings" }
@@ -111,6 +123,22 @@ pub fn settings_card(caller: &Caller, settings: &Value, action: &str) -> Markup 
             }
         }
     }
+}
+
+/// The id of a settings card's text area: `settings` for the account's or
+/// domain's own, `account-defaults` and so on for the others.
+fn text_id(title: &str) -> String {
+    title.to_lowercase().replace(' ', "-")
+}
+
+/// The lines of a one-entry-a-line text area (also accepting commas), as
+/// the group members and domain alias forms take them.
+pub fn entries(text: &str) -> Vec<String> {
+    text.split([',', '\n', '\r'])
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Parses the settings text of a settings form.

@@ -89,6 +89,7 @@ pub async fn settings(state: web::Data<WebState>, PageCaller(caller): PageCaller
             @for (list, value) in &lists {
                 div.card {
                     h2 { (list) }
+                    p.muted { (ip_list_purpose(list)) }
                     form method="post" action={ "/settings/ip-lists/" (list) } {
                         (view::csrf_field(&caller))
                         textarea name="value" aria-label=(list) { (value) }
@@ -102,6 +103,17 @@ pub async fn settings(state: web::Data<WebState>, PageCaller(caller): PageCaller
         StatusCode::OK,
         view::page("Server settings", Some(&caller), body),
     )
+}
+
+/// What Mailnode does with each address list.
+fn ip_list_purpose(list: &str) -> &'static str {
+    match list {
+        "ClientIPs" => "Trusted clients: may relay through SMTP and are not rate limited.",
+        "BlacklistedIPs" => "SMTP greets these with 554 and disconnects.",
+        "WhiteHoleIPs" => "Never treated as blacklisted.",
+        "DeniedIPs" => "Every listener closes their connections at once.",
+        _ => "Your local networks (kept for CommuniGate scripts; no effect yet).",
+    }
 }
 
 /// An IP list form.
