@@ -65,6 +65,9 @@ struct Inner {
     closed: std::sync::atomic::AtomicBool,
     open_inboxes: AtomicUsize,
     maildrops: Mutex<HashSet<AccountRef>>,
+    /// Sessions open per account ([`SessionPin`]): a pinned lease is kept
+    /// (renewed while idle) and never yielded.
+    pins: Mutex<HashMap<AccountRef, usize>>,
     /// Per-account change counters for sessions waiting on news (IMAP
     /// IDLE); created by [`AccountHub::watch`].
     changes: Mutex<HashMap<AccountRef, tokio::sync::watch::Sender<u64>>>,
@@ -105,6 +108,46 @@ pub struct MaildropLock {
 impl Drop for MaildropLock {
     fn drop(&mut self) {
         lock(&self.hub.inner.maildrops).remove(&self.account);
+    }
+}
+
+/// Keeps an account on this node while a POP3 or IMAP session has it
+/// open: its lease is renewed even while the session is idle and is not
+/// given to peers that ask. Released on drop.
+pub struct SessionPin {
+    hub: AccountHub,
+    account: AccountRef,
+}
+
+impl SessionPin {
+    /// The pinned account.
+    pub fn account(&self) -> &AccountRef {
+        &self.account
+    }
+}
+
+/// Serves sessions handed over by other members (the node's POP3 and IMAP
+/// services implement it; see [`crate::ClusterHandle::register_sessions`]).
+pub trait SessionAcceptor: Send + Sync + 'static {
+    /// Serves `handoff` on `stream` (the connection from the member the
+    /// client is on), with the account pinned here.
+    fn serve(
+        &self,
+        handoff: crate::rpc::SessionHandoff,
+        pin: SessionPin,
+        stream: tokio::net::TcpStream,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+impl Drop for SessionPin {
+    fn drop(&mut self) {
+        let mut pins = lock(&self.hub.inner.pins);
+        if let Some(n) = pins.get_mut(&self.account) {
+            *n -= 1;
+            if *n == 0 {
+                pins.remove(&self.account);
+            }
+        }
     }
 }
 
@@ -204,6 +247,7 @@ impl AccountHub {
                 closed: std::sync::atomic::AtomicBool::new(false),
                 open_inboxes: AtomicUsize::new(0),
                 maildrops: Mutex::new(HashSet::new()),
+                pins: Mutex::new(HashMap::new()),
                 changes: Mutex::new(HashMap::new()),
             }),
         };
@@ -517,6 +561,24 @@ impl AccountHub {
         give_back(&self.inner, account, Duration::ZERO).await
     }
 
+    /// Pins `account` to this node for a session: takes its lease (asking
+    /// an idle holder to give it back) and keeps it until the pin drops.
+    ///
+    /// # Errors
+    /// [`Error::AccountBusy`] when another member holds the account (the
+    /// session belongs there), [`Error::Shutdown`] when this node stops,
+    /// or the lease could not be committed.
+    pub async fn pin(&self, account: &AccountRef) -> Result<SessionPin> {
+        // Counted first, so an idle release cannot slip in between.
+        *lock(&self.inner.pins).entry(account.clone()).or_insert(0) += 1;
+        let pin = SessionPin {
+            hub: self.clone(),
+            account: account.clone(),
+        };
+        self.acquire(account).await?;
+        Ok(pin)
+    }
+
     /// Takes the account's POP3 maildrop lock, or `None` if another session
     /// holds it.
     pub fn lock_maildrop(&self, account: &AccountRef) -> Option<MaildropLock> {
@@ -554,9 +616,10 @@ fn wall_clock_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Gives back the leases this node has not used for [`IDLE_RELEASE`],
-/// until the hub is gone. A release happens under the account's lock, so
-/// no operation runs (or starts) while the lease is being given back.
+/// Gives back the leases this node has not used for [`IDLE_RELEASE`] and
+/// renews the pinned ones, until the hub is gone. A release happens under
+/// the account's lock, so no operation runs (or starts) while the lease is
+/// being given back.
 async fn release_idle_leases(hub: std::sync::Weak<Inner>) {
     loop {
         tokio::time::sleep(IDLE_RELEASE / 2).await;
@@ -564,13 +627,34 @@ async fn release_idle_leases(hub: std::sync::Weak<Inner>) {
             return;
         };
         let now = Instant::now();
+        let pinned: Vec<AccountRef> = lock(&inner.pins).keys().cloned().collect();
         let idle: Vec<AccountRef> = lock(&inner.leases)
             .iter()
-            .filter(|(_, l)| now.duration_since(l.last_used) >= IDLE_RELEASE)
+            .filter(|(a, l)| now.duration_since(l.last_used) >= IDLE_RELEASE && !pinned.contains(a))
             .map(|(a, _)| a.clone())
             .collect();
         for account in idle {
             give_back(&inner, &account, IDLE_RELEASE).await;
+        }
+        let due: Vec<AccountRef> = {
+            let leases = lock(&inner.leases);
+            pinned
+                .into_iter()
+                .filter(|a| leases.get(a).is_none_or(|l| l.valid_until <= now + LEASE_TTL / 2))
+                .collect()
+        };
+        for account in due {
+            let hub = AccountHub {
+                inner: inner.clone(),
+            };
+            // Renewed under the account's lock, apart from this loop (an
+            // operation may hold the lock a while). A failure is retried
+            // next round; the session's next operation reports it.
+            tokio::spawn(async move {
+                if let Err(e) = hub.acquire(&account).await {
+                    tracing::debug!(%account, "cannot renew a pinned lease: {e}");
+                }
+            });
         }
     }
 }
@@ -582,7 +666,7 @@ async fn give_back(inner: &Inner, account: &AccountRef, idle_for: Duration) -> b
     let Some(cluster) = inner.cluster.clone() else {
         return false;
     };
-    if lock(&inner.maildrops).contains(account) {
+    if lock(&inner.maildrops).contains(account) || lock(&inner.pins).contains_key(account) {
         return false;
     }
     let slot = lock(&inner.slots).get(account).cloned();

@@ -21,6 +21,10 @@ pub enum Error {
         /// The leader's id, if known.
         leader: Option<u64>,
     },
+    /// This member has not heard from a leader backed by a majority lately
+    /// (it is partitioned off): nothing was proposed.
+    #[error("this member is cut off from the cluster majority")]
+    NoQuorum,
     /// The proposal could not be committed (no quorum, shutting down, ...).
     #[error("cannot commit: {0}")]
     Commit(String),

@@ -11,10 +11,10 @@ use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use openraft::{BasicNode, Config, SnapshotPolicy};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::accounts::WeakHub;
+use crate::accounts::{SessionAcceptor, WeakHub};
 use crate::command::{Command, CommandResult};
 use crate::error::{Error, Result};
 use crate::leader::LeaderLink;
@@ -23,7 +23,7 @@ use crate::raft::Raft;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::Network;
 use crate::raft::state_machine::StateMachine;
-use crate::rpc::{self, RemoteError, RpcRequest, RpcResponse, Secret};
+use crate::rpc::{self, RemoteError, RpcRequest, RpcResponse, Secret, SessionHandoff};
 use crate::service::RpcService;
 use crate::state::State;
 
@@ -59,6 +59,7 @@ struct Inner {
     changes: watch::Receiver<u64>,
     rpc_server: Option<tokio::task::JoinHandle<()>>,
     hub: Arc<OnceLock<WeakHub>>,
+    sessions: Arc<OnceLock<Arc<dyn SessionAcceptor>>>,
 }
 
 impl Drop for Inner {
@@ -123,11 +124,13 @@ impl ClusterHandle {
         .map_err(|e| Error::Start(e.to_string()))?;
         let link = Arc::new(LeaderLink::new(raft.clone(), node_id, secret.clone()));
         let hub = Arc::new(OnceLock::new());
+        let sessions = Arc::new(OnceLock::new());
         let rpc_server = listener.map(|l| {
             let service = Arc::new(RpcService::new(
                 raft.clone(),
                 link.clone(),
                 hub.clone(),
+                sessions.clone(),
                 state.clone(),
             ));
             tokio::spawn(rpc::serve(l, secret.clone(), service))
@@ -182,6 +185,7 @@ impl ClusterHandle {
                 changes,
                 rpc_server,
                 hub,
+                sessions,
             }),
         };
         // Apply everything committed before serving: a read right after
@@ -242,6 +246,21 @@ impl ClusterHandle {
         let _ = self.inner.hub.set(hub);
     }
 
+    /// Lets peers hand this node the POP3 and IMAP sessions of the
+    /// accounts it holds.
+    pub fn register_sessions(&self, acceptor: Arc<dyn SessionAcceptor>) {
+        let _ = self.inner.sessions.set(acceptor);
+    }
+
+    /// Hands a session to member `node` (which holds its account) and
+    /// returns the connection that now carries the client's bytes.
+    ///
+    /// # Errors
+    /// Not a member, unreachable, too old for handoffs, or it refused.
+    pub async fn open_session(&self, node: u64, handoff: SessionHandoff) -> Result<TcpStream> {
+        self.inner.link.open_session(node, handoff).await
+    }
+
     /// Sends one request to member `node`.
     ///
     /// # Errors
@@ -253,6 +272,13 @@ impl ClusterHandle {
     /// The cluster as this node sees it.
     pub fn status(&self) -> crate::status::ClusterStatus {
         self.read(|s| crate::status::ClusterStatus::of(&self.inner.raft, s))
+    }
+
+    /// Whether this member is in touch with a leader a majority follows;
+    /// `false` within a few seconds of being partitioned off, so that work
+    /// that needs a commit is refused at once (`451`) instead of waiting.
+    pub fn in_contact(&self) -> bool {
+        self.inner.link.in_contact()
     }
 
     /// The leader's cluster address, if known (CommuniGate's

@@ -7,19 +7,28 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use openraft::BasicNode;
 
 use crate::error::{Error, Result};
 use crate::raft::{Raft, Request, Response};
-use crate::rpc::{RemoteError, RpcConnection, RpcRequest, RpcResponse, Secret};
+use crate::rpc::{RemoteError, RpcConnection, RpcRequest, RpcResponse, Secret, SessionHandoff};
+use tokio::net::TcpStream;
 
 /// How long a request keeps looking for a leader (an election takes about
 /// a second).
 const LEADER_WAIT: Duration = Duration::from_secs(10);
 /// Pause between attempts while there is no leader.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// How long the leader waits for a majority to take an entry before the
+/// proposer hears an error (the entry may still commit later: callers
+/// that must know check, as the enqueuer does).
+pub const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A member that has not heard from a leader backed by a majority for this
+/// long considers itself cut off (heartbeats come every 250 ms; an
+/// election takes 1–2 s).
+pub const CONTACT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The way to the leader.
 pub struct LeaderLink {
@@ -27,6 +36,9 @@ pub struct LeaderLink {
     node_id: u64,
     secret: Secret,
     pool: Mutex<HashMap<String, Vec<RpcConnection>>>,
+    /// When a leader last showed this follower that it leads (replication
+    /// accepted, a forwarded request answered).
+    last_contact: Mutex<Option<Instant>>,
 }
 
 impl LeaderLink {
@@ -37,6 +49,59 @@ impl LeaderLink {
             node_id,
             secret,
             pool: Mutex::new(HashMap::new()),
+            last_contact: Mutex::new(None),
+        }
+    }
+
+    /// Notes that the current leader just reached this member.
+    pub fn heard_from_leader(&self) {
+        if let Ok(mut last) = self.last_contact.lock() {
+            *last = Some(Instant::now());
+        }
+    }
+
+    /// Whether this member is in touch with a leader that a majority
+    /// follows: the leader itself checks its last quorum acknowledgement, a
+    /// follower when it last heard from the leader. A member cut off by a
+    /// partition answers `false` within [`CONTACT_TIMEOUT`], so that it
+    /// refuses work at once instead of waiting for commits that cannot
+    /// happen.
+    pub fn in_contact(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        match m.current_leader {
+            Some(leader) if leader == self.node_id => {
+                // Not acknowledged yet (just elected): unknown, not cut off.
+                let alone = m.membership_config.membership().voter_ids().count() <= 1;
+                alone
+                    || m
+                        .millis_since_quorum_ack
+                        .is_none_or(|ms| ms < CONTACT_TIMEOUT.as_millis() as u64)
+            }
+            Some(_) => self
+                .last_contact
+                .lock()
+                .ok()
+                .and_then(|last| *last)
+                .is_some_and(|t| t.elapsed() < CONTACT_TIMEOUT),
+            None => false,
+        }
+    }
+
+    /// This member's own `client_write` as leader, bounded by
+    /// [`COMMIT_TIMEOUT`]; `Ok(None)` when it turns out not to lead.
+    ///
+    /// # Errors
+    /// The entry was not committed in time, or Raft failed.
+    pub async fn write_as_leader(&self, request: Request) -> Result<Option<(Response, u64)>> {
+        match tokio::time::timeout(COMMIT_TIMEOUT, self.raft.client_write(request)).await {
+            Err(_) => Err(Error::Commit(format!(
+                "not committed within {} s (no majority?)",
+                COMMIT_TIMEOUT.as_secs()
+            ))),
+            Ok(Ok(r)) => Ok(Some((r.data, r.log_id.index))),
+            Ok(Err(e)) if e.forward_to_leader::<BasicNode>().is_some() => Ok(None),
+            Ok(Err(e)) => Err(Error::Commit(e.to_string())),
         }
     }
 
@@ -59,10 +124,8 @@ impl LeaderLink {
             // Every arm that does not return means: no usable leader yet.
             match self.leader() {
                 Some((id, _)) if id == self.node_id => {
-                    match self.raft.client_write(request.clone()).await {
-                        Ok(r) => return Ok(r.data),
-                        Err(e) if e.forward_to_leader::<BasicNode>().is_some() => {}
-                        Err(e) => return Err(Error::Commit(e.to_string())),
+                    if let Some((response, _)) = self.write_as_leader(request.clone()).await? {
+                        return Ok(response);
                     }
                 }
                 Some((_, addr)) => match self
@@ -70,6 +133,7 @@ impl LeaderLink {
                     .await
                 {
                     Ok(RpcResponse::ClientWrite(Ok((r, index)))) => {
+                        self.heard_from_leader();
                         // Read your writes: the caller looks at the local
                         // state next, so wait until it has this entry.
                         let applied = self
@@ -104,14 +168,19 @@ impl LeaderLink {
         loop {
             let index = match self.leader() {
                 Some((id, _)) if id == self.node_id => {
-                    match self.raft.ensure_linearizable().await {
+                    let confirmed =
+                        tokio::time::timeout(CONTACT_TIMEOUT, self.raft.ensure_linearizable());
+                    match confirmed.await {
                         // The leader's own call also waits for its apply.
-                        Ok(_) => return Ok(()),
-                        Err(_) => None,
+                        Ok(Ok(_)) => return Ok(()),
+                        _ => None,
                     }
                 }
                 Some((_, addr)) => match self.call(&addr, RpcRequest::ReadIndex).await {
-                    Ok(RpcResponse::ReadIndex(Ok(index))) => Some(index),
+                    Ok(RpcResponse::ReadIndex(Ok(index))) => {
+                        self.heard_from_leader();
+                        Some(index)
+                    }
                     _ => None,
                 },
                 None => None,
@@ -138,16 +207,32 @@ impl LeaderLink {
     /// # Errors
     /// The node is not a member, or the call failed.
     pub async fn call_node(&self, node: u64, request: RpcRequest) -> Result<RpcResponse> {
-        let addr = {
-            let metrics = self.raft.metrics();
-            let m = metrics.borrow();
-            m.membership_config
-                .membership()
-                .get_node(&node)
-                .map(|n| n.addr.clone())
-        };
-        let addr = addr.ok_or_else(|| Error::Commit(format!("node {node} is not a member")))?;
+        let addr = self.address_of(node)?;
         self.call(&addr, request).await
+    }
+
+    /// Hands a session to member `node` over a connection of its own.
+    ///
+    /// # Errors
+    /// The node is not a member, unreachable, or refused the session.
+    pub async fn open_session(&self, node: u64, handoff: SessionHandoff) -> Result<TcpStream> {
+        let addr = self.address_of(node)?;
+        let conn = RpcConnection::connect(&addr, &self.secret)
+            .await
+            .map_err(|e| Error::Commit(e.to_string()))?;
+        conn.open_session(handoff)
+            .await
+            .map_err(|e| Error::Commit(e.to_string()))
+    }
+
+    fn address_of(&self, node: u64) -> Result<String> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        m.membership_config
+            .membership()
+            .get_node(&node)
+            .map(|n| n.addr.clone())
+            .ok_or_else(|| Error::Commit(format!("node {node} is not a member")))
     }
 
     /// One request to `addr` over a pooled connection.

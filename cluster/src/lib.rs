@@ -25,7 +25,7 @@ mod service;
 pub mod state;
 pub mod status;
 
-pub use accounts::{AccountHub, MaildropLock};
+pub use accounts::{AccountHub, MaildropLock, SessionAcceptor, SessionPin};
 pub use command::{Command, CommandResult, Rejection};
 pub use directory::{
     Account, AccountRef, Directory, DirectoryOp, Domain, Group, IP_LISTS, Password, Route,

@@ -8,6 +8,11 @@
 //! `HMAC-SHA256(cluster secret, nonce)`. A peer without the secret, or
 //! speaking a protocol version older than this node still supports, is
 //! refused with a clear message before any request is read.
+//!
+//! One request turns a connection into something else:
+//! [`RpcRequest::OpenSession`] hands a client's POP3 or IMAP session to
+//! the member that holds its account; after the `SessionOpened` answer the
+//! connection carries the client's bytes both ways, unframed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,7 +31,12 @@ use crate::raft::{Request, Response, TypeConfig, decode, encode};
 
 /// The newest node-to-node protocol version this build speaks. Versions
 /// only add messages, so two nodes talk in the older of their versions.
-pub const PROTOCOL_VERSION: u32 = 1;
+///
+/// - 1: Raft, forwarded writes, read index, membership, deliveries, status.
+/// - 2: session handoff ([`RpcRequest::OpenSession`]).
+pub const PROTOCOL_VERSION: u32 = 2;
+/// The first version with [`RpcRequest::OpenSession`].
+pub const SESSION_HANDOFF_VERSION: u32 = 2;
 /// The oldest version this build still speaks; older peers are refused.
 pub const MIN_PROTOCOL_VERSION: u32 = 1;
 
@@ -72,6 +82,38 @@ pub enum RpcRequest {
         /// The member's id.
         id: u64,
     },
+    /// Hands a client session to the member holding its account (since
+    /// [`SESSION_HANDOFF_VERSION`]); answered by `SessionOpened`, after
+    /// which the connection carries the client's bytes.
+    OpenSession(SessionHandoff),
+}
+
+/// A POP3 or IMAP session that logged in on one member and continues on
+/// the member holding the account (CommuniGate's frontend-to-backend
+/// proxying).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SessionHandoff {
+    /// The session's protocol.
+    pub protocol: SessionProtocol,
+    /// The logged-in account.
+    pub account: crate::directory::AccountRef,
+    /// The client, as the first member logs it (`[ip]:port`).
+    pub client: String,
+    /// Whether the client's connection to the first member is TLS.
+    pub tls: bool,
+    /// The login command's tag, which the answer to it carries (IMAP).
+    pub tag: String,
+    /// How the client logged in, for the log (`LOGIN`, `AUTH PLAIN`...).
+    pub method: String,
+}
+
+/// The protocols whose sessions can be handed over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SessionProtocol {
+    /// POP3.
+    Pop3,
+    /// IMAP.
+    Imap,
 }
 
 /// A message for an account open on another node.
@@ -117,6 +159,8 @@ pub enum RpcResponse {
     Status(Box<crate::status::ClusterStatus>),
     /// To `RemoveMember`.
     Removed(Result<(), RemoteError>),
+    /// To `OpenSession`: the session runs here from now on, or why not.
+    SessionOpened(Result<(), RemoteError>),
 }
 
 /// Why a remote node could not do what was asked.
@@ -227,6 +271,8 @@ async fn read_frame<T: serde::de::DeserializeOwned>(stream: &mut TcpStream) -> s
 pub struct RpcConnection {
     addr: String,
     stream: TcpStream,
+    /// The protocol version the peer speaks.
+    peer_version: u32,
 }
 
 impl RpcConnection {
@@ -254,6 +300,7 @@ impl RpcConnection {
             Verdict::Welcome => Ok(RpcConnection {
                 addr: addr.to_string(),
                 stream,
+                peer_version: hello.version,
             }),
             Verdict::Refused(reason) => Err(RpcError::Refused {
                 addr: addr.to_string(),
@@ -282,6 +329,34 @@ impl RpcConnection {
     }
 }
 
+impl RpcConnection {
+    /// Hands a session to the peer: once it accepts, the connection carries
+    /// the client's bytes, and is returned for the caller to relay them.
+    ///
+    /// # Errors
+    /// The peer is too old for handoffs, refuses the session, or the
+    /// connection failed.
+    pub async fn open_session(mut self, handoff: SessionHandoff) -> Result<TcpStream, RpcError> {
+        if self.peer_version < SESSION_HANDOFF_VERSION {
+            return Err(RpcError::Refused {
+                addr: self.addr,
+                reason: format!(
+                    "it speaks cluster protocol {}, session handoff needs {SESSION_HANDOFF_VERSION}",
+                    self.peer_version
+                ),
+            });
+        }
+        match self.call(&RpcRequest::OpenSession(handoff)).await? {
+            RpcResponse::SessionOpened(Ok(())) => Ok(self.stream),
+            RpcResponse::SessionOpened(Err(e)) => Err(RpcError::Refused {
+                addr: self.addr,
+                reason: e.to_string(),
+            }),
+            _ => Err(RpcError::Protocol { addr: self.addr }),
+        }
+    }
+}
+
 /// Connects, sends one request, and returns the answer (for rare calls).
 ///
 /// # Errors
@@ -297,10 +372,20 @@ pub async fn call_once(
         .await
 }
 
+/// Serves a handed-over session on the connection it came in on.
+pub type SessionServer =
+    Box<dyn FnOnce(TcpStream) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
 /// What serves requests on this node.
 pub trait Handler: Send + Sync + 'static {
     /// Answers one request.
-    fn handle(&self, request: RpcRequest) -> impl std::future::Future<Output = RpcResponse> + Send;
+    fn handle(&self, request: RpcRequest) -> impl Future<Output = RpcResponse> + Send;
+
+    /// Takes a handed-over session, or says why not.
+    fn open_session(
+        &self,
+        handoff: SessionHandoff,
+    ) -> impl Future<Output = Result<SessionServer, RemoteError>> + Send;
 }
 
 /// Accepts peers on `listener` until the task is dropped.
@@ -361,6 +446,15 @@ async fn serve_connection<H: Handler>(
     write_frame(&mut stream, &Verdict::Welcome).await?;
     loop {
         let request: RpcRequest = read_frame(&mut stream).await?;
+        if let RpcRequest::OpenSession(handoff) = request {
+            let opened = handler.open_session(handoff).await;
+            let answer = RpcResponse::SessionOpened(opened.as_ref().map(|_| ()).map_err(Clone::clone));
+            write_frame(&mut stream, &answer).await?;
+            if let Ok(serve) = opened {
+                serve(stream).await;
+            }
+            return Ok(());
+        }
         let response = handler.handle(request).await;
         write_frame(&mut stream, &response).await?;
     }

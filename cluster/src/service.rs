@@ -3,13 +3,16 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock, RwLock};
 
+use openraft::raft::AppendEntriesResponse;
 use openraft::{BasicNode, ChangeMembers};
 
-use crate::accounts::WeakHub;
+use crate::accounts::{SessionAcceptor, WeakHub};
 use crate::command::{Command, CommandResult};
 use crate::leader::LeaderLink;
 use crate::raft::{Raft, Request};
-use crate::rpc::{Delivery, Handler, RemoteError, RpcRequest, RpcResponse};
+use crate::rpc::{
+    Delivery, Handler, RemoteError, RpcRequest, RpcResponse, SessionHandoff, SessionServer,
+};
 use crate::state::State;
 use crate::status::ClusterStatus;
 
@@ -21,22 +24,25 @@ pub struct RpcService {
     raft: Raft,
     link: Arc<LeaderLink>,
     hub: Arc<OnceLock<WeakHub>>,
+    sessions: Arc<OnceLock<Arc<dyn SessionAcceptor>>>,
     state: Arc<RwLock<State>>,
 }
 
 impl RpcService {
-    /// The service for this node; `hub` is filled in once the node's
-    /// account hub exists.
+    /// The service for this node; `hub` and `sessions` are filled in once
+    /// the node's account hub and session services exist.
     pub fn new(
         raft: Raft,
         link: Arc<LeaderLink>,
         hub: Arc<OnceLock<WeakHub>>,
+        sessions: Arc<OnceLock<Arc<dyn SessionAcceptor>>>,
         state: Arc<RwLock<State>>,
     ) -> RpcService {
         RpcService {
             raft,
             link,
             hub,
+            sessions,
             state,
         }
     }
@@ -72,12 +78,15 @@ impl RpcService {
         Ok(())
     }
 
-    async fn deliver(&self, d: Delivery) -> Result<u32, RemoteError> {
-        let hub = self
-            .hub
+    fn hub(&self) -> Result<crate::AccountHub, RemoteError> {
+        self.hub
             .get()
             .and_then(WeakHub::upgrade)
-            .ok_or_else(|| RemoteError::Failed("this node serves no accounts".into()))?;
+            .ok_or_else(|| RemoteError::Failed("this node serves no accounts".into()))
+    }
+
+    async fn deliver(&self, d: Delivery) -> Result<u32, RemoteError> {
+        let hub = self.hub()?;
         hub.deliver_here(
             &d.account,
             d.kind,
@@ -140,10 +149,29 @@ impl RpcService {
 }
 
 impl Handler for RpcService {
+    async fn open_session(&self, handoff: SessionHandoff) -> Result<SessionServer, RemoteError> {
+        let hub = self.hub()?;
+        let acceptor = self
+            .sessions
+            .get()
+            .cloned()
+            .ok_or_else(|| RemoteError::Failed("this node serves no sessions".into()))?;
+        let pin = hub
+            .pin(&handoff.account)
+            .await
+            .map_err(|e| RemoteError::Failed(e.to_string()))?;
+        Ok(Box::new(move |stream| acceptor.serve(handoff, pin, stream)))
+    }
+
     async fn handle(&self, request: RpcRequest) -> RpcResponse {
         match request {
             RpcRequest::AppendEntries(r) => {
-                RpcResponse::AppendEntries(self.raft.append_entries(r).await)
+                let response = self.raft.append_entries(r).await;
+                // Anything but a higher vote means the sender leads now.
+                if matches!(&response, Ok(r) if !matches!(r, AppendEntriesResponse::HigherVote(_))) {
+                    self.link.heard_from_leader();
+                }
+                RpcResponse::AppendEntries(response)
             }
             RpcRequest::Vote(r) => RpcResponse::Vote(self.raft.vote(r).await),
             RpcRequest::InstallSnapshot(r) => {
@@ -152,18 +180,16 @@ impl Handler for RpcService {
             RpcRequest::ClientWrite(request) => {
                 let result = match self.require_leader() {
                     Err(e) => Err(e),
-                    Ok(()) => self
-                        .raft
-                        .client_write(request)
-                        .await
-                        .map(|r| (r.data, r.log_id.index))
-                        .map_err(|e| match e.forward_to_leader::<BasicNode>() {
-                            Some(f) => RemoteError::NotLeader(
-                                f.leader_id
-                                    .zip(f.leader_node.as_ref().map(|n| n.addr.clone())),
-                            ),
-                            None => RemoteError::Failed(e.to_string()),
-                        }),
+                    // A leader cut off from the majority says so at once
+                    // rather than holding the follower's request.
+                    Ok(()) if !self.link.in_contact() => Err(RemoteError::Failed(
+                        crate::Error::NoQuorum.to_string(),
+                    )),
+                    Ok(()) => match self.link.write_as_leader(request).await {
+                        Ok(Some(written)) => Ok(written),
+                        Ok(None) => Err(RemoteError::NotLeader(self.link.leader())),
+                        Err(e) => Err(RemoteError::Failed(e.to_string())),
+                    },
                 };
                 RpcResponse::ClientWrite(result)
             }
@@ -194,6 +220,10 @@ impl Handler for RpcService {
                 };
                 RpcResponse::Yielded(yielded)
             }
+            // `serve_connection` hands these to `open_session`.
+            RpcRequest::OpenSession(_) => RpcResponse::SessionOpened(Err(RemoteError::Failed(
+                "a session handoff needs a connection of its own".into(),
+            ))),
         }
     }
 }

@@ -144,6 +144,12 @@ impl Handler<Drain> for Enqueuer {
 
 impl Shared {
     async fn enqueue(&self, msg: Submit) -> Result<QueueId> {
+        // A member cut off from the majority cannot commit: refuse at once
+        // (the client retries, maybe through another member) rather than
+        // keep it waiting for a commit that cannot come.
+        if !self.cluster.in_contact() {
+            return Err(Error::Cluster(cluster::Error::NoQuorum));
+        }
         let id = QueueId(self.next_id().await?);
         let size = msg.body.len() as u64;
         let message_id = header_value(&msg.body, "message-id").unwrap_or_default();

@@ -127,6 +127,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, R: Framer> Conn<IO, R> {
         }
     }
 
+    /// How long a read or write may wait.
+    pub fn idle(&self) -> std::time::Duration {
+        self.idle
+    }
+
     /// Reads once into the framer.
     ///
     /// # Errors

@@ -396,6 +396,9 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
         hostname,
         smtp_rates: crate::smtp::rate::SmtpRates::new(&config.smtp),
     });
+    services
+        .cluster
+        .register_sessions(Arc::new(crate::handoff::Acceptor::new(&services)));
     let mut addrs = BTreeMap::new();
     if let Some(local) = cluster_local {
         addrs.insert("cluster".to_string(), local);

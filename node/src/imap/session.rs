@@ -47,7 +47,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cluster::AccountRef;
+use cluster::rpc::{SessionHandoff, SessionProtocol};
+use cluster::{AccountRef, SessionPin};
 use storage::{AccountKind, Flags, MailboxFormat, NewMessage, Uid};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
@@ -92,21 +93,11 @@ pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(
     peer: SocketAddr,
     services: Arc<Services>,
 ) {
-    let idle = Duration::from_secs(services.config.imap.idle_timeout_secs.max(1));
     let tls_active = stream.is_tls();
     let loopback_ok = peer.ip().is_loopback() && services.config.imap.plaintext_on_loopback;
-    let mut driver = Driver {
-        services,
-        ctx: format!("[{}]:{}", peer.ip(), peer.port()),
-        tls_active,
-        loopback_ok,
-        auth: None,
-        view: None,
-        condstore: false,
-        qresync: false,
-        saved: Vec::new(),
-    };
-    let mut conn = Conn::new(stream, Receiver::new(), idle);
+    let ctx = format!("[{}]:{}", peer.ip(), peer.port());
+    let driver = Driver::new(services, ctx, tls_active, loopback_ok);
+    let mut conn = Conn::new(stream, Receiver::new(), driver.idle_timeout());
     driver.log(
         level::LOW,
         format_args!("connected{}", if tls_active { " (TLS)" } else { "" }),
@@ -116,86 +107,151 @@ pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(
         driver.capability()
     );
     conn.out.extend_from_slice(greeting.as_bytes());
+    driver.serve(conn).await;
+}
 
-    let ended = loop {
-        let frame = match conn.next_frame().await {
-            Ok(f) => f,
-            Err(e) => break e,
-        };
-        let flow = match frame {
-            Frame::Continue => {
-                conn.out.extend_from_slice(b"+ Ready for literal data\r\n");
-                Flow::Continue
-            }
-            Frame::Error { tag, error } => driver.frame_error(&mut conn, tag, error),
-            Frame::Command(bytes) => match parse_command(&bytes) {
-                Ok(cmd) => {
-                    driver.log(
-                        level::ALL,
-                        format_args!("inp: {} {}", cmd.tag, command_name(&cmd.kind)),
-                    );
-                    driver.handle(&mut conn, cmd).await
-                }
-                Err(e) => {
-                    let tag = e.tag.as_deref().unwrap_or("*");
-                    conn.status(
-                        tag,
-                        Status::Bad,
-                        None,
-                        &format!("Syntax error: {}", e.reason),
-                    );
+/// Continues a session that logged in on another member, which relays the
+/// client's bytes over `stream` ([`crate::handoff`]): answers the login
+/// command here, then serves the session as [`run`] does.
+pub async fn resume<IO: AsyncRead + AsyncWrite + Unpin>(
+    stream: Stream<IO>,
+    handoff: SessionHandoff,
+    pin: SessionPin,
+    services: Arc<Services>,
+) {
+    let mut driver = Driver::new(services, handoff.client.clone(), handoff.tls, false);
+    let mut conn = Conn::new(stream, Receiver::new(), driver.idle_timeout());
+    driver.log(
+        level::LOW,
+        format_args!("session continues here from another member"),
+    );
+    driver
+        .logged_in(&mut conn, &handoff.tag, pin, &handoff.method)
+        .await;
+    driver.serve(conn).await;
+}
+
+impl Driver {
+    fn new(services: Arc<Services>, ctx: String, tls_active: bool, loopback_ok: bool) -> Driver {
+        Driver {
+            services,
+            ctx,
+            tls_active,
+            loopback_ok,
+            auth: None,
+            view: None,
+            condstore: false,
+            qresync: false,
+            saved: Vec::new(),
+        }
+    }
+
+    fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.services.config.imap.idle_timeout_secs.max(1))
+    }
+
+    /// Reads and answers commands until the session ends.
+    async fn serve<IO: AsyncRead + AsyncWrite + Unpin>(mut self, mut conn: Conn<IO>) {
+        let driver = &mut self;
+        let ended = loop {
+            let frame = match conn.next_frame().await {
+                Ok(f) => f,
+                Err(e) => break e,
+            };
+            let flow = match frame {
+                Frame::Continue => {
+                    conn.out.extend_from_slice(b"+ Ready for literal data\r\n");
                     Flow::Continue
                 }
-            },
-        };
-        match flow {
-            Flow::Continue => {}
-            Flow::Close => break Ended::Closed,
-            Flow::Ended(e) => break e,
-            Flow::StartTls => {
-                if let Err(e) = conn.flush().await {
-                    break e;
-                }
-                let discarded = conn.rx.take_rest();
-                if !discarded.is_empty() {
+                Frame::Error { tag, error } => driver.frame_error(&mut conn, tag, error),
+                Frame::Command(bytes) => match parse_command(&bytes) {
+                    Ok(cmd) => {
+                        driver.log(
+                            level::ALL,
+                            format_args!("inp: {} {}", cmd.tag, command_name(&cmd.kind)),
+                        );
+                        driver.handle(&mut conn, cmd).await
+                    }
+                    Err(e) => {
+                        let tag = e.tag.as_deref().unwrap_or("*");
+                        conn.status(
+                            tag,
+                            Status::Bad,
+                            None,
+                            &format!("Syntax error: {}", e.reason),
+                        );
+                        Flow::Continue
+                    }
+                },
+            };
+            match flow {
+                Flow::Continue => {}
+                Flow::Close => break Ended::Closed,
+                Flow::Ended(e) => break e,
+                Flow::Handoff(holder) => {
+                    if let Err(e) = conn.flush().await {
+                        break e;
+                    }
+                    let pending = conn.rx.take_rest();
+                    crate::handoff::relay(conn.stream, pending, holder).await;
                     driver.log(
                         level::LOW,
-                        format_args!(
-                            "discarded {} octets sent before the TLS handshake",
-                            discarded.len()
-                        ),
+                        format_args!("session ended on the account's member"),
                     );
+                    return;
                 }
-                conn = match conn
-                    .start_tls(driver.services.tls.clone(), Receiver::new())
-                    .await
-                {
-                    Ok(c) => c,
-                    Err(e) => {
-                        driver.log(level::LOW, format_args!("TLS handshake failed: {e}"));
-                        return;
+                Flow::StartTls => {
+                    if let Err(e) = conn.flush().await {
+                        break e;
                     }
-                };
-                driver.tls_active = true;
-                driver.log(level::LOW, format_args!("TLS started"));
+                    let discarded = conn.rx.take_rest();
+                    if !discarded.is_empty() {
+                        driver.log(
+                            level::LOW,
+                            format_args!(
+                                "discarded {} octets sent before the TLS handshake",
+                                discarded.len()
+                            ),
+                        );
+                    }
+                    conn = match conn
+                        .start_tls(driver.services.tls.clone(), Receiver::new())
+                        .await
+                    {
+                        Ok(c) => c,
+                        Err(e) => {
+                            driver.log(level::LOW, format_args!("TLS handshake failed: {e}"));
+                            return;
+                        }
+                    };
+                    driver.tls_active = true;
+                    driver.log(level::LOW, format_args!("TLS started"));
+                }
             }
-        }
-    };
-    match &ended {
-        Ended::Closed => driver.log(level::LOW, format_args!("closing connection")),
-        Ended::Idle => {
-            driver.log(
-                level::LOW,
-                format_args!("idle for {}s, closing", idle.as_secs()),
-            );
-            conn.out
-                .extend_from_slice(b"* BYE Autologout; idle for too long\r\n");
-        }
-        Ended::Eof => driver.log(level::LOW, format_args!("connection closed by the client")),
-        Ended::Io(e) => driver.log(level::LOW, format_args!("connection error: {e}")),
+        };
+        driver.end(conn, ended).await;
     }
-    if !matches!(ended, Ended::Io(_)) {
-        conn.close().await;
+
+    /// Says goodbye as the way the session ended calls for, and closes.
+    async fn end<IO: AsyncRead + AsyncWrite + Unpin>(&self, mut conn: Conn<IO>, ended: Ended) {
+        let driver = self;
+        let idle = driver.idle_timeout();
+        match &ended {
+            Ended::Closed => driver.log(level::LOW, format_args!("closing connection")),
+            Ended::Idle => {
+                driver.log(
+                    level::LOW,
+                    format_args!("idle for {}s, closing", idle.as_secs()),
+                );
+                conn.out
+                    .extend_from_slice(b"* BYE Autologout; idle for too long\r\n");
+            }
+            Ended::Eof => driver.log(level::LOW, format_args!("connection closed by the client")),
+            Ended::Io(e) => driver.log(level::LOW, format_args!("connection error: {e}")),
+        }
+        if !matches!(ended, Ended::Io(_)) {
+            conn.close().await;
+        }
     }
 }
 
@@ -205,6 +261,9 @@ enum Flow {
     Close,
     StartTls,
     Ended(Ended),
+    /// The account is open on another member, which now serves the
+    /// session over this connection to it ([`crate::handoff`]).
+    Handoff(tokio::net::TcpStream),
 }
 
 /// The IMAP connection: commands with literals (see `proto`).
@@ -245,6 +304,8 @@ struct Auth {
     account: AccountRef,
     kind: AccountKind,
     changes: watch::Receiver<u64>,
+    /// Keeps the account on this member while the session lasts.
+    _pin: SessionPin,
 }
 
 /// A NO answer for a failed mailbox operation: response code and text.
@@ -543,7 +604,7 @@ impl Driver {
                     );
                 } else {
                     let account = self.services.admin.verify_password(&user, &password).await;
-                    self.login(conn, t, account, &user, "LOGIN").await;
+                    return self.login(conn, t, account, &user, "LOGIN").await;
                 }
             }
             CommandKind::Authenticate { mechanism, initial } if !authed => {
@@ -767,6 +828,8 @@ impl Driver {
         }
     }
 
+    /// Finishes LOGIN or AUTHENTICATE with a verified `account` (`None`:
+    /// bad credentials): here, or on the member that holds the account.
     async fn login<IO: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         conn: &mut Conn<IO>,
@@ -774,7 +837,7 @@ impl Driver {
         account: Option<AccountRef>,
         user: &str,
         method: &str,
-    ) {
+    ) -> Flow {
         let Some(account) = account else {
             self.log(
                 level::PROBLEM,
@@ -786,8 +849,68 @@ impl Driver {
                 Some("AUTHENTICATIONFAILED"),
                 "Authentication failed",
             );
-            return;
+            return Flow::Continue;
         };
+        match self.services.accounts.pin(&account).await {
+            Ok(pin) => {
+                self.logged_in(conn, tag, pin, method).await;
+                Flow::Continue
+            }
+            Err(cluster::Error::AccountBusy { node }) => {
+                let handoff = SessionHandoff {
+                    protocol: SessionProtocol::Imap,
+                    account,
+                    client: self.ctx.clone(),
+                    tls: self.tls_active,
+                    tag: tag.to_string(),
+                    method: method.to_string(),
+                };
+                match self.services.cluster.open_session(node, handoff).await {
+                    Ok(holder) => {
+                        self.log(
+                            level::LOW,
+                            format_args!("'{user}' session handed to member {node}"),
+                        );
+                        Flow::Handoff(holder)
+                    }
+                    Err(e) => {
+                        self.unavailable(conn, tag, user, &e);
+                        Flow::Continue
+                    }
+                }
+            }
+            Err(e) => {
+                self.unavailable(conn, tag, user, &e);
+                Flow::Continue
+            }
+        }
+    }
+
+    /// Refuses a login whose account cannot be opened now.
+    fn unavailable<IO>(&self, conn: &mut Conn<IO>, tag: &str, user: &str, e: &cluster::Error) {
+        self.log(
+            level::PROBLEM,
+            format_args!("'{user}' login failed: cannot open the account: {e}"),
+        );
+        conn.status(
+            tag,
+            Status::No,
+            Some("UNAVAILABLE"),
+            "The account cannot be opened now; try again later",
+        );
+    }
+
+    /// Enters the authenticated state for the pinned account and answers
+    /// the login command.
+    async fn logged_in<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        tag: &str,
+        pin: SessionPin,
+        method: &str,
+    ) {
+        let account = pin.account().clone();
+        // The account may have been deleted since the password check.
         let kind = self
             .services
             .cluster
@@ -810,6 +933,7 @@ impl Driver {
             account,
             kind,
             changes,
+            _pin: pin,
         });
         let code = format!("CAPABILITY {}", self.capability());
         conn.status(tag, Status::Ok, Some(&code), "Logged in");
@@ -903,15 +1027,15 @@ impl Driver {
                         .admin
                         .verify_sasl(authzid.as_deref(), &user, &password)
                         .await;
-                    self.login(
-                        conn,
-                        tag,
-                        account,
-                        &user,
-                        &format!("AUTHENTICATE {mechanism}"),
-                    )
-                    .await;
-                    return Flow::Continue;
+                    return self
+                        .login(
+                            conn,
+                            tag,
+                            account,
+                            &user,
+                            &format!("AUTHENTICATE {mechanism}"),
+                        )
+                        .await;
                 }
                 SaslStep::Challenge(challenge) => {
                     conn.out

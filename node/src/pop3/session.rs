@@ -28,7 +28,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cluster::{AccountRef, MaildropLock};
+use cluster::rpc::{SessionHandoff, SessionProtocol};
+use cluster::{AccountRef, MaildropLock, SessionPin};
 use storage::{AccountKind, Uid};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -87,7 +88,47 @@ pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(
     );
     let greeting = driver.session.greeting(&token);
     driver.reply(&mut conn, &greeting);
+    serve(driver, conn).await;
+}
 
+/// Continues a session that logged in on another member, which relays the
+/// client's bytes over `stream` ([`crate::handoff`]): opens the maildrop
+/// and answers the login here, then serves the session as [`run`] does.
+pub async fn resume<IO: AsyncRead + AsyncWrite + Unpin>(
+    stream: Stream<IO>,
+    handoff: SessionHandoff,
+    pin: SessionPin,
+    services: Arc<Services>,
+) {
+    let idle = Duration::from_secs(services.config.pop3.idle_timeout_secs);
+    let mut driver = Driver {
+        session: Session::resumed(Options {
+            tls_available: false,
+            tls_active: handoff.tls,
+            allow_plaintext: true,
+        }),
+        services,
+        ctx: handoff.client,
+        maildrop: None,
+    };
+    let mut conn = Conn::new(stream, LineReceiver::new(), idle);
+    driver.log(
+        level::LOW,
+        format_args!("session continues here from another member"),
+    );
+    let opened = driver.open_maildrop(pin, &handoff.method).await;
+    let action = driver.session.login_result(opened);
+    match driver.perform(&mut conn, action).await {
+        Flow::Continue => serve(driver, conn).await,
+        // A refused login (e.g. `[IN-USE]`) leaves the client on the
+        // other member, which cannot take the session back: close.
+        _ => conn.close().await,
+    }
+}
+
+/// Reads and answers commands until the session ends.
+async fn serve<IO: AsyncRead + AsyncWrite + Unpin>(mut driver: Driver, mut conn: Conn<IO>) {
+    let idle = conn.idle();
     let ended = loop {
         let line = match conn.next_line().await {
             Ok(line) => line,
@@ -103,6 +144,18 @@ pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(
             }
             Flow::Close => break Ended::Closed,
             Flow::Ended(ended) => break ended,
+            Flow::Handoff(holder) => {
+                if let Err(ended) = conn.flush().await {
+                    break ended;
+                }
+                let pending = conn.rx.take_rest();
+                crate::handoff::relay(conn.stream, pending, holder).await;
+                driver.log(
+                    level::LOW,
+                    format_args!("session ended on the account's member"),
+                );
+                return;
+            }
             Flow::StartTls => {
                 if let Err(ended) = conn.flush().await {
                     break ended;
@@ -163,6 +216,17 @@ enum Flow {
     StartTls,
     /// The connection ended during the command (e.g. mid-AUTH).
     Ended(Ended),
+    /// The account is open on another member, which now serves the
+    /// session over this connection to it ([`crate::handoff`]).
+    Handoff(tokio::net::TcpStream),
+}
+
+/// How a verified login goes on.
+enum Login {
+    /// The maildrop is open here, or the login failed.
+    Here(Result<MaildropView, LoginFailure>),
+    /// The session continues on the member holding the account.
+    Elsewhere(tokio::net::TcpStream),
 }
 
 /// The POP3 connection: commands are CRLF lines.
@@ -196,6 +260,8 @@ struct Maildrop {
     uids: Vec<Uid>,
     /// Held for the whole session; released on drop.
     _lock: MaildropLock,
+    /// Keeps the account on this member while the session lasts.
+    _pin: SessionPin,
 }
 
 /// The per-session state around the protocol machine.
@@ -270,8 +336,10 @@ impl Driver {
                 }
                 Action::CheckPassword { user, pass } => {
                     let account = self.services.admin.verify_password(&user, &pass).await;
-                    let result = self.login(account, &user, "USER").await;
-                    self.session.login_result(result)
+                    match self.login(account, &user, "USER").await {
+                        Login::Here(result) => self.session.login_result(result),
+                        Login::Elsewhere(holder) => return Flow::Handoff(holder),
+                    }
                 }
                 Action::CheckApop {
                     user,
@@ -279,18 +347,20 @@ impl Driver {
                     timestamp,
                 } => {
                     let account = self.services.admin.verify_apop(&user, &timestamp, &digest);
-                    let result = self.login(account, &user, "APOP").await;
-                    self.session.login_result(result)
+                    match self.login(account, &user, "APOP").await {
+                        Login::Here(result) => self.session.login_result(result),
+                        Login::Elsewhere(holder) => return Flow::Handoff(holder),
+                    }
                 }
                 Action::Authenticate { mechanism, initial } => {
-                    let result = match self
+                    match self
                         .authenticate(conn, &mechanism, initial.as_deref())
                         .await
                     {
-                        Ok(result) => result,
+                        Ok(Login::Here(result)) => self.session.login_result(result),
+                        Ok(Login::Elsewhere(holder)) => return Flow::Handoff(holder),
                         Err(ended) => return Flow::Ended(ended),
-                    };
-                    self.session.login_result(result)
+                    }
                 }
                 Action::StartTls(reply) => {
                     self.reply(conn, &reply);
@@ -312,20 +382,61 @@ impl Driver {
         }
     }
 
-    /// Locks and lists the maildrop of a verified account.
-    async fn login(
-        &mut self,
-        account: Option<AccountRef>,
-        user: &str,
-        method: &str,
-    ) -> Result<MaildropView, LoginFailure> {
+    /// Goes on with a verified login (`None`: bad credentials): opens the
+    /// maildrop here, or hands the session to the member holding the
+    /// account.
+    async fn login(&mut self, account: Option<AccountRef>, user: &str, method: &str) -> Login {
         let Some(account) = account else {
             self.log(
                 level::PROBLEM,
                 format_args!("'{user}' {method} login failed: bad credentials"),
             );
-            return Err(LoginFailure::BadCredentials);
+            return Login::Here(Err(LoginFailure::BadCredentials));
         };
+        let node = match self.services.accounts.pin(&account).await {
+            Ok(pin) => return Login::Here(self.open_maildrop(pin, method).await),
+            Err(cluster::Error::AccountBusy { node }) => node,
+            Err(e) => {
+                self.log(
+                    level::PROBLEM,
+                    format_args!("'{account}' login failed: cannot open the account: {e}"),
+                );
+                return Login::Here(Err(LoginFailure::Temporary));
+            }
+        };
+        let handoff = SessionHandoff {
+            protocol: SessionProtocol::Pop3,
+            account,
+            client: self.ctx.clone(),
+            tls: self.session.tls_active(),
+            tag: String::new(),
+            method: method.to_string(),
+        };
+        match self.services.cluster.open_session(node, handoff).await {
+            Ok(holder) => {
+                self.log(
+                    level::LOW,
+                    format_args!("'{user}' session handed to member {node}"),
+                );
+                Login::Elsewhere(holder)
+            }
+            Err(e) => {
+                self.log(
+                    level::PROBLEM,
+                    format_args!("'{user}' login failed: member {node} has the account: {e}"),
+                );
+                Login::Here(Err(LoginFailure::Temporary))
+            }
+        }
+    }
+
+    /// Locks and lists the maildrop of the pinned account.
+    async fn open_maildrop(
+        &mut self,
+        pin: SessionPin,
+        method: &str,
+    ) -> Result<MaildropView, LoginFailure> {
+        let account = pin.account().clone();
         let Some(lock) = self.services.accounts.lock_maildrop(&account) else {
             self.log(
                 level::PROBLEM,
@@ -374,13 +485,17 @@ impl Driver {
             .collect();
         self.log(
             level::MAJOR,
-            format_args!("'{account}' connected, {} messages", messages.len()),
+            format_args!(
+                "'{account}' connected ({method}), {} messages",
+                messages.len()
+            ),
         );
         self.maildrop = Some(Maildrop {
             account,
             kind,
             uids: listing.into_iter().map(|(uid, _)| uid).collect(),
             _lock: lock,
+            _pin: pin,
         });
         Ok(MaildropView { messages })
     }
@@ -394,7 +509,7 @@ impl Driver {
         conn: &mut Conn<IO>,
         mechanism: &str,
         initial: Option<&str>,
-    ) -> Result<Result<MaildropView, LoginFailure>, Ended> {
+    ) -> Result<Login, Ended> {
         conn.rx.set_max_len(MAX_SASL_LINE_LEN);
         let credentials = self.sasl_exchange(conn, mechanism, initial).await;
         conn.rx.set_max_len(MAX_LINE_LEN);
@@ -405,7 +520,7 @@ impl Driver {
                     level::PROBLEM,
                     format_args!("AUTH {mechanism} failed: {err}"),
                 );
-                return Ok(Err(LoginFailure::from(&err)));
+                return Ok(Login::Here(Err(LoginFailure::from(&err))));
             }
         };
         let account = self

@@ -26,6 +26,9 @@
 //!   forged `Authentication-Results` fields naming this host are removed and
 //!   ours is prepended (RFC 8601 §5); `auth_failure_policy` decides between
 //!   tagging, `X-Spam-Flag: YES`, and `550 5.7.1` for DMARC `p=reject`;
+//! - a node cut off from its cluster's majority answers MAIL (and DATA, if
+//!   the cut happens in between) with `451 4.3.0` at once: it cannot make
+//!   a message durable (`ClusterHandle::in_contact`);
 //! - credentials and AUTH exchanges never reach the protocol log;
 //! - every I/O error or timeout ends the session quietly, nothing panics.
 
@@ -210,6 +213,16 @@ impl SmtpSession {
             }
             Ok(Command::Mail { .. }) if self.needs_auth() => {
                 Action::Reply(Reply::new(530, "5.7.0", "Authentication required"))
+            }
+            Ok(Command::Mail { .. })
+                if self.proto.helo().is_some() && !self.services.cluster.in_contact() =>
+            {
+                self.log(level::PROBLEM, "cut off from the cluster majority");
+                Action::Reply(Reply::new(
+                    451,
+                    "4.3.0",
+                    "Cluster unavailable from this server, try later",
+                ))
             }
             Ok(cmd) => self.proto.on_command(cmd),
             Err(err) => self.proto.on_parse_error(err),

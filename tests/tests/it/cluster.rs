@@ -2,9 +2,11 @@
 //! any node serves any account, the directory is linearizable across
 //! nodes, and the cluster survives losing its leader.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tests::{LineClient, POSTMASTER_PASSWORD, TestCluster, TestNode, wait_for};
+
+use super::imap::{cmd, imap_login, until_tagged};
 
 /// Logs in to the CLI of `node` as `user`.
 fn cli(node: &TestNode, user: &str, password: &str) -> LineClient {
@@ -152,4 +154,107 @@ fn issue_6_losing_the_leader_keeps_the_cluster_serving() {
         pop3_subjects(&leader, "bob", "pw")
     });
     assert!(back.is_some(), "the restarted node does not serve bob");
+}
+
+/// Reads untagged responses until `wanted` (others, such as `RECENT`,
+/// may come between).
+fn expect_untagged(c: &mut LineClient, wanted: &str) {
+    let mut seen = Vec::new();
+    while seen.len() < 20 {
+        let line = c.line();
+        if line == wanted {
+            return;
+        }
+        assert!(line.starts_with("* "), "expected {wanted:?}, got {line:?}");
+        seen.push(line);
+    }
+    panic!("expected {wanted:?}, got {seen:?}");
+}
+
+/// DESIGN invariant 3 across members: an account is open on one member;
+/// sessions that log in elsewhere are handed to it, so every session sees
+/// one mailbox and IDLE hears of changes made through any member.
+#[test]
+fn issue_6_sessions_on_different_nodes_share_one_mailbox() {
+    let cluster = TestCluster::start(3);
+    let [n1, n2, n3] = &cluster.nodes[..] else {
+        panic!("three nodes");
+    };
+    let mut admin = cli(n1, "postmaster", POSTMASTER_PASSWORD);
+    admin.send("CreateAccount carol {Password=\"pw\";}");
+    admin.expect("200 OK");
+
+    // The first session pins carol to node 1 and idles there.
+    let mut idler = imap_login(n1, "carol", "pw");
+    cmd(&mut idler, "a1", "SELECT INBOX", "OK");
+    idler.send("a2 IDLE");
+    idler.expect("+ ");
+
+    // A session on node 3 is served by node 1: its APPEND reaches the idler.
+    let mut other = imap_login(n3, "carol", "pw");
+    cmd(&mut other, "b1", "SELECT INBOX", "OK");
+    other.send("b2 APPEND INBOX {25+}\r\nSubject: appended\r\n\r\nhi\r\n");
+    until_tagged(&mut other, "b2", "OK");
+    expect_untagged(&mut idler, "* 1 EXISTS");
+
+    // Mail sent through node 2 reaches both sessions.
+    send(n2, "carol@example.test", "sent via node 2");
+    expect_untagged(&mut idler, "* 2 EXISTS");
+    let lines = cmd(&mut other, "b3", "NOOP", "OK");
+    assert!(lines.iter().any(|l| l == "* 2 EXISTS"), "{lines:?}");
+
+    // Flags set through node 3 are seen at once by the idler on node 1.
+    cmd(&mut other, "b4", "STORE 1 +FLAGS.SILENT (\\Flagged)", "OK");
+    expect_untagged(&mut idler, "* 1 FETCH (UID 1 FLAGS (\\Flagged))");
+
+    // POP3 through node 2 is handed over too, and sees both messages.
+    let subjects = pop3_subjects(n2, "carol", "pw").expect("POP3 login through node 2");
+    assert_eq!(subjects, ["Subject: appended", "Subject: sent via node 2"]);
+
+    cmd(&mut other, "b5", "LOGOUT", "OK");
+    idler.send("DONE");
+    until_tagged(&mut idler, "a2", "OK");
+    cmd(&mut idler, "a3", "LOGOUT", "OK");
+}
+
+/// The reply to `MAIL FROM` through `node`'s SMTP port, and how long it took.
+fn mail_from_reply(node: &TestNode) -> (String, Duration) {
+    let mut c = LineClient::connect(node.addr("smtp"));
+    c.expect_reply("220");
+    c.send("EHLO cluster.test");
+    c.expect_reply("250");
+    let asked = Instant::now();
+    c.send("MAIL FROM:<sender@cluster.test>");
+    let reply = c.line();
+    let took = asked.elapsed();
+    c.send("QUIT");
+    (reply, took)
+}
+
+/// A member that cannot reach a majority cannot make mail durable: it says
+/// `451 4.3.0` at once instead of keeping clients waiting, and accepts
+/// again when the majority is back.
+#[test]
+fn issue_6_a_member_cut_off_from_the_majority_answers_451_at_once() {
+    let mut cluster = TestCluster::start(3);
+    let mut n3 = cluster.nodes.pop().expect("node 3");
+    let mut n2 = cluster.nodes.pop().expect("node 2");
+    let n1 = &cluster.nodes[0];
+    assert!(mail_from_reply(n1).0.starts_with("250"));
+    // Node 1 leads (it bootstrapped) and loses both followers.
+    n2.stop();
+    n3.stop();
+    let refused = wait_for(Duration::from_secs(20), || {
+        let (reply, took) = mail_from_reply(n1);
+        reply.starts_with("451 4.3.0").then_some(took)
+    });
+    let took = refused.expect("the cut-off leader never answered 451 4.3.0");
+    assert!(took < Duration::from_secs(2), "451 took {took:?}");
+
+    let n2 = n2.restart();
+    let accepted = wait_for(Duration::from_secs(30), || {
+        mail_from_reply(n1).0.starts_with("250").then_some(())
+    });
+    assert!(accepted.is_some(), "no 250 once the majority was back");
+    send(&n2, "postmaster@example.test", "after the partition");
 }

@@ -49,12 +49,12 @@ fn rand_suffix() -> u128 {
 
 /// Sends `tag command` and reads up to the tagged reply, which must start
 /// with `status`; returns every line.
-fn cmd(c: &mut LineClient, tag: &str, command: &str, status: &str) -> Vec<String> {
+pub(crate) fn cmd(c: &mut LineClient, tag: &str, command: &str, status: &str) -> Vec<String> {
     c.send(&format!("{tag} {command}"));
     until_tagged(c, tag, status)
 }
 
-fn until_tagged(c: &mut LineClient, tag: &str, status: &str) -> Vec<String> {
+pub(crate) fn until_tagged(c: &mut LineClient, tag: &str, status: &str) -> Vec<String> {
     let mut lines = Vec::new();
     loop {
         let line = c.line();
@@ -71,7 +71,7 @@ fn until_tagged(c: &mut LineClient, tag: &str, status: &str) -> Vec<String> {
     }
 }
 
-fn imap_login(node: &TestNode, user: &str, pw: &str) -> LineClient {
+pub(crate) fn imap_login(node: &TestNode, user: &str, pw: &str) -> LineClient {
     let mut c = LineClient::connect(node.addr("imap"));
     c.expect("* OK [CAPABILITY IMAP4rev1");
     cmd(&mut c, "L", &format!("LOGIN {user} {pw}"), "OK");

@@ -191,6 +191,16 @@ impl Session {
         }
     }
 
+    /// A session whose login was checked on another cluster member and
+    /// continues here: it waits for [`Session::login_result`] like one
+    /// that has just sent PASS.
+    pub fn resumed(options: Options) -> Self {
+        Self {
+            state: State::LoggingIn,
+            ..Self::new(options)
+        }
+    }
+
     /// The greeting, `+OK Mailnode POP3 ready <token>` (RFC 1939 §4, §7).
     /// `token` is unique per connection, e.g. `pid.clock@host`; APOP is
     /// offered only when it is non-empty and free of `<>`, spaces and
@@ -289,6 +299,11 @@ impl Session {
             LoginFailure::Cancelled => Action::Reply(Reply::err("authentication cancelled")),
             LoginFailure::Malformed => self.fail(Reply::err("malformed authentication response")),
         }
+    }
+
+    /// Whether the client's connection is under TLS.
+    pub fn tls_active(&self) -> bool {
+        self.options.tls_active
     }
 
     /// Completes [`Action::StartTls`]: TLS is now active and the client

@@ -450,3 +450,27 @@ fn random_input_never_panics() {
         }
     }
 }
+
+#[test]
+fn resumed_session_answers_the_login_then_serves_transaction() {
+    let mut driver = Driver::new(plain());
+    driver.out.clear();
+    driver.session = Session::resumed(plain());
+    let action = driver.session.login_result(driver.login("mrose", true));
+    driver.act(action);
+    driver.feed(b"STAT\r\nUSER x\r\nQUIT\r\n");
+    assert_eq!(
+        statuses(&driver),
+        [
+            "+OK maildrop has 2 messages (320 octets)",
+            "+OK 2 320",
+            "-ERR not allowed in TRANSACTION state",
+            "+OK Mailnode POP3 server signing off",
+        ]
+    );
+    let mut refused = Session::resumed(plain());
+    assert_eq!(
+        refused.login_result(Err(LoginFailure::InUse)),
+        Action::Reply(Reply::err_code(RespCode::InUse, "mailbox already locked"))
+    );
+}
