@@ -428,6 +428,19 @@ impl AdminApi {
                 }
                 Ok(None)
             }
+            Command::SubmitMessage { message } => {
+                if message.iter().all(u8::is_ascii_whitespace) {
+                    return Err(Error::BadArgument(
+                        "SubmitMessage: the message is empty".into(),
+                    ));
+                }
+                let dir = self.accounts.store().base().submitted_dir();
+                let name = submitted_name();
+                // The temporary name does not end in `.sub`: the PIPE
+                // scanner sees the file only once it is complete and synced.
+                blocking(move || storage::fsync::write_atomic(&dir.join(name), &message)).await?;
+                Ok(None)
+            }
             Command::GetIpList { list } => {
                 let value = self
                     .read(move |s| s.directory.server.ip_lists.get(list).cloned())
@@ -656,6 +669,17 @@ fn to_group(mut settings: Dict) -> Result<Group> {
         members,
         settings: to_settings(settings),
     })
+}
+
+/// A fresh `Submitted/` file name for `SubmitMessage`, unique within this
+/// process and across the nodes' processes by time and process id.
+fn submitted_name() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("cli-{nanos}-{}-{n}.sub", std::process::id())
 }
 
 fn strings(items: Vec<String>) -> Value {

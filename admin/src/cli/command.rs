@@ -395,6 +395,13 @@ pub enum Command {
         /// Account name.
         name: String,
     },
+    /// `SubmitMessage message`: hands an RFC 5322 message (string or data
+    /// block, native line ends) to the PIPE module, as a file dropped into
+    /// `Submitted/` would be; the envelope comes from its headers.
+    SubmitMessage {
+        /// The message text.
+        message: Vec<u8>,
+    },
     /// `GetRouterTable` (issue #5, `crate::relay`).
     GetRouterTable,
     /// `SetRouterTable "table"`, lines separated by `\e`.
@@ -460,7 +467,7 @@ pub const KNOWN_COMMANDS: &[&str] = &[
     // Session / misc
     "RefreshOSData",
     "GetSNMPElement", "GetStatElement", "SetStatElement", "GetNextStatName", "GetDialogInfo",
-    "SubmitMessage", "GetQueueInfo",
+    "GetQueueInfo",
     // Account set
     "ListDomainObjects", "GetAccountLocation",
     "ResetAccountStat", "GetAccountPresence",
@@ -946,6 +953,24 @@ pub fn parse_command(line: &str) -> Result<Command> {
         let mailboxes = args.string_array("mailbox name array")?;
         let cmd = Command::SetAccountSubscription { account, mailboxes };
         args.done(args.cmd, cmd)?
+    } else if is("SubmitMessage") {
+        args.cmd = "SubmitMessage";
+        for unsupported in ["ANNOTATION", "QUEUE"] {
+            if args.is_keyword(unsupported) {
+                return Err(bad(args.cmd, format!("{unsupported} is not supported")));
+            }
+        }
+        let message = match args.take() {
+            Some(Value::String(s)) => s.into_bytes(),
+            Some(Value::Data(d)) => d,
+            _ => {
+                return Err(bad(
+                    args.cmd,
+                    "expected the message as a string or data block",
+                ));
+            }
+        };
+        args.done(args.cmd, Command::SubmitMessage { message })?
     } else if is("KillAccountSessions") {
         args.cmd = "KillAccountSessions";
         let name = args.string("account name")?;

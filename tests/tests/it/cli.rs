@@ -378,3 +378,60 @@ fn issue_4_subscriptions_agree_with_imap() {
     run(&mut c, "GetAccountSubscription nobody", "501 ");
     run(&mut c, "SetAccountSubscription pat INBOX", "501 ");
 }
+
+#[test]
+fn issue_4_submit_message_is_delivered_through_pipe() {
+    let node = TestNode::start();
+    let mut c = login(&node);
+    run(&mut c, "INLINE", "200 ");
+    run(&mut c, "CreateAccount pat {Password=\"pw\";}", "200 ");
+    run(
+        &mut c,
+        "SubmitMessage \"From: boss@example.test\\eTo: pat@example.test\\eSubject: via CLI\\e\\eHello from SubmitMessage.\\e\"",
+        "200 ",
+    );
+    let delivered = tests::wait_for(std::time::Duration::from_secs(20), || {
+        c.send("GetAccountInfo pat Key Messages");
+        (c.line() == "201 #1").then_some(())
+    });
+    assert!(delivered.is_some(), "the submitted message reached pat");
+    let mut pop = LineClient::connect(node.addr("pop3"));
+    pop.expect("+OK");
+    pop.send("USER pat");
+    pop.expect("+OK");
+    pop.send("PASS pw");
+    pop.expect("+OK");
+    pop.send("RETR 1");
+    pop.expect("+OK");
+    let text = pop.read_multiline().join("\n");
+    assert!(
+        text.contains("Subject: via CLI") && text.contains("Hello from SubmitMessage."),
+        "{text}"
+    );
+    run(&mut c, "SubmitMessage \"\"", "501 ");
+    run(
+        &mut c,
+        "SubmitMessage ANNOTATION {a=b;} \"x\"",
+        "501 SubmitMessage: ANNOTATION is not supported",
+    );
+    // Features Mailnode does not have are named as not supported, never
+    // answered with a pretended success.
+    for command in [
+        "GetAccountRules pat",
+        "ListLists",
+        "GetAccountRPOPs pat",
+        "GetMailboxACL pat MAILBOX INBOX",
+        "GetWebFile pat FILE \"index.html\"",
+    ] {
+        let word = command.split(' ').next().unwrap();
+        run(&mut c, command, &format!("501 {word} is not supported"));
+    }
+    run(&mut c, "CreateAccount u {Password=\"pw\";}", "200 ");
+    let mut u = LineClient::connect(node.addr("cli"));
+    u.expect("200 ");
+    u.send("USER u");
+    u.expect("300 ");
+    u.send("PASS pw");
+    u.expect("200 ");
+    run(&mut u, "SubmitMessage \"To: pat\\e\\ex\\e\"", "501 ");
+}

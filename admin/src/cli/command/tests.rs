@@ -330,6 +330,18 @@ fn every_command_from_text() {
             },
         ),
         (
+            "SubmitMessage \"To: a@b.c\\e\\ehi\\e\"",
+            Command::SubmitMessage {
+                message: b"To: a@b.c\n\nhi\n".to_vec(),
+            },
+        ),
+        (
+            "SubmitMessage [VG86IGFAYi5jCgpoaQo=]",
+            Command::SubmitMessage {
+                message: b"To: a@b.c\n\nhi\n".to_vec(),
+            },
+        ),
+        (
             "KillAccountSessions \"pat@d.com\"",
             Command::KillAccountSessions {
                 name: s("pat@d.com"),
@@ -405,6 +417,14 @@ fn malformed_lines() {
         (
             "KillAccountSessions",
             "KillAccountSessions: missing account name",
+        ),
+        (
+            "SubmitMessage QUEUE x \"m\"",
+            "SubmitMessage: QUEUE is not supported",
+        ),
+        (
+            "SubmitMessage #5",
+            "SubmitMessage: expected the message as a string or data block",
         ),
         ("QUIT now", "QUIT: unexpected extra argument"),
         (
