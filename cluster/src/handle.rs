@@ -42,6 +42,9 @@ pub struct ClusterConfig {
     /// A member to join through, on first start; `None` bootstraps a new
     /// one-member cluster.
     pub join: Option<String>,
+    /// The node-to-node protocol version to speak (normally
+    /// [`rpc::PROTOCOL_VERSION`]; older to act as the previous release).
+    pub protocol_version: u32,
 }
 
 /// A cheap, cloneable handle on the local Raft member.
@@ -88,7 +91,7 @@ impl ClusterHandle {
             reason,
         };
         std::fs::create_dir_all(&dir).map_err(|e| store_err(e.to_string()))?;
-        let secret = Secret::new(&cfg.secret);
+        let secret = Secret::new(&cfg.secret).speaking(cfg.protocol_version);
         let node_id = node_id(&cfg, &secret).await?;
 
         let db = open_sled(&dir)

@@ -195,25 +195,48 @@ enum Verdict {
     Refused(String),
 }
 
-/// The shared cluster secret, as an HMAC key.
+/// What a member proves and speaks on every connection: the shared
+/// cluster secret (as an HMAC key) and its protocol version.
 #[derive(Clone)]
-pub struct Secret(Arc<ring::hmac::Key>);
+pub struct Secret {
+    key: Arc<ring::hmac::Key>,
+    version: u32,
+}
 
 impl Secret {
-    /// Makes the key from the configured secret text.
+    /// Makes the key from the configured secret text; the member speaks
+    /// [`PROTOCOL_VERSION`].
     pub fn new(text: &str) -> Secret {
-        Secret(Arc::new(ring::hmac::Key::new(
-            ring::hmac::HMAC_SHA256,
-            text.as_bytes(),
-        )))
+        Secret {
+            key: Arc::new(ring::hmac::Key::new(
+                ring::hmac::HMAC_SHA256,
+                text.as_bytes(),
+            )),
+            version: PROTOCOL_VERSION,
+        }
+    }
+
+    /// The same secret, speaking `version` (kept between
+    /// [`MIN_PROTOCOL_VERSION`] and [`PROTOCOL_VERSION`]): a member told to
+    /// act as the previous release for a mixed-version cluster.
+    pub fn speaking(self, version: u32) -> Secret {
+        Secret {
+            version: version.clamp(MIN_PROTOCOL_VERSION, PROTOCOL_VERSION),
+            ..self
+        }
+    }
+
+    /// The protocol version this member speaks.
+    pub fn version(&self) -> u32 {
+        self.version
     }
 
     fn sign(&self, nonce: &[u8]) -> Vec<u8> {
-        ring::hmac::sign(&self.0, nonce).as_ref().to_vec()
+        ring::hmac::sign(&self.key, nonce).as_ref().to_vec()
     }
 
     fn verify(&self, nonce: &[u8], mac: &[u8]) -> bool {
-        ring::hmac::verify(&self.0, nonce, mac).is_ok()
+        ring::hmac::verify(&self.key, nonce, mac).is_ok()
     }
 }
 
@@ -271,8 +294,8 @@ async fn read_frame<T: serde::de::DeserializeOwned>(stream: &mut TcpStream) -> s
 pub struct RpcConnection {
     addr: String,
     stream: TcpStream,
-    /// The protocol version the peer speaks.
-    peer_version: u32,
+    /// The protocol version both ends speak (the older of theirs).
+    version: u32,
 }
 
 impl RpcConnection {
@@ -292,7 +315,7 @@ impl RpcConnection {
         let _ = stream.set_nodelay(true);
         let hello: Hello = read_frame(&mut stream).await.map_err(io)?;
         let auth = Auth {
-            version: PROTOCOL_VERSION,
+            version: secret.version,
             mac: secret.sign(&hello.nonce),
         };
         write_frame(&mut stream, &auth).await.map_err(io)?;
@@ -300,7 +323,7 @@ impl RpcConnection {
             Verdict::Welcome => Ok(RpcConnection {
                 addr: addr.to_string(),
                 stream,
-                peer_version: hello.version,
+                version: hello.version.min(secret.version),
             }),
             Verdict::Refused(reason) => Err(RpcError::Refused {
                 addr: addr.to_string(),
@@ -337,12 +360,12 @@ impl RpcConnection {
     /// The peer is too old for handoffs, refuses the session, or the
     /// connection failed.
     pub async fn open_session(mut self, handoff: SessionHandoff) -> Result<TcpStream, RpcError> {
-        if self.peer_version < SESSION_HANDOFF_VERSION {
+        if self.version < SESSION_HANDOFF_VERSION {
             return Err(RpcError::Refused {
                 addr: self.addr,
                 reason: format!(
-                    "it speaks cluster protocol {}, session handoff needs {SESSION_HANDOFF_VERSION}",
-                    self.peer_version
+                    "the connection speaks cluster protocol {}, session handoff needs {SESSION_HANDOFF_VERSION}",
+                    self.version
                 ),
             });
         }
@@ -420,7 +443,7 @@ async fn serve_connection<H: Handler>(
     write_frame(
         &mut stream,
         &Hello {
-            version: PROTOCOL_VERSION,
+            version: secret.version,
             nonce,
         },
     )
@@ -444,11 +467,20 @@ async fn serve_connection<H: Handler>(
         return Ok(());
     }
     write_frame(&mut stream, &Verdict::Welcome).await?;
+    let version = auth.version.min(secret.version);
     loop {
         let request: RpcRequest = read_frame(&mut stream).await?;
         if let RpcRequest::OpenSession(handoff) = request {
+            if version < SESSION_HANDOFF_VERSION {
+                // What a member of that version does with a request it
+                // cannot decode.
+                return Err(std::io::Error::other(
+                    "request newer than the connection's protocol",
+                ));
+            }
             let opened = handler.open_session(handoff).await;
-            let answer = RpcResponse::SessionOpened(opened.as_ref().map(|_| ()).map_err(Clone::clone));
+            let answer =
+                RpcResponse::SessionOpened(opened.as_ref().map(|_| ()).map_err(Clone::clone));
             write_frame(&mut stream, &answer).await?;
             if let Ok(serve) = opened {
                 serve(stream).await;

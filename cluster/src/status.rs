@@ -89,18 +89,30 @@ impl ClusterStatus {
     }
 }
 
+impl ClusterStatus {
+    /// The protocol version every registered member speaks (the oldest of
+    /// theirs): what the cluster as a whole may use.
+    pub fn effective_protocol(&self) -> Option<u32> {
+        self.members
+            .iter()
+            .filter_map(|m| m.info.as_ref().map(|i| i.protocol))
+            .min()
+    }
+}
+
 impl fmt::Display for ClusterStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let show = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
         writeln!(
             f,
-            "node {} ({}), leader {}, term {}, last log {}, applied {}",
+            "node {} ({}), leader {}, term {}, last log {}, applied {}, protocol {}",
             self.node_id,
             self.role,
             show(self.leader),
             self.term,
             show(self.last_log),
-            show(self.last_applied)
+            show(self.last_applied),
+            show(self.effective_protocol().map(u64::from))
         )?;
         writeln!(
             f,
@@ -118,14 +130,15 @@ impl fmt::Display for ClusterStatus {
             let info = m.info.clone().unwrap_or_default();
             writeln!(
                 f,
-                "{:<4} {:<10} {:<22} {:<9} {:<8} {:<8} {}",
+                "{:<4} {:<10} {:<22} {:<9} {:<8} {:<8} {} (protocol {})",
                 m.id,
                 info.name,
                 m.addr,
                 role,
                 show(m.matched),
                 show(lag),
-                info.version
+                info.version,
+                info.protocol
             )?;
         }
         Ok(())

@@ -164,7 +164,7 @@ pub async fn register_node<'a>(
     let info = cluster::status::NodeInfo {
         name: config.node_name.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
-        protocol: cluster::rpc::PROTOCOL_VERSION,
+        protocol: config.cluster_protocol(),
         services,
     };
     let id = cluster.node_id();

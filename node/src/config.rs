@@ -123,6 +123,11 @@ pub struct NodeConfig {
     /// `None`: the listener's address (the host name if it listens on all
     /// interfaces).
     pub cluster_address: Option<String>,
+    /// The node-to-node protocol version to speak; `None`: the newest this
+    /// build knows. Set to the previous version only to try a
+    /// mixed-version cluster (the rolling-upgrade tests do): the node then
+    /// behaves towards its peers like the previous release.
+    pub cluster_protocol: Option<u32>,
 }
 
 impl Default for NodeConfig {
@@ -149,6 +154,7 @@ impl Default for NodeConfig {
             join: None,
             cluster_secret: None,
             cluster_address: None,
+            cluster_protocol: None,
         }
     }
 }
@@ -587,6 +593,12 @@ impl NodeConfig {
         parse(&text, &path.display().to_string())
     }
 
+    /// The node-to-node protocol version this node speaks.
+    pub fn cluster_protocol(&self) -> u32 {
+        self.cluster_protocol
+            .unwrap_or(cluster::rpc::PROTOCOL_VERSION)
+    }
+
     /// Checks the values, reporting every problem at once.
     ///
     /// # Errors
@@ -625,6 +637,14 @@ impl NodeConfig {
         self.check_smtp(&mut problems);
         if self.pop3.idle_timeout_secs == 0 {
             problems.push("pop3.idle_timeout_secs must be positive".to_owned());
+        }
+        let speaks = cluster::rpc::MIN_PROTOCOL_VERSION..=cluster::rpc::PROTOCOL_VERSION;
+        if let Some(v) = self.cluster_protocol.filter(|v| !speaks.contains(v)) {
+            problems.push(format!(
+                "cluster_protocol {v} is not one this build speaks ({}..={})",
+                speaks.start(),
+                speaks.end()
+            ));
         }
         match (&self.tls.cert_file, &self.tls.key_file) {
             (Some(_), None) => problems.push("tls.cert_file is set but tls.key_file is not".into()),

@@ -317,6 +317,7 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
             max_batch: config.queue.max_batch,
             secret,
             join: config.join.clone(),
+            protocol_version: config.cluster_protocol(),
         },
         cluster_listener,
     )

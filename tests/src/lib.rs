@@ -55,8 +55,15 @@ impl TestNode {
 
     /// Stops the node and starts it again on the same folders (new ports,
     /// but the same cluster port: the other members know it by it).
-    pub fn restart(mut self) -> TestNode {
+    pub fn restart(self) -> TestNode {
+        self.restart_with(|_| {})
+    }
+
+    /// Stops the node and starts it again with its configuration changed by
+    /// `adjust` (a new release, in an upgrade test).
+    pub fn restart_with(mut self, adjust: impl FnOnce(&mut NodeConfig)) -> TestNode {
         self.stop();
+        adjust(&mut self.config);
         let node = node::server::start(self.config.clone()).expect("node restarts");
         self.node = Some(node);
         self
@@ -97,17 +104,27 @@ pub struct TestCluster {
 impl TestCluster {
     /// Starts `n` members: the first bootstraps, the others join it.
     pub fn start(n: usize) -> TestCluster {
-        let first = TestNode::start_with(|c| c.listen.cluster = loopback_any());
+        TestCluster::start_with(n, |_, _| {})
+    }
+
+    /// Starts `n` members, member `i` (from 1) with its configuration
+    /// changed by `adjust(i, config)`.
+    pub fn start_with(n: usize, adjust: impl Fn(usize, &mut NodeConfig)) -> TestCluster {
+        let first = TestNode::start_with(|c| {
+            c.listen.cluster = loopback_any();
+            adjust(1, c);
+        });
         let base = first.base();
         let join = first.addr("cluster").to_string();
         let mut nodes = vec![first];
         for i in 2..=n {
             let (base, join) = (base.clone(), join.clone());
-            nodes.push(TestNode::start_with(move |c| {
+            nodes.push(TestNode::start_with(|c| {
                 c.node_name = format!("node{i}");
                 c.base_dir = base;
                 c.listen.cluster = loopback_any();
                 c.join = Some(join);
+                adjust(i, c);
             }));
         }
         TestCluster { nodes }

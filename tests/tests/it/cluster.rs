@@ -258,3 +258,49 @@ fn issue_6_a_member_cut_off_from_the_majority_answers_451_at_once() {
     assert!(accepted.is_some(), "no 250 once the majority was back");
     send(&n2, "postmaster@example.test", "after the partition");
 }
+
+/// Rolling upgrades (issue 6): a member that speaks the previous
+/// node-to-node protocol works beside current ones, nothing newer than it
+/// speaks is sent to it (a session is not handed to it; the login is
+/// refused for now, as the previous release did), and once it is
+/// restarted on the current version, sessions are handed to it.
+#[test]
+fn issue_6_a_member_of_the_previous_version_works_and_then_upgrades() {
+    let previous = cluster::rpc::SESSION_HANDOFF_VERSION - 1;
+    let mut cluster = TestCluster::start_with(3, |i, c| {
+        if i == 3 {
+            c.cluster_protocol = Some(previous);
+        }
+    });
+    let n3 = cluster.nodes.pop().expect("node 3");
+    let [n1, n2] = &cluster.nodes[..] else {
+        panic!("three nodes");
+    };
+    let mut admin = cli(n1, "postmaster", POSTMASTER_PASSWORD);
+    admin.send("CreateAccount erin {Password=\"pw\";}");
+    admin.expect("200 OK");
+
+    // Pinned to the old member, which takes deliveries from the others.
+    let mut idler = imap_login(&n3, "erin", "pw");
+    cmd(&mut idler, "a1", "SELECT INBOX", "OK");
+    idler.send("a2 IDLE");
+    idler.expect("+ ");
+    send(n1, "erin@example.test", "to the old member");
+    expect_untagged(&mut idler, "* 1 EXISTS");
+    let mut refused = LineClient::connect(n2.addr("imap"));
+    refused.expect("* OK");
+    cmd(&mut refused, "L", "LOGIN erin pw", "NO [UNAVAILABLE]");
+    idler.send("DONE");
+    until_tagged(&mut idler, "a2", "OK");
+    cmd(&mut idler, "a3", "LOGOUT", "OK");
+
+    // Upgraded in place: now sessions elsewhere are handed to it.
+    let n3 = n3.restart_with(|c| c.cluster_protocol = None);
+    let mut upgraded = imap_login(&n3, "erin", "pw");
+    cmd(&mut upgraded, "b1", "SELECT INBOX", "OK");
+    let mut other = imap_login(n2, "erin", "pw");
+    let lines = cmd(&mut other, "c1", "SELECT INBOX", "OK");
+    assert!(lines.iter().any(|l| l == "* 1 EXISTS"), "{lines:?}");
+    cmd(&mut other, "c2", "LOGOUT", "OK");
+    cmd(&mut upgraded, "b2", "LOGOUT", "OK");
+}
