@@ -640,7 +640,11 @@ async fn release_idle_leases(hub: std::sync::Weak<Inner>) {
             let leases = lock(&inner.leases);
             pinned
                 .into_iter()
-                .filter(|a| leases.get(a).is_none_or(|l| l.valid_until <= now + LEASE_TTL / 2))
+                .filter(|a| {
+                    leases
+                        .get(a)
+                        .is_none_or(|l| l.valid_until <= now + LEASE_TTL / 2)
+                })
                 .collect()
         };
         for account in due {

@@ -74,8 +74,7 @@ impl LeaderLink {
                 // Not acknowledged yet (just elected): unknown, not cut off.
                 let alone = m.membership_config.membership().voter_ids().count() <= 1;
                 alone
-                    || m
-                        .millis_since_quorum_ack
+                    || m.millis_since_quorum_ack
                         .is_none_or(|ms| ms < CONTACT_TIMEOUT.as_millis() as u64)
             }
             Some(_) => self

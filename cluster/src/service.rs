@@ -168,7 +168,8 @@ impl Handler for RpcService {
             RpcRequest::AppendEntries(r) => {
                 let response = self.raft.append_entries(r).await;
                 // Anything but a higher vote means the sender leads now.
-                if matches!(&response, Ok(r) if !matches!(r, AppendEntriesResponse::HigherVote(_))) {
+                if matches!(&response, Ok(r) if !matches!(r, AppendEntriesResponse::HigherVote(_)))
+                {
                     self.link.heard_from_leader();
                 }
                 RpcResponse::AppendEntries(response)
@@ -182,9 +183,9 @@ impl Handler for RpcService {
                     Err(e) => Err(e),
                     // A leader cut off from the majority says so at once
                     // rather than holding the follower's request.
-                    Ok(()) if !self.link.in_contact() => Err(RemoteError::Failed(
-                        crate::Error::NoQuorum.to_string(),
-                    )),
+                    Ok(()) if !self.link.in_contact() => {
+                        Err(RemoteError::Failed(crate::Error::NoQuorum.to_string()))
+                    }
                     Ok(()) => match self.link.write_as_leader(request).await {
                         Ok(Some(written)) => Ok(written),
                         Ok(None) => Err(RemoteError::NotLeader(self.link.leader())),
