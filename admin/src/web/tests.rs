@@ -22,6 +22,7 @@ async fn api(dir: &std::path::Path) -> (AdminApi, ClusterHandle) {
             max_batch: 64,
             secret: "test-secret".into(),
             join: None,
+            protocol_version: cluster::rpc::PROTOCOL_VERSION,
         },
         None,
     )
