@@ -16,9 +16,13 @@
 //! * `X UID [MODSEQ]`: a message was expunged (at MODSEQ). Compaction keeps
 //!   the last [`MAX_VANISHED`] of these for QRESYNC.
 //!
-//! The header may carry two more fields, `HIGHESTMODSEQ VANISHEDFLOOR`:
-//! the mailbox's highest mod-sequence, and the highest mod-sequence of an
-//! expunge that is no longer remembered. Files written before MODSEQ
+//! * `R UID`: every message below UID has been recent to a session
+//!   (`\Recent`, RFC 3501 §2.3.2); only later ones are recent to the next.
+//!
+//! The header may carry three more fields, `HIGHESTMODSEQ VANISHEDFLOOR
+//! FIRSTRECENT`: the mailbox's highest mod-sequence, the highest
+//! mod-sequence of an expunge that is no longer remembered, and the `R`
+//! value (an index without it has no recent messages). Files written before MODSEQ
 //! existed (no such fields, 6-field `A`, 2-field `F`, 1-field `X`) still
 //! open: their messages get mod-sequence 1.
 //!
@@ -75,6 +79,9 @@ pub(crate) struct Header {
     pub highest_modseq: u64,
     /// Expunges at or below this mod-sequence may have been forgotten.
     pub vanished_floor: u64,
+    /// The lowest UID that is still `\Recent` (no session has been told
+    /// of it); 0 in an index written before it was kept.
+    pub first_recent: u32,
 }
 
 /// The result of replaying a journal.
@@ -103,8 +110,14 @@ pub(crate) struct Salvage {
 /// Renders the header line.
 pub(crate) fn render_header(h: &Header) -> String {
     format!(
-        "{MAGIC} {} {} {} {} {} {}\n",
-        h.uid_validity, h.uid_next, h.end, h.file_id, h.highest_modseq, h.vanished_floor
+        "{MAGIC} {} {} {} {} {} {} {}\n",
+        h.uid_validity,
+        h.uid_next,
+        h.end,
+        h.file_id,
+        h.highest_modseq,
+        h.vanished_floor,
+        h.first_recent
     )
 }
 
@@ -139,6 +152,11 @@ pub(crate) fn render_flags(info: &MessageInfo) -> String {
         info.modseq,
         keywords_tail(&info.keywords)
     )
+}
+
+/// Renders an `R` record.
+pub(crate) fn render_recent(first_recent: u32) -> String {
+    format!("R {first_recent}\n")
 }
 
 /// Renders an `X` record.
@@ -234,10 +252,14 @@ fn parse_header(line: &str) -> Result<Header, String> {
         file_id: num(it.next(), "FILEID")?,
         highest_modseq: 0,
         vanished_floor: 0,
+        first_recent: 0,
     };
     if let Some(m) = it.next() {
         h.highest_modseq = num(Some(m), "HIGHESTMODSEQ")?;
         h.vanished_floor = num(it.next(), "VANISHEDFLOOR")?;
+    }
+    if let Some(r) = it.next() {
+        h.first_recent = num(Some(r), "FIRSTRECENT")?;
     }
     Ok(h)
 }
@@ -335,8 +357,16 @@ pub(crate) fn parse(text: &str, format: MailboxFormat) -> Result<Replayed, Strin
                     vanished.push((uid, modseq));
                 }
             }
+            Some((&"R", [uid])) => {
+                let uid: u32 = num(Some(uid), "UID").map_err(at)?;
+                header.first_recent = header.first_recent.max(uid);
+            }
             _ => return Err(at("unknown record".into())),
         }
+    }
+    // An index that did not keep it: nothing is recent.
+    if header.first_recent == 0 {
+        header.first_recent = header.uid_next;
     }
     // Messages of an index written before MODSEQ: mod-sequence 1.
     header.highest_modseq = header.highest_modseq.max(1);
@@ -453,6 +483,7 @@ mod tests {
             file_id: 7,
             highest_modseq: 3,
             vanished_floor: 2,
+            first_recent: 1,
         };
         let mut e1 = entry(1, None);
         e1.info.modseq = 4;

@@ -301,6 +301,8 @@ impl Mailbox {
             file_id: file_id(&meta),
             highest_modseq: salvage.highest_modseq + 1,
             vanished_floor: salvage.highest_modseq + 1,
+            // A rebuild cannot tell which messages sessions have seen.
+            first_recent: next,
         };
         let mut mb = Mailbox::from_entries(
             path,

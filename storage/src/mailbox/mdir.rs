@@ -174,13 +174,16 @@ impl Mailbox {
             });
         }
         let max = entries.last().map_or(0, |e| e.info.uid.0);
+        let uid_next = salvage.uid_next.max(max + 1).max(1);
         let header = Header {
             uid_validity: salvage.uid_validity.unwrap_or_else(new_uid_validity),
-            uid_next: salvage.uid_next.max(max + 1).max(1),
+            uid_next,
             end: 0,
             file_id: 0,
             highest_modseq: salvage.highest_modseq + 1,
             vanished_floor: salvage.highest_modseq + 1,
+            // A rebuild cannot tell which messages sessions have seen.
+            first_recent: uid_next,
         };
         Ok(Mailbox::from_entries(
             path,

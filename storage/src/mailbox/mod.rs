@@ -192,6 +192,7 @@ impl Mailbox {
             file_id,
             highest_modseq: 1,
             vanished_floor: 0,
+            first_recent: 1,
         };
         // The UIDVALIDITY also goes into a file that never changes, so that
         // a rebuilt index keeps it (clients keep their caches and UIDLs).
@@ -384,6 +385,41 @@ impl Mailbox {
         uids.sort_unstable();
         uids.dedup();
         Some(uids)
+    }
+
+    /// The lowest UID still `\Recent` (RFC 3501 §2.3.2): messages from it
+    /// on have not been recent to any session yet.
+    pub fn first_recent(&self) -> Uid {
+        Uid(self.header.first_recent)
+    }
+
+    /// How many messages are `\Recent` (STATUS RECENT, RFC 3501 §6.3.10).
+    pub fn recent_count(&self) -> usize {
+        let first = self.first_recent();
+        self.messages.len() - self.messages.partition_point(|m| m.uid < first)
+    }
+
+    /// Takes the recent messages for a session that selects the mailbox
+    /// read-write: returns [`Mailbox::first_recent`] as it was, after
+    /// which no message now in the mailbox is recent to anyone else. The
+    /// record is not fsynced: a crash that loses it only makes those
+    /// messages recent once more.
+    ///
+    /// # Errors
+    /// [`Error::Io`], [`Error::Stale`].
+    pub fn claim_recent(&mut self) -> Result<Uid> {
+        let first = self.first_recent();
+        if first.0 >= self.header.uid_next {
+            return Ok(first);
+        }
+        self.exclusive(|mb| {
+            let next = mb.header.uid_next;
+            let res = mb.journal_unsynced(&index::render_recent(next));
+            mb.poison_on_error(res)?;
+            mb.header.first_recent = next;
+            mb.maybe_compact()
+        })?;
+        Ok(first)
     }
 
     /// Sum of the wire sizes of all messages.
@@ -634,10 +670,21 @@ impl Mailbox {
 
     /// Appends records to the journal and fsyncs it: the commit point.
     fn journal(&mut self, lines: &str) -> Result<()> {
+        self.write_journal(lines, true)
+    }
+
+    /// Appends records to the journal without waiting for the disk.
+    fn journal_unsynced(&mut self, lines: &str) -> Result<()> {
+        self.write_journal(lines, false)
+    }
+
+    fn write_journal(&mut self, lines: &str, sync: bool) -> Result<()> {
         let p = &self.idx_path;
         let mut f = OpenOptions::new().append(true).open(p).map_err(io_err(p))?;
         f.write_all(lines.as_bytes()).map_err(io_err(p))?;
-        f.sync_all().map_err(io_err(p))?;
+        if sync {
+            f.sync_all().map_err(io_err(p))?;
+        }
         self.records += lines.bytes().filter(|&b| b == b'\n').count();
         Ok(())
     }

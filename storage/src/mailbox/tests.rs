@@ -324,6 +324,65 @@ fn rebuild(format: MailboxFormat) {
     assert_eq!(mb.messages().len(), before.len());
 }
 
+fn recent(format: MailboxFormat) {
+    let (_dir, p) = create(format);
+    let bodies = samples();
+    let msgs = new_msgs(&bodies, "k");
+    let mut mb = Mailbox::open(&p).unwrap();
+    mb.append(&msgs[..2]).unwrap();
+    // RFC 3501 §2.3.2: new messages are recent until a session claims them.
+    assert_eq!((mb.first_recent(), mb.recent_count()), (Uid(1), 2));
+    assert_eq!(mb.claim_recent().unwrap(), Uid(1));
+    assert_eq!((mb.first_recent(), mb.recent_count()), (Uid(3), 0));
+    // A second claim finds nothing and writes nothing.
+    assert_eq!(mb.claim_recent().unwrap(), Uid(3));
+    mb.append(&msgs[2..5]).unwrap();
+    assert_eq!(mb.recent_count(), 3);
+    drop(mb);
+
+    // The claim is in the journal, and survives a compaction (expunge).
+    let mut mb = Mailbox::open(&p).unwrap();
+    assert_eq!((mb.first_recent(), mb.recent_count()), (Uid(3), 3));
+    mb.expunge(&[Uid(1), Uid(4)]).unwrap();
+    assert_eq!(mb.recent_count(), 2);
+    drop(mb);
+    let mut mb = Mailbox::open(&p).unwrap();
+    assert_eq!((mb.first_recent(), mb.recent_count()), (Uid(3), 2));
+    assert_eq!(mb.claim_recent().unwrap(), Uid(3));
+    drop(mb);
+    let mb = Mailbox::open(&p).unwrap();
+    assert_eq!((mb.first_recent(), mb.recent_count()), (Uid(6), 0));
+    drop(mb);
+
+    // An index from before the field (6-field header, no R record): nothing
+    // is recent.
+    let idx = idx_path(&p);
+    let text = fs::read_to_string(&idx).unwrap();
+    let (header, rest) = text.split_once('\n').unwrap();
+    let old: Vec<&str> = header.split(' ').take(8).collect();
+    let rest: String = rest
+        .lines()
+        .filter(|l| !l.starts_with("R "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(&idx, format!("{}\n{rest}", old.join(" "))).unwrap();
+    let mut mb = Mailbox::open(&p).unwrap();
+    assert_eq!(mb.messages().len(), 3);
+    assert_eq!(mb.recent_count(), 0);
+    mb.append(&msgs[5..6]).unwrap();
+    assert_eq!((mb.first_recent(), mb.recent_count()), (Uid(6), 1));
+}
+
+#[test]
+fn mbox_recent() {
+    recent(MailboxFormat::Mbox);
+}
+
+#[test]
+fn mdir_recent() {
+    recent(MailboxFormat::Mdir);
+}
+
 #[test]
 fn mbox_rebuild_index() {
     rebuild(MailboxFormat::Mbox);
