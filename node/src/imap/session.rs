@@ -18,9 +18,10 @@
 //! - The connection ends after `imap.idle_timeout_secs` without input,
 //!   in IDLE too (RFC 9051 §5.4), with `* BYE`.
 //! - Keywords are stored per message in the mailbox index (PERMANENTFLAGS
-//!   has `\*`); an index rebuild loses them. `\Recent` is per session:
-//!   messages that arrive while a session has the mailbox selected are
-//!   recent to it.
+//!   has `\*`); an index rebuild loses them. `\Recent` (RFC 3501
+//!   §2.3.2) is kept in the index: a message is recent to the first
+//!   session that selects the mailbox read-write (or is selected when it
+//!   arrives), and to EXAMINE sessions until then.
 //! - Subscriptions are a list of names in the account folder, changed
 //!   through the hub; LSUB and LIST (SUBSCRIBED) read it (RFC 5258).
 //! - CONDSTORE (RFC 7162) is on for a session after the first
@@ -59,7 +60,7 @@ use crate::imap::proto::command::{
 };
 use crate::imap::proto::message::Parsed;
 use crate::imap::proto::quota;
-use crate::imap::proto::search::{Candidate, matches, needs_content, uses_modseq};
+use crate::imap::proto::search::{Candidate, matches, needs_content, result_modseq, uses_modseq};
 use crate::imap::proto::sort::{
     SortCriterion, SortFields, ThreadAlgorithm, base_subject_and_reply, ordered_subject,
     references, sort,
@@ -171,6 +172,11 @@ impl Driver {
                             format_args!("inp: {} {}", cmd.tag, command_name(&cmd.kind)),
                         );
                         driver.handle(&mut conn, cmd).await
+                    }
+                    Err(e) if e.is_bad_mailbox_name() => {
+                        let tag = e.tag.as_deref().unwrap_or("*");
+                        conn.status(tag, Status::No, Some("CANNOT"), "Invalid mailbox name");
+                        Flow::Continue
                     }
                     Err(e) => {
                         let tag = e.tag.as_deref().unwrap_or("*");
@@ -347,8 +353,19 @@ fn snapshot_of(m: &storage::Mailbox) -> Snapshot {
         uid_validity: m.uid_validity(),
         uid_next: m.uid_next().0,
         highest_modseq: m.highest_modseq(),
+        first_recent: m.first_recent().0,
         messages: m.messages().iter().map(entry_of).collect(),
     }
+}
+
+/// The mailbox after taking its recent messages for this session: they
+/// are recent to it and to no later one.
+fn claimed_snapshot(m: &mut storage::Mailbox) -> storage::Result<Snapshot> {
+    let first = m.claim_recent()?;
+    Ok(Snapshot {
+        first_recent: first.0,
+        ..snapshot_of(m)
+    })
 }
 
 fn entry_of(i: &storage::MessageInfo) -> Entry {
@@ -369,7 +386,7 @@ fn status_values(m: &storage::Mailbox, items: &[StatusItem]) -> String {
         .iter()
         .map(|item| match item {
             StatusItem::Messages => format!("MESSAGES {}", msgs.len()),
-            StatusItem::Recent => "RECENT 0".to_owned(),
+            StatusItem::Recent => format!("RECENT {}", m.recent_count()),
             StatusItem::UidNext => format!("UIDNEXT {}", m.uid_next()),
             StatusItem::UidValidity => format!("UIDVALIDITY {}", m.uid_validity()),
             StatusItem::Unseen => format!("UNSEEN {}", msgs.len() - count(Flags::SEEN)),
@@ -399,12 +416,17 @@ struct Driver {
 }
 
 impl Driver {
-    /// Turns CONDSTORE on for the rest of the session.
-    fn enable_condstore(&mut self) {
-        self.condstore = true;
-        if let Some(v) = &mut self.view {
+    /// Turns CONDSTORE on for the rest of the session. The first time,
+    /// with a mailbox selected, its HIGHESTMODSEQ goes to `out` (RFC 7162
+    /// §3.1: a CONDSTORE-enabling command in the selected state).
+    fn enable_condstore(&mut self, out: &mut Vec<u8>) {
+        if let Some(v) = self.view.as_mut().filter(|v| !v.condstore) {
             v.condstore = true;
+            out.extend_from_slice(
+                format!("* OK [HIGHESTMODSEQ {}] Highest\r\n", v.highest_modseq).as_bytes(),
+            );
         }
+        self.condstore = true;
     }
 
     /// Replaces `$` (RFC 5182) in a command by the saved result: message
@@ -626,9 +648,10 @@ impl Driver {
                 // §3.1: ENABLED lists only what was, and only newly).
                 // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3).
                 let mut enabled = String::from("* ENABLED");
+                let mut highest = Vec::new();
                 let qresync = caps.iter().any(|c| c == "QRESYNC");
                 if (qresync || caps.iter().any(|c| c == "CONDSTORE")) && !self.condstore {
-                    self.enable_condstore();
+                    self.enable_condstore(&mut highest);
                     enabled.push_str(" CONDSTORE");
                 }
                 if qresync && !self.qresync {
@@ -644,6 +667,7 @@ impl Driver {
                 );
                 conn.out.extend_from_slice(enabled.as_bytes());
                 conn.out.extend_from_slice(b"\r\n");
+                conn.out.extend_from_slice(&highest);
                 conn.status(t, Status::Ok, None, "ENABLE completed");
             }
             CommandKind::Namespace if authed => {
@@ -663,7 +687,8 @@ impl Driver {
                     return Flow::Continue;
                 }
                 if condstore {
-                    self.enable_condstore();
+                    // SELECT (CONDSTORE) answers with HIGHESTMODSEQ itself.
+                    self.condstore = true;
                 }
                 self.select(conn, t, mailbox, read_only, qresync).await
             }
@@ -684,7 +709,7 @@ impl Driver {
             }
             CommandKind::Status { mailbox, items } if authed => {
                 if items.contains(&StatusItem::HighestModSeq) {
-                    self.enable_condstore();
+                    self.enable_condstore(&mut conn.out);
                 }
                 self.status(conn, t, mailbox, items).await
             }
@@ -712,7 +737,7 @@ impl Driver {
             CommandKind::Expunge { uids } if selected => self.expunge(conn, t, uids).await,
             CommandKind::Search { uid, key, ret } if selected => {
                 if uses_modseq(&key) {
-                    self.enable_condstore();
+                    self.enable_condstore(&mut conn.out);
                 }
                 self.search(conn, t, uid, key, ret).await
             }
@@ -729,7 +754,7 @@ impl Driver {
                     return Flow::Continue;
                 }
                 if items.contains(&FetchItem::ModSeq) {
-                    self.enable_condstore();
+                    self.enable_condstore(&mut conn.out);
                 }
                 let since = changed_since.map(|s| (s, vanished));
                 self.fetch(conn, t, uid, set, items, since).await
@@ -743,7 +768,7 @@ impl Driver {
                 unchanged_since,
             } if selected => {
                 if unchanged_since.is_some() {
-                    self.enable_condstore();
+                    self.enable_condstore(&mut conn.out);
                 }
                 let store = StoreArgs {
                     op,
@@ -761,7 +786,7 @@ impl Driver {
             } if selected => self.copy(conn, t, uid, set, mailbox, is_move).await,
             CommandKind::Sort { uid, criteria, key } if selected => {
                 if uses_modseq(&key) {
-                    self.enable_condstore();
+                    self.enable_condstore(&mut conn.out);
                 }
                 self.sort(conn, t, uid, key, Arrange::Sort(criteria)).await
             }
@@ -771,7 +796,7 @@ impl Driver {
                 key,
             } if selected => {
                 if uses_modseq(&key) {
-                    self.enable_condstore();
+                    self.enable_condstore(&mut conn.out);
                 }
                 self.sort(conn, t, uid, key, Arrange::Thread(algorithm))
                     .await
@@ -809,11 +834,22 @@ impl Driver {
         let (Some(auth), Some(view)) = (&self.auth, &self.view) else {
             return;
         };
-        let snap = self
-            .services
-            .accounts
+        let accounts = &self.services.accounts;
+        let mut snap = accounts
             .read_mailbox(&auth.account, auth.kind, &view.name, |m| Ok(snapshot_of(m)))
             .await;
+        if let Ok(s) = &snap
+            && s.first_recent < s.uid_next
+            && !view.read_only
+        {
+            // RFC 3501 §2.3.2: new mail is recent to the first session
+            // told of it; this one takes it.
+            snap = accounts
+                .with_mailbox(&auth.account, auth.kind, &view.name, |m| {
+                    claimed_snapshot(m)
+                })
+                .await;
+        }
         match snap {
             Ok(snap) => {
                 if let Some(view) = &mut self.view {
@@ -1095,14 +1131,24 @@ impl Driver {
         }
         let (account, kind) = self.auth();
         let since = qresync.as_ref().map(|q| q.modseq);
-        let snap = self
-            .services
-            .accounts
-            .read_mailbox(&account, kind, &name, move |m| {
-                let expunged = since.and_then(|s| m.expunged_since(s));
-                Ok((snapshot_of(m), expunged))
-            })
-            .await;
+        let accounts = &self.services.accounts;
+        // RFC 3501 §2.3.2: SELECT takes the recent messages from other
+        // sessions; EXAMINE shows them as recent but leaves them so.
+        let snap = if read_only {
+            accounts
+                .read_mailbox(&account, kind, &name, move |m| {
+                    let expunged = since.and_then(|s| m.expunged_since(s));
+                    Ok((snapshot_of(m), expunged))
+                })
+                .await
+        } else {
+            accounts
+                .with_mailbox(&account, kind, &name, move |m| {
+                    let expunged = since.and_then(|s| m.expunged_since(s));
+                    Ok((claimed_snapshot(m)?, expunged))
+                })
+                .await
+        };
         let (snap, expunged) = match snap {
             Ok(s) => s,
             Err(e) => return self.refuse(conn, tag, "SELECT", &e),
@@ -1112,7 +1158,11 @@ impl Driver {
         view.qresync = self.qresync;
         let flags = view.flags_responses();
         let (first, permanent) = flags.split_once("\r\n").unwrap_or_default();
-        let mut out = format!("{first}\r\n* {} EXISTS\r\n* 0 RECENT\r\n", view.exists());
+        let mut out = format!(
+            "{first}\r\n* {} EXISTS\r\n* {} RECENT\r\n",
+            view.exists(),
+            view.recent()
+        );
         if let Some(i) = view
             .entries()
             .iter()
@@ -1311,7 +1361,8 @@ impl Driver {
         ret: ListReturn,
     ) {
         let what = if lsub { "LSUB" } else { "LIST" };
-        if !lsub && !ret.extended && patterns.iter().all(String::is_empty) {
+        let empty = !patterns.is_empty() && patterns.iter().all(String::is_empty);
+        if !lsub && !ret.extended && empty {
             // RFC 9051 §6.3.9: the hierarchy delimiter and root.
             conn.out
                 .extend_from_slice(b"* LIST (\\Noselect) \"/\" \"\"\r\n");
@@ -1678,7 +1729,7 @@ impl Driver {
                 let max_uid = entries.last().map_or(0, |e| e.uid.0);
                 let content = needs_content(&key);
                 let mut hits = Vec::new();
-                let mut top_modseq = 0;
+                let mut modseqs = Vec::new();
                 for (i, e) in entries.iter().enumerate() {
                     let Some(info) = m.info(e.uid) else { continue };
                     let bytes = if content { Some(m.read(e.uid)?) } else { None };
@@ -1698,19 +1749,18 @@ impl Driver {
                     };
                     if matches(&key, &c) {
                         hits.push(if uid { e.uid.0 } else { i as u32 + 1 });
-                        top_modseq = top_modseq.max(info.modseq);
+                        modseqs.push(info.modseq);
                     }
                 }
-                Ok((hits, top_modseq))
+                Ok((hits, modseqs))
             })
             .await;
         match r {
-            Ok((hits, top_modseq)) => {
+            Ok((hits, modseqs)) => {
                 if let Some(ret) = ret.filter(|r| r.save) {
                     self.save_result(uid, ret, &hits);
                 }
-                // RFC 7162 §3.1.5: the highest mod-sequence of the matches.
-                let modseq = (with_modseq && !hits.is_empty()).then_some(top_modseq);
+                let modseq = result_modseq(ret, &modseqs).filter(|_| with_modseq);
                 let line = match ret {
                     Some(ret) if ret.only_save() => String::new(),
                     Some(ret) => response::esearch(tag, uid, ret, &hits, modseq),
@@ -2130,16 +2180,9 @@ impl Driver {
         let Some(targets) = self.targets(conn, tag, uid, &set) else {
             return;
         };
+        // MOVE into the selected mailbox itself is no error (RFC 6851 §3.3
+        // makes no exception for it): the messages get new UIDs.
         let source = self.view().name.clone();
-        if is_move && source == dest {
-            conn.status(
-                tag,
-                Status::No,
-                Some("CANNOT"),
-                "Source and destination are the same",
-            );
-            return;
-        }
         let (account, _) = self.auth();
         let target = account.clone();
         let uids: Vec<Uid> = targets.iter().map(|(_, e)| e.uid).collect();
@@ -2572,7 +2615,12 @@ fn list_lines(
                 });
                 continue;
             }
-            let child = !is_sub && select.recursive && has_subscribed_child(&name);
+            // RFC 5258 §3.5: CHILDINFO tells of a subscribed descendant
+            // that the patterns do not list by itself.
+            let prefix = format!("{name}/");
+            let child = !is_sub
+                && select.recursive
+                && subs.iter().any(|s| s.starts_with(&prefix) && !matching(s));
             if !is_sub && !child {
                 continue;
             }
@@ -2814,6 +2862,41 @@ mod tests {
                 "(\\HasNoChildren \\Trash) Trash"
             ]
         );
+    }
+
+    /// RFC 5258 §3.5: no CHILDINFO for a descendant that a pattern lists.
+    #[test]
+    fn childinfo_only_for_unlisted_descendants() {
+        let names: Vec<String> = ["box", "box/test2", "box/test2/test1"]
+            .map(String::from)
+            .to_vec();
+        let subs = vec!["box/test2/test1".to_string()];
+        let recursive = ListSelect {
+            subscribed: true,
+            recursive: true,
+            ..ListSelect::default()
+        };
+        let run = |patterns: &[&str]| -> Vec<(String, bool)> {
+            let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
+            list_lines(
+                &names,
+                &subs,
+                &patterns,
+                false,
+                recursive,
+                &ListReturn::default(),
+            )
+            .into_iter()
+            .map(|l| (l.name, l.childinfo))
+            .collect()
+        };
+        assert_eq!(run(&["box/test2"]), [("box/test2".to_string(), true)]);
+        assert_eq!(
+            run(&["box/test2", "box/test2/test1"]),
+            [("box/test2/test1".to_string(), false)]
+        );
+        assert_eq!(run(&["box/%"]), [("box/test2".to_string(), true)]);
+        assert_eq!(run(&[]), []);
     }
 
     #[test]

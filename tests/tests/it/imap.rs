@@ -165,8 +165,10 @@ fn issue_3_imap_transcript_select_fetch_store_search_expunge() {
         "FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE)",
         "OK",
     );
+    // The first session to select INBOX sees the delivered mail as
+    // \Recent (RFC 3501 §2.3.2).
     assert!(
-        lines[0].starts_with("* 1 FETCH (UID 1 FLAGS () RFC822.SIZE "),
+        lines[0].starts_with("* 1 FETCH (UID 1 FLAGS (\\Recent) RFC822.SIZE "),
         "{lines:?}"
     );
     assert!(
@@ -186,13 +188,16 @@ fn issue_3_imap_transcript_select_fetch_store_search_expunge() {
     assert_eq!(lines[1], "Subject: second");
     let lines = cmd(&mut c, "a7", "FETCH 2 BODY[TEXT]<0.5>", "OK");
     assert_eq!(lines[0], "* 2 FETCH (BODY[TEXT]<0> {5}");
-    assert!(lines[1].starts_with("hello FLAGS (\\Seen))"), "{lines:?}");
+    assert!(
+        lines[1].starts_with("hello FLAGS (\\Seen \\Recent))"),
+        "{lines:?}"
+    );
     let lines = cmd(&mut c, "a8", "SEARCH UNSEEN", "OK");
     assert_eq!(lines[0], "* SEARCH 1");
     let lines = cmd(&mut c, "a9", "UID SEARCH BODY \"HELLO TWO\"", "OK");
     assert_eq!(lines[0], "* SEARCH 2");
     let lines = cmd(&mut c, "b1", "STORE 1 +FLAGS (\\Deleted \\Flagged)", "OK");
-    assert_eq!(lines[0], "* 1 FETCH (FLAGS (\\Flagged \\Deleted))");
+    assert_eq!(lines[0], "* 1 FETCH (FLAGS (\\Flagged \\Deleted \\Recent))");
     cmd(&mut c, "b2", "STORE 2 -FLAGS.SILENT (\\Seen)", "OK");
     cmd(&mut c, "b3", "STORE 1 +FLAGS (\\Junk)", "BAD");
     cmd(&mut c, "b4", "FETCH 9 FLAGS", "BAD");
@@ -419,7 +424,7 @@ M.logout()
         "TEXT1 True",
         "SEARCH OK [b'2']",
         "UIDSEARCH OK [b'1 2']",
-        "STORE OK [b'1 (FLAGS (\\\\Seen \\\\Deleted))']",
+        "STORE OK [b'1 (FLAGS (\\\\Seen \\\\Deleted \\\\Recent))']",
         "COPY OK",
         "MOVE OK",
         // imaplib also collects the MOVE's untagged EXPUNGE.
@@ -531,7 +536,7 @@ fn issue_3_keywords_subscriptions_list_extended_and_condstore() {
         "{lines:?}"
     );
     assert!(
-        has(&lines, "* 1 FETCH (FLAGS ($Forwarded Work))"),
+        has(&lines, "* 1 FETCH (FLAGS ($Forwarded Work \\Recent))"),
         "{lines:?}"
     );
     let lines = cmd(&mut c, "k3", "SEARCH KEYWORD work", "OK");
@@ -546,7 +551,10 @@ fn issue_3_keywords_subscriptions_list_extended_and_condstore() {
         "OK [APPENDUID",
     );
     let lines = cmd(&mut c, "k7", "FETCH 1:* (FLAGS)", "OK");
-    assert!(has(&lines, "* 1 FETCH (FLAGS ($Forwarded))"), "{lines:?}");
+    assert!(
+        has(&lines, "* 1 FETCH (FLAGS ($Forwarded \\Recent))"),
+        "{lines:?}"
+    );
     assert!(has(&lines, "* 2 FETCH (FLAGS (\\Seen $Junk"), "{lines:?}");
     cmd(&mut c, "k8", "COPY 2 Archive", "OK");
     let lines = cmd(&mut c, "k9", "EXAMINE Archive", "OK [READ-ONLY]");
@@ -605,6 +613,8 @@ fn issue_3_keywords_subscriptions_list_extended_and_condstore() {
     // CONDSTORE (RFC 7162 §3.1).
     let lines = cmd(&mut c, "m1", "ENABLE CONDSTORE", "OK");
     assert_eq!(lines[0], "* ENABLED CONDSTORE");
+    // Archive is selected: its HIGHESTMODSEQ follows (RFC 7162 §3.1).
+    assert!(lines[1].starts_with("* OK [HIGHESTMODSEQ "), "{lines:?}");
     let lines = cmd(&mut c, "m2", "SELECT INBOX", "OK");
     let hms: u64 = lines
         .iter()
@@ -727,7 +737,7 @@ fn issue_3_qresync_vanished_and_esearch() {
     assert_eq!(lines[0], "* ESEARCH (TAG \"r4\") ALL 2:3");
     cmd(&mut d, "r5", "UID SEARCH RETURN (SAVE MIN) ALL", "OK");
     let lines = cmd(&mut d, "r6", "UID FETCH $ (FLAGS)", "OK");
-    assert_eq!(lines[0], "* 1 FETCH (UID 1 FLAGS ())");
+    assert_eq!(lines[0], "* 1 FETCH (UID 1 FLAGS (\\Recent))");
     assert_eq!(lines.len(), 2, "{lines:?}");
     // Another SELECT forgets the saved result.
     cmd(&mut d, "r7", "SELECT INBOX", "OK");
@@ -1020,4 +1030,112 @@ M.logout()
     ] {
         assert!(out.contains(want), "{want} not in:\n{out}");
     }
+}
+
+/// Appends a small message to `mailbox` with LITERAL+.
+fn append_one(c: &mut LineClient, tag: &str, mailbox: &str, subject: &str) {
+    let msg = format!("Subject: {subject}\r\n\r\nbody\r\n");
+    c.send(&format!("{tag} APPEND {mailbox} {{{}+}}", msg.len()));
+    c.send_raw(msg.as_bytes());
+    c.send("");
+    until_tagged(c, tag, "OK");
+}
+
+/// What imaptest's compliance groups `select`, `search-flags`, `move`,
+/// `esearch-condstore` and `atoms` found: `\Recent` shared between
+/// sessions (RFC 3501 §2.3.2), MOVE into the selected mailbox, HIGHESTMODSEQ
+/// when a command enables CONDSTORE (RFC 7162 §3.1), the MODSEQ of
+/// ESEARCH MIN/MAX, and names that are not valid modified UTF-7.
+#[test]
+fn issue_3_recent_move_to_self_condstore_enabling_and_bad_names() {
+    let node = TestNode::start();
+    create_account(&node, "rita", "pw");
+    let mut c = imap_login(&node, "rita", "pw");
+    cmd(&mut c, "c1", "CREATE R", "OK");
+    append_one(&mut c, "c2", "R", "one");
+    append_one(&mut c, "c3", "R", "two");
+
+    // EXAMINE shows the recent messages and leaves them recent.
+    let mut d = imap_login(&node, "rita", "pw");
+    let lines = cmd(&mut d, "d1", "EXAMINE R", "OK [READ-ONLY]");
+    assert!(has(&lines, "* 2 RECENT"), "{lines:?}");
+    let lines = cmd(&mut d, "d2", "FETCH 1 FLAGS", "OK");
+    assert_eq!(lines[0], "* 1 FETCH (FLAGS (\\Recent))");
+    let lines = cmd(&mut c, "c4", "STATUS R (MESSAGES RECENT)", "OK");
+    assert_eq!(lines[0], "* STATUS \"R\" (MESSAGES 2 RECENT 2)");
+    // SELECT takes them: recent to this session only.
+    let lines = cmd(&mut d, "d3", "SELECT R", "OK [READ-WRITE]");
+    assert!(has(&lines, "* 2 RECENT"), "{lines:?}");
+    let lines = cmd(&mut d, "d4", "SEARCH RECENT", "OK");
+    assert_eq!(lines[0], "* SEARCH 1 2");
+    let lines = cmd(&mut d, "d5", "SEARCH NEW", "OK");
+    assert_eq!(lines[0], "* SEARCH 1 2");
+    let lines = cmd(&mut c, "c5", "STATUS R (RECENT)", "OK");
+    assert_eq!(lines[0], "* STATUS \"R\" (RECENT 0)");
+    let mut e = imap_login(&node, "rita", "pw");
+    let lines = cmd(&mut e, "e1", "SELECT R", "OK");
+    assert!(has(&lines, "* 0 RECENT"), "{lines:?}");
+    let lines = cmd(&mut e, "e2", "SEARCH OLD", "OK");
+    assert_eq!(lines[0], "* SEARCH 1 2");
+    // New mail is recent to the first selected session told of it.
+    append_one(&mut c, "c6", "R", "three");
+    let lines = cmd(&mut d, "d6", "NOOP", "OK");
+    assert_eq!(lines[..2], ["* 3 EXISTS", "* 3 RECENT"]);
+    let lines = cmd(&mut e, "e3", "NOOP", "OK");
+    assert_eq!(lines[..2], ["* 3 EXISTS", "* 0 RECENT"]);
+
+    // MOVE into the selected mailbox itself: new UIDs at the end.
+    let lines = cmd(&mut d, "d7", "MOVE 1 R", "OK");
+    assert!(
+        lines[0].starts_with("* OK [COPYUID ") && lines[0].contains(" 1 4] "),
+        "{lines:?}"
+    );
+    assert!(has(&lines, "* 1 EXPUNGE"), "{lines:?}");
+    let lines = cmd(&mut d, "d8", "UID FETCH 1:* UID", "OK");
+    assert_eq!(
+        lines[..3],
+        [
+            "* 1 FETCH (UID 2)",
+            "* 2 FETCH (UID 3)",
+            "* 3 FETCH (UID 4)"
+        ]
+    );
+
+    // A CONDSTORE-enabling FETCH tells HIGHESTMODSEQ once (RFC 7162 §3.1).
+    let lines = cmd(&mut e, "e4", "FETCH 1 MODSEQ", "OK");
+    assert!(lines[0].starts_with("* OK [HIGHESTMODSEQ "), "{lines:?}");
+    let lines = cmd(&mut e, "e5", "FETCH 1 MODSEQ", "OK");
+    assert!(!has(&lines, "HIGHESTMODSEQ"), "{lines:?}");
+    cmd(&mut d, "d9", "STORE 2 +FLAGS.SILENT (\\Seen)", "OK");
+    cmd(&mut d, "d10", "STORE 1 +FLAGS.SILENT (\\Seen)", "OK");
+    let lines = cmd(&mut d, "d11", "FETCH 1:2 MODSEQ", "OK");
+    let modseq = |n: u32| -> u64 {
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(&format!("* {n} FETCH (MODSEQ (")))
+            .and_then(|r| r.split(')').next())
+            .and_then(|m| m.parse().ok())
+            .unwrap_or_else(|| panic!("no MODSEQ of {n} in {lines:?}"))
+    };
+    let (m1, m2) = (modseq(1), modseq(2));
+    assert!(m1 > m2, "{lines:?}");
+    // RETURN (MAX): the mod-sequence of the message reported, not of all.
+    let lines = cmd(&mut d, "d12", "SEARCH RETURN (MAX) 1:2 MODSEQ 1", "OK");
+    assert_eq!(
+        lines[0],
+        format!("* ESEARCH (TAG \"d12\") MAX 2 MODSEQ {m2}")
+    );
+    let lines = cmd(&mut d, "d13", "SEARCH RETURN (COUNT) 1:2 MODSEQ 1", "OK");
+    assert_eq!(
+        lines[0],
+        format!("* ESEARCH (TAG \"d13\") COUNT 2 MODSEQ {m1}")
+    );
+
+    // Not modified UTF-7: no such mailbox (NO), and a pattern naming none.
+    cmd(&mut c, "c7", "SELECT &'+,-", "NO [CANNOT]");
+    cmd(&mut c, "c8", "CREATE a&'b", "NO [CANNOT]");
+    let lines = cmd(&mut c, "c9", "LIST \"\" &'*", "OK");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let lines = cmd(&mut c, "c10", "LIST \"\" (&'* R)", "OK");
+    assert_eq!(lines[0], "* LIST (\\HasNoChildren) \"/\" \"R\"");
 }

@@ -76,7 +76,8 @@ pub enum CommandKind {
         /// Reference name.
         reference: String,
         /// Mailbox patterns with `*` and `%` (several only in the
-        /// extended syntax).
+        /// extended syntax). Patterns that are not valid modified UTF-7
+        /// name no mailbox and are left out, so this may be empty.
         patterns: Vec<String>,
         /// LSUB rather than LIST.
         lsub: bool,
@@ -501,7 +502,17 @@ impl ParseError {
     pub fn is_temporary(&self) -> bool {
         false
     }
+
+    /// Whether the command was well formed but named a mailbox that is
+    /// not valid modified UTF-7 (RFC 3501 §5.1.3): no mailbox can have
+    /// that name, which calls for NO rather than BAD.
+    pub fn is_bad_mailbox_name(&self) -> bool {
+        self.reason == BAD_MAILBOX_NAME
+    }
 }
+
+/// The reason for a mailbox name that is not valid modified UTF-7.
+const BAD_MAILBOX_NAME: &str = "invalid mailbox name encoding";
 
 /// Whether `b` may appear in a tag (`ATOM-CHAR` except `+`).
 pub fn is_tag_char(b: u8) -> bool {
@@ -667,7 +678,7 @@ impl<'a> Parser<'a> {
 
     fn mailbox(&mut self) -> PResult<String> {
         let raw = self.astring()?;
-        let name = utf7::decode(&raw).ok_or("invalid mailbox name encoding")?;
+        let name = utf7::decode(&raw).ok_or(BAD_MAILBOX_NAME)?;
         Ok(if name.eq_ignore_ascii_case("INBOX") {
             "INBOX".into()
         } else {
@@ -676,7 +687,8 @@ impl<'a> Parser<'a> {
     }
 
     /// list-mailbox: like astring but `%` and `*` allowed in the atom form.
-    fn list_mailbox(&mut self) -> PResult<String> {
+    /// `None` when it is not valid modified UTF-7: it matches no name.
+    fn list_mailbox(&mut self) -> PResult<Option<String>> {
         let raw = match self.peek() {
             Some(b'"' | b'{') => String::from_utf8(self.string()?).map_err(|_| "invalid UTF-8")?,
             _ => {
@@ -687,7 +699,7 @@ impl<'a> Parser<'a> {
                 String::from_utf8_lossy(a).into_owned()
             }
         };
-        utf7::decode(&raw).ok_or("invalid mailbox name encoding")
+        Ok(utf7::decode(&raw))
     }
 
     fn seq_num(&mut self) -> PResult<SeqNum> {
@@ -1040,19 +1052,24 @@ fn parse_list(p: &mut Parser<'_>, lsub: bool) -> PResult<CommandKind> {
     let mut patterns = Vec::new();
     if !lsub && p.eat(b'(') {
         ret.extended = true;
-        loop {
-            if patterns.len() >= MAX_LIST_PATTERNS {
+        for n in 0.. {
+            if n >= MAX_LIST_PATTERNS {
                 return Err("too many patterns");
             }
-            patterns.push(p.list_mailbox()?);
+            patterns.extend(p.list_mailbox()?);
             if !p.eat(b' ') {
                 break;
             }
         }
         p.expect(b')', "expected )")?;
     } else {
-        patterns.push(p.list_mailbox()?);
+        patterns.extend(p.list_mailbox()?);
     }
+    // An invalid reference makes every pattern name nothing.
+    let reference = reference.unwrap_or_else(|| {
+        patterns.clear();
+        String::new()
+    });
     if !lsub && p.eat(b' ') {
         if !p.atom()?.eq_ignore_ascii_case("RETURN") {
             return Err("expected RETURN");

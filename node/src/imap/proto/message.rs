@@ -91,6 +91,12 @@ impl<'a> Parsed<'a> {
                 Some(slice(raw, part.offset_header, part.offset_body).to_vec())
             }
             Some(text) => match &part.body {
+                // The encapsulated message ends where its part does, after
+                // any epilogue of its own multipart body.
+                PartType::Message(_) if *text == SectionText::Text => {
+                    let whole = slice(raw, part.offset_body, part.offset_end);
+                    Some(split_header(whole).1.to_vec())
+                }
                 PartType::Message(nested) => message_section(nested, Some(text)),
                 _ => None,
             },
@@ -165,7 +171,9 @@ impl<'a> Parsed<'a> {
     }
 
     /// The local part of the first address of `field` (`From`, `To` or
-    /// `Cc`), empty when there is none: the SORT key of RFC 5256 §3.
+    /// `Cc`), empty when there is none: the SORT key of RFC 5256 §3, the
+    /// addr-mailbox of the first ENVELOPE address, which for a group is
+    /// the group's name (RFC 9051 §7.5.2).
     pub fn first_mailbox(&self, field: &str) -> String {
         let Some(m) = &self.msg else {
             return String::new();
@@ -175,6 +183,11 @@ impl<'a> Parsed<'a> {
             "To" => m.to(),
             _ => m.cc(),
         };
+        if let Some(Address::Group(groups)) = list
+            && let Some(name) = groups.first().and_then(|g| g.name.as_deref())
+        {
+            return name.to_owned();
+        }
         let addr = list
             .map(addr_list)
             .and_then(|l| l.into_iter().find_map(|(_, a)| a))
@@ -433,10 +446,18 @@ fn address_list(out: &mut Vec<u8>, value: Option<&HeaderValue<'_>>) {
     let mut items = Vec::new();
     let addr = |items: &mut Vec<u8>, x: &mail_parser::Addr<'_>| {
         let address = x.address.as_deref().unwrap_or_default();
+        // An obsolete source route (`<@a,@b:user@host>`, RFC 5322 §4.4)
+        // is the addr-adl.
+        let (adl, address) = match address.split_once(':') {
+            Some((adl, rest)) if adl.starts_with('@') => (Some(adl), rest),
+            _ => (None, address),
+        };
         let (mailbox, host) = address.rsplit_once('@').unwrap_or((address, ""));
         items.push(b'(');
         nstr(items, x.name.as_deref().map(ascii_name).as_deref());
-        items.extend_from_slice(b" NIL ");
+        items.push(b' ');
+        nstr(items, adl);
+        items.push(b' ');
         string(items, mailbox.as_bytes());
         items.push(b' ');
         string(items, host.as_bytes());
@@ -451,7 +472,11 @@ fn address_list(out: &mut Vec<u8>, value: Option<&HeaderValue<'_>>) {
                     string(&mut items, ascii_name(name).as_bytes());
                     items.extend_from_slice(b" NIL)");
                 }
-                g.addresses.iter().for_each(|x| addr(&mut items, x));
+                // A comment alone (`group: (foo) ;`) is no group member.
+                g.addresses
+                    .iter()
+                    .filter(|x| x.address.is_some())
+                    .for_each(|x| addr(&mut items, x));
                 if g.name.is_some() {
                     items.extend_from_slice(b"(NIL NIL NIL NIL)");
                 }
@@ -486,8 +511,10 @@ fn envelope(msg: &Message<'_>, out: &mut Vec<u8>) {
     for name in ["From", "Sender", "Reply-To", "To", "Cc", "Bcc"] {
         out.push(b' ');
         let v = header(name);
-        // RFC 9051 §7.5.2: Sender and Reply-To default to From.
-        let v = if v.is_none() && (name == "Sender" || name == "Reply-To") {
+        // RFC 9051 §7.5.2: Sender and Reply-To default to From when
+        // absent or empty.
+        let empty = !matches!(v, Some(HeaderValue::Address(_)));
+        let v = if empty && (name == "Sender" || name == "Reply-To") {
             from
         } else {
             v

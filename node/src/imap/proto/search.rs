@@ -5,7 +5,7 @@
 
 use storage::Flags;
 
-use super::command::{DateCmp, SearchKey};
+use super::command::{DateCmp, SearchKey, SearchReturn};
 use super::message::{Parsed, lower};
 
 /// What SEARCH knows of one message.
@@ -101,6 +101,22 @@ pub fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
     }
 }
 
+/// The MODSEQ of a SEARCH answer with a MODSEQ criterion (RFC 7162
+/// §3.1.5), from the mod-sequences of the matches in order: the highest of
+/// the messages the answer reports, which for ESEARCH `RETURN (MIN)`,
+/// `(MAX)` or `(MIN MAX)` are just those (RFC 7162 §3.1.5, RFC 4731).
+/// `None` without matches.
+pub fn result_modseq(ret: Option<SearchReturn>, modseqs: &[u64]) -> Option<u64> {
+    match ret {
+        Some(r) if (r.min || r.max) && !r.all && !r.count => {
+            let min = r.min.then(|| modseqs.first()).flatten();
+            let max = r.max.then(|| modseqs.last()).flatten();
+            min.into_iter().chain(max).max().copied()
+        }
+        _ => modseqs.iter().max().copied(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::command::{CommandKind, parse_command};
@@ -187,5 +203,26 @@ Date: Mon, 7 Feb 1994 21:52:25 -0800\r\nX-Tag: Blue\r\n\r\nHello W\xc3\x96rld\r\
         assert!(search("MODSEQ \"/flags/\\\\draft\" all 12", seen));
         assert!(search("MODSEQ 11", seen));
         assert!(!search("MODSEQ 13", seen));
+    }
+
+    #[test]
+    fn rfc7162_3_1_5_modseq_of_reported_messages() {
+        let ret = |min, max, all, count| {
+            Some(SearchReturn {
+                min,
+                max,
+                all,
+                count,
+                save: false,
+            })
+        };
+        let m = [6, 8, 7];
+        assert_eq!(result_modseq(None, &m), Some(8));
+        assert_eq!(result_modseq(ret(true, false, false, false), &m), Some(6));
+        assert_eq!(result_modseq(ret(false, true, false, false), &m), Some(7));
+        assert_eq!(result_modseq(ret(true, true, false, false), &m), Some(7));
+        assert_eq!(result_modseq(ret(true, false, true, false), &m), Some(8));
+        assert_eq!(result_modseq(ret(false, false, false, true), &m), Some(8));
+        assert_eq!(result_modseq(ret(true, true, false, false), &[]), None);
     }
 }

@@ -15,8 +15,9 @@ use storage::{Flags, Uid};
 use super::command::{SeqNum, SequenceSet};
 use super::response::{flag_list, number_set, range_set};
 
-/// What the store holds now: UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and the
-/// messages in UID order (none `recent`).
+/// What the store holds now: UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, the
+/// messages in UID order (their `recent` unused), and from which UID they
+/// are `\Recent` to this session.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Snapshot {
     /// UIDVALIDITY.
@@ -25,6 +26,9 @@ pub struct Snapshot {
     pub uid_next: u32,
     /// HIGHESTMODSEQ (RFC 7162).
     pub highest_modseq: u64,
+    /// Messages from this UID on are `\Recent` to the session (RFC 3501
+    /// §2.3.2): no session was told of them before it.
+    pub first_recent: u32,
     /// Messages ascending by UID.
     pub messages: Vec<Entry>,
 }
@@ -88,8 +92,8 @@ pub struct View {
 }
 
 impl View {
-    /// The view right after SELECT. Nothing is `\Recent`: which session
-    /// sees a message first is not tracked across sessions.
+    /// The view right after SELECT: messages from `snap.first_recent` on
+    /// are `\Recent`.
     pub fn new(name: String, read_only: bool, snap: &Snapshot) -> View {
         let mut view = View {
             name,
@@ -103,7 +107,7 @@ impl View {
             entries: snap.messages.clone(),
         };
         for e in &mut view.entries {
-            e.recent = false;
+            e.recent = e.uid.0 >= snap.first_recent;
         }
         view.learn_keywords(&snap.messages);
         view
@@ -344,7 +348,7 @@ impl View {
             .iter()
             .filter(|m| m.uid.0 > last)
             .map(|m| Entry {
-                recent: true,
+                recent: m.uid.0 >= snap.first_recent,
                 ..m.clone()
             })
             .collect();
@@ -450,6 +454,7 @@ mod tests {
             uid_validity: 7,
             uid_next: msgs.last().map_or(1, |m| m.0 + 1),
             highest_modseq: 1,
+            first_recent: msgs.last().map_or(1, |m| m.0 + 1),
             messages: msgs.iter().map(|&(u, f)| Entry::new(Uid(u), f)).collect(),
         }
     }
@@ -491,7 +496,9 @@ mod tests {
             false,
             &snap(&[(1, Flags::EMPTY), (2, Flags::EMPTY), (3, Flags::EMPTY)]),
         );
-        let now = snap(&[(1, Flags::SEEN), (3, Flags::EMPTY), (4, Flags::EMPTY)]);
+        let mut now = snap(&[(1, Flags::SEEN), (3, Flags::EMPTY), (4, Flags::EMPTY)]);
+        // No session was told of message 4 yet: it is recent to this one.
+        now.first_recent = 4;
         // During FETCH/STORE/SEARCH the expunged message stays.
         assert_eq!(
             text(v.sync(&now, false)),
@@ -507,6 +514,29 @@ mod tests {
             text(v.sync(&gone, true)),
             "* 3 EXPUNGE\r\n* 2 EXPUNGE\r\n* 1 EXPUNGE\r\n"
         );
+    }
+
+    /// RFC 3501 §2.3.2: `\Recent` is what no earlier session was told of.
+    #[test]
+    fn rfc3501_2_3_2_recent_from_the_store() {
+        let mut first = snap(&[(1, Flags::EMPTY), (2, Flags::SEEN), (3, Flags::EMPTY)]);
+        first.first_recent = 2;
+        let mut v = View::new("INBOX".into(), false, &first);
+        let recent: Vec<bool> = v.entries().iter().map(|e| e.recent).collect();
+        assert_eq!(recent, [false, true, true]);
+        assert_eq!(v.recent(), 2);
+        assert_eq!(v.entries()[1].flag_list(), "(\\Seen \\Recent)");
+        // Message 4 was told to another session first; 5 was not.
+        let mut now = snap(&[
+            (1, Flags::EMPTY),
+            (2, Flags::SEEN),
+            (3, Flags::EMPTY),
+            (4, Flags::EMPTY),
+            (5, Flags::EMPTY),
+        ]);
+        now.first_recent = 5;
+        assert_eq!(text(v.sync(&now, true)), "* 5 EXISTS\r\n* 3 RECENT\r\n");
+        assert!(!v.entries()[3].recent && v.entries()[4].recent);
     }
 
     #[test]

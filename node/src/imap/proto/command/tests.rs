@@ -231,6 +231,34 @@ fn malformed_commands_are_errors_not_panics() {
     assert!(parse_command(deep.as_bytes()).is_err());
 }
 
+/// RFC 3501 §5.1.3: a name that is not valid modified UTF-7 is a NO for
+/// SELECT (no mailbox has it), and a LIST pattern that matches nothing.
+#[test]
+fn rfc3501_5_1_3_invalid_modified_utf7_names() {
+    let e = parse_command(b"t SELECT !#$&'+,-.0123456789:;<=>?@^_`|[}").unwrap_err();
+    assert!(e.is_bad_mailbox_name());
+    assert_eq!(e.tag.as_deref(), Some("t"));
+    assert!(
+        !parse_command(b"t SELECT (x")
+            .unwrap_err()
+            .is_bad_mailbox_name()
+    );
+    assert!(
+        !parse_command(b"t FOO &'")
+            .unwrap_err()
+            .is_bad_mailbox_name()
+    );
+    let patterns = |s: &str| match parse(s) {
+        CommandKind::List { patterns, .. } => patterns,
+        other => panic!("{other:?}"),
+    };
+    assert!(patterns("a LIST \"\" !#$&'+,-.0123456789:;<=>?@^_`|[}%*").is_empty());
+    assert_eq!(patterns("a LIST \"\" (&' INBOX)"), ["INBOX"]);
+    assert!(patterns("a LIST &' *").is_empty());
+    assert!(patterns("a LSUB \"\" \"&Jjo!\"").is_empty());
+    assert_eq!(patterns("a LIST \"\" &AOk-*"), ["\u{e9}*"]);
+}
+
 #[test]
 fn every_prefix_of_valid_commands_is_handled() {
     let lines: &[&[u8]] = &[

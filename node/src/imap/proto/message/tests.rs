@@ -124,3 +124,84 @@ fn malformed_messages_do_not_panic() {
         let _ = p.sent_day();
     }
 }
+
+/// The shape of imaptest's `fetch-body-message-rfc822-mime`: a
+/// message/rfc822 whose multipart body has an epilogue.
+const DIGEST: &[u8] = b"From: user@domain.org\r\nMime-Version: 1.0\r\n\
+Content-Type: message/rfc822\r\n\r\n\
+From: sub@domain.org\r\nSubject: submsg\r\n\
+Content-Type: multipart/digest; boundary=\"foo\"\r\n\r\n\
+prologue\r\n\r\n--foo \r\n\r\nFrom: m1@example.com\r\nSubject: m1\r\n\r\nm1 body\r\n\r\n\
+--foo--\r\n\r\nepilogue\r\n";
+
+/// RFC 9051 §6.4.5: TEXT of an encapsulated message is its whole body,
+/// through the epilogue of its multipart, as is TEXT of the top level.
+#[test]
+fn rfc9051_6_4_5_text_of_encapsulated_multipart_keeps_epilogue() {
+    let p = Parsed::new(DIGEST);
+    let text = s(p.section(&sec(&[1], Some(SectionText::Text))));
+    assert!(text.starts_with("prologue\r\n"), "{text:?}");
+    assert!(text.ends_with("--foo--\r\n\r\nepilogue\r\n"), "{text:?}");
+    let whole = s(p.section(&sec(&[1], None)));
+    assert!(whole.ends_with(&text), "{whole:?}");
+    assert_eq!(
+        s(p.section(&sec(&[1], Some(SectionText::Header)))),
+        "From: sub@domain.org\r\nSubject: submsg\r\nContent-Type: multipart/digest; boundary=\"foo\"\r\n\r\n"
+    );
+    let top = s(p.section(&sec(&[], Some(SectionText::Text))));
+    assert!(top.ends_with("epilogue\r\n"), "{top:?}");
+    let mixed = s(Parsed::new(MULTI).section(&sec(&[2], Some(SectionText::Text))));
+    assert_eq!(mixed, "inner body");
+}
+
+const GROUPS: &[u8] = b"From: user@domain (Real Name)\r\n\
+To: group: g1@d1.org, g2@d2.org;, group2: g3@d3.org;\r\n\
+Cc: group:;, group2: (foo) ;\r\n\r\nbody\r\n";
+
+/// RFC 9051 §7.5.2: a group is `(NIL NIL name NIL)`, its members, and
+/// `(NIL NIL NIL NIL)`; a comment alone is no member.
+#[test]
+fn rfc9051_7_5_2_envelope_groups() {
+    let env = String::from_utf8(Parsed::new(GROUPS).envelope()).unwrap();
+    assert!(
+        env.contains(
+            " ((NIL NIL \"group\" NIL)(NIL NIL \"g1\" \"d1.org\")(NIL NIL \"g2\" \"d2.org\")\
+(NIL NIL NIL NIL)(NIL NIL \"group2\" NIL)(NIL NIL \"g3\" \"d3.org\")(NIL NIL NIL NIL)) \
+((NIL NIL \"group\" NIL)(NIL NIL NIL NIL)(NIL NIL \"group2\" NIL)(NIL NIL NIL NIL)) NIL"
+        ),
+        "{env}"
+    );
+    assert!(
+        env.contains("((\"Real Name\" NIL \"user\" \"domain\"))"),
+        "{env}"
+    );
+}
+
+/// RFC 5256 §3: the sort key is the addr-mailbox of the first address,
+/// which for a group is its name.
+#[test]
+fn rfc5256_3_first_mailbox_of_a_group_is_its_name() {
+    let p = Parsed::new(GROUPS);
+    assert_eq!(p.first_mailbox("To"), "group");
+    assert_eq!(p.first_mailbox("From"), "user");
+    let plain = Parsed::new(b"Cc: user2@domain2.org (foo bar)\r\n\r\n");
+    assert_eq!(plain.first_mailbox("Cc"), "user2");
+    assert_eq!(plain.first_mailbox("To"), "");
+}
+
+/// RFC 9051 §7.5.2: an empty Sender or Reply-To defaults to From, and a
+/// source route goes in the second field (imaptest `fetch-envelope`).
+#[test]
+fn rfc9051_7_5_2_empty_sender_and_source_route() {
+    let env = |m: &[u8]| String::from_utf8(Parsed::new(m).envelope()).unwrap();
+    let from = "((\"Real Name\" NIL \"user\" \"domain\"))";
+    assert_eq!(
+        env(b"From: user@domain (Real Name)\r\nSender: \r\nReply-To: \r\n\r\nbody\r\n"),
+        format!("(NIL NIL {from} {from} {from} NIL NIL NIL NIL NIL)")
+    );
+    let route = "((NIL \"@route\" \"user\" \"domain\"))";
+    assert_eq!(
+        env(b"From: <@route:user@domain>\r\n\r\nbody\r\n"),
+        format!("(NIL NIL {route} {route} {route} NIL NIL NIL NIL NIL)")
+    );
+}
