@@ -32,4 +32,9 @@ pub trait NodeControl: Send + Sync {
     fn kill_account_sessions(&self, _account: &cluster::AccountRef) -> Option<usize> {
         None
     }
+    /// Open sessions on this node by protocol (`SMTP`, `POP3`, `IMAP`,
+    /// `CLI`), or `None` when the node keeps no session registry.
+    fn session_counts(&self) -> Option<std::collections::BTreeMap<String, usize>> {
+        None
+    }
 }

@@ -75,7 +75,42 @@ pub struct LogTail {
     pub records: Vec<LogRecord>,
 }
 
+/// Space on the filesystem that holds the base directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskUsage {
+    /// Its size in bytes.
+    pub total: u64,
+    /// Bytes in use (by everything on it, not only the base directory).
+    pub used: u64,
+    /// Bytes still free for Mailnode.
+    pub available: u64,
+}
+
 impl AdminApi {
+    /// Open sessions on this node by protocol, if the node counts them.
+    pub fn session_counts(&self) -> Option<std::collections::BTreeMap<String, usize>> {
+        self.control.as_ref()?.session_counts()
+    }
+
+    /// Space on the base directory's filesystem, as POSIX `df -Pk` reports
+    /// it (the crate forbids the unsafe `statvfs` call); `None` if `df`
+    /// cannot tell.
+    pub async fn disk_usage(&self) -> Option<DiskUsage> {
+        let base = self.accounts.store().base().root().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new("df")
+                .arg("-Pk")
+                .arg(&base)
+                .output()
+                .ok()?;
+            out.status
+                .success()
+                .then(|| parse_df(&String::from_utf8_lossy(&out.stdout)))?
+        })
+        .await
+        .ok()?
+    }
+
     /// One page of a domain's forwarders with their targets, names
     /// containing `filter`, and how many match in all.
     ///
@@ -286,6 +321,22 @@ fn read_tail(logs: &Path, filter: &LogFilter) -> Result<LogTail> {
     Ok(tail)
 }
 
+/// The data line of `df -Pk` (POSIX format: 1024-byte blocks, total, used,
+/// available).
+fn parse_df(text: &str) -> Option<DiskUsage> {
+    let line = text.lines().nth(1)?;
+    let mut fields = line
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse::<u64>().ok());
+    let (total, used, available) = (fields.next()??, fields.next()??, fields.next()??);
+    Some(DiskUsage {
+        total: total * 1024,
+        used: used * 1024,
+        available: available * 1024,
+    })
+}
+
 /// `HH:MM:SS.cc LEVEL MODULE(context) text` (README "On disk").
 fn parse_record(line: &str) -> Option<LogRecord> {
     let mut parts = line.splitn(4, ' ');
@@ -352,6 +403,22 @@ mod tests {
                 .is_empty()
         );
         assert!(read_tail(dir.path(), &filter("../x", 5, "", 9)).is_err());
+    }
+
+    #[test]
+    fn df_output() {
+        let text = "Filesystem     1024-blocks     Used Available Capacity Mounted on\n\
+                    /dev/sda1         1000      600       400      60% /\n";
+        assert_eq!(
+            parse_df(text),
+            Some(DiskUsage {
+                total: 1_024_000,
+                used: 614_400,
+                available: 409_600
+            })
+        );
+        assert_eq!(parse_df("Filesystem\n"), None);
+        assert_eq!(parse_df("h\n/dev/x a b c 1% /\n"), None);
     }
 
     #[test]

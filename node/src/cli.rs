@@ -82,6 +82,12 @@ impl admin::NodeControl for CliControl {
     fn kill_account_sessions(&self, account: &AccountRef) -> Option<usize> {
         self.sessions.as_ref().map(|s| s.kill(account))
     }
+
+    fn session_counts(&self) -> Option<std::collections::BTreeMap<String, usize>> {
+        let counts = self.sessions.as_ref()?.counts();
+        let counts = counts.into_iter().map(|(p, n)| (p.to_string(), n));
+        Some(counts.collect())
+    }
 }
 
 /// An idle CLI connection is closed after this long.
@@ -103,10 +109,16 @@ pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(
         return;
     }
     let mut buf = Vec::new();
+    let mut stopping = services.stopping.clone();
     loop {
         buf.clear();
         let mut limited = (&mut io).take(MAX_LINE_LEN as u64 + 1);
-        let read = tokio::time::timeout(IDLE_TIMEOUT, limited.read_until(b'\n', &mut buf)).await;
+        let read = tokio::time::timeout(IDLE_TIMEOUT, limited.read_until(b'\n', &mut buf));
+        let read = tokio::select! {
+            read = read => read,
+            // The node is stopping: a partial line is dropped with the session.
+            _ = stopping.changed() => break,
+        };
         let line = match read {
             Ok(Ok(0)) | Err(_) | Ok(Err(_)) => break,
             Ok(Ok(_)) if buf.len() > MAX_LINE_LEN => {

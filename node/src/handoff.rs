@@ -47,13 +47,17 @@ impl cluster::SessionAcceptor for Acceptor {
             return Box::pin(async {});
         };
         let stream = Stream::Plain(stream);
+        // Registered as the account's session, for `KillAccountSessions`.
+        let (sessions, account) = (services.sessions.clone(), handoff.account.clone());
         match handoff.protocol {
-            SessionProtocol::Imap => {
-                Box::pin(crate::imap::session::resume(stream, handoff, pin, services))
-            }
-            SessionProtocol::Pop3 => {
-                Box::pin(crate::pop3::session::resume(stream, handoff, pin, services))
-            }
+            SessionProtocol::Imap => Box::pin(async move {
+                let run = crate::imap::session::resume(stream, handoff, pin, services);
+                sessions.run_as("IMAP", account, run).await;
+            }),
+            SessionProtocol::Pop3 => Box::pin(async move {
+                let run = crate::pop3::session::resume(stream, handoff, pin, services);
+                sessions.run_as("POP3", account, run).await;
+            }),
         }
     }
 }

@@ -43,7 +43,7 @@ pub struct Services {
     pub enqueuer: Addr<Enqueuer>,
     /// The system log.
     pub log: SystemLog,
-    /// This node's live POP3 and IMAP sessions (`KillAccountSessions`).
+    /// This node's live sessions (`KillAccountSessions`, WebAdmin counts).
     pub sessions: crate::sessions::SessionRegistry,
     /// TLS for STARTTLS/STLS and the implicit-TLS ports.
     pub tls: Arc<rustls::ServerConfig>,
@@ -554,14 +554,20 @@ async fn session(tcp: TcpStream, peer: SocketAddr, service: Service, services: A
     }
     match service {
         Service::Smtp | Service::Submission | Service::Smtps => {
-            crate::smtp::session::run(stream, peer, service, services).await
+            let sessions = services.sessions.clone();
+            let run = crate::smtp::session::run(stream, peer, service, services);
+            sessions.count("SMTP", run).await;
         }
         Service::Pop3 | Service::Pop3s => {
             let sessions = services.sessions.clone();
             let run = crate::pop3::session::run(stream, peer, services);
             sessions.run("POP3", run).await;
         }
-        Service::Cli => crate::cli::run(stream, peer, services).await,
+        Service::Cli => {
+            let sessions = services.sessions.clone();
+            let run = crate::cli::run(stream, peer, services);
+            sessions.count("CLI", run).await;
+        }
         Service::Imap | Service::Imaps => {
             let sessions = services.sessions.clone();
             let run = crate::imap::session::run(stream, peer, services);

@@ -1,6 +1,6 @@
-//! The node's live POP3 and IMAP sessions and the accounts they are logged
-//! in as, so the CLI's `KillAccountSessions` can close them and WebAdmin can
-//! count them.
+//! The node's live sessions (POP3 and IMAP with the accounts they are
+//! logged in as; SMTP and CLI counted only), so the CLI's
+//! `KillAccountSessions` can close them and WebAdmin can count them.
 //!
 //! A session runs inside [`SessionRegistry::run`], which gives its task an
 //! id (a tokio task-local) and races it against a kill signal. The login
@@ -14,7 +14,10 @@
 //! pool under the account's lock, not inside the session future.
 //!
 //! The registry is node-local: `KillAccountSessions` closes the sessions of
-//! the node that runs it.
+//! the node that runs it. A session another member hands over runs here
+//! under [`SessionRegistry::run_as`] (the account's holder), and its client
+//! side on the member the client reached, so running the command on
+//! either one closes it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -72,7 +75,36 @@ impl SessionRegistry {
 
     /// Runs `session` as a registered `protocol` session until it ends or
     /// [`SessionRegistry::kill`] closes it; returns whether it was killed.
+    /// Its login is recorded by [`SessionRegistry::login`].
     pub async fn run(&self, protocol: &'static str, session: impl Future<Output = ()>) -> bool {
+        self.run_entry(protocol, None, true, session).await
+    }
+
+    /// Runs a session that is logged in as `account` from its start (one
+    /// another member handed over to this one, which holds the account).
+    pub async fn run_as(
+        &self,
+        protocol: &'static str,
+        account: AccountRef,
+        session: impl Future<Output = ()>,
+    ) -> bool {
+        self.run_entry(protocol, Some(account), true, session).await
+    }
+
+    /// Runs a session that is only counted, never killed (SMTP, whose
+    /// transactions must not be cut between the queue commit and the
+    /// `250`; the CLI).
+    pub async fn count(&self, protocol: &'static str, session: impl Future<Output = ()>) {
+        self.run_entry(protocol, None, false, session).await;
+    }
+
+    async fn run_entry(
+        &self,
+        protocol: &'static str,
+        account: Option<AccountRef>,
+        killable: bool,
+        session: impl Future<Output = ()>,
+    ) -> bool {
         let (kill, killed) = oneshot::channel();
         let id = {
             let mut inner = lock(&self.inner);
@@ -80,8 +112,8 @@ impl SessionRegistry {
             let id = inner.next_id;
             let entry = Entry {
                 protocol,
-                account: None,
-                kill: Some(kill),
+                account,
+                kill: killable.then_some(kill),
             };
             inner.open.insert(id, entry);
             id
@@ -90,6 +122,11 @@ impl SessionRegistry {
             inner: self.inner.clone(),
             id,
         };
+        if !killable {
+            // No task-local: a login on this task is not recorded.
+            session.await;
+            return false;
+        }
         tokio::select! {
             () = CURRENT.scope(id, session) => false,
             Ok(()) = killed => true,
@@ -192,6 +229,31 @@ mod tests {
         assert!(b_out.await.unwrap());
         b.await.unwrap();
         assert!(registry.counts().is_empty());
+    }
+
+    #[tokio::test]
+    async fn counted_sessions_are_not_killed_and_handed_over_ones_are() {
+        let registry = SessionRegistry::new();
+        let r = registry.clone();
+        let counted = tokio::spawn(async move {
+            r.count("SMTP", async {
+                r.login(&account("ann"));
+                std::future::pending::<()>().await;
+            })
+            .await;
+        });
+        let r = registry.clone();
+        let handed = tokio::spawn(async move {
+            r.run_as("IMAP", account("ann"), std::future::pending::<()>())
+                .await
+        });
+        while registry.counts().values().sum::<usize>() < 2 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(registry.kill(&account("ann")), 1);
+        assert!(handed.await.unwrap());
+        assert_eq!(registry.counts().get("SMTP"), Some(&1));
+        counted.abort();
     }
 
     #[test]

@@ -435,3 +435,50 @@ fn issue_4_submit_message_is_delivered_through_pipe() {
     u.expect("200 ");
     run(&mut u, "SubmitMessage \"To: pat\\e\\ex\\e\"", "501 ");
 }
+
+/// A session handed over to the account's holder is closed by
+/// `KillAccountSessions` run on the holder (where it runs) and on the
+/// member the client reached (which relays it).
+#[test]
+fn issue_4_kill_account_sessions_reaches_handed_over_sessions() {
+    let cluster = tests::TestCluster::start(2);
+    let [n1, n2] = &cluster.nodes[..] else {
+        panic!("two nodes");
+    };
+    let mut c = login(n1);
+    run(&mut c, "CreateAccount carol {Password=\"pw\";}", "200 ");
+    let imap_login = |node: &TestNode| {
+        let mut i = Raw::connect(node.addr("imap"));
+        i.expect("* OK");
+        i.send("a1 LOGIN carol pw");
+        loop {
+            let line = i.expect("");
+            if line.starts_with("a1 ") {
+                assert!(line.starts_with("a1 OK"), "{line}");
+                break i;
+            }
+        }
+    };
+    // The first session makes node 1 carol's holder; the second, reaching
+    // node 2, is handed over to node 1.
+    let mut first = imap_login(n1);
+    first.send("a2 SELECT INBOX");
+    while !first.expect("").starts_with("a2 ") {}
+    let handed = imap_login(n2);
+    run(&mut c, "KillAccountSessions carol", "200 ");
+    assert_eq!(first.until_closed(), "", "the holder's own session");
+    assert_eq!(handed.until_closed(), "", "the handed-over session");
+
+    // Killed from the member the client reached: its relay closes.
+    let mut first = imap_login(n1);
+    first.send("a2 NOOP");
+    first.expect("a2 OK");
+    let handed = imap_login(n2);
+    let mut c2 = login(n2);
+    run(&mut c2, "KillAccountSessions carol", "200 ");
+    assert_eq!(handed.until_closed(), "", "closed through node 2");
+    // Node 2 holds no session of its own for carol besides the relay: the
+    // holder's session on node 1 goes on.
+    first.send("a3 NOOP");
+    first.expect("a3 OK");
+}

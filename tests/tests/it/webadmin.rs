@@ -993,6 +993,42 @@ fn issue_4_webadmin_groups_domain_state_defaults_subscriptions_sessions_and_log(
     pop.send("STAT");
     assert_eq!(pop.line(), "", "the killed POP3 session is closed");
 
+    // The overview counts open sessions per protocol and shows disk space.
+    let count = |protocol: &str| -> usize {
+        let overview = web.get("/");
+        assert!(overview.body.contains("id=\"disk\""), "{}", overview.body);
+        let sessions = overview
+            .body
+            .split("id=\"sessions\"")
+            .nth(1)
+            .expect("a sessions card");
+        let end = sessions
+            .find(&format!("</b><span>{protocol}</span>"))
+            .expect(protocol);
+        let start = sessions[..end].rfind("<b>").expect("<b>") + 3;
+        sessions[start..end].parse().expect("a number")
+    };
+    let before = count("POP3");
+    let mut idle = tests::LineClient::connect(node.addr("pop3"));
+    idle.expect("+OK");
+    assert_eq!(count("POP3"), before + 1);
+    assert!(count("CLI") >= 1);
+    let server = web.api(&pm(), "GET", "/api/v1/server", None);
+    assert!(
+        server.body.contains(&format!("\"POP3\":{}", before + 1)),
+        "{}",
+        server.body
+    );
+    assert!(server.body.contains("\"available\":"), "{}", server.body);
+    idle.send("QUIT");
+    idle.expect("+OK");
+    assert!(
+        tests::wait_for(std::time::Duration::from_secs(10), || (count("POP3")
+            == before)
+            .then_some(()))
+        .is_some()
+    );
+
     // The log page shows what WriteLog wrote, filtered by module and level.
     run(&mut cli, "WriteLog 1 \"webadmin log page marker\"", "200 ");
     let log = web.get("/log?module=CLI&level=1");

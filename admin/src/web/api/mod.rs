@@ -45,7 +45,9 @@ pub async fn change(
     Ok(HttpResponse::build(status).finish())
 }
 
-/// `GET /api/v1/server`: version, main domain, and who is asking.
+/// `GET /api/v1/server`: version, main domain, and who is asking; for
+/// administrators also this node's open sessions per protocol and the
+/// base directory's disk space (`null` where unknown).
 pub async fn server(
     state: web::Data<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -55,12 +57,19 @@ pub async fn server(
         .execute(&caller.account, Command::MainDomainName)
         .await?
         .unwrap_or(Value::Null);
-    Ok(HttpResponse::Ok().json(json!({
+    let mut body = json!({
         "version": VERSION,
         "mainDomain": to_json(&main),
         "account": caller.account.address(),
         "administrator": caller.admin,
-    })))
+    });
+    if caller.admin {
+        body["sessions"] = json!(state.api.session_counts());
+        body["disk"] = json!(state.api.disk_usage().await.map(|d| json!({
+            "total": d.total, "used": d.used, "available": d.available,
+        })));
+    }
+    Ok(HttpResponse::Ok().json(body))
 }
 
 /// Requires a JSON object body field to be a string.

@@ -1,6 +1,7 @@
 //! `GET /`: the overview an administrator lands on: this node and the
 //! cluster (members, roles, leader, term, applied index, lag, versions),
-//! queue length, domain and account counts.
+//! queue length, domain and account counts, open sessions per protocol and
+//! the base directory's disk space.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -43,6 +44,8 @@ pub async fn show(state: web::Data<WebState>, PageCaller(caller): PageCaller) ->
         Ok((n, _)) => n,
         Err(e) => return view::error_page(status_of(&e), &e.to_string()),
     };
+    let sessions = state.api.session_counts();
+    let disk = state.api.disk_usage().await;
     let cluster = state.api.cluster_status();
     let head = cluster.last_log.unwrap_or(0);
     let show = |v: Option<u64>| v.map_or_else(|| "–".to_string(), |v| v.to_string());
@@ -54,6 +57,28 @@ pub async fn show(state: web::Data<WebState>, PageCaller(caller): PageCaller) ->
             div.stat { b { (total) } span { "Accounts" } }
             div.stat { b { a href="/queue" { (queued) } } span { "Queued messages" } }
             div.stat { b { (VERSION) } span { "Mailnode version" } }
+            @if let Some(d) = disk {
+                div.stat #disk {
+                    b { (view::size(i64::try_from(d.used).unwrap_or(i64::MAX))) }
+                    span {
+                        "Disk used of " (view::size(i64::try_from(d.total).unwrap_or(i64::MAX)))
+                        ", " (view::size(i64::try_from(d.available).unwrap_or(i64::MAX))) " free"
+                    }
+                }
+            }
+        }
+        @if let Some(counts) = &sessions {
+            div.card #sessions style="margin-top:1.25rem" {
+                h2 { "Sessions on this node" }
+                div.stats {
+                    @for protocol in ["SMTP", "POP3", "IMAP", "CLI"] {
+                        div.stat {
+                            b { (counts.get(protocol).copied().unwrap_or(0)) }
+                            span { (protocol) }
+                        }
+                    }
+                }
+            }
         }
         div.card #cluster style="margin-top:1.25rem" {
             h2 { "Cluster" }
