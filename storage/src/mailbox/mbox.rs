@@ -26,8 +26,8 @@ use std::path::Path;
 
 use super::index::{self, Entry, Header, Loc, Salvage};
 use super::{
-    Mailbox, MessageInfo, NewMessage, Uid, crlf_len, file_id, format_time, new_uid_validity,
-    parse_time, to_crlf, to_lf,
+    Mailbox, MessageInfo, NewMessage, Uid, crlf_len, file_id, for_each_line, format_time,
+    new_uid_validity, parse_time, to_lf,
 };
 use crate::error::{Result, corrupt, io_err};
 use crate::flags::Flags;
@@ -132,6 +132,24 @@ fn unquote(stored: &[u8]) -> Vec<u8> {
     out
 }
 
+/// [`unquote`] and `to_crlf` in one pass: the wire form of a stored body.
+fn unquote_crlf(stored: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(stored.len() + stored.len() / 32);
+    for_each_line(stored, |line, lf| {
+        let n = line.iter().take_while(|&&b| b == b'>').count();
+        let line = if n > 0 && line[n..].starts_with(b"From ") {
+            &line[1..]
+        } else {
+            line
+        };
+        out.extend_from_slice(line);
+        if lf {
+            out.extend_from_slice(b"\r\n");
+        }
+    });
+    out
+}
+
 /// Appends the entry of `msg` to `out` and returns its wire size.
 fn encode_entry(msg: &NewMessage, uid: Uid, out: &mut Vec<u8>) -> u64 {
     let lf = to_lf(msg.bytes);
@@ -164,7 +182,7 @@ fn decode_entry(entry: &[u8], size: u64) -> std::result::Result<Vec<u8>, String>
         return Err("entry does not start with a From line".into());
     }
     let body = entry_body(entry).ok_or("entry without a line end")?;
-    let mut wire = to_crlf(&unquote(body));
+    let mut wire = unquote_crlf(body);
     let len = wire.len() as u64;
     if len == size + 2 && wire.ends_with(b"\r\n") {
         wire.truncate(wire.len() - 2);
@@ -486,5 +504,20 @@ mod tests {
         quote(body, &mut out);
         assert_eq!(out, b">From me\n>>From x\n>>>From y\nFromage\n From z\n");
         assert_eq!(unquote(&out), body);
+        // The one-pass wire form equals unquoting then adding CRs.
+        for stored in [
+            &out[..],
+            b"",
+            b"\n",
+            b"no line end",
+            b">From a\r\nb\rc\n\n>>From d",
+            b">\n>From\nFrom",
+        ] {
+            assert_eq!(
+                unquote_crlf(stored),
+                super::super::to_crlf(&unquote(stored)),
+                "{stored:?}"
+            );
+        }
     }
 }

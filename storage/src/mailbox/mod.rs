@@ -548,31 +548,57 @@ impl Mailbox {
         flags: Flags,
         keywords: &[String],
     ) -> Result<()> {
-        self.exclusive(|mb| mb.set_flags_unlocked(uid, flags, keywords))
+        self.exclusive(|mb| mb.set_flags_unlocked(&[(uid, flags, keywords.to_vec())]))
     }
 
-    fn set_flags_unlocked(&mut self, uid: Uid, flags: Flags, keywords: &[String]) -> Result<()> {
+    /// Like [`Mailbox::set_flags_and_keywords`] for several messages at
+    /// once, committed by one index write and fsync (a STORE on a set).
+    /// Each changed message gets its own mod-sequence, in the order given.
+    ///
+    /// # Errors
+    /// [`Error::MessageNotFound`] (before anything is written),
+    /// [`Error::Io`].
+    pub fn set_flags_many(&mut self, changes: &[(Uid, Flags, Vec<String>)]) -> Result<()> {
+        self.exclusive(|mb| mb.set_flags_unlocked(changes))
+    }
+
+    fn set_flags_unlocked(&mut self, changes: &[(Uid, Flags, Vec<String>)]) -> Result<()> {
         self.check_usable()?;
-        let i = self.position(uid).ok_or(Error::MessageNotFound(uid))?;
-        let keywords = unique(keywords);
-        let old = &self.messages[i];
-        if old.flags == flags && same_keywords(&old.keywords, &keywords) {
+        let mut at = Vec::with_capacity(changes.len());
+        for (uid, _, _) in changes {
+            at.push(self.position(*uid).ok_or(Error::MessageNotFound(*uid))?);
+        }
+        let mut lines = String::new();
+        let mut updated = Vec::new();
+        let mut modseq = self.header.highest_modseq;
+        for (&i, (_, flags, keywords)) in at.iter().zip(changes) {
+            let keywords = unique(keywords);
+            let old = &self.messages[i];
+            if old.flags == *flags && same_keywords(&old.keywords, &keywords) {
+                continue;
+            }
+            if self.format == MailboxFormat::Mdir && old.flags != *flags {
+                let res = self.mdir_rename(i, *flags);
+                self.poison_on_error(res)?;
+            }
+            modseq += 1;
+            let info = MessageInfo {
+                flags: *flags,
+                keywords,
+                modseq,
+                ..self.messages[i].clone()
+            };
+            lines.push_str(&index::render_flags(&info));
+            updated.push((i, info));
+        }
+        if updated.is_empty() {
             return Ok(());
         }
-        if self.format == MailboxFormat::Mdir && old.flags != flags {
-            let res = self.mdir_rename(i, flags);
-            self.poison_on_error(res)?;
-        }
-        let modseq = self.header.highest_modseq + 1;
-        let info = MessageInfo {
-            flags,
-            keywords,
-            modseq,
-            ..self.messages[i].clone()
-        };
-        let res = self.journal(&index::render_flags(&info));
+        let res = self.journal(&lines);
         self.poison_on_error(res)?;
-        self.messages[i] = info;
+        for (i, info) in updated {
+            self.messages[i] = info;
+        }
         self.header.highest_modseq = modseq;
         self.maybe_compact()
     }
@@ -887,13 +913,27 @@ fn to_lf(wire: &[u8]) -> Vec<u8> {
 /// Converts stored form to wire form: LF becomes CRLF.
 fn to_crlf(stored: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(stored.len() + stored.len() / 32);
-    for &b in stored {
-        if b == b'\n' {
-            out.push(b'\r');
+    for_each_line(stored, |line, lf| {
+        out.extend_from_slice(line);
+        if lf {
+            out.extend_from_slice(b"\r\n");
         }
-        out.push(b);
-    }
+    });
     out
+}
+
+/// Calls `f` with each line of `stored` without its LF, and whether it had
+/// one. Copying whole lines rather than bytes: FETCH reads every message
+/// through here.
+fn for_each_line(stored: &[u8], mut f: impl FnMut(&[u8], bool)) {
+    let mut rest = stored;
+    while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+        f(&rest[..nl], true);
+        rest = &rest[nl + 1..];
+    }
+    if !rest.is_empty() {
+        f(rest, false);
+    }
 }
 
 /// The wire size of stored bytes: one more byte per LF.

@@ -324,6 +324,56 @@ fn rebuild(format: MailboxFormat) {
     assert_eq!(mb.messages().len(), before.len());
 }
 
+fn flags_many(format: MailboxFormat) {
+    let (_dir, p) = create(format);
+    let bodies = samples();
+    let mut mb = Mailbox::open(&p).unwrap();
+    mb.append(&new_msgs(&bodies[..4], "k")).unwrap();
+    let before = mb.highest_modseq();
+    let kw = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // A missing UID fails the whole call before anything is written.
+    let bad = [
+        (Uid(1), Flags::FLAGGED, kw(&[])),
+        (Uid(9), Flags::SEEN, kw(&[])),
+    ];
+    assert!(matches!(
+        mb.set_flags_many(&bad),
+        Err(Error::MessageNotFound(Uid(9)))
+    ));
+    assert_eq!(mb.highest_modseq(), before);
+    let idx_len = fs::metadata(idx_path(&p)).unwrap().len();
+    mb.set_flags_many(&[
+        (Uid(3), Flags::DELETED, kw(&["$Junk"])),
+        // Message 1 already has exactly these: unchanged, no mod-sequence.
+        (Uid(1), Flags::SEEN, kw(&[])),
+        (Uid(2), Flags::FLAGGED, kw(&[])),
+    ])
+    .unwrap();
+    let modseq = |u: u32| mb.info(Uid(u)).unwrap().modseq;
+    assert_eq!((modseq(3), modseq(2)), (before + 1, before + 2));
+    assert_eq!(mb.highest_modseq(), before + 2);
+    assert!(modseq(1) <= before);
+    // One write of two F records.
+    let added = fs::read_to_string(idx_path(&p)).unwrap()[idx_len as usize..].to_string();
+    assert_eq!(added.lines().count(), 2, "{added}");
+    drop(mb);
+    let mb = Mailbox::open(&p).unwrap();
+    assert_eq!(mb.info(Uid(3)).unwrap().flags, Flags::DELETED);
+    assert_eq!(mb.info(Uid(3)).unwrap().keywords, ["$Junk"]);
+    assert_eq!(mb.info(Uid(2)).unwrap().flags, Flags::FLAGGED);
+    assert_eq!(mb.highest_modseq(), before + 2);
+}
+
+#[test]
+fn mbox_flags_many() {
+    flags_many(MailboxFormat::Mbox);
+}
+
+#[test]
+fn mdir_flags_many() {
+    flags_many(MailboxFormat::Mdir);
+}
+
 fn recent(format: MailboxFormat) {
     let (_dir, p) = create(format);
     let bodies = samples();
