@@ -2093,7 +2093,8 @@ impl Driver {
             .services
             .accounts
             .with_mailbox(&account, kind, &name, move |m| {
-                let mut result = Vec::new();
+                let mut changes = Vec::new();
+                let mut stored = Vec::new();
                 let mut modified = Vec::new();
                 for (seq, e) in &targets {
                     let Some(info) = m.info(e.uid) else { continue };
@@ -2102,11 +2103,18 @@ impl Driver {
                         continue;
                     }
                     let (new, keywords) = apply_store(op, &flags, info);
-                    let before = info.modseq;
-                    m.set_flags_and_keywords(e.uid, new, &keywords)?;
-                    let Some(after) = m.info(e.uid) else { continue };
-                    result.push((*seq, e.recent, entry_of(after), after.modseq != before));
+                    changes.push((e.uid, new, keywords));
+                    stored.push((*seq, e.recent, e.uid, info.modseq));
                 }
+                // One index write and fsync for the whole set.
+                m.set_flags_many(&changes)?;
+                let result = stored
+                    .into_iter()
+                    .filter_map(|(seq, recent, uid, before)| {
+                        let after = m.info(uid)?;
+                        Some((seq, recent, entry_of(after), after.modseq != before))
+                    })
+                    .collect::<Vec<_>>();
                 Ok((result, modified))
             })
             .await;
