@@ -49,14 +49,20 @@ impl cluster::SessionAcceptor for Acceptor {
         let stream = Stream::Plain(stream);
         // Registered as the account's session, for `KillAccountSessions`.
         let (sessions, account) = (services.sessions.clone(), handoff.account.clone());
+        // Tracked like local sessions: a stopping node waits for them.
+        let tasks = services.session_tasks.clone();
         match handoff.protocol {
             SessionProtocol::Imap => Box::pin(async move {
                 let run = crate::imap::session::resume(stream, handoff, pin, services);
-                sessions.run_as("IMAP", account, run).await;
+                tasks
+                    .track_future(sessions.run_as("IMAP", account, run))
+                    .await;
             }),
             SessionProtocol::Pop3 => Box::pin(async move {
                 let run = crate::pop3::session::resume(stream, handoff, pin, services);
-                sessions.run_as("POP3", account, run).await;
+                tasks
+                    .track_future(sessions.run_as("POP3", account, run))
+                    .await;
             }),
         }
     }

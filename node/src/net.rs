@@ -89,6 +89,8 @@ pub enum Ended {
     Eof,
     /// A socket or TLS error.
     Io(std::io::Error),
+    /// The node is stopping: the session says goodbye (`* BYE`, `421`).
+    Shutdown,
 }
 
 /// A protocol's input framer: bytes in, frames out (see `*/proto`).
@@ -105,7 +107,9 @@ const READ_CHUNK: usize = 16 * 1024;
 /// A session's connection: the stream, its input framer and the replies
 /// not written yet, every read and write bounded by the idle timeout.
 /// Replies are batched and written before the session waits for input, so
-/// pipelined commands get their answers in one write.
+/// pipelined commands get their answers in one write. A session waiting
+/// for input stops waiting when the node stops ([`Ended::Shutdown`]); a
+/// command in progress runs to its end first.
 pub struct Conn<IO, R> {
     /// The stream, clear or TLS.
     pub stream: Stream<IO>,
@@ -114,16 +118,22 @@ pub struct Conn<IO, R> {
     /// Replies not written yet.
     pub out: Vec<u8>,
     idle: std::time::Duration,
+    stopping: Stopping,
 }
 
+/// Tells sessions that the node is stopping: the node drops its sender.
+pub type Stopping = tokio::sync::watch::Receiver<()>;
+
 impl<IO: AsyncRead + AsyncWrite + Unpin, R: Framer> Conn<IO, R> {
-    /// Wraps `stream`; `idle` bounds every read and write.
-    pub fn new(stream: Stream<IO>, rx: R, idle: std::time::Duration) -> Self {
+    /// Wraps `stream`; `idle` bounds every read and write; waiting for
+    /// input ends when `stopping` does.
+    pub fn new(stream: Stream<IO>, rx: R, idle: std::time::Duration, stopping: Stopping) -> Self {
         Conn {
             stream,
             rx,
             out: Vec::new(),
             idle,
+            stopping,
         }
     }
 
@@ -135,11 +145,18 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, R: Framer> Conn<IO, R> {
     /// Reads once into the framer.
     ///
     /// # Errors
-    /// Idle timeout, end of stream, or I/O failure.
+    /// Idle timeout, end of stream, I/O failure, or the node stopping.
     pub async fn read_some(&mut self) -> Result<(), Ended> {
         use tokio::io::AsyncReadExt;
         let mut buf = [0u8; READ_CHUNK];
-        match tokio::time::timeout(self.idle, self.stream.read(&mut buf)).await {
+        let read = tokio::time::timeout(self.idle, self.stream.read(&mut buf));
+        let stopping = self.stopping.changed();
+        let read = tokio::select! {
+            read = read => read,
+            // Cancel-safe: the read that loses consumed nothing.
+            _ = stopping => return Err(Ended::Shutdown),
+        };
+        match read {
             Err(_) => Err(Ended::Idle),
             Ok(Err(e)) => Err(Ended::Io(e)),
             Ok(Ok(0)) => Err(Ended::Eof),
@@ -183,7 +200,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, R: Framer> Conn<IO, R> {
         let stream = tokio::time::timeout(idle, self.stream.start_tls(config))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
-        Ok(Conn::new(stream, rx, idle))
+        Ok(Conn::new(stream, rx, idle, self.stopping))
     }
 
     /// Best-effort final write and shutdown (TLS close_notify).

@@ -45,6 +45,10 @@ pub struct Services {
     pub log: SystemLog,
     /// This node's live sessions (`KillAccountSessions`, WebAdmin counts).
     pub sessions: crate::sessions::SessionRegistry,
+    /// Ends when the node stops: sessions waiting for input say goodbye.
+    pub stopping: crate::net::Stopping,
+    /// Every session task, so that stopping can wait for them to finish.
+    pub session_tasks: tokio_util::task::TaskTracker,
     /// TLS for STARTTLS/STLS and the implicit-TLS ports.
     pub tls: Arc<rustls::ServerConfig>,
     /// The name this node greets with.
@@ -171,6 +175,10 @@ impl Drop for RunningNode {
     }
 }
 
+/// How long a stopping node waits for its sessions to finish the command
+/// they are in and say goodbye.
+const SESSION_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Starts a node on its own thread and returns once every listener is
 /// bound and the node serves.
 ///
@@ -201,11 +209,19 @@ pub fn start(config: NodeConfig) -> Result<RunningNode> {
                             _ = stop_rx => {}
                             () = services.halt.notified() => {}
                         }
-                        // Dropping the sender stops the accept loops.
+                        // Dropping the sender stops the accept loops, and
+                        // sessions waiting for input say goodbye (`421`,
+                        // `* BYE`); a command in progress finishes first.
                         drop(listeners);
                         services
                             .log
                             .write(level::MAJOR, "SYSTEM", "", "shutting down");
+                        services.session_tasks.close();
+                        let _ = tokio::time::timeout(
+                            SESSION_DRAIN_TIMEOUT,
+                            services.session_tasks.wait(),
+                        )
+                        .await;
                         // No account operation runs or starts from here on;
                         // then hand back queue claims and account leases so
                         // other members take over at once, not after the TTL.
@@ -242,7 +258,7 @@ struct Booted {
     password: Option<String>,
 }
 
-async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sender<bool>)> {
+async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sender<()>)> {
     let config = Arc::new(config);
     std::fs::create_dir_all(&config.data_dir).map_err(|e| Error::path(&config.data_dir, e))?;
     let base = BaseDir::new(config.base_dir.clone());
@@ -382,7 +398,10 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
             None
         }
     };
+    let (shutdown_tx, shutdown_rx) = watch::channel(());
     let services = Arc::new(Services {
+        stopping: shutdown_rx.clone(),
+        session_tasks: tokio_util::task::TaskTracker::new(),
         mail_auth,
         config: config.clone(),
         cluster,
@@ -400,11 +419,14 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
     services
         .cluster
         .register_sessions(Arc::new(crate::handoff::Acceptor::new(&services)));
+    tokio::spawn(crate::cli::follow_log_levels(
+        Arc::downgrade(&services),
+        config.log_level,
+    ));
     let mut addrs = BTreeMap::new();
     if let Some(local) = cluster_local {
         addrs.insert("cluster".to_string(), local);
     }
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
     // WebAdmin is an actix-web server with its own workers; it stops when
     // the shutdown sender is dropped, like the accept loops below.
     for (key, listener) in web_listeners {
@@ -492,7 +514,7 @@ async fn serve(
     listener: TcpListener,
     service: Service,
     services: Arc<Services>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<()>,
 ) {
     let counts = Arc::new(ConnectionCounts::default());
     let limit = services.config.smtp.max_connections_per_ip;
@@ -522,8 +544,9 @@ async fn serve(
             tokio::spawn(refuse(tcp, service));
             continue;
         };
+        let tasks = services.session_tasks.clone();
         let services = services.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let _slot = slot;
             session(tcp, peer, service, services).await;
         });

@@ -98,7 +98,8 @@ pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(
     let loopback_ok = peer.ip().is_loopback() && services.config.imap.plaintext_on_loopback;
     let ctx = format!("[{}]:{}", peer.ip(), peer.port());
     let driver = Driver::new(services, ctx, tls_active, loopback_ok);
-    let mut conn = Conn::new(stream, Receiver::new(), driver.idle_timeout());
+    let stopping = driver.services.stopping.clone();
+    let mut conn = Conn::new(stream, Receiver::new(), driver.idle_timeout(), stopping);
     driver.log(
         level::LOW,
         format_args!("connected{}", if tls_active { " (TLS)" } else { "" }),
@@ -121,7 +122,8 @@ pub async fn resume<IO: AsyncRead + AsyncWrite + Unpin>(
     services: Arc<Services>,
 ) {
     let mut driver = Driver::new(services, handoff.client.clone(), handoff.tls, false);
-    let mut conn = Conn::new(stream, Receiver::new(), driver.idle_timeout());
+    let stopping = driver.services.stopping.clone();
+    let mut conn = Conn::new(stream, Receiver::new(), driver.idle_timeout(), stopping);
     driver.log(
         level::LOW,
         format_args!("session continues here from another member"),
@@ -254,6 +256,12 @@ impl Driver {
             }
             Ended::Eof => driver.log(level::LOW, format_args!("connection closed by the client")),
             Ended::Io(e) => driver.log(level::LOW, format_args!("connection error: {e}")),
+            Ended::Shutdown => {
+                driver.log(level::LOW, format_args!("server stopping, closing"));
+                // RFC 9051 §7.1.5: BYE before closing on shutdown.
+                conn.out
+                    .extend_from_slice(b"* BYE Server shutting down; please reconnect\r\n");
+            }
         }
         if !matches!(ended, Ended::Io(_)) {
             conn.close().await;

@@ -81,7 +81,8 @@ pub async fn run<IO: AsyncRead + AsyncWrite + Unpin>(
         ctx,
         maildrop: None,
     };
-    let mut conn = Conn::new(stream, LineReceiver::new(), idle);
+    let stopping = driver.services.stopping.clone();
+    let mut conn = Conn::new(stream, LineReceiver::new(), idle, stopping);
     driver.log(
         level::LOW,
         format_args!("connected{}", if tls_active { " (TLS)" } else { "" }),
@@ -111,7 +112,8 @@ pub async fn resume<IO: AsyncRead + AsyncWrite + Unpin>(
         ctx: handoff.client,
         maildrop: None,
     };
-    let mut conn = Conn::new(stream, LineReceiver::new(), idle);
+    let stopping = driver.services.stopping.clone();
+    let mut conn = Conn::new(stream, LineReceiver::new(), idle, stopping);
     driver.log(
         level::LOW,
         format_args!("session continues here from another member"),
@@ -198,6 +200,14 @@ async fn serve<IO: AsyncRead + AsyncWrite + Unpin>(mut driver: Driver, mut conn:
         }
         Ended::Eof => driver.log(level::LOW, format_args!("connection closed by the client")),
         Ended::Io(e) => driver.log(level::LOW, format_args!("connection error: {e}")),
+        Ended::Shutdown => {
+            // Nothing marked deleted is expunged (no UPDATE state).
+            driver.log(level::LOW, format_args!("server stopping, closing"));
+            driver.reply(
+                &mut conn,
+                &Reply::err_code(RespCode::SysTemp, "server shutting down, try again later"),
+            );
+        }
     }
     // Unlock before the last write, which may wait on a slow client.
     driver.maildrop = None;

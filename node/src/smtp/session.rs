@@ -346,7 +346,9 @@ impl SmtpSession {
                     break (Reply::bare_line_ending(), rest);
                 }
             }
-            let n = self.read_some(stream, self.data_timeout, "data").await?;
+            let n = self
+                .read_some(stream, self.data_timeout, "data", false)
+                .await?;
             chunk = self.buf[..n].to_vec();
         };
         self.proto.data_received();
@@ -579,21 +581,48 @@ impl SmtpSession {
             if let Some(line) = self.lines.next_line() {
                 return Ok(line);
             }
-            let n = self.read_some(stream, self.idle_timeout, "idle").await?;
+            let n = self
+                .read_some(stream, self.idle_timeout, "idle", true)
+                .await?;
             self.lines.feed(&self.buf[..n]);
         }
     }
 
     /// Writes the pending replies, then reads into `buf`. A timeout sends
-    /// `421 4.4.2` (RFC 5321 §3.8) and ends the session.
+    /// `421 4.4.2` (RFC 5321 §3.8) and ends the session; so does the node
+    /// stopping (`421 4.3.2`) while waiting for a command, when
+    /// `between_commands` (a message being transferred is let finish).
     async fn read_some<IO: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         stream: &mut Stream<IO>,
         limit: Duration,
         what: &str,
+        between_commands: bool,
     ) -> Result<usize, Ended> {
         self.flush(stream).await?;
-        match tokio::time::timeout(limit, stream.read(&mut self.buf)).await {
+        let mut stopping = self.services.stopping.clone();
+        let stopped = async move {
+            if !between_commands {
+                std::future::pending::<()>().await;
+            }
+            let _ = stopping.changed().await;
+        };
+        let read = tokio::select! {
+            read = tokio::time::timeout(limit, stream.read(&mut self.buf)) => Some(read),
+            () = stopped => None,
+        };
+        let Some(read) = read else {
+            self.log(level::LOW, "server stopping, closing");
+            let host = self.services.hostname.clone();
+            self.queue(&Reply::new(
+                421,
+                "4.3.2",
+                format!("{host} Service shutting down"),
+            ));
+            let _ = self.flush(stream).await;
+            return Err(Ended);
+        };
+        match read {
             Ok(Ok(0)) | Ok(Err(_)) => Err(Ended),
             Ok(Ok(n)) => Ok(n),
             Err(_) => {

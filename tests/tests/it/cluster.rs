@@ -204,8 +204,9 @@ fn issue_6_sessions_on_different_nodes_share_one_mailbox() {
     assert!(lines.iter().any(|l| l == "* 2 EXISTS"), "{lines:?}");
 
     // Flags set through node 3 are seen at once by the idler on node 1.
-    cmd(&mut other, "b4", "STORE 1 +FLAGS.SILENT (\\Flagged)", "OK");
-    expect_untagged(&mut idler, "* 1 FETCH (UID 1 FLAGS (\\Flagged))");
+    // (Mail that arrived while it was selected is \Recent to the idler.)
+    cmd(&mut other, "b4", "STORE 2 +FLAGS.SILENT (\\Flagged)", "OK");
+    expect_untagged(&mut idler, "* 2 FETCH (UID 2 FLAGS (\\Flagged \\Recent))");
 
     // POP3 through node 2 is handed over too, and sees both messages.
     let subjects = pop3_subjects(n2, "carol", "pw").expect("POP3 login through node 2");
@@ -303,4 +304,45 @@ fn issue_6_a_member_of_the_previous_version_works_and_then_upgrades() {
     assert!(lines.iter().any(|l| l == "* 1 EXISTS"), "{lines:?}");
     cmd(&mut other, "c2", "LOGOUT", "OK");
     cmd(&mut upgraded, "b2", "LOGOUT", "OK");
+}
+
+/// Draining a node (issue 6): sessions waiting for a command are closed
+/// with their protocol's goodbye, not cut.
+#[test]
+fn issue_6_a_stopping_node_says_goodbye_to_its_sessions() {
+    let mut node = TestNode::start();
+    let mut admin = cli(&node, "postmaster", POSTMASTER_PASSWORD);
+    admin.send("CreateAccount frank {Password=\"pw\";}");
+    admin.expect("200 OK");
+    admin.send("CreateAccount gina {Password=\"pw\";}");
+    admin.expect("200 OK");
+
+    let mut imap = imap_login(&node, "frank", "pw");
+    cmd(&mut imap, "a1", "SELECT INBOX", "OK");
+    imap.send("a2 IDLE");
+    imap.expect("+ ");
+    let mut pop3 = LineClient::connect(node.addr("pop3"));
+    pop3.expect("+OK");
+    pop3.send("USER gina");
+    pop3.expect("+OK");
+    pop3.send("PASS pw");
+    pop3.expect("+OK");
+    let mut smtp = LineClient::connect(node.addr("smtp"));
+    smtp.expect_reply("220");
+    smtp.send("EHLO drain.test");
+    smtp.expect_reply("250");
+
+    let stopping = Instant::now();
+    node.stop();
+    assert!(
+        stopping.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        stopping.elapsed()
+    );
+    assert_eq!(imap.line(), "* BYE Server shutting down; please reconnect");
+    assert_eq!(
+        pop3.line(),
+        "-ERR [SYS/TEMP] server shutting down, try again later"
+    );
+    assert!(smtp.line().starts_with("421 4.3.2 "));
 }
