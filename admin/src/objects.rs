@@ -509,6 +509,26 @@ impl AdminApi {
         })
     }
 
+    /// Every module whose settings hold a `LogLevel` (0..5), with it, from
+    /// this member's replica (a local read, for the node's log).
+    pub fn module_log_levels(&self) -> Vec<(String, u8)> {
+        self.cluster.read(|s| {
+            s.directory
+                .server
+                .modules
+                .iter()
+                .filter_map(|(module, settings)| {
+                    let level = settings
+                        .get("LogLevel")?
+                        .trim_matches(|c| c == '"' || c == '#')
+                        .parse::<u8>()
+                        .ok()?;
+                    Some((module.clone(), level.min(5)))
+                })
+                .collect()
+        })
+    }
+
     /// The effective `LogLevel` of `module`, if set in its settings.
     pub fn module_log_level(&self, module: &str) -> Option<u8> {
         self.cluster.read(|s| {

@@ -90,6 +90,34 @@ impl admin::NodeControl for CliControl {
     }
 }
 
+/// How often a node looks for changed log levels in the replicated module
+/// settings.
+const LOG_LEVEL_POLL: Duration = Duration::from_secs(1);
+
+/// Applies the replicated log levels to this node's log until the node's
+/// services are gone: `UpdateModule SYSTEM {LogLevel=N;}` sets the node's
+/// level (without it, the configured `log_level` holds), and another
+/// module's `LogLevel` decides about that module's records. Polls the
+/// local replica, so a change made through any member reaches every one.
+pub async fn follow_log_levels(services: std::sync::Weak<Services>, configured: u8) {
+    let mut applied = None;
+    loop {
+        let Some(services) = services.upgrade() else {
+            return;
+        };
+        let levels = services.admin.module_log_levels();
+        if applied.as_ref() != Some(&levels) {
+            let system = levels.iter().find(|(m, _)| m == "SYSTEM").map(|(_, l)| *l);
+            services.log.set_level(system.unwrap_or(configured));
+            let modules = levels.iter().filter(|(m, _)| m != "SYSTEM").cloned();
+            services.log.set_module_levels(modules.collect());
+            applied = Some(levels);
+        }
+        drop(services);
+        tokio::time::sleep(LOG_LEVEL_POLL).await;
+    }
+}
+
 /// An idle CLI connection is closed after this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 

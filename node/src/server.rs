@@ -423,6 +423,10 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
         Arc::downgrade(&services),
         config.log_level,
     ));
+    tokio::spawn(crate::cli::follow_log_levels(
+        Arc::downgrade(&services),
+        config.log_level,
+    ));
     let mut addrs = BTreeMap::new();
     if let Some(local) = cluster_local {
         addrs.insert("cluster".to_string(), local);

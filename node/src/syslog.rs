@@ -31,7 +31,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 
@@ -60,6 +60,11 @@ pub struct SystemLog {
 struct Shared {
     /// Read without the lock so that [`SystemLog::enabled`] is cheap on hot paths.
     level: AtomicU8,
+    /// Per-module levels (`UpdateModule SMTP {LogLevel=5;}`): a record whose module tag
+    /// starts with a name here is judged by that level instead.
+    modules: RwLock<Vec<(String, u8)>>,
+    /// The highest of `level` and the module levels, for [`SystemLog::enabled`].
+    highest: AtomicU8,
     /// `None` for [`SystemLog::disabled`]: records go to `tracing` only.
     files: Option<Mutex<Files>>,
 }
@@ -94,6 +99,8 @@ impl SystemLog {
         Ok(SystemLog {
             shared: Arc::new(Shared {
                 level: AtomicU8::new(level.min(level::ALL)),
+                modules: RwLock::new(Vec::new()),
+                highest: AtomicU8::new(level.min(level::ALL)),
                 files: Some(Mutex::new(Files {
                     dir: dir.to_owned(),
                     current: Some((today, file)),
@@ -108,6 +115,8 @@ impl SystemLog {
         SystemLog {
             shared: Arc::new(Shared {
                 level: AtomicU8::new(level::ALL),
+                modules: RwLock::new(Vec::new()),
+                highest: AtomicU8::new(level::ALL),
                 files: None,
             }),
         }
@@ -126,6 +135,46 @@ impl SystemLog {
         self.shared
             .level
             .store(level.min(level::ALL), Ordering::Relaxed);
+        self.update_highest();
+    }
+
+    /// Replaces the per-module levels (module name, level); records of other modules keep
+    /// the node's level.
+    pub fn set_module_levels(&self, modules: Vec<(String, u8)>) {
+        let modules = modules
+            .into_iter()
+            .map(|(m, l)| (m.to_ascii_uppercase(), l.min(level::ALL)))
+            .collect();
+        *self
+            .shared
+            .modules
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = modules;
+        self.update_highest();
+    }
+
+    fn update_highest(&self) {
+        let modules = self
+            .shared
+            .modules
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let highest = modules.iter().map(|(_, l)| *l).fold(self.level(), u8::max);
+        self.shared.highest.store(highest, Ordering::Relaxed);
+    }
+
+    /// The level that decides about a record of `module`.
+    fn level_of(&self, module: &str) -> u8 {
+        let modules = self
+            .shared
+            .modules
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tag = module.to_ascii_uppercase();
+        modules
+            .iter()
+            .find(|(m, _)| tag.starts_with(m.as_str()))
+            .map_or_else(|| self.level(), |(_, l)| *l)
     }
 
     /// The configured level.
@@ -133,14 +182,15 @@ impl SystemLog {
         self.shared.level.load(Ordering::Relaxed)
     }
 
-    /// Whether a record of `level` would be written; lets callers skip building costly text.
+    /// Whether a record of `level` may be written (by some module); lets callers skip
+    /// building costly text.
     pub fn enabled(&self, level: u8) -> bool {
-        level <= self.level()
+        level <= self.shared.highest.load(Ordering::Relaxed)
     }
 
     /// [`SystemLog::write`] with an explicit time, so tests can cross midnight.
     fn write_at(&self, time: DateTime<Utc>, level: u8, module: &str, context: &str, text: &str) {
-        if !self.enabled(level) {
+        if !self.enabled(level) || level > self.level_of(module) {
             return;
         }
         let line = format_line(time, level, module, context, text);
@@ -328,6 +378,26 @@ mod tests {
             "a\r\nb\u{7}",
         );
         assert_eq!(line, "01:02:03.00 5 SMTP(1.2.3.4) a\\r\\nb\\u{7}");
+    }
+
+    #[test]
+    fn module_levels_override_the_node_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SystemLog::open(dir.path(), level::MAJOR).unwrap();
+        let t = |s| at(2024, 6, 1, 0, 0, s, 0);
+        log.set_module_levels(vec![("smtp".into(), level::ALL), ("POP".into(), 1)]);
+        assert!(log.enabled(level::ALL));
+        log.write_at(t(1), 5, "SMTP", "", "smtp detail");
+        log.write_at(t(2), 4, "PIPE", "", "pipe detail");
+        log.write_at(t(3), 2, "POP3", "", "pop major");
+        log.write_at(t(4), 2, "PIPE", "", "pipe major");
+        let text = std::fs::read_to_string(dir.path().join("2024-06-01.log")).unwrap();
+        assert_eq!(
+            text,
+            "00:00:01.00 5 SMTP smtp detail\n00:00:04.00 2 PIPE pipe major\n"
+        );
+        log.set_module_levels(Vec::new());
+        assert!(!log.enabled(level::PROBLEM));
     }
 
     #[test]

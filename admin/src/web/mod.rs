@@ -122,6 +122,11 @@ fn api_scope() -> actix_web::Scope {
         .route("/cluster", web::get().to(server::cluster))
         .route("/router", web::get().to(server::router))
         .route("/router", web::put().to(server::set_router))
+        .route("/settings/modules", web::get().to(server::modules))
+        .route(
+            "/settings/modules/{module}",
+            web::patch().to(server::update_module),
+        )
         .route("/settings/ip-lists", web::get().to(server::ip_lists))
         .route(
             "/settings/ip-lists/{list}",
@@ -285,6 +290,7 @@ fn page_routes(cfg: &mut web::ServiceConfig) {
         .route("/router", web::get().to(server::router))
         .route("/router", web::post().to(server::set_router))
         .route("/settings", web::get().to(server::settings))
+        .route("/settings/log-level", web::post().to(server::set_log_level))
         .route(
             "/settings/ip-lists/{list}",
             web::post().to(server::set_ip_list),

@@ -251,7 +251,8 @@ async fn every_openapi_route_exists_and_answers() {
             .replace("{account}", "nobody")
             .replace("{name}", "nobody")
             .replace("{id}", "424242")
-            .replace("{list}", "LANIPs");
+            .replace("{list}", "LANIPs")
+            .replace("{module}", "NOSUCHMODULE");
         let body = match route.body {
             Body::None => None,
             Body::Strings => Some(serde_json::json!([])),

@@ -482,3 +482,48 @@ fn issue_4_kill_account_sessions_reaches_handed_over_sessions() {
     first.send("a3 NOOP");
     first.expect("a3 OK");
 }
+
+/// Reads this node's whole log (all days).
+fn node_log(node: &TestNode) -> String {
+    let mut files: Vec<_> = std::fs::read_dir(node.base().join("SystemLogs/node1"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
+
+#[test]
+fn issue_4_module_log_levels_take_effect() {
+    let node = TestNode::start();
+    let mut c = login(&node);
+    // Writes `probe` at `level` (module CLI) and a level-0 marker until the
+    // node's log shows the wanted outcome for the probe.
+    let mut round = 0;
+    let mut until = |c: &mut LineClient, level: u8, shown: bool| {
+        let ok = tests::wait_for(std::time::Duration::from_secs(10), || {
+            round += 1;
+            run(c, &format!("WriteLog {level} \"probe {round}\""), "200 ");
+            run(c, &format!("WriteLog 0 \"marker {round}\""), "200 ");
+            let log = node_log(&node);
+            let marker = log.contains(&format!("marker {round}\n"));
+            let probe = log.contains(&format!("probe {round}\n"));
+            (marker && probe == shown).then_some(())
+        });
+        assert!(ok.is_some(), "level {level} records shown: {shown}?");
+    };
+    until(&mut c, 4, true);
+    run(&mut c, "UpdateModule SYSTEM {LogLevel=#1;}", "200 ");
+    until(&mut c, 2, false);
+    run(&mut c, "UpdateModule CLI {LogLevel=#3;}", "200 ");
+    until(&mut c, 3, true);
+    until(&mut c, 4, false);
+    run(&mut c, "SetModule CLI {}", "200 ");
+    until(&mut c, 2, false);
+    run(&mut c, "SetModule SYSTEM {}", "200 ");
+    // Back to the configured level (5 in tests).
+    until(&mut c, 5, true);
+}

@@ -1052,6 +1052,47 @@ fn issue_4_webadmin_groups_domain_state_defaults_subscriptions_sessions_and_log(
     assert_eq!(user.sign_in("pat", "pw").status, 303);
     assert_eq!(user.get("/log").status, 403);
 
+    // Log levels from the settings page and the JSON API.
+    let r = web.post_form(
+        "/settings/log-level",
+        &[("csrf", &token), ("module", "SMTP"), ("level", "5")],
+    );
+    assert_eq!(r.status, 303);
+    run(&mut cli, "GetModule SMTP", "201 {LogLevel=#5;}");
+    assert!(
+        web.get("/settings")
+            .body
+            .contains("Log level of SMTP saved")
+    );
+    let r = web.post_form(
+        "/settings/log-level",
+        &[("csrf", &token), ("module", "SMTP"), ("level", "9")],
+    );
+    assert_eq!(r.status, 303);
+    assert!(web.get("/settings").body.contains("flash err"));
+    let r = web.post_form(
+        "/settings/log-level",
+        &[("csrf", &token), ("module", "SMTP"), ("level", "")],
+    );
+    assert_eq!(r.status, 303);
+    run(&mut cli, "GetModule SMTP", "201 {}");
+    let r = web.api(
+        &pm(),
+        "PATCH",
+        "/api/v1/settings/modules/POP",
+        Some("{\"LogLevel\": 2}"),
+    );
+    assert_eq!(r.status, 204, "{r:?}");
+    run(&mut cli, "GetModule POP", "201 {LogLevel=#2;}");
+    let modules = web.api(&pm(), "GET", "/api/v1/settings/modules", None);
+    assert!(
+        modules.json().contains("\"POP\":{\"LogLevel\":2}"),
+        "{}",
+        modules.json()
+    );
+    let r = web.api(&pm(), "PATCH", "/api/v1/settings/modules/NOPE", Some("{}"));
+    assert_eq!(r.status, 400);
+
     // Forwarders are paged.
     for i in 0..3 {
         run(

@@ -364,6 +364,20 @@ pub const ROUTES: &[Route] = &[
     ),
     route(
         "get",
+        "/api/v1/settings/modules",
+        "Every module's settings, e.g. LogLevel (ListModules, GetModule)",
+        Body::None,
+        200,
+    ),
+    route(
+        "patch",
+        "/api/v1/settings/modules/{module}",
+        "Set some of a module's settings, e.g. {\"LogLevel\": 5} (UpdateModule)",
+        Body::Settings,
+        204,
+    ),
+    route(
+        "get",
         "/api/v1/log",
         "Newest records of a node's system log; ?node=&level=&module=&limit=",
         Body::None,

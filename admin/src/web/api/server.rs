@@ -186,3 +186,48 @@ pub async fn log(
         "records": records,
     })))
 }
+
+/// `GET /api/v1/settings/modules` → `{"SMTP": {"LogLevel": 5, …}, …}`
+/// (`ListModules`, `GetModule`).
+pub async fn modules(
+    state: web::Data<WebState>,
+    ApiCaller(caller): ApiCaller,
+) -> Result<HttpResponse, Error> {
+    let names = state
+        .api
+        .execute(&caller.account, Command::ListModules)
+        .await?
+        .unwrap_or(crate::data::Value::Null);
+    let mut out = serde_json::Map::new();
+    for name in names.as_array().unwrap_or_default() {
+        let Some(name) = name.as_str() else { continue };
+        let settings = state
+            .api
+            .execute(
+                &caller.account,
+                Command::GetModule {
+                    name: name.to_string(),
+                },
+            )
+            .await?
+            .unwrap_or(crate::data::Value::Null);
+        out.insert(name.to_string(), crate::web::json::to_json(&settings));
+    }
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// `PATCH /api/v1/settings/modules/{module} {…}` → 204; merges the keys
+/// (`UpdateModule`), e.g. `{"LogLevel": 5}`.
+pub async fn update_module(
+    state: web::Data<WebState>,
+    ApiCaller(caller): ApiCaller,
+    module: web::Path<String>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, Error> {
+    let command = Command::UpdateModule {
+        name: module.into_inner(),
+        settings: crate::web::json::from_json_object(super::object(&body)?),
+        replace: false,
+    };
+    change(&state, &caller, command, StatusCode::NO_CONTENT).await
+}

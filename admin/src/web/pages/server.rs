@@ -1,6 +1,6 @@
 //! Server-wide pages: the router table and the server settings (the
-//! LANIPs, BlacklistedIPs and ClientIPs address lists), each viewed and
-//! replaced as a whole, as the CLI does.
+//! address lists, each viewed and replaced as a whole, as the CLI does,
+//! and the log level of the node and of each module).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -79,8 +79,60 @@ pub async fn settings(state: web::Data<WebState>, PageCaller(caller): PageCaller
             Err(page) => return page,
         }
     }
+    let modules = match fetch(&state, &caller, Command::ListModules).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let mut levels = Vec::new();
+    for module in modules.as_array().unwrap_or_default() {
+        let Some(name) = module.as_str() else {
+            continue;
+        };
+        let command = Command::GetModule {
+            name: name.to_string(),
+        };
+        let settings = match fetch(&state, &caller, command).await {
+            Ok(v) => v,
+            Err(page) => return page,
+        };
+        let level = settings
+            .as_dict()
+            .and_then(|d| d.get("LogLevel"))
+            .map(super::display);
+        levels.push((name.to_string(), level));
+    }
     let body = html! {
         h1 { "Server settings" }
+        div.card #log-levels {
+            h2 { "Log levels" }
+            p.muted {
+                "0 crashes, 1 failures, 2 major, 3 problems, 4 low level, 5 all info. "
+                "SYSTEM sets the level of every module that has none (default: the "
+                code { "log_level" } " of the configuration). Applies to every member within a second."
+            }
+            table {
+                thead { tr { th { "Module" } th { "Log level" } } }
+                tbody {
+                    @for (module, level) in &levels {
+                        tr {
+                            td { (module) }
+                            td { @match level { Some(l) => { (l) }, None => { span.muted { "default" } } } }
+                        }
+                    }
+                }
+            }
+            form.inline method="post" action="/settings/log-level" {
+                (view::csrf_field(&caller))
+                select name="module" aria-label="Module" {
+                    @for (module, _) in &levels { option value=(module) { (module) } }
+                }
+                select name="level" aria-label="Log level" {
+                    option value="" { "default" }
+                    @for l in 0..=5 { option value=(l) { (l) } }
+                }
+                button type="submit" { "Set log level" }
+            }
+        }
         p.muted {
             "Address lists: one address or network a line (" code { "10.0.0.0/8" } ", "
             code { "192.168.1.1-192.168.1.9" } "), " code { ";" } " starts a comment."
@@ -142,6 +194,72 @@ pub async fn set_ip_list(
         &posted,
         command,
         format!("{list} saved"),
+        "/settings",
+        "/settings",
+    )
+    .await
+}
+
+/// The log level form: a module and a level (empty: back to the default).
+#[derive(Deserialize)]
+pub struct LogLevelForm {
+    #[serde(default)]
+    module: String,
+    #[serde(default)]
+    level: String,
+}
+
+/// `POST /settings/log-level`: sets (or removes) the module's `LogLevel`,
+/// keeping its other settings (`UpdateModule`, or `SetModule` without the
+/// key).
+pub async fn set_log_level(
+    state: web::Data<WebState>,
+    posted: Posted<LogLevelForm>,
+) -> HttpResponse {
+    let module = posted.form.module.trim().to_string();
+    let level = posted.form.level.trim();
+    let command = if level.is_empty() {
+        let current = match state
+            .api
+            .execute(
+                &posted.caller.account,
+                Command::GetModule {
+                    name: module.clone(),
+                },
+            )
+            .await
+        {
+            Ok(v) => v.and_then(|v| v.as_dict().cloned()).unwrap_or_default(),
+            Err(e) => return failed(&state, &posted, &e, "/settings"),
+        };
+        let mut settings = current;
+        settings.remove("LogLevel");
+        Command::UpdateModule {
+            name: module.clone(),
+            settings,
+            replace: true,
+        }
+    } else {
+        let level = match level.parse::<i64>() {
+            Ok(l) if (0..=5).contains(&l) => l,
+            _ => {
+                let e = crate::error::Error::BadArgument("Log level must be 0..5".into());
+                return failed(&state, &posted, &e, "/settings");
+            }
+        };
+        let settings =
+            crate::data::Dict::from([("LogLevel".to_string(), crate::data::Value::Number(level))]);
+        Command::UpdateModule {
+            name: module.clone(),
+            settings,
+            replace: false,
+        }
+    };
+    act(
+        &state,
+        &posted,
+        command,
+        format!("Log level of {module} saved"),
         "/settings",
         "/settings",
     )
