@@ -11,6 +11,7 @@ fn config(dir: &std::path::Path) -> ClusterConfig {
         max_batch: 64,
         secret: "test-secret".into(),
         join: None,
+        protocol_version: cluster::rpc::PROTOCOL_VERSION,
     }
 }
 

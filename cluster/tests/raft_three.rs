@@ -21,6 +21,7 @@ async fn start(
         max_batch: 64,
         secret: secret.into(),
         join,
+        protocol_version: cluster::rpc::PROTOCOL_VERSION,
     };
     Ok((ClusterHandle::start(cfg, Some(listener)).await?, address))
 }

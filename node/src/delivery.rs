@@ -110,6 +110,8 @@ struct Shared {
     enqueuer: Addr<Enqueuer>,
     relay: RelayAgent,
     settings: DeliverySettings,
+    /// Counts delivered recipients, when the node keeps metrics.
+    metrics: std::sync::OnceLock<crate::metrics::Metrics>,
 }
 
 impl Delivery {
@@ -137,9 +139,16 @@ impl Delivery {
                 enqueuer,
                 relay: RelayAgent::new(&settings.relay, helo),
                 settings,
+                metrics: std::sync::OnceLock::new(),
             }),
             workers,
         }
+    }
+
+    /// Counts delivered recipients in `metrics` (WebAdmin's overview).
+    pub fn with_metrics(self, metrics: crate::metrics::Metrics) -> Delivery {
+        let _ = self.shared.metrics.set(metrics);
+        self
     }
 }
 
@@ -266,7 +275,7 @@ impl Shared {
         let mut changes = self.cluster.changes();
         loop {
             let now = now_ms();
-            let next_due = self.cluster.read(|s| next_due(&s.queue.entries, now));
+            let next_due = self.cluster.read(|s| s.queue.next_due());
             match next_due {
                 Some(due) if due <= now => {
                     if let Err(e) = self.round(now).await {
@@ -441,6 +450,13 @@ impl Shared {
         };
         let outcome = self.cluster.propose(report).await;
         if matches!(outcome, Ok(CommandResult::Reported(_))) {
+            if let Some(metrics) = self.metrics.get() {
+                let delivered = results
+                    .iter()
+                    .filter(|(_, s)| *s == RcptState::Delivered)
+                    .count();
+                metrics.delivered(delivered as u64);
+            }
             self.bounce(&entry, &results, &remote_mta, &body).await;
             self.success_notice(&entry, &results, &remote_mta, &passed_on, &body)
                 .await;
@@ -881,17 +897,6 @@ fn setting_text(value: &str) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_else(|| value.to_string())
-}
-
-/// The earliest time an unclaimed (or lapsed) entry is due, if any.
-fn next_due(entries: &BTreeMap<QueueId, QueueEntry>, now: u64) -> Option<u64> {
-    entries
-        .values()
-        .map(|e| match &e.claim {
-            Some(c) if c.expires_ms > now => c.expires_ms.max(e.next_attempt_ms),
-            _ => e.next_attempt_ms,
-        })
-        .min()
 }
 
 /// The delay before retry number `attempts + 1` of a remote recipient:

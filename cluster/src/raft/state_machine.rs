@@ -95,7 +95,9 @@ impl StateMachine {
     }
 
     fn replace(&self, data: SnapshotData) {
-        *write(&self.state) = data.state;
+        let mut state = data.state;
+        state.queue.index_due();
+        *write(&self.state) = state;
         *write(&self.applied) = (data.last_applied, data.membership);
     }
 
