@@ -37,4 +37,9 @@ pub trait NodeControl: Send + Sync {
     fn session_counts(&self) -> Option<std::collections::BTreeMap<String, usize>> {
         None
     }
+    /// (messages accepted, recipients delivered) by this node in the last
+    /// minute, or `None` when the node keeps no counters.
+    fn last_minute(&self) -> Option<(u64, u64)> {
+        None
+    }
 }

@@ -92,6 +92,12 @@ impl AdminApi {
         self.control.as_ref()?.session_counts()
     }
 
+    /// (messages accepted, recipients delivered) by this node in the last
+    /// minute, if the node counts them.
+    pub fn last_minute(&self) -> Option<(u64, u64)> {
+        self.control.as_ref()?.last_minute()
+    }
+
     /// Space on the base directory's filesystem, as POSIX `df -Pk` reports
     /// it (the crate forbids the unsafe `statvfs` call); `None` if `df`
     /// cannot tell.

@@ -22,6 +22,7 @@ pub struct CliControl {
     halt: Arc<tokio::sync::Notify>,
     relay: crate::config::RelayConfig,
     sessions: Option<crate::sessions::SessionRegistry>,
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl CliControl {
@@ -37,7 +38,14 @@ impl CliControl {
             halt,
             relay: crate::config::RelayConfig::default(),
             sessions: None,
+            metrics: None,
         }
+    }
+
+    /// Answers the overview's per-minute activity from the node's counters.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> CliControl {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Answers `KillAccountSessions` from the node's session registry.
@@ -81,6 +89,12 @@ impl admin::NodeControl for CliControl {
 
     fn kill_account_sessions(&self, account: &AccountRef) -> Option<usize> {
         self.sessions.as_ref().map(|s| s.kill(account))
+    }
+
+    fn last_minute(&self) -> Option<(u64, u64)> {
+        self.metrics
+            .as_ref()
+            .map(crate::metrics::Metrics::last_minute)
     }
 
     fn session_counts(&self) -> Option<std::collections::BTreeMap<String, usize>> {

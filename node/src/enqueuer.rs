@@ -66,6 +66,8 @@ struct Shared {
     closed: std::sync::atomic::AtomicBool,
     /// Submissions between their start and their answer.
     in_flight: std::sync::atomic::AtomicUsize,
+    /// Counts accepted messages, when the node keeps metrics.
+    metrics: std::sync::OnceLock<crate::metrics::Metrics>,
 }
 
 /// Stops taking submissions and waits (bounded) until every submission in
@@ -96,8 +98,15 @@ impl Enqueuer {
                 folder_sync,
                 closed: std::sync::atomic::AtomicBool::new(false),
                 in_flight: std::sync::atomic::AtomicUsize::new(0),
+                metrics: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Counts accepted messages in `metrics` (WebAdmin's overview).
+    pub fn with_metrics(self, metrics: crate::metrics::Metrics) -> Enqueuer {
+        let _ = self.shared.metrics.set(metrics);
+        self
     }
 }
 
@@ -190,6 +199,7 @@ impl Shared {
         match self.cluster.propose(Command::Enqueue(entry)).await {
             Ok(CommandResult::Done) => {
                 self.log.write(level::MAJOR, "ENQUEUER", &ctx, "enqueued");
+                self.count_accepted();
                 Ok(id)
             }
             Err(e) => {
@@ -207,6 +217,7 @@ impl Shared {
                 match known {
                     Ok(true) => {
                         self.log.write(level::MAJOR, "ENQUEUER", &ctx, "enqueued");
+                        self.count_accepted();
                         Ok(id)
                     }
                     Ok(false) => Err(self.refuse(id, Error::Cluster(e), true)),
@@ -226,6 +237,12 @@ impl Shared {
 
     /// Logs a failed enqueue and, when the entry is known not to exist,
     /// removes its body (it must not linger as an orphan).
+    fn count_accepted(&self) {
+        if let Some(metrics) = self.metrics.get() {
+            metrics.accepted();
+        }
+    }
+
     fn refuse(&self, id: QueueId, err: Error, remove_body: bool) -> Error {
         if remove_body {
             let _ = self.spool.remove(id.0);

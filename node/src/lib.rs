@@ -16,6 +16,7 @@ pub mod error;
 pub mod handoff;
 pub mod imap;
 pub mod mailauth;
+pub mod metrics;
 pub mod net;
 pub mod pipe;
 pub mod pop3;

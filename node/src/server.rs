@@ -363,7 +363,10 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
     let spool = Arc::new(Spool::new(&base));
     bootstrap::sweep_spool(&cluster, &spool, &log).await?;
     bootstrap::release_claims(&cluster).await?;
-    let enqueuer = Enqueuer::new(cluster.clone(), spool.clone(), log.clone()).start();
+    let metrics = crate::metrics::Metrics::new();
+    let enqueuer = Enqueuer::new(cluster.clone(), spool.clone(), log.clone())
+        .with_metrics(metrics.clone())
+        .start();
     Delivery::new(
         cluster.clone(),
         spool.clone(),
@@ -377,6 +380,7 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
             workers: 2,
         },
     )
+    .with_metrics(metrics.clone())
     .start();
     PipeScanner::new(base.submitted_dir(), enqueuer.clone(), log.clone()).start();
 
@@ -385,7 +389,8 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
     let sessions = crate::sessions::SessionRegistry::new();
     let control = crate::cli::CliControl::new(log.clone(), hostname.clone(), halt.clone())
         .with_relay(config.relay.clone())
-        .with_sessions(sessions.clone());
+        .with_sessions(sessions.clone())
+        .with_metrics(metrics);
     let mail_auth = match crate::mailauth::AuthChecker::new(&hostname, &config.relay.nameservers) {
         Ok(checker) => Some(Arc::new(checker)),
         Err(e) => {
@@ -419,10 +424,6 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
     services
         .cluster
         .register_sessions(Arc::new(crate::handoff::Acceptor::new(&services)));
-    tokio::spawn(crate::cli::follow_log_levels(
-        Arc::downgrade(&services),
-        config.log_level,
-    ));
     tokio::spawn(crate::cli::follow_log_levels(
         Arc::downgrade(&services),
         config.log_level,

@@ -1052,6 +1052,30 @@ fn issue_4_webadmin_groups_domain_state_defaults_subscriptions_sessions_and_log(
     assert_eq!(user.sign_in("pat", "pw").status, 303);
     assert_eq!(user.get("/log").status, 403);
 
+    // A message through the node shows in the last minute's activity.
+    let server = web.api(&pm(), "GET", "/api/v1/server", None);
+    assert!(
+        server
+            .body
+            .contains("\"lastMinute\":{\"accepted\":0,\"delivered\":0}"),
+        "{}",
+        server.body
+    );
+    run(
+        &mut cli,
+        "SubmitMessage \"From: a@example.test\\eTo: pat@example.test\\e\\ehello\\e\"",
+        "200 ",
+    );
+    let counted = tests::wait_for(std::time::Duration::from_secs(20), || {
+        let body = web.api(&pm(), "GET", "/api/v1/server", None).body;
+        body.contains("\"lastMinute\":{\"accepted\":1,\"delivered\":1}")
+            .then_some(())
+    });
+    assert!(counted.is_some(), "accepted and delivered counted");
+    let overview = web.get("/").body;
+    assert!(overview.contains("id=\"accepted\"><b>1</b>"), "{overview}");
+    assert!(overview.contains("id=\"delivered\"><b>1</b>"), "{overview}");
+
     // Log levels from the settings page and the JSON API.
     let r = web.post_form(
         "/settings/log-level",

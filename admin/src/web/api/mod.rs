@@ -65,6 +65,9 @@ pub async fn server(
     });
     if caller.admin {
         body["sessions"] = json!(state.api.session_counts());
+        body["lastMinute"] = json!(state.api.last_minute().map(|(accepted, delivered)| {
+            json!({"accepted": accepted, "delivered": delivered})
+        }));
         body["disk"] = json!(state.api.disk_usage().await.map(|d| json!({
             "total": d.total, "used": d.used, "available": d.available,
         })));

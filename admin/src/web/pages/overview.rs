@@ -1,6 +1,7 @@
 //! `GET /`: the overview an administrator lands on: this node and the
 //! cluster (members, roles, leader, term, applied index, lag, versions),
-//! queue length, domain and account counts, open sessions per protocol and
+//! queue length, domain and account counts, messages accepted and
+//! recipients delivered in the last minute, open sessions per protocol and
 //! the base directory's disk space.
 
 use actix_web::http::StatusCode;
@@ -45,6 +46,7 @@ pub async fn show(state: web::Data<WebState>, PageCaller(caller): PageCaller) ->
         Err(e) => return view::error_page(status_of(&e), &e.to_string()),
     };
     let sessions = state.api.session_counts();
+    let activity = state.api.last_minute();
     let disk = state.api.disk_usage().await;
     let cluster = state.api.cluster_status();
     let head = cluster.last_log.unwrap_or(0);
@@ -57,6 +59,10 @@ pub async fn show(state: web::Data<WebState>, PageCaller(caller): PageCaller) ->
             div.stat { b { (total) } span { "Accounts" } }
             div.stat { b { a href="/queue" { (queued) } } span { "Queued messages" } }
             div.stat { b { (VERSION) } span { "Mailnode version" } }
+            @if let Some((accepted, delivered)) = activity {
+                div.stat #accepted { b { (accepted) } span { "Messages accepted in the last minute" } }
+                div.stat #delivered { b { (delivered) } span { "Recipients delivered in the last minute" } }
+            }
             @if let Some(d) = disk {
                 div.stat #disk {
                     b { (view::size(i64::try_from(d.used).unwrap_or(i64::MAX))) }
