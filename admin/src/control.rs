@@ -37,6 +37,11 @@ pub trait NodeControl: Send + Sync {
     fn session_counts(&self) -> Option<std::collections::BTreeMap<String, usize>> {
         None
     }
+    /// This node's configuration facts to show (listeners as bound,
+    /// limits), as (key, value); empty when unknown.
+    fn node_settings(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
     /// (messages accepted, recipients delivered) by this node in the last
     /// minute, or `None` when the node keeps no counters.
     fn last_minute(&self) -> Option<(u64, u64)> {

@@ -92,6 +92,14 @@ impl AdminApi {
         self.control.as_ref()?.session_counts()
     }
 
+    /// This node's configuration facts (listeners as bound, limits).
+    pub fn node_settings(&self) -> Vec<(String, String)> {
+        self.control
+            .as_ref()
+            .map(|c| c.node_settings())
+            .unwrap_or_default()
+    }
+
     /// (messages accepted, recipients delivered) by this node in the last
     /// minute, if the node counts them.
     pub fn last_minute(&self) -> Option<(u64, u64)> {

@@ -23,6 +23,7 @@ pub struct CliControl {
     relay: crate::config::RelayConfig,
     sessions: Option<crate::sessions::SessionRegistry>,
     metrics: Option<crate::metrics::Metrics>,
+    node_settings: Vec<(String, String)>,
 }
 
 impl CliControl {
@@ -39,7 +40,19 @@ impl CliControl {
             relay: crate::config::RelayConfig::default(),
             sessions: None,
             metrics: None,
+            node_settings: Vec::new(),
         }
+    }
+
+    /// Shows `config` and the addresses its listeners are bound to
+    /// (`bound`, by config key) on WebAdmin's settings page.
+    pub fn with_node_settings(
+        mut self,
+        config: &crate::config::NodeConfig,
+        bound: &[(String, std::net::SocketAddr)],
+    ) -> CliControl {
+        self.node_settings = node_settings(config, bound);
+        self
     }
 
     /// Answers the overview's per-minute activity from the node's counters.
@@ -91,6 +104,10 @@ impl admin::NodeControl for CliControl {
         self.sessions.as_ref().map(|s| s.kill(account))
     }
 
+    fn node_settings(&self) -> Vec<(String, String)> {
+        self.node_settings.clone()
+    }
+
     fn last_minute(&self) -> Option<(u64, u64)> {
         self.metrics
             .as_ref()
@@ -102,6 +119,48 @@ impl admin::NodeControl for CliControl {
         let counts = counts.into_iter().map(|(p, n)| (p.to_string(), n));
         Some(counts.collect())
     }
+}
+
+/// The read-only facts of this node's configuration WebAdmin shows: its
+/// name, listeners as bound, and the limits of `[smtp]`, `[pop3]`,
+/// `[imap]` and `[queue]` (the config file is where they change).
+fn node_settings(
+    config: &crate::config::NodeConfig,
+    bound: &[(String, std::net::SocketAddr)],
+) -> Vec<(String, String)> {
+    let mut out = vec![
+        ("node_name".to_string(), config.node_name.clone()),
+        ("log_level".to_string(), config.log_level.to_string()),
+    ];
+    for (key, addr) in bound {
+        out.push((format!("listen.{key}"), addr.to_string()));
+    }
+    let (smtp, pop3, imap, queue) = (&config.smtp, &config.pop3, &config.imap, &config.queue);
+    for (key, value) in [
+        ("smtp.max_message_size", smtp.max_message_size.to_string()),
+        ("smtp.max_recipients", smtp.max_recipients.to_string()),
+        ("smtp.idle_timeout_secs", smtp.idle_timeout_secs.to_string()),
+        ("smtp.data_timeout_secs", smtp.data_timeout_secs.to_string()),
+        (
+            "smtp.max_connections_per_ip",
+            smtp.max_connections_per_ip.to_string(),
+        ),
+        (
+            "smtp.max_connection_rate_per_ip",
+            smtp.max_connection_rate_per_ip.to_string(),
+        ),
+        (
+            "smtp.max_message_rate_per_ip",
+            smtp.max_message_rate_per_ip.to_string(),
+        ),
+        ("pop3.idle_timeout_secs", pop3.idle_timeout_secs.to_string()),
+        ("imap.idle_timeout_secs", imap.idle_timeout_secs.to_string()),
+        ("queue.retry_secs", queue.retry_secs.to_string()),
+        ("queue.max_batch", queue.max_batch.to_string()),
+    ] {
+        out.push((key.to_string(), value));
+    }
+    out
 }
 
 /// How often a node looks for changed log levels in the replicated module

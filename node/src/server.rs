@@ -387,10 +387,18 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
     let services_cluster = cluster.clone();
     let halt = Arc::new(tokio::sync::Notify::new());
     let sessions = crate::sessions::SessionRegistry::new();
+    let bound: Vec<(String, SocketAddr)> = listeners
+        .iter()
+        .map(|(key, _, l)| (key, l))
+        .chain(web_listeners.iter().map(|(key, l)| (key, l)))
+        .filter_map(|(key, l)| Some((key.to_string(), l.local_addr().ok()?)))
+        .chain(cluster_local.map(|a| ("cluster".to_string(), a)))
+        .collect();
     let control = crate::cli::CliControl::new(log.clone(), hostname.clone(), halt.clone())
         .with_relay(config.relay.clone())
         .with_sessions(sessions.clone())
-        .with_metrics(metrics);
+        .with_metrics(metrics)
+        .with_node_settings(&config, &bound);
     let mail_auth = match crate::mailauth::AuthChecker::new(&hostname, &config.relay.nameservers) {
         Ok(checker) => Some(Arc::new(checker)),
         Err(e) => {

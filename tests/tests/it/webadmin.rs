@@ -1076,6 +1076,18 @@ fn issue_4_webadmin_groups_domain_state_defaults_subscriptions_sessions_and_log(
     assert!(overview.contains("id=\"accepted\"><b>1</b>"), "{overview}");
     assert!(overview.contains("id=\"delivered\"><b>1</b>"), "{overview}");
 
+    // The settings page shows this node's listeners as bound and its limits.
+    let settings = web.get("/settings").body;
+    let smtp = node.addr("smtp").to_string();
+    assert!(settings.contains(&smtp), "{settings}");
+    assert!(settings.contains("smtp.max_message_size"), "{settings}");
+    let server = web.api(&pm(), "GET", "/api/v1/server", None);
+    assert!(
+        server.body.contains(&format!("\"listen.smtp\":\"{smtp}\"")),
+        "{}",
+        server.body
+    );
+
     // Log levels from the settings page and the JSON API.
     let r = web.post_form(
         "/settings/log-level",

@@ -65,6 +65,13 @@ pub async fn server(
     });
     if caller.admin {
         body["sessions"] = json!(state.api.session_counts());
+        let node: serde_json::Map<String, serde_json::Value> = state
+            .api
+            .node_settings()
+            .into_iter()
+            .map(|(k, v)| (k, json!(v)))
+            .collect();
+        body["node"] = json!(node);
         body["lastMinute"] = json!(state.api.last_minute().map(|(accepted, delivered)| {
             json!({"accepted": accepted, "delivered": delivered})
         }));

@@ -101,8 +101,23 @@ pub async fn settings(state: web::Data<WebState>, PageCaller(caller): PageCaller
             .map(super::display);
         levels.push((name.to_string(), level));
     }
+    let node = state.api.node_settings();
     let body = html! {
         h1 { "Server settings" }
+        @if !node.is_empty() {
+            div.card #node-config {
+                h2 { "This node" }
+                p.muted { "From the configuration file (read-only here; changes need a restart)." }
+                table {
+                    thead { tr { th { "Key" } th { "Value" } } }
+                    tbody {
+                        @for (key, value) in &node {
+                            tr { td { code { (key) } } td { (value) } }
+                        }
+                    }
+                }
+            }
+        }
         div.card #log-levels {
             h2 { "Log levels" }
             p.muted {
