@@ -47,6 +47,10 @@ pub struct ClusterConfig {
     pub protocol_version: u32,
 }
 
+/// How long a starting member waits for a leader and to catch up with it
+/// (after a full-cluster outage, members come back one by one).
+const START_WAIT: Duration = Duration::from_secs(120);
+
 /// A cheap, cloneable handle on the local Raft member.
 #[derive(Clone)]
 pub struct ClusterHandle {
@@ -83,7 +87,7 @@ impl ClusterHandle {
     ///
     /// # Errors
     /// The store cannot be opened, joining fails, or no leader appears
-    /// within 30 s.
+    /// within [`START_WAIT`].
     pub async fn start(cfg: ClusterConfig, listener: Option<TcpListener>) -> Result<ClusterHandle> {
         let dir = cfg.data_dir.join("raft");
         let store_err = |reason: String| Error::Store {
@@ -172,7 +176,7 @@ impl ClusterHandle {
                 }
             }
         }
-        raft.wait(Some(Duration::from_secs(30)))
+        raft.wait(Some(START_WAIT))
             .metrics(|m| m.current_leader.is_some(), "a leader is known")
             .await
             .map_err(|e| Error::Start(e.to_string()))?;
@@ -193,7 +197,15 @@ impl ClusterHandle {
         };
         // Apply everything committed before serving: a read right after
         // start must see the state the previous run acknowledged.
-        handle.inner.link.catch_up().await?;
+        let deadline = tokio::time::Instant::now() + START_WAIT;
+        while let Err(e) = handle.inner.link.catch_up().await {
+            // A loaded or re-electing cluster: keep trying for a while
+            // rather than fail the start.
+            if tokio::time::Instant::now() > deadline {
+                return Err(e);
+            }
+            tracing::warn!("catching up with the cluster: {e}; retrying");
+        }
         Ok(handle)
     }
 
