@@ -1,6 +1,7 @@
 //! Benchmarks: commands that load a running server and print figures. They are not tests; a
 //! run fails (non-zero exit) only when the server refused or lost work.
 
+pub mod cluster;
 pub mod message;
 pub mod report;
 pub mod smtp;
@@ -15,6 +16,8 @@ use clap::Subcommand;
 pub enum BenchCommand {
     /// SMTP acceptance throughput and latency; with --pop3, delivery throughput too.
     Smtp(smtp::SmtpArgs),
+    /// The SMTP benchmark against fresh 1-node and 3-node (or other) clusters, side by side.
+    Cluster(cluster::ClusterArgs),
 }
 
 /// Runs one benchmark.
@@ -24,5 +27,6 @@ pub enum BenchCommand {
 pub async fn run(command: BenchCommand) -> Result<ExitCode> {
     match command {
         BenchCommand::Smtp(args) => smtp::run(args).await,
+        BenchCommand::Cluster(args) => cluster::run(args).await,
     }
 }

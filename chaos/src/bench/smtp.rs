@@ -7,9 +7,12 @@
 //!    non-empty server still measure correctly;
 //! 3. sending: `--concurrency` workers share one message counter; by default each message uses
 //!    a new connection, as Postfix's `smtp-source` does (RFC 5321 §3.3 mail transaction, no
-//!    pipelining);
+//!    pipelining); with several `--target`s, message `n` opens its connection to target
+//!    `n mod T`, so the load is spread evenly over the nodes of a cluster;
 //! 4. delivery (with `--pop3`): poll STAT of the accounts still short of their expected count
-//!    until every accepted message is seen or the deadline passes.
+//!    until every accepted message is seen or the deadline passes. With several `--pop3`
+//!    addresses, account `k` is always counted through address `(k - 1) mod P` (a session on a
+//!    member that does not hold the account is handed to the holder, so any member will do).
 //!
 //! A message counts as accepted only on a `250` after the end of DATA (RFC 5321 §4.1.1.4);
 //! every other outcome is a failure, and the first few distinct failure lines are printed.
@@ -55,18 +58,31 @@ const MAX_ERROR_LINES: usize = 5;
 /// Arguments of `chaos bench smtp`.
 #[derive(Debug, Clone, Args)]
 pub struct SmtpArgs {
-    /// SMTP listener to load (address:port).
-    #[arg(long)]
-    pub target: SocketAddr,
-    /// POP3 listener used to watch delivery; without it only acceptance is measured.
-    #[arg(long)]
-    pub pop3: Option<SocketAddr>,
+    /// SMTP listener to load (address:port); repeat (or separate with commas) to spread the
+    /// messages round-robin over several nodes.
+    #[arg(long, required = true, value_delimiter = ',')]
+    pub target: Vec<SocketAddr>,
+    /// POP3 listener used to watch delivery (repeatable, accounts spread over them); without it
+    /// only acceptance is measured.
+    #[arg(long, value_delimiter = ',')]
+    pub pop3: Vec<SocketAddr>,
     /// CLI listener used to create the benchmark accounts before sending.
     #[arg(long, requires = "password")]
     pub cli: Option<SocketAddr>,
     /// Postmaster password for the CLI.
     #[arg(long, requires = "cli")]
     pub password: Option<String>,
+    /// Domain of the recipient addresses (the server's main domain).
+    #[arg(long, default_value = "example.test")]
+    pub domain: String,
+    /// The load itself.
+    #[command(flatten)]
+    pub load: Load,
+}
+
+/// The load of an SMTP benchmark, shared by `chaos bench smtp` and `chaos bench cluster`.
+#[derive(Debug, Clone, Args)]
+pub struct Load {
     /// Messages to send.
     #[arg(long, default_value_t = 10_000)]
     pub messages: u64,
@@ -79,9 +95,6 @@ pub struct SmtpArgs {
     /// Recipient accounts `bench1..benchN`, used round-robin.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub accounts: u32,
-    /// Domain of the recipient addresses (the server's main domain).
-    #[arg(long, default_value = "example.test")]
-    pub domain: String,
     /// Messages sent per SMTP connection before QUIT.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub per_connection: u32,
@@ -97,25 +110,61 @@ pub struct SmtpArgs {
 /// # Errors
 /// Fails when setup or the POP3 baseline fails; the load itself never returns an error.
 pub async fn run(args: SmtpArgs) -> Result<ExitCode> {
+    let report = measure(&args, &mut |_| {}).await?;
+    println!("{}", report.json());
+    Ok(if report.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// A moment of a run, for callers that sample something (CPU time) around the phases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Setup and baseline are done; sending starts.
+    Sending,
+    /// Sending is done; waiting for delivery starts (also when delivery is not watched).
+    Sent,
+    /// Delivery is complete or the wait gave up.
+    Done,
+}
+
+/// Runs the benchmark, prints the human summary, and returns the figures (no JSON line).
+/// `phase` is called as each [`Phase`] begins.
+///
+/// # Errors
+/// Fails when setup or the POP3 baseline fails; the load itself never returns an error.
+pub async fn measure(args: &SmtpArgs, phase: &mut dyn FnMut(Phase)) -> Result<Report> {
     let run_id = run_id();
+    let load = &args.load;
     println!(
         "chaos bench smtp: run {run_id}, {} messages of {} octets to {} accounts @{}, \
-         concurrency {}, {} per connection",
-        args.messages, args.size, args.accounts, args.domain, args.concurrency, args.per_connection
+         concurrency {}, {} per connection, {} target(s)",
+        load.messages,
+        load.size,
+        load.accounts,
+        args.domain,
+        load.concurrency,
+        load.per_connection,
+        args.target.len()
     );
     if let (Some(addr), Some(password)) = (args.cli, args.password.as_deref()) {
-        create_accounts(addr, password, args.accounts).await?;
-        println!("setup        {} accounts ready", args.accounts);
+        create_accounts(addr, password, load.accounts).await?;
+        println!("setup        {} accounts ready", load.accounts);
     }
-    let baseline = match args.pop3 {
-        Some(addr) => Some(baseline(addr, args.accounts).await?),
-        None => None,
+    let baseline = if args.pop3.is_empty() {
+        None
+    } else {
+        Some(baseline(&args.pop3, load.accounts).await?)
     };
 
+    phase(Phase::Sending);
     let started = Instant::now();
-    let sent = send_all(&args, &run_id).await?;
+    let sent = send_all(args, &run_id).await?;
+    phase(Phase::Sent);
     let mut report = Report {
-        messages: args.messages,
+        messages: load.messages,
         accepted: sent.accepted,
         failed: sent.failed,
         elapsed: started.elapsed(),
@@ -124,24 +173,30 @@ pub async fn run(args: SmtpArgs) -> Result<ExitCode> {
         delivery: None,
     };
     print!("{}", report.sending_summary());
+    if args.target.len() > 1 {
+        let per: Vec<String> = sent.per_target.iter().map(u64::to_string).collect();
+        println!("per target   {} accepted", per.join(" / "));
+    }
     for line in &sent.errors {
         println!("  error: {line}");
     }
 
-    if let (Some(addr), Some(baseline)) = (args.pop3, baseline) {
-        let wait = Duration::from_secs(args.wait_delivery_secs);
-        let delivery = wait_delivery(addr, &baseline, &sent.per_account, started, wait).await;
+    if let Some(baseline) = baseline {
+        let wait = Duration::from_secs(load.wait_delivery_secs);
+        let delivery = wait_delivery(&args.pop3, &baseline, &sent.per_account, started, wait).await;
         report.delivery = Some(delivery);
     }
+    phase(Phase::Done);
     if let Some(summary) = report.delivery_summary() {
         print!("{summary}");
     }
-    println!("{}", report.json());
-    Ok(if report.is_success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(report)
+}
+
+/// The index used for number `n` among `len` (round-robin); `len` must not be 0.
+fn round_robin(n: u64, len: usize) -> usize {
+    // The remainder is below `len`, so it fits in usize.
+    usize::try_from(n % len as u64).unwrap_or(0)
 }
 
 /// A short id unique to this run, for Message-IDs.
@@ -189,10 +244,10 @@ async fn create_accounts(addr: SocketAddr, password: &str, accounts: u32) -> Res
 }
 
 /// Each account's current message count, index `k - 1`.
-async fn baseline(addr: SocketAddr, accounts: u32) -> Result<Vec<u64>> {
+async fn baseline(addrs: &[SocketAddr], accounts: u32) -> Result<Vec<u64>> {
     let all: Vec<u32> = (1..=accounts).collect();
     let mut counts = vec![None; all.len()];
-    for (k, stat, _) in stat_accounts(addr, &all).await {
+    for (k, stat, _) in stat_accounts(addrs, &all).await {
         let stat = stat.with_context(|| format!("POP3 baseline of {}", account(k)))?;
         counts[k as usize - 1] = Some(stat.count);
     }
@@ -205,11 +260,13 @@ async fn baseline(addr: SocketAddr, accounts: u32) -> Result<Vec<u64>> {
         .collect()
 }
 
-/// STATs each account in `ks`, a few at a time. Each result carries the moment it arrived.
-async fn stat_accounts(addr: SocketAddr, ks: &[u32]) -> Vec<(u32, Result<Stat>, Instant)> {
+/// STATs each account in `ks` (account `k` through `addrs[(k - 1) mod P]`), a few at a time.
+/// Each result carries the moment it arrived.
+async fn stat_accounts(addrs: &[SocketAddr], ks: &[u32]) -> Vec<(u32, Result<Stat>, Instant)> {
     let permits = Arc::new(Semaphore::new(POP3_CONCURRENCY));
     let mut tasks = JoinSet::new();
     for &k in ks {
+        let addr = addrs[round_robin(u64::from(k - 1), addrs.len())];
         let permits = Arc::clone(&permits);
         tasks.spawn(async move {
             // The semaphore is never closed, so acquiring cannot fail.
@@ -229,7 +286,7 @@ async fn stat_accounts(addr: SocketAddr, ks: &[u32]) -> Vec<(u32, Result<Stat>, 
 
 /// Everything the sending workers share; read-only but for the message counter.
 struct Plan {
-    target: SocketAddr,
+    targets: Vec<SocketAddr>,
     domain: String,
     run_id: String,
     messages: u64,
@@ -250,12 +307,15 @@ struct Sent {
     errors: Vec<String>,
     /// Accepted messages per account, index `k - 1`.
     per_account: Vec<u64>,
+    /// Accepted messages per target, in `--target` order.
+    per_target: Vec<u64>,
 }
 
 impl Sent {
-    fn new(accounts: u32) -> Self {
+    fn new(accounts: u32, targets: usize) -> Self {
         Self {
             per_account: vec![0; accounts as usize],
+            per_target: vec![0; targets],
             ..Self::default()
         }
     }
@@ -276,26 +336,33 @@ impl Sent {
         for (total, n) in self.per_account.iter_mut().zip(other.per_account) {
             *total += n;
         }
+        for (total, n) in self.per_target.iter_mut().zip(other.per_target) {
+            *total += n;
+        }
     }
 }
 
 /// Sends all messages through `args.concurrency` workers.
 async fn send_all(args: &SmtpArgs, run_id: &str) -> Result<Sent> {
+    let load = &args.load;
+    if args.target.is_empty() {
+        bail!("no --target");
+    }
     let plan = Arc::new(Plan {
-        target: args.target,
+        targets: args.target.clone(),
         domain: args.domain.clone(),
         run_id: run_id.to_owned(),
-        messages: args.messages,
-        size: args.size,
-        accounts: args.accounts,
-        per_connection: args.per_connection,
+        messages: load.messages,
+        size: load.size,
+        accounts: load.accounts,
+        per_connection: load.per_connection,
         next: AtomicU64::new(0),
     });
     let mut workers = JoinSet::new();
-    for _ in 0..args.concurrency {
+    for _ in 0..load.concurrency {
         workers.spawn(worker(Arc::clone(&plan)));
     }
-    let mut sent = Sent::new(args.accounts);
+    let mut sent = Sent::new(load.accounts, args.target.len());
     while let Some(joined) = workers.join_next().await {
         sent.merge(joined.context("SMTP worker panicked")?);
     }
@@ -311,10 +378,11 @@ enum Failure {
     Io(String),
 }
 
-/// One sending worker: claims message numbers until none are left.
+/// One sending worker: claims message numbers until none are left. A new connection for
+/// message `n` goes to target `n mod T`; a reused one stays with its target.
 async fn worker(plan: Arc<Plan>) -> Sent {
-    let mut sent = Sent::new(plan.accounts);
-    let mut open: Option<(SmtpClient, u32)> = None;
+    let mut sent = Sent::new(plan.accounts, plan.targets.len());
+    let mut open: Option<(SmtpClient, u32, usize)> = None;
     loop {
         let n = plan.next.fetch_add(1, Ordering::Relaxed);
         if n >= plan.messages {
@@ -322,25 +390,29 @@ async fn worker(plan: Arc<Plan>) -> Sent {
         }
         let k = account_of(n, plan.accounts);
         let started = Instant::now();
-        let (mut client, used) = match open.take() {
+        let (mut client, used, t) = match open.take() {
             Some(conn) => conn,
-            None => match connect(plan.target).await {
-                Ok(client) => (client, 0),
-                Err(failure) => {
-                    record_failure(&mut sent, failure);
-                    continue;
+            None => {
+                let t = round_robin(n, plan.targets.len());
+                match connect(plan.targets[t]).await {
+                    Ok(client) => (client, 0, t),
+                    Err(failure) => {
+                        record_failure(&mut sent, failure);
+                        continue;
+                    }
                 }
-            },
+            }
         };
         match transaction(&mut client, &plan, n, k).await {
             Ok(()) => {
                 sent.accepted += 1;
                 sent.latencies.push(started.elapsed());
                 sent.per_account[k as usize - 1] += 1;
+                sent.per_target[t] += 1;
                 if used + 1 >= plan.per_connection {
                     quit(client).await;
                 } else {
-                    open = Some((client, used + 1));
+                    open = Some((client, used + 1, t));
                 }
             }
             Err(failure) => {
@@ -351,7 +423,7 @@ async fn worker(plan: Arc<Plan>) -> Sent {
             }
         }
     }
-    if let Some((client, _)) = open {
+    if let Some((client, _, _)) = open {
         quit(client).await;
     }
     sent
@@ -418,7 +490,7 @@ async fn quit(mut client: SmtpClient) {
 /// Polls the maildrops until every accepted message is seen or `wait` has passed since sending
 /// ended. Only accounts still short of their expected count are polled.
 async fn wait_delivery(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     baseline: &[u64],
     expected: &[u64],
     started: Instant,
@@ -438,7 +510,7 @@ async fn wait_delivery(
             .filter(|(_, (s, e))| s < e)
             .map(|(k, _)| k)
             .collect();
-        for (k, stat, at) in stat_accounts(addr, &pending).await {
+        for (k, stat, at) in stat_accounts(addrs, &pending).await {
             let i = k as usize - 1;
             match stat {
                 Ok(stat) => {
@@ -486,18 +558,50 @@ mod tests {
     }
 
     #[test]
+    fn targets_round_robin_per_message() {
+        let ts: Vec<usize> = (0..7).map(|n| round_robin(n, 3)).collect();
+        assert_eq!(ts, [0, 1, 2, 0, 1, 2, 0]);
+        assert_eq!(round_robin(5, 1), 0);
+    }
+
+    #[test]
+    fn several_targets_parse() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            smtp: SmtpArgs,
+        }
+        let cli = Cli::parse_from([
+            "x",
+            "--target",
+            "127.0.0.1:25",
+            "--target",
+            "127.0.0.1:26,127.0.0.1:27",
+            "--pop3",
+            "127.0.0.1:110",
+        ]);
+        assert_eq!(cli.smtp.target.len(), 3);
+        assert_eq!(cli.smtp.target[2].port(), 27);
+        assert_eq!(cli.smtp.pop3.len(), 1);
+        assert_eq!(cli.smtp.load.messages, 10_000);
+    }
+
+    #[test]
     fn merge_keeps_a_few_distinct_errors() {
-        let mut total = Sent::new(2);
+        let mut total = Sent::new(2, 3);
         for i in 0..10 {
-            let mut part = Sent::new(2);
+            let mut part = Sent::new(2, 3);
             part.failed = 1;
             part.per_account[1] = 1;
+            part.per_target[i % 3] = 1;
             part.note_error(format!("RCPT: 550 no such user {}", i % 7));
             part.note_error(format!("RCPT: 550 no such user {}", i % 7));
             total.merge(part);
         }
         assert_eq!(total.failed, 10);
         assert_eq!(total.per_account, [0, 10]);
+        assert_eq!(total.per_target, [4, 3, 3]);
         assert_eq!(total.errors.len(), MAX_ERROR_LINES);
         assert_eq!(total.errors[0], "RCPT: 550 no such user 0");
     }

@@ -55,6 +55,16 @@ pub struct Addrs {
     pub cluster_internal: SocketAddr,
 }
 
+/// How [`Cluster::prepare_with`] lays the members out.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Peers reach each other directly, without the partition proxies (`chaos bench cluster`:
+    /// no bytes copied through this process). Partitions cannot be made then.
+    pub direct: bool,
+    /// TOML appended to every member's config (sections not written otherwise, e.g. `[smtp]`).
+    pub extra_config: String,
+}
+
 /// One member process.
 #[derive(Debug)]
 pub struct Member {
@@ -88,17 +98,27 @@ impl Member {
         base: &Path,
         join: Option<SocketAddr>,
         net: Arc<Net>,
+        options: &Options,
     ) -> Result<Self> {
-        let proxy_listener = TcpListener::bind("127.0.0.1:0").context("bind proxy")?;
+        let internal = free_port()?;
+        let (cluster, proxy) = if options.direct {
+            (internal, None)
+        } else {
+            let listener = TcpListener::bind("127.0.0.1:0").context("bind proxy")?;
+            let addr = listener.local_addr().context("proxy address")?;
+            (
+                addr,
+                Some(proxy::start(net.clone(), index, listener, internal)?),
+            )
+        };
         let addrs = Addrs {
             smtp: free_port()?,
             pop3: free_port()?,
             cli: free_port()?,
             imap: free_port()?,
-            cluster: proxy_listener.local_addr().context("proxy address")?,
-            cluster_internal: free_port()?,
+            cluster,
+            cluster_internal: internal,
         };
-        let proxy = proxy::start(net.clone(), index, proxy_listener, addrs.cluster_internal)?;
         let dir = root.join(format!("node{index}"));
         std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
         let mut text = String::new();
@@ -144,6 +164,9 @@ impl Member {
         let _ = writeln!(text, "\n[queue]\nretry_secs = 1");
         let _ = writeln!(text, "\n[pop3]\nplaintext_on_loopback = true");
         let _ = writeln!(text, "\n[imap]\nplaintext_on_loopback = true");
+        if !options.extra_config.is_empty() {
+            let _ = writeln!(text, "\n{}", options.extra_config);
+        }
         let config = dir.join("mailnode.toml");
         std::fs::write(&config, text).with_context(|| format!("write {}", config.display()))?;
         Ok(Self {
@@ -155,7 +178,7 @@ impl Member {
             paused: false,
             starts: 0,
             net,
-            proxy: Some(proxy),
+            proxy,
         })
     }
 
@@ -167,6 +190,11 @@ impl Member {
     /// The log file (stdout and stderr of every start, appended).
     pub fn log_path(&self) -> &Path {
         &self.log
+    }
+
+    /// The process id while it runs.
+    pub fn process_id(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
     }
 
     fn pid(&self) -> Result<Pid> {
@@ -336,11 +364,24 @@ impl Cluster {
     /// # Errors
     /// Fails if a folder, port or config file cannot be made.
     pub fn prepare(n: usize, root: &Path, mailnode: PathBuf) -> Result<Self> {
+        Self::prepare_with(n, root, mailnode, &Options::default())
+    }
+
+    /// Like [`Cluster::prepare`], laid out as `options` says.
+    ///
+    /// # Errors
+    /// Fails if a folder, port or config file cannot be made.
+    pub fn prepare_with(
+        n: usize,
+        root: &Path,
+        mailnode: PathBuf,
+        options: &Options,
+    ) -> Result<Self> {
         let base = root.join("base");
         std::fs::create_dir_all(&base).with_context(|| format!("create {}", base.display()))?;
         let net = Net::new(n);
         let mut members = Vec::with_capacity(n);
-        let first = Member::prepare(1, root, &base, None, net.clone())?;
+        let first = Member::prepare(1, root, &base, None, net.clone(), options)?;
         let join = first.addrs.cluster;
         members.push(first);
         for index in 2..=n {
@@ -350,6 +391,7 @@ impl Cluster {
                 &base,
                 Some(join),
                 net.clone(),
+                options,
             )?);
         }
         Ok(Self {
