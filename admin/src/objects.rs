@@ -449,6 +449,14 @@ impl AdminApi {
                 Ok(Some(Value::String(value)))
             }
             Command::SetIpList { list, value } => {
+                // Mixed versions (a rolling upgrade): only what every member applies.
+                let needs = cluster::directory::ip_list_protocol(list);
+                let speaks = self.cluster.status().effective_protocol();
+                if speaks.is_some_and(|v| v < needs) {
+                    return Err(Error::Unavailable(format!(
+                        "{list} needs every cluster member at protocol {needs}; upgrade the members first"
+                    )));
+                }
                 let value = value.replace("\r\n", "\n").replace('\r', "\n");
                 self.propose(DirectoryOp::SetIpList {
                     name: list.to_string(),

@@ -12,9 +12,14 @@
 //! Across nodes, an account is open on one node at a time: before any
 //! operation the hub holds (or renews) the account's lease in Raft
 //! (`crate::lease`); when another node holds it the operation fails with
-//! [`Error::AccountBusy`] (forwarding to the holder is future work,
-//! TODO(#6)). A lease taken anew means another node may have written the
-//! files, so what was cached is dropped.
+//! [`Error::AccountBusy`]. Deliveries are then handed to the holder
+//! ([`AccountHub::deliver`]); POP3 and IMAP sessions pin the lease for
+//! their lifetime ([`AccountHub::pin`]), and a session that logs in on
+//! another member is handed to the holder whole
+//! ([`crate::rpc::RpcRequest::OpenSession`]), so one member serves all of
+//! an account's sessions and they see one state. A lease taken anew means
+//! another node may have written the files, so whatever takes it (an
+//! operation, a pin, a renewal) drops what was cached.
 //!
 //! An account's INBOX stays open between operations (opening replays the
 //! mailbox index, which grows with the mailbox), up to
@@ -278,7 +283,7 @@ impl AccountHub {
         F: FnOnce(&AccountStore) -> storage::Result<R> + Send + 'static,
         R: Send + 'static,
     {
-        let (mut slot, _) = self.acquire(account).await?;
+        let mut slot = self.acquire(account).await?;
         if slot.inbox.take().is_some() {
             self.inner.open_inboxes.fetch_sub(1, Ordering::Relaxed);
         }
@@ -372,7 +377,7 @@ impl AccountHub {
         if mailbox.eq_ignore_ascii_case("INBOX") {
             return self.inbox(account, kind, f).await;
         }
-        let (slot, _) = self.acquire(account).await?;
+        let slot = self.acquire(account).await?;
         let hub = self.clone();
         let target = account.clone();
         let name = mailbox.to_owned();
@@ -412,10 +417,7 @@ impl AccountHub {
         F: FnOnce(&mut Mailbox) -> storage::Result<R> + Send + 'static,
         R: Send + 'static,
     {
-        let (mut slot, anew) = self.acquire(account).await?;
-        if anew && slot.inbox.take().is_some() {
-            self.inner.open_inboxes.fetch_sub(1, Ordering::Relaxed);
-        }
+        let mut slot = self.acquire(account).await?;
         let hub = self.clone();
         let target = account.clone();
         tokio::task::spawn_blocking(move || -> Result<R> {
@@ -439,24 +441,24 @@ impl AccountHub {
         .map_err(|e| Error::Task(e.to_string()))?
     }
 
-    /// Takes the account's lock, then makes sure this node holds its lease.
-    /// Returns the lock and whether the lease was taken anew. Refused once
-    /// the hub is closed (the node is stopping).
-    async fn acquire(
-        &self,
-        account: &AccountRef,
-    ) -> Result<(tokio::sync::OwnedMutexGuard<Slot>, bool)> {
+    /// Takes the account's lock, then makes sure this node holds its lease;
+    /// when the lease is taken anew, the cached INBOX is dropped (another
+    /// node may have written since). Refused once the hub is closed (the
+    /// node is stopping).
+    async fn acquire(&self, account: &AccountRef) -> Result<tokio::sync::OwnedMutexGuard<Slot>> {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(Error::Shutdown);
         }
-        let slot = self.slot(account).lock_owned().await;
+        let mut slot = self.slot(account).lock_owned().await;
         // Checked again under the lock: `close` takes every lock after
         // setting the flag, so nothing starts once it has passed.
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(Error::Shutdown);
         }
-        let anew = self.ensure_lease(account).await?;
-        Ok((slot, anew))
+        if self.ensure_lease(account).await? && slot.inbox.take().is_some() {
+            self.inner.open_inboxes.fetch_sub(1, Ordering::Relaxed);
+        }
+        Ok(slot)
     }
 
     /// Right before touching the files: the lease must still be valid (a

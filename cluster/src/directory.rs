@@ -60,6 +60,17 @@ pub const IP_LISTS: &[&str] = &[
     "DeniedIPs",
 ];
 
+/// The node-to-node protocol version whose members know address list
+/// `name`: a member of an older version rejects a `SetIpList` that the
+/// others apply, so the list is set only once every member speaks it
+/// (the cluster's effective version, see `ClusterStatus`).
+pub fn ip_list_protocol(name: &str) -> u32 {
+    match name {
+        "WhiteHoleIPs" | "DeniedIPs" => 3,
+        _ => 1,
+    }
+}
+
 /// One domain and its objects.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Domain {

@@ -24,7 +24,7 @@ const RETRY_PAUSE: Duration = Duration::from_millis(100);
 /// How long the leader waits for a majority to take an entry before the
 /// proposer hears an error (the entry may still commit later: callers
 /// that must know check, as the enqueuer does).
-pub const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A member that has not heard from a leader backed by a majority for this
 /// long considers itself cut off (heartbeats come every 250 ms; an
 /// election takes 1–2 s).

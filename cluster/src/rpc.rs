@@ -34,7 +34,9 @@ use crate::raft::{Request, Response, TypeConfig, decode, encode};
 ///
 /// - 1: Raft, forwarded writes, read index, membership, deliveries, status.
 /// - 2: session handoff ([`RpcRequest::OpenSession`]).
-pub const PROTOCOL_VERSION: u32 = 2;
+/// - 3: the `WhiteHoleIPs` and `DeniedIPs` address lists
+///   ([`crate::directory::ip_list_protocol`]).
+pub const PROTOCOL_VERSION: u32 = 3;
 /// The first version with [`RpcRequest::OpenSession`].
 pub const SESSION_HANDOFF_VERSION: u32 = 2;
 /// The oldest version this build still speaks; older peers are refused.

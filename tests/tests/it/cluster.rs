@@ -294,9 +294,19 @@ fn issue_6_a_member_of_the_previous_version_works_and_then_upgrades() {
     idler.send("DONE");
     until_tagged(&mut idler, "a2", "OK");
     cmd(&mut idler, "a3", "LOGOUT", "OK");
+    // A list the old member does not know is not set while it is a member.
+    admin.send("SetWhiteHoleIPs \"127.0.0.9\"");
+    let refused = admin.line();
+    assert!(refused.contains("upgrade the members first"), "{refused}");
 
     // Upgraded in place: now sessions elsewhere are handed to it.
     let n3 = n3.restart_with(|c| c.cluster_protocol = None);
+    let set = wait_for(Duration::from_secs(20), || {
+        let mut admin = cli(n1, "postmaster", POSTMASTER_PASSWORD);
+        admin.send("SetWhiteHoleIPs \"127.0.0.9\"");
+        admin.line().starts_with("200").then_some(())
+    });
+    assert!(set.is_some(), "the list is still refused after the upgrade");
     let mut upgraded = imap_login(&n3, "erin", "pw");
     cmd(&mut upgraded, "b1", "SELECT INBOX", "OK");
     let mut other = imap_login(n2, "erin", "pw");
