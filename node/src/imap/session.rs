@@ -539,7 +539,7 @@ impl Driver {
     /// The CAPABILITY list for the current state (RFC 9051 §7.2.2).
     fn capability(&self) -> String {
         let mut caps = String::from(
-            "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE CHILDREN UNSELECT SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC ESEARCH SEARCHRES QUOTA QUOTA=RES-STORAGE SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES",
+            "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE CHILDREN UNSELECT SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC ESEARCH SEARCHRES QUOTA QUOTA=RES-STORAGE SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES SORT=DISPLAY",
         );
         if self.auth.is_none() {
             if !self.tls_active {
@@ -1884,6 +1884,8 @@ impl Driver {
                         from: parsed.first_mailbox("From").to_ascii_uppercase(),
                         to: parsed.first_mailbox("To").to_ascii_uppercase(),
                         cc: parsed.first_mailbox("Cc").to_ascii_uppercase(),
+                        display_from: parsed.display_name("From"),
+                        display_to: parsed.display_name("To"),
                     });
                 }
                 Ok((hits, top_modseq))

@@ -920,6 +920,7 @@ fn issue_3_sort_and_thread() {
         lines[0].contains(" SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES"),
         "{lines:?}"
     );
+    assert!(lines[0].contains(" SORT=DISPLAY"), "{lines:?}");
     // (from, sent date, subject, internal date), appended as 1..5.
     let msgs = [
         (
@@ -970,6 +971,8 @@ fn issue_3_sort_and_thread() {
         ("SORT (ARRIVAL) UTF-8 ALL", "* SORT 5 4 3 2 1"),
         ("SORT (SUBJECT) UTF-8 ALL", "* SORT 1 2 4 3 5"),
         ("SORT (REVERSE FROM) UTF-8 ALL", "* SORT 5 1 3 2 4"),
+        // RFC 5957: no display names here, so the addr-specs.
+        ("SORT (DISPLAYFROM) UTF-8 ALL", "* SORT 2 4 3 1 5"),
         ("SORT (SUBJECT REVERSE DATE) UTF-8 ALL", "* SORT 4 1 2 5 3"),
         ("UID SORT (DATE) US-ASCII SUBJECT meeting", "* SORT 3 5"),
         ("SORT (SIZE) UTF-8 DELETED", "* SORT"),

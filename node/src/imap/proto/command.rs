@@ -1451,6 +1451,8 @@ fn parse_sort(p: &mut Parser<'_>, uid: bool) -> PResult<CommandKind> {
             "ARRIVAL" => SortKey::Arrival,
             "CC" => SortKey::Cc,
             "DATE" => SortKey::Date,
+            "DISPLAYFROM" => SortKey::DisplayFrom,
+            "DISPLAYTO" => SortKey::DisplayTo,
             "FROM" => SortKey::From,
             "SIZE" => SortKey::Size,
             "SUBJECT" => SortKey::Subject,

@@ -198,6 +198,34 @@ impl<'a> Parsed<'a> {
         }
     }
 
+    /// The DISPLAYFROM / DISPLAYTO sort key of `field` (`From` or `To`,
+    /// RFC 5957 §2), lower case: the decoded display name of the first
+    /// address, else its addr-spec; for a group, as for SORT (CC), its
+    /// name. Empty when there is no address.
+    pub fn display_name(&self, field: &str) -> String {
+        let Some(m) = &self.msg else {
+            return String::new();
+        };
+        let list = if field == "From" { m.from() } else { m.to() };
+        let key = match list {
+            Some(Address::Group(groups)) => groups
+                .first()
+                .and_then(|g| g.name.as_deref())
+                .unwrap_or_default()
+                .to_owned(),
+            Some(a) => addr_list(a)
+                .into_iter()
+                .next()
+                .map(|(name, addr)| match name.filter(|n| !n.trim().is_empty()) {
+                    Some(n) => n,
+                    None => addr.unwrap_or_default(),
+                })
+                .unwrap_or_default(),
+            None => String::new(),
+        };
+        lower(key.trim())
+    }
+
     /// The Message-ID without angle brackets.
     pub fn message_id(&self) -> Option<String> {
         Some(self.msg.as_ref()?.message_id()?.to_owned())

@@ -15,6 +15,11 @@ pub enum SortKey {
     Arrival,
     /// First Cc address's mailbox (local part).
     Cc,
+    /// RFC 5957 DISPLAYFROM: the first From address's display name, else
+    /// its addr-spec.
+    DisplayFrom,
+    /// RFC 5957 DISPLAYTO: the same for To.
+    DisplayTo,
     /// Sent date (Date header, UTC), else the internal date.
     Date,
     /// First From address's mailbox.
@@ -64,6 +69,10 @@ pub struct SortFields {
     pub to: String,
     /// First Cc mailbox, ASCII upper case.
     pub cc: String,
+    /// DISPLAYFROM key (RFC 5957), lower case.
+    pub display_from: String,
+    /// DISPLAYTO key (RFC 5957), lower case.
+    pub display_to: String,
     /// The subject was a reply or forward (THREAD=REFERENCES).
     pub reply: bool,
     /// Message-ID without angle brackets (THREAD=REFERENCES).
@@ -77,6 +86,8 @@ impl SortFields {
         match key {
             SortKey::Arrival => self.arrival.cmp(&other.arrival),
             SortKey::Cc => self.cc.cmp(&other.cc),
+            SortKey::DisplayFrom => self.display_from.cmp(&other.display_from),
+            SortKey::DisplayTo => self.display_to.cmp(&other.display_to),
             SortKey::Date => self.date.cmp(&other.date),
             SortKey::From => self.from.cmp(&other.from),
             SortKey::Size => self.size.cmp(&other.size),
@@ -574,6 +585,38 @@ mod tests {
         assert_eq!(ids(&m), [4, 3, 2, 1]);
         sort(&mut m, &[c(SortKey::From, false)]);
         assert_eq!(ids(&m), [3, 2, 4, 1]);
+    }
+
+    /// RFC 5957 §2 with imaptest's `sort-display-from` messages.
+    #[test]
+    fn rfc5957_display_from() {
+        let froms = [
+            "foo bar <a@b.c>",
+            "b@c.d",
+            "d",
+            "=?iso-8859-1?q?foo_aar?= <e@f.g>",
+            "=?iso-8859-1?q?foo_car?= <f@g.h>",
+            "group: x@y.z;",
+        ];
+        let mut m: Vec<SortFields> = froms
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let raw = format!("From: {f}\r\n\r\nbody\r\n");
+                SortFields {
+                    id: i as u32 + 1,
+                    display_from: super::super::message::Parsed::new(raw.as_bytes())
+                        .display_name("From"),
+                    ..SortFields::default()
+                }
+            })
+            .collect();
+        let c = |key, reverse| SortCriterion { key, reverse };
+        let ids = |m: &[SortFields]| m.iter().map(|f| f.id).collect::<Vec<_>>();
+        sort(&mut m, &[c(SortKey::DisplayFrom, false)]);
+        assert_eq!(ids(&m), [2, 3, 4, 1, 5, 6]);
+        sort(&mut m, &[c(SortKey::DisplayFrom, true)]);
+        assert_eq!(ids(&m), [6, 5, 1, 4, 3, 2]);
     }
 
     /// RFC 5256 §4 response shape: `(root)`, `(root child)`,

@@ -532,6 +532,16 @@ fn rfc5256_sort_and_thread_syntax() {
     };
     assert_eq!(criteria.len(), 5);
     assert!(matches!(key, SearchKey::And(ref k) if k.len() == 2));
+    // RFC 5957 §3.
+    let CommandKind::Sort { criteria, .. } =
+        parse("A286 SORT (DISPLAYFROM REVERSE DISPLAYTO) UTF-8 ALL")
+    else {
+        panic!()
+    };
+    assert_eq!(
+        criteria,
+        [c(SortKey::DisplayFrom, false), c(SortKey::DisplayTo, true)]
+    );
     assert!(matches!(
         parse("A285 THREAD ORDEREDSUBJECT UTF-8 SINCE 5-MAR-2000"),
         CommandKind::Thread { uid: false, .. }
