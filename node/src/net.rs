@@ -97,6 +97,8 @@ pub enum Ended {
 pub trait Framer {
     /// Adds bytes read from the client.
     fn feed(&mut self, bytes: &[u8]);
+    /// Takes out the bytes not framed yet (input the client sent ahead).
+    fn take_rest(&mut self) -> Vec<u8>;
 }
 
 /// How long the final flush and TLS close_notify may take.
@@ -201,6 +203,19 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, R: Framer> Conn<IO, R> {
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
         Ok(Conn::new(stream, rx, idle, self.stopping))
+    }
+
+    /// Writes the pending replies, then relays the client's bytes to and
+    /// from the member that now serves the session ([`crate::handoff`]),
+    /// input sent ahead first, until the session ends there.
+    ///
+    /// # Errors
+    /// The pending replies could not be written.
+    pub async fn relay_to(mut self, holder: tokio::net::TcpStream) -> Result<(), Ended> {
+        self.flush().await?;
+        let pending = self.rx.take_rest();
+        crate::handoff::relay(self.stream, pending, holder).await;
+        Ok(())
     }
 
     /// Best-effort final write and shutdown (TLS close_notify).

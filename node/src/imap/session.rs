@@ -197,11 +197,10 @@ impl Driver {
                 Flow::Close => break Ended::Closed,
                 Flow::Ended(e) => break e,
                 Flow::Handoff(holder) => {
-                    if let Err(e) = conn.flush().await {
-                        break e;
+                    if let Err(e) = conn.relay_to(holder).await {
+                        driver.log(level::LOW, format_args!("handing over failed: {e:?}"));
+                        return;
                     }
-                    let pending = conn.rx.take_rest();
-                    crate::handoff::relay(conn.stream, pending, holder).await;
                     driver.log(
                         level::LOW,
                         format_args!("session ended on the account's member"),
@@ -286,6 +285,10 @@ type Conn<IO> = crate::net::Conn<IO, Receiver>;
 impl Framer for Receiver {
     fn feed(&mut self, bytes: &[u8]) {
         Receiver::feed(self, bytes);
+    }
+
+    fn take_rest(&mut self) -> Vec<u8> {
+        Receiver::take_rest(self)
     }
 }
 

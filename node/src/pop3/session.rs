@@ -147,11 +147,10 @@ async fn serve<IO: AsyncRead + AsyncWrite + Unpin>(mut driver: Driver, mut conn:
             Flow::Close => break Ended::Closed,
             Flow::Ended(ended) => break ended,
             Flow::Handoff(holder) => {
-                if let Err(ended) = conn.flush().await {
-                    break ended;
+                if let Err(ended) = conn.relay_to(holder).await {
+                    driver.log(level::LOW, format_args!("handing over failed: {ended:?}"));
+                    return;
                 }
-                let pending = conn.rx.take_rest();
-                crate::handoff::relay(conn.stream, pending, holder).await;
                 driver.log(
                     level::LOW,
                     format_args!("session ended on the account's member"),
@@ -245,6 +244,10 @@ type Conn<IO> = crate::net::Conn<IO, LineReceiver>;
 impl Framer for LineReceiver {
     fn feed(&mut self, bytes: &[u8]) {
         LineReceiver::feed(self, bytes);
+    }
+
+    fn take_rest(&mut self) -> Vec<u8> {
+        LineReceiver::take_rest(self)
     }
 }
 
