@@ -34,6 +34,7 @@ pub struct AdminApi {
     pub(crate) cluster: ClusterHandle,
     pub(crate) accounts: AccountHub,
     pub(crate) control: Option<Arc<dyn NodeControl>>,
+    verified: crate::verified::VerifiedPasswords,
 }
 
 impl AdminApi {
@@ -43,6 +44,7 @@ impl AdminApi {
             cluster,
             accounts,
             control: None,
+            verified: crate::verified::VerifiedPasswords::new(),
         }
     }
 
@@ -116,10 +118,20 @@ impl AdminApi {
         password: &str,
     ) -> Option<AccountRef> {
         let (account, hash) = found?;
+        if self.verified.contains(&hash, password) {
+            return Some(account);
+        }
         let password = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || cluster::password::verify(&password, &hash))
-            .await
-            .unwrap_or(false);
+        let verified = self.verified.clone();
+        let ok = tokio::task::spawn_blocking(move || {
+            let ok = cluster::password::verify(&password, &hash);
+            if ok {
+                verified.insert(&hash, &password);
+            }
+            ok
+        })
+        .await
+        .unwrap_or(false);
         ok.then_some(account)
     }
 

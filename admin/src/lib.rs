@@ -10,6 +10,7 @@ pub mod error;
 mod objects;
 mod relay;
 pub mod rights;
+mod verified;
 pub mod views;
 pub mod web;
 

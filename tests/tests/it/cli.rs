@@ -124,6 +124,18 @@ fn account_commands_and_errors() {
         "VerifyAccountPassword bob PASSWORD \"nope\"",
         "501 ",
     );
+    // A password verified before (and remembered) stops working once changed.
+    run(&mut c, "SetAccountPassword bob PASSWORD \"pw2\"", "200 OK");
+    run(
+        &mut c,
+        "VerifyAccountPassword bob PASSWORD \"pw1\"",
+        "501 ",
+    );
+    run(
+        &mut c,
+        "VerifyAccountPassword bob PASSWORD \"pw2\"",
+        "200 OK",
+    );
     run(&mut c, "SetAccountAliases bob (robert, bobby)", "200 OK");
     run(&mut c, "GetAccountAliases bob", "201 (robert, bobby)");
     run(&mut c, "CreateAccount bobby", "501 ");
