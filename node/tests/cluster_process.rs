@@ -85,3 +85,83 @@ fn issue_6_kill_9_of_the_leader_and_full_restart_lose_nothing() {
     send_messages(nodes[2].addr("smtp"), 60, 10);
     wait_all_once(&base, 70);
 }
+
+/// Runs `mailnode cluster ARGS --config CONFIG` and returns its output.
+fn cluster_command(config: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailnode"))
+        .arg("cluster")
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("mailnode cluster runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "mailnode cluster {args:?} failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// `mailnode cluster leave` drains a member (its process stops) and takes
+/// it out of the cluster; `mailnode cluster remove ID` takes out a dead
+/// one; the members left keep serving.
+#[test]
+fn issue_6_leave_and_remove_take_members_out() {
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let base = dirs[0].path().join("base");
+    let ports: Vec<String> = (0..4).map(|_| free_port()).collect();
+    let configs: Vec<_> = (0..4)
+        .map(|i| {
+            let join = (i > 0).then(|| ports[0].as_str());
+            let name = format!("node{}", i + 1);
+            write_member_config(dirs[i].path(), &base, &name, &ports[i], join)
+        })
+        .collect();
+    // One at a time, so that ids follow the start order.
+    let mut nodes: Vec<Option<NodeProcess>> = configs
+        .iter()
+        .map(|c| Some(NodeProcess::start(c)))
+        .collect();
+    let id_of = |i: usize| -> String {
+        std::fs::read_to_string(dirs[i].path().join("node/node.id"))
+            .expect("node id")
+            .trim()
+            .to_string()
+    };
+    let status = cluster_command(&configs[0], &["status"]);
+    for i in 1..=4 {
+        assert!(status.contains(&format!(" node{i} ")), "{status}");
+    }
+
+    // `leave` stops the member's process (SIGTERM) and waits for it; the
+    // test reaps it, as init would.
+    let leaving = {
+        let config = configs[2].clone();
+        std::thread::spawn(move || cluster_command(&config, &["leave"]))
+    };
+    let drained = nodes[2].take().unwrap();
+    assert!(
+        drained.wait_exit(Duration::from_secs(60)),
+        "node3 did not stop"
+    );
+    leaving.join().expect("leave finished");
+    let dead = nodes[3].take().unwrap();
+    let dead_id = id_of(3);
+    dead.kill_9();
+    cluster_command(&configs[0], &["remove", &dead_id]);
+
+    let status = cluster_command(&configs[1], &["status"]);
+    assert!(
+        status.contains(" node1 ") && status.contains(" node2 "),
+        "{status}"
+    );
+    assert!(
+        !status.contains(" node3 ") && !status.contains(" node4 "),
+        "{status}"
+    );
+    // The two left commit and deliver on their own.
+    send_messages(nodes[1].as_ref().unwrap().addr("smtp"), 0, 5);
+    wait_all_once(&base, 5);
+}

@@ -71,6 +71,19 @@ impl NodeProcess {
         self.addrs[key]
     }
 
+    /// Waits until the process exits by itself (and reaps it, so that a
+    /// `kill -0` probe no longer sees it); false after `limit`.
+    pub fn wait_exit(mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.child.try_wait().expect("wait").is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
     /// SIGKILL: no shutdown code runs.
     pub fn kill_9(mut self) {
         self.child.kill().expect("kill -9");
