@@ -20,6 +20,10 @@ use crate::syslog::{SystemLog, level};
 
 /// Ids reserved per Raft round trip.
 const ID_BLOCK: u64 = 1000;
+/// How long an enqueue whose commit answer was lost keeps asking the
+/// cluster whether it committed (a partition may have to heal first),
+/// before the client is left without an answer.
+const RESOLVE_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// A message to enqueue.
 #[derive(Debug)]
@@ -208,22 +212,16 @@ impl Shared {
                 // the cluster, once it has a leader again, before saying
                 // anything: a refused message must not be delivered, and an
                 // accepted one must keep its body.
-                let known = self
-                    .cluster
-                    .read_linearizable(|s| {
-                        s.queue.entries.contains_key(&id) || s.queue.removable.contains(&id)
-                    })
-                    .await;
-                match known {
-                    Ok(true) => {
+                match self.resolve(id).await {
+                    Some(true) => {
                         self.log.write(level::MAJOR, "ENQUEUER", &ctx, "enqueued");
                         self.count_accepted();
                         Ok(id)
                     }
-                    Ok(false) => Err(self.refuse(id, Error::Cluster(e), true)),
-                    // Still unknown: keep the body; the orphan sweep removes
-                    // it later if the entry never committed.
-                    Err(_) => Err(self.refuse(id, Error::Cluster(e), false)),
+                    Some(false) => Err(self.refuse(id, Error::Cluster(e), true)),
+                    // Still unknown: keep the body (the orphan sweep removes
+                    // it if the entry never committed) and say nothing.
+                    None => Err(self.refuse(id, Error::OutcomeUnknown(e.to_string()), false)),
                 }
             }
             Ok(CommandResult::Rejected(r)) => Err(self.refuse(id, Error::Rejected(r), true)),
@@ -232,6 +230,25 @@ impl Shared {
                 Error::Task(format!("unexpected enqueue result {other:?}")),
                 true,
             )),
+        }
+    }
+
+    /// Whether entry `id` committed, asked of the leader until it answers
+    /// (at most [`RESOLVE_WAIT`]); `None` if it never did.
+    async fn resolve(&self, id: QueueId) -> Option<bool> {
+        let deadline = tokio::time::Instant::now() + RESOLVE_WAIT;
+        loop {
+            let known = self
+                .cluster
+                .read_linearizable(|s| {
+                    s.queue.entries.contains_key(&id) || s.queue.removable.contains(&id)
+                })
+                .await;
+            match known {
+                Ok(known) => return Some(known),
+                Err(_) if tokio::time::Instant::now() > deadline => return None,
+                Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+            }
         }
     }
 

@@ -41,6 +41,11 @@ pub enum Error {
     /// A background task died.
     #[error("internal task failed: {0}")]
     Task(String),
+    /// The cluster could not say whether a message was queued: the client
+    /// must hear neither `250` nor a refusal (it may have been queued, so a
+    /// refusal could turn out false).
+    #[error("outcome unknown: {0}")]
+    OutcomeUnknown(String),
 }
 
 impl Error {
@@ -64,7 +69,11 @@ impl Error {
             Error::Storage(e) => e.is_temporary(),
             Error::Cluster(e) => e.is_temporary(),
             Error::Rejected(_) | Error::Config(_) => false,
-            Error::Io { .. } | Error::Bind { .. } | Error::Tls(_) | Error::Task(_) => true,
+            Error::Io { .. }
+            | Error::Bind { .. }
+            | Error::Tls(_)
+            | Error::Task(_)
+            | Error::OutcomeUnknown(_) => true,
         }
     }
 }

@@ -336,7 +336,13 @@ impl SmtpSession {
         let (reply, rest) = loop {
             match receiver.feed(&chunk) {
                 DataStatus::NeedMore => {}
-                DataStatus::Done { message, rest } => break (self.submit(message).await, rest),
+                DataStatus::Done { message, rest } => match self.submit(message).await {
+                    Some(reply) => break (reply, rest),
+                    // Neither `250` nor a refusal can be told truthfully:
+                    // the client retries (RFC 5321 §6.1: rather twice than
+                    // lost).
+                    None => return Err(Ended),
+                },
                 DataStatus::TooBig { rest } => {
                     self.log(level::PROBLEM, "message refused: too big");
                     break (Reply::too_big(), rest);
@@ -359,12 +365,13 @@ impl SmtpSession {
     }
 
     /// Adds the trace field and hands the message to the enqueuer; `250`
-    /// only once it is committed.
-    async fn submit(&mut self, message: Vec<u8>) -> Reply {
+    /// only once it is committed. `None`: whether it was queued is unknown,
+    /// so the connection closes without a reply.
+    async fn submit(&mut self, message: Vec<u8>) -> Option<Reply> {
         let Some(txn) = self.proto.transaction() else {
             // The state machine keeps the transaction until
             // `data_received`; without one there is nothing to queue.
-            return Reply::new(451, "4.3.0", "Local error in processing");
+            return Some(Reply::new(451, "4.3.0", "Local error in processing"));
         };
         let return_path = txn
             .from
@@ -388,7 +395,7 @@ impl SmtpSession {
             .collect();
         let (auth, message) = match self.authentication(&return_path, message).await {
             Ok(checked) => checked,
-            Err(reply) => return reply,
+            Err(reply) => return Some(reply),
         };
         let mut body = auth.into_bytes();
         body.extend_from_slice(self.received_field(&txn.rcpts).as_bytes());
@@ -414,18 +421,22 @@ impl SmtpSession {
                             .join(",")
                     ),
                 );
-                Reply::queued(&id.to_string())
+                Some(Reply::queued(&id.to_string()))
+            }
+            Ok(Err(err @ Error::OutcomeUnknown(_))) => {
+                self.log(level::PROBLEM, &format!("closing without a reply: {err}"));
+                None
             }
             Ok(Err(err)) => {
                 self.log(level::PROBLEM, &format!("message not queued: {err}"));
-                error_reply(&err)
+                Some(error_reply(&err))
             }
             Err(err) => {
                 self.log(
                     level::PROBLEM,
                     &format!("message not queued: enqueuer: {err}"),
                 );
-                Reply::new(451, "4.3.0", "Local error in processing")
+                Some(Reply::new(451, "4.3.0", "Local error in processing"))
             }
         }
     }
