@@ -126,11 +126,7 @@ fn account_commands_and_errors() {
     );
     // A password verified before (and remembered) stops working once changed.
     run(&mut c, "SetAccountPassword bob PASSWORD \"pw2\"", "200 OK");
-    run(
-        &mut c,
-        "VerifyAccountPassword bob PASSWORD \"pw1\"",
-        "501 ",
-    );
+    run(&mut c, "VerifyAccountPassword bob PASSWORD \"pw1\"", "501 ");
     run(
         &mut c,
         "VerifyAccountPassword bob PASSWORD \"pw2\"",
