@@ -28,6 +28,11 @@ use crate::error::{Error, Result};
 /// dictionaries; it is never stored with the other settings.
 pub(crate) const PASSWORD_KEY: &str = "Password";
 
+/// A credential check that could not be decided: this member cannot
+/// reach the leader to confirm what its own state does not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Undecided;
+
 /// The administration API.
 #[derive(Clone)]
 pub struct AdminApi {
@@ -55,9 +60,26 @@ impl AdminApi {
         self
     }
 
-    /// Checks a clear-text login password; returns the account. Accounts
-    /// of a suspended domain cannot log in; forwarders are not logins.
+    /// Checks a clear-text login password; returns the account (`None`
+    /// for a failed login or when the check cannot be decided, see
+    /// [`AdminApi::check_password`]).
     pub async fn verify_password(&self, login: &str, password: &str) -> Option<AccountRef> {
+        self.check_password(login, password).await.ok().flatten()
+    }
+
+    /// Checks a clear-text login password: `Ok(Some(account))`, or
+    /// `Ok(None)` for wrong credentials. Accounts of a suspended domain
+    /// cannot log in; forwarders are not logins.
+    ///
+    /// # Errors
+    /// [`Undecided`] when this member's state does not confirm the password
+    /// and the leader cannot be asked (a member cut off from the majority):
+    /// protocols answer with a temporary failure, not "invalid credentials".
+    pub async fn check_password(
+        &self,
+        login: &str,
+        password: &str,
+    ) -> std::result::Result<Option<AccountRef>, Undecided> {
         let lookup = |s: &cluster::State| {
             let account = s.directory.login_account(login)?;
             let hash = s
@@ -72,18 +94,24 @@ impl AdminApi {
         let local = self.cluster.read(lookup);
         if let Some(found) = self.check_hash(local.clone(), password).await {
             self.logged_in(&found);
-            return Some(found);
+            return Ok(Some(found));
         }
         // A miss may only mean this member lags: an account created (or a
         // password set) through another member a moment ago must work here
         // at once (DESIGN §5.5), so look again at the leader's state.
-        let fresh = self.cluster.read_linearizable(lookup).await.ok().flatten();
+        let fresh = self
+            .cluster
+            .read_linearizable(lookup)
+            .await
+            .map_err(|_| Undecided)?;
         if fresh == local {
-            return None;
+            return Ok(None);
         }
-        let found = self.check_hash(fresh, password).await?;
-        self.logged_in(&found);
-        Some(found)
+        let found = self.check_hash(fresh, password).await;
+        if let Some(found) = &found {
+            self.logged_in(found);
+        }
+        Ok(found)
     }
 
     /// Tells the node which account the current session logged in as
@@ -98,18 +126,23 @@ impl AdminApi {
     /// the password, and, as proxy authorization is not offered, an
     /// authorization identity given by the client must name the same
     /// account.
+    ///
+    /// # Errors
+    /// [`Undecided`], as [`AdminApi::check_password`].
     pub async fn verify_sasl(
         &self,
         authzid: Option<&str>,
         user: &str,
         password: &str,
-    ) -> Option<AccountRef> {
-        let account = self.verify_password(user, password).await?;
+    ) -> std::result::Result<Option<AccountRef>, Undecided> {
+        let Some(account) = self.check_password(user, password).await? else {
+            return Ok(None);
+        };
         let Some(authzid) = authzid else {
-            return Some(account);
+            return Ok(Some(account));
         };
         let named = self.cluster.read(|s| s.directory.login_account(authzid));
-        (named.as_ref() == Some(&account)).then_some(account)
+        Ok((named.as_ref() == Some(&account)).then_some(account))
     }
 
     async fn check_hash(

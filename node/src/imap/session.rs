@@ -48,6 +48,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use admin::api::Undecided;
 use cluster::rpc::{SessionHandoff, SessionProtocol};
 use cluster::{AccountRef, SessionPin};
 use storage::{AccountKind, Flags, MailboxFormat, NewMessage, Uid};
@@ -636,7 +637,7 @@ impl Driver {
                         "LOGIN needs TLS; use STARTTLS",
                     );
                 } else {
-                    let account = self.services.admin.verify_password(&user, &password).await;
+                    let account = self.services.admin.check_password(&user, &password).await;
                     return self.login(conn, t, account, &user, "LOGIN").await;
                 }
             }
@@ -881,10 +882,23 @@ impl Driver {
         &mut self,
         conn: &mut Conn<IO>,
         tag: &str,
-        account: Option<AccountRef>,
+        account: Result<Option<AccountRef>, Undecided>,
         user: &str,
         method: &str,
     ) -> Flow {
+        let Ok(account) = account else {
+            self.log(
+                level::PROBLEM,
+                format_args!("'{user}' {method} undecided: the cluster cannot be asked"),
+            );
+            conn.status(
+                tag,
+                Status::No,
+                Some("UNAVAILABLE"),
+                "The credentials cannot be checked now; try again later",
+            );
+            return Flow::Continue;
+        };
         let Some(account) = account else {
             self.log(
                 level::PROBLEM,

@@ -28,6 +28,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use admin::api::Undecided;
 use cluster::rpc::{SessionHandoff, SessionProtocol};
 use cluster::{AccountRef, MaildropLock, SessionPin};
 use storage::{AccountKind, Uid};
@@ -348,7 +349,7 @@ impl Driver {
                     return Flow::Close;
                 }
                 Action::CheckPassword { user, pass } => {
-                    let account = self.services.admin.verify_password(&user, &pass).await;
+                    let account = self.services.admin.check_password(&user, &pass).await;
                     match self.login(account, &user, "USER").await {
                         Login::Here(result) => self.session.login_result(result),
                         Login::Elsewhere(holder) => return Flow::Handoff(holder),
@@ -360,7 +361,7 @@ impl Driver {
                     timestamp,
                 } => {
                     let account = self.services.admin.verify_apop(&user, &timestamp, &digest);
-                    match self.login(account, &user, "APOP").await {
+                    match self.login(Ok(account), &user, "APOP").await {
                         Login::Here(result) => self.session.login_result(result),
                         Login::Elsewhere(holder) => return Flow::Handoff(holder),
                     }
@@ -395,10 +396,22 @@ impl Driver {
         }
     }
 
-    /// Goes on with a verified login (`None`: bad credentials): opens the
-    /// maildrop here, or hands the session to the member holding the
-    /// account.
-    async fn login(&mut self, account: Option<AccountRef>, user: &str, method: &str) -> Login {
+    /// Goes on with a checked login (`None`: bad credentials; `Undecided`:
+    /// a temporary failure): opens the maildrop here, or hands the session
+    /// to the member holding the account.
+    async fn login(
+        &mut self,
+        account: Result<Option<AccountRef>, Undecided>,
+        user: &str,
+        method: &str,
+    ) -> Login {
+        let Ok(account) = account else {
+            self.log(
+                level::PROBLEM,
+                format_args!("'{user}' {method} login undecided: the cluster cannot be asked"),
+            );
+            return Login::Here(Err(LoginFailure::Temporary));
+        };
         let Some(account) = account else {
             self.log(
                 level::PROBLEM,

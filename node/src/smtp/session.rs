@@ -557,14 +557,22 @@ impl SmtpSession {
                     .verify_sasl(authzid.as_deref(), &user, &password)
                     .await;
                 match account {
-                    Some(account) => {
+                    Ok(Some(account)) => {
                         self.log(
                             level::MAJOR,
                             &format!("'{user}' authenticated as {account}"),
                         );
                         Ok(account.to_string())
                     }
-                    None => {
+                    // RFC 4954 §6: the credentials cannot be checked now.
+                    Err(_undecided) => {
+                        self.log(
+                            level::PROBLEM,
+                            &format!("'{user}' authentication undecided"),
+                        );
+                        Err(Reply::new(454, "4.7.0", "Temporary authentication failure"))
+                    }
+                    Ok(None) => {
                         self.auth_failures += 1;
                         self.log(level::MAJOR, &format!("'{user}' authentication failed"));
                         Err(Reply::auth_failed())

@@ -251,6 +251,15 @@ fn issue_6_a_member_cut_off_from_the_majority_answers_451_at_once() {
     });
     let took = refused.expect("the cut-off leader never answered 451 4.3.0");
     assert!(took < Duration::from_secs(2), "451 took {took:?}");
+    // Nor can it tell a wrong password from one changed through another
+    // member: a temporary failure, not "invalid credentials".
+    let mut pop3 = LineClient::connect(n1.addr("pop3"));
+    pop3.expect("+OK");
+    pop3.send("USER postmaster");
+    pop3.expect("+OK");
+    pop3.send("PASS not-the-password");
+    let reply = pop3.line();
+    assert!(reply.starts_with("-ERR [SYS/TEMP]"), "{reply}");
 
     let n2 = n2.restart();
     let accepted = wait_for(Duration::from_secs(30), || {
