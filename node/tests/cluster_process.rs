@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{NodeProcess, free_port, queue_is_empty, send_messages, write_member_config};
+use common::{NodeProcess, free_ports, queue_is_empty, send_messages, write_member_config};
 
 /// Waits until every `crash-NNNN` subject below `n` is in postmaster's
 /// INBOX exactly once and the queue is empty.
@@ -42,7 +42,7 @@ fn wait_all_once(base: &Path, n: usize) {
 fn issue_6_kill_9_of_the_leader_and_full_restart_lose_nothing() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let base = dirs[0].path().join("base");
-    let ports: Vec<String> = (0..3).map(|_| free_port()).collect();
+    let ports = free_ports(3);
     let configs: Vec<_> = (0..3)
         .map(|i| {
             let join = (i > 0).then(|| ports[0].as_str());
@@ -111,7 +111,7 @@ fn cluster_command(config: &Path, args: &[&str]) -> String {
 fn issue_6_leave_and_remove_take_members_out() {
     let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
     let base = dirs[0].path().join("base");
-    let ports: Vec<String> = (0..4).map(|_| free_port()).collect();
+    let ports = free_ports(4);
     let configs: Vec<_> = (0..4)
         .map(|i| {
             let join = (i > 0).then(|| ports[0].as_str());

@@ -19,6 +19,7 @@ use tokio::process::{Child, Command};
 use tokio::time::{Instant, sleep, timeout};
 
 use super::proxy::{self, Net, ProxyHandle};
+use crate::ports::Ports;
 
 /// The main domain of the cluster.
 pub const DOMAIN: &str = "chaos.test";
@@ -81,26 +82,21 @@ pub struct Member {
     proxy: Option<ProxyHandle>,
 }
 
-/// Picks a free loopback port by binding port 0 and closing.
-fn free_port() -> Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("bind 127.0.0.1:0")?;
-    listener.local_addr().context("local address")
-}
-
 impl Member {
     /// Prepares node `index` under `root` (its data dir, config and log), sharing `base`.
     ///
     /// # Errors
     /// Fails if a port cannot be picked or a file cannot be written.
-    pub fn prepare(
+    fn prepare(
         index: usize,
         root: &Path,
         base: &Path,
         join: Option<SocketAddr>,
         net: Arc<Net>,
         options: &Options,
+        ports: &mut Ports,
     ) -> Result<Self> {
-        let internal = free_port()?;
+        let internal = ports.pick().context("pick a port")?;
         let (cluster, proxy) = if options.direct {
             (internal, None)
         } else {
@@ -112,10 +108,10 @@ impl Member {
             )
         };
         let addrs = Addrs {
-            smtp: free_port()?,
-            pop3: free_port()?,
-            cli: free_port()?,
-            imap: free_port()?,
+            smtp: ports.pick().context("pick a port")?,
+            pop3: ports.pick().context("pick a port")?,
+            cli: ports.pick().context("pick a port")?,
+            imap: ports.pick().context("pick a port")?,
             cluster,
             cluster_internal: internal,
         };
@@ -249,6 +245,8 @@ impl Member {
                 && let Some(status) = child.try_wait()?
             {
                 self.child = None;
+                // Read again: the process may have written its last words after the read above.
+                let text = std::fs::read_to_string(&self.log).unwrap_or_default();
                 bail!(
                     "node{} exited during start ({status}); log tail:\n{}",
                     self.index,
@@ -381,7 +379,8 @@ impl Cluster {
         std::fs::create_dir_all(&base).with_context(|| format!("create {}", base.display()))?;
         let net = Net::new(n);
         let mut members = Vec::with_capacity(n);
-        let first = Member::prepare(1, root, &base, None, net.clone(), options)?;
+        let mut ports = Ports::default();
+        let first = Member::prepare(1, root, &base, None, net.clone(), options, &mut ports)?;
         let join = first.addrs.cluster;
         members.push(first);
         for index in 2..=n {
@@ -392,6 +391,7 @@ impl Cluster {
                 Some(join),
                 net.clone(),
                 options,
+                &mut ports,
             )?);
         }
         Ok(Self {

@@ -148,10 +148,12 @@ plaintext_on_loopback = true
     path
 }
 
-/// A free loopback port (bound, then released) for a fixed listener.
-pub fn free_port() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("address").to_string()
+/// `n` distinct free loopback ports for fixed listeners (see `chaos::ports`).
+pub fn free_ports(n: usize) -> Vec<String> {
+    let mut ports = chaos::ports::Ports::default();
+    (0..n)
+        .map(|_| ports.pick().expect("a free port").to_string())
+        .collect()
 }
 
 /// A minimal SMTP client: reads one (possibly multi-line) reply.
