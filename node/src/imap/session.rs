@@ -38,6 +38,11 @@
 //!   keeps the usage and is not refused.
 //! - SEARCH RETURN answers with ESEARCH (RFC 4731); SORT and THREAD
 //!   (RFC 5256) read the header of every message that matches.
+//! - APPEND takes several messages (MULTIAPPEND, RFC 3502) and stores
+//!   them in one batch of the mailbox: all or none, one APPENDUID set.
+//!   A `literal8` message (RFC 3516 §4.3) has its binary parts stored
+//!   as base64; FETCH BINARY decodes base64 and quoted-printable and
+//!   fails with `[UNKNOWN-CTE]` for other encodings.
 //! - `$` (SEARCHRES, RFC 5182) is replaced when a command arrives by the
 //!   UIDs that the last SEARCH RETURN (SAVE) kept, which SELECT, EXAMINE,
 //!   CLOSE and UNSELECT forget.
@@ -56,10 +61,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
 use crate::imap::proto::command::{
-    FetchItem, FlagSet, ListReturn, ListSelect, Qresync, SearchKey, SearchReturn, Section,
-    SectionText, SequenceSet, StatusItem, StoreOp,
+    AppendMessage, FetchItem, FlagSet, ListReturn, ListSelect, Qresync, SearchKey, SearchReturn,
+    Section, SectionText, SequenceSet, StatusItem, StoreOp,
 };
-use crate::imap::proto::message::Parsed;
+use crate::imap::proto::message::{Parsed, UnknownCte, Unstorable, store_binary};
 use crate::imap::proto::quota;
 use crate::imap::proto::search::{Candidate, matches, needs_content, result_modseq, uses_modseq};
 use crate::imap::proto::sort::{
@@ -543,7 +548,7 @@ impl Driver {
     /// The CAPABILITY list for the current state (RFC 9051 §7.2.2).
     fn capability(&self) -> String {
         let mut caps = String::from(
-            "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE CHILDREN UNSELECT SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC ESEARCH SEARCHRES QUOTA QUOTA=RES-STORAGE SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES SORT=DISPLAY",
+            "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE CHILDREN UNSELECT SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC ESEARCH SEARCHRES QUOTA QUOTA=RES-STORAGE SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES SORT=DISPLAY BINARY MULTIAPPEND",
         );
         if self.auth.is_none() {
             if !self.tls_active {
@@ -725,12 +730,9 @@ impl Driver {
                 }
                 self.status(conn, t, mailbox, items).await
             }
-            CommandKind::Append {
-                mailbox,
-                flags,
-                date,
-                message,
-            } if authed => self.append(conn, t, mailbox, flags, date, message).await,
+            CommandKind::Append { mailbox, messages } if authed => {
+                self.append(conn, t, mailbox, messages).await
+            }
             CommandKind::Idle if authed => return self.idle(conn, t).await,
             CommandKind::Close | CommandKind::Unselect if selected => {
                 self.saved.clear();
@@ -1475,27 +1477,46 @@ impl Driver {
         }
     }
 
+    /// APPEND of one or more messages (RFC 3502): stored in one batch,
+    /// so all or none.
     async fn append<IO: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         conn: &mut Conn<IO>,
         tag: &str,
         name: String,
-        flags: FlagSet,
-        date: Option<i64>,
-        message: Vec<u8>,
+        messages: Vec<AppendMessage>,
     ) {
-        if message.is_empty() {
-            conn.status(tag, Status::No, None, "Empty message");
-            return;
+        let mut batch = Vec::with_capacity(messages.len());
+        for m in messages {
+            if m.message.is_empty() {
+                conn.status(tag, Status::No, None, "Empty message");
+                return;
+            }
+            let bytes = match store_binary(&m.message, m.binary) {
+                Ok(Some(encoded)) => encoded,
+                Ok(None) => m.message,
+                Err(Unstorable) => {
+                    // RFC 3516 §4.3: binary content that cannot be stored.
+                    conn.status(
+                        tag,
+                        Status::No,
+                        Some("UNKNOWN-CTE"),
+                        "Binary data outside a part that can be re-encoded",
+                    );
+                    return;
+                }
+            };
+            let date = m.date.unwrap_or_else(|| chrono::Utc::now().timestamp());
+            batch.push((crlf(bytes), m.flags, date));
         }
         let (account, kind) = self.auth();
-        let bytes = crlf(message);
         if let Some(limit) = self.quota_limit() {
             // RFC 9208 §5.1: an APPEND past the storage limit fails. The
             // check and the append are two steps: a delivery in between
             // may pass the limit by one message.
+            let size: u64 = batch.iter().map(|(b, _, _)| b.len() as u64).sum();
             match self.quota_usage().await {
-                Ok(used) if quota::over(used, bytes.len() as u64, Some(limit)) => {
+                Ok(used) if quota::over(used, size, Some(limit)) => {
                     conn.status(tag, Status::No, Some("OVERQUOTA"), "Mailbox quota exceeded");
                     return;
                 }
@@ -1503,32 +1524,34 @@ impl Driver {
                 Err(e) => return self.refuse(conn, tag, "APPEND", &e),
             }
         }
-        let internal_date = date.unwrap_or_else(|| chrono::Utc::now().timestamp());
         let r = self
             .services
             .accounts
             .with_mailbox(&account, kind, &name, move |m| {
-                let uids = m.append_with_keywords(
-                    &[NewMessage {
-                        bytes: &bytes,
+                let new: Vec<NewMessage<'_>> = batch
+                    .iter()
+                    .map(|(bytes, flags, internal_date)| NewMessage {
+                        bytes,
                         flags: flags.system,
-                        internal_date,
+                        internal_date: *internal_date,
                         key: None,
                         return_path: "",
-                    }],
-                    &[flags.keywords],
-                )?;
+                    })
+                    .collect();
+                let keywords: Vec<Vec<String>> =
+                    batch.iter().map(|(_, f, _)| f.keywords.clone()).collect();
+                let uids = m.append_with_keywords(&new, &keywords)?;
                 Ok((m.uid_validity(), uids))
             })
             .await;
         match r {
             Ok((validity, uids)) => {
-                let uid = uids.first().map_or(0, |u| u.0);
                 self.sync(conn, true).await;
+                // RFC 4315 §3 with RFC 3502: the UIDs of all the messages.
                 conn.status(
                     tag,
                     Status::Ok,
-                    Some(&format!("APPENDUID {validity} {uid}")),
+                    Some(&format!("APPENDUID {validity} {}", uid_set(&uids))),
                     "APPEND completed",
                 );
             }
@@ -2006,6 +2029,7 @@ impl Driver {
                     FetchItem::Rfc822
                         | FetchItem::Rfc822Text
                         | FetchItem::Section { peek: false, .. }
+                        | FetchItem::Binary { peek: false, .. }
                 )
             });
         let mut changed: Vec<Uid> = Vec::new();
@@ -2066,15 +2090,26 @@ impl Driver {
                         if i > 0 {
                             out.push(b' ');
                         }
-                        render_item(&mut out, item, e.recent, info, parsed.as_ref());
+                        if render_item(&mut out, item, e.recent, info, parsed.as_ref()).is_err() {
+                            return Ok(Err(UnknownCte));
+                        }
                     }
                     out.extend_from_slice(b")\r\n");
                 }
-                Ok((out, told))
+                Ok(Ok((out, told)))
             })
             .await;
         match r {
-            Ok((out, told)) => {
+            Ok(Err(UnknownCte)) => {
+                // RFC 3516 §4.2: the whole FETCH fails.
+                conn.status(
+                    tag,
+                    Status::No,
+                    Some("UNKNOWN-CTE"),
+                    "Unknown content transfer encoding",
+                );
+            }
+            Ok(Ok((out, told))) => {
                 if let Some(view) = &mut self.view {
                     let kws: Vec<String> = told.iter().flat_map(|e| e.keywords.clone()).collect();
                     if let Some(flags) = view.note_keywords(&kws) {
@@ -2386,14 +2421,18 @@ fn apply_store(op: StoreOp, set: &FlagSet, info: &storage::MessageInfo) -> (Flag
 }
 
 /// Writes one FETCH data item.
+///
+/// # Errors
+/// [`UnknownCte`] for BINARY of a part whose encoding is unknown.
 fn render_item(
     out: &mut Vec<u8>,
     item: &FetchItem,
     recent: bool,
     info: &storage::MessageInfo,
     parsed: Option<&Parsed<'_>>,
-) {
+) -> Result<(), UnknownCte> {
     let section = |s: &Section| parsed.and_then(|p| p.section(s));
+    let binary = |part: &[u32]| parsed.and_then(|p| p.binary(part)).transpose();
     match item {
         FetchItem::Flags => out.extend_from_slice(
             format!(
@@ -2457,7 +2496,37 @@ fn render_item(
                 }
             }
         }
+        FetchItem::Binary { part, partial, .. } => {
+            out.extend_from_slice(format!("BINARY[{}]", part_spec(part)).as_bytes());
+            match binary(part)? {
+                None => out.extend_from_slice(b" NIL"),
+                Some(data) => {
+                    let data = match partial {
+                        Some((origin, count)) => {
+                            out.extend_from_slice(format!("<{origin}>").as_bytes());
+                            let start = (*origin as usize).min(data.len());
+                            let end = start.saturating_add(*count as usize).min(data.len());
+                            &data[start..end]
+                        }
+                        None => &data[..],
+                    };
+                    out.push(b' ');
+                    response::binary_literal(out, data);
+                }
+            }
+        }
+        FetchItem::BinarySize(part) => {
+            let size = binary(part)?.map_or(0, |d| d.len());
+            out.extend_from_slice(format!("BINARY.SIZE[{}] {size}", part_spec(part)).as_bytes());
+        }
     }
+    Ok(())
+}
+
+/// Part numbers as in a section (`1.2`).
+fn part_spec(part: &[u32]) -> String {
+    let spec: Vec<String> = part.iter().map(u32::to_string).collect();
+    spec.join(".")
 }
 
 /// A section as echoed in the response (RFC 9051 §7.5.2).

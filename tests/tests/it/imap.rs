@@ -1142,3 +1142,172 @@ fn issue_3_recent_move_to_self_condstore_enabling_and_bad_names() {
     let lines = cmd(&mut c, "c10", "LIST \"\" (&'* R)", "OK");
     assert_eq!(lines[0], "* LIST (\\HasNoChildren) \"/\" \"R\"");
 }
+
+/// The lines up to the tagged reply joined by `\n`: literals that span
+/// lines read as they were sent, with CRLF as `\n`.
+fn transcript(c: &mut LineClient, tag: &str, command: &str, status: &str) -> String {
+    cmd(c, tag, command, status).join("\n")
+}
+
+/// MULTIAPPEND (RFC 3502): several messages in one APPEND with
+/// synchronizing literals, one APPENDUID set, and all or none stored
+/// (an empty message, a missing mailbox or the quota refuse the whole
+/// command).
+#[test]
+fn issue_3_multiappend_is_atomic() {
+    let node = TestNode::start();
+    let mut admin = login(&node);
+    run(
+        &mut admin,
+        "CreateAccount multi {Password=\"pw\";MaxAccountSize=10K;}",
+        "200 OK",
+    );
+    let mut c = imap_login(&node, "multi", "pw");
+    let lines = cmd(&mut c, "c0", "CAPABILITY", "OK");
+    assert!(lines[0].contains(" MULTIAPPEND"), "{lines:?}");
+    cmd(&mut c, "c1", "CREATE M", "OK");
+
+    let m1 = "Subject: one\r\n\r\nfirst\r\n";
+    let m2 = "Subject: two\r\n\r\nsecond\r\n";
+    c.send(&format!("a1 APPEND M (\\Seen) {{{}}}", m1.len()));
+    c.expect("+ ");
+    c.send_raw(m1.as_bytes());
+    c.send(&format!(
+        " (\\Flagged $Work) \"07-Feb-1994 22:43:04 -0800\" {{{}}}",
+        m2.len()
+    ));
+    c.expect("+ ");
+    c.send_raw(m2.as_bytes());
+    c.send("");
+    let lines = until_tagged(&mut c, "a1", "OK [APPENDUID ");
+    assert!(lines[0].ends_with(" 1:2] APPEND completed"), "{lines:?}");
+
+    let lines = cmd(&mut c, "s1", "SELECT M", "OK");
+    assert!(has(&lines, "* 2 EXISTS"), "{lines:?}");
+    let lines = cmd(&mut c, "f1", "FETCH 1:2 (FLAGS INTERNALDATE)", "OK");
+    assert!(lines[0].contains("FLAGS (\\Seen"), "{lines:?}");
+    assert!(
+        lines[1].contains("FLAGS (\\Flagged $Work")
+            && lines[1].contains("INTERNALDATE \"08-Feb-1994 06:43:04 +0000\""),
+        "{lines:?}"
+    );
+
+    // An empty second message: neither is stored.
+    c.send(&format!("a2 APPEND M {{{}+}}\r\n{m1} {{0+}}\r\n", m1.len()));
+    until_tagged(&mut c, "a2", "NO");
+    // A missing mailbox: TRYCREATE, nothing stored anywhere.
+    c.send(&format!(
+        "a3 APPEND Nowhere {{{}+}}\r\n{m1} {{{}+}}\r\n{m2}",
+        m1.len(),
+        m2.len()
+    ));
+    until_tagged(&mut c, "a3", "NO [TRYCREATE]");
+    // Two messages that fit the quota alone but not together.
+    let big = format!("Subject: big\r\n\r\n{}\r\n", "x".repeat(5_500));
+    c.send(&format!(
+        "a4 APPEND M {{{n}+}}\r\n{big} {{{n}+}}\r\n{big}",
+        n = big.len()
+    ));
+    until_tagged(&mut c, "a4", "NO [OVERQUOTA]");
+    let lines = cmd(&mut c, "n1", "NOOP", "OK");
+    assert_eq!(lines.len(), 1, "nothing new: {lines:?}");
+    let lines = cmd(&mut c, "st", "STATUS M (MESSAGES)", "OK");
+    assert_eq!(lines[0], "* STATUS \"M\" (MESSAGES 2)");
+    // Malformed: flags without a message.
+    cmd(&mut c, "a5", "APPEND M {1+}\r\nx (\\Seen)", "BAD");
+    cmd(&mut c, "z", "LOGOUT", "OK");
+}
+
+/// BINARY (RFC 3516): APPEND with literal8, FETCH BINARY (decoded
+/// base64 and quoted-printable, partial, literal8 when NUL is in the
+/// data), BINARY.PEEK, BINARY.SIZE, and `[UNKNOWN-CTE]`.
+#[test]
+fn issue_3_binary_fetch_and_literal8_append() {
+    let node = TestNode::start();
+    create_account(&node, "bina", "pw");
+    let mut c = imap_login(&node, "bina", "pw");
+    let lines = cmd(&mut c, "c0", "CAPABILITY", "OK");
+    assert!(lines[0].contains(" BINARY"), "{lines:?}");
+
+    // 1: binary data with NUL, sent as literal8.
+    let bin = b"Subject: bin\r\nContent-Type: application/octet-stream\r\n\
+Content-Transfer-Encoding: binary\r\n\r\nA\0B\r\nC";
+    c.send_raw(format!("a1 APPEND INBOX ~{{{}+}}\r\n", bin.len()).as_bytes());
+    c.send_raw(bin);
+    c.send("");
+    until_tagged(&mut c, "a1", "OK [APPENDUID ");
+    // NUL in a plain literal is refused.
+    c.send_raw(format!("a2 APPEND INBOX {{{}+}}\r\n", bin.len()).as_bytes());
+    c.send_raw(bin);
+    c.send("");
+    until_tagged(&mut c, "a2", "BAD");
+    // 2: quoted-printable and base64 parts.
+    let mime = "Subject: mime\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+--b\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9 =\r\nau lait\r\n\
+--b\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8g\r\nd29ybGQ=\r\n--b--\r\n";
+    append_raw(&mut c, "a3", mime);
+    // 3: an encoding nobody knows.
+    append_raw(
+        &mut c,
+        "a4",
+        "Subject: uu\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x\r\n",
+    );
+
+    cmd(&mut c, "s", "SELECT INBOX", "OK");
+    // Stored as base64: BODY never carries NUL.
+    let t = transcript(&mut c, "f1", "FETCH 1 BODY.PEEK[1]", "OK");
+    assert!(t.contains("BODY[1] {10}\nQQBCDQpD\n)"), "{t}");
+    let t = transcript(
+        &mut c,
+        "f2",
+        "FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1])",
+        "OK",
+    );
+    assert!(
+        t.contains("(BINARY.SIZE[1] 6 BINARY[1] ~{6}\nA\0B\nC)"),
+        "{t:?}"
+    );
+    let t = transcript(&mut c, "f3", "FETCH 1 BINARY.PEEK[1]<2.3>", "OK");
+    assert!(t.contains("(BINARY[1]<2> {3}\nB\n)"), "{t:?}");
+    let t = transcript(
+        &mut c,
+        "f4",
+        "FETCH 2 (BINARY.SIZE[1] BINARY.PEEK[1])",
+        "OK",
+    );
+    assert!(
+        t.contains("BINARY.SIZE[1] 13 BINARY[1] {13}\ncafé au lait)"),
+        "{t:?}"
+    );
+    let t = transcript(&mut c, "f5", "FETCH 2 (BINARY.PEEK[2] BINARY.SIZE[])", "OK");
+    assert!(
+        t.contains("BINARY[2] {11}\nhello world BINARY.SIZE[] "),
+        "{t:?}"
+    );
+    // No such part: NIL, as for BODY.
+    let t = transcript(&mut c, "f6", "FETCH 2 BINARY.PEEK[3]", "OK");
+    assert!(t.contains("* 2 FETCH (BINARY[3] NIL)"), "{t:?}");
+    cmd(&mut c, "f7", "FETCH 3 BINARY.PEEK[1]", "NO [UNKNOWN-CTE]");
+    cmd(&mut c, "f8", "FETCH 3 BINARY.SIZE[1]", "NO [UNKNOWN-CTE]");
+    cmd(&mut c, "f9", "FETCH 2 BINARY[1.MIME]", "BAD");
+    let t = transcript(&mut c, "f10", "FETCH 3 BODY.PEEK[1]", "OK");
+    assert!(t.contains("begin 644 x"), "{t}");
+    // BINARY without PEEK sets \Seen and says so.
+    let t = transcript(&mut c, "f11", "FETCH 2 BINARY[2]", "OK");
+    assert!(t.contains("\\Seen"), "{t}");
+    let lines = cmd(&mut c, "f12", "FETCH 1:3 FLAGS", "OK");
+    assert!(!lines[0].contains("\\Seen"), "{lines:?}");
+    assert!(
+        lines[1].starts_with("* 2 FETCH (FLAGS (\\Seen"),
+        "{lines:?}"
+    );
+    cmd(&mut c, "z", "LOGOUT", "OK");
+}
+
+/// Appends `text` with LITERAL+ and expects OK.
+fn append_raw(c: &mut LineClient, tag: &str, text: &str) {
+    c.send(&format!("{tag} APPEND INBOX {{{}+}}", text.len()));
+    c.send_raw(text.as_bytes());
+    c.send("");
+    until_tagged(c, tag, "OK");
+}

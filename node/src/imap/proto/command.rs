@@ -1,6 +1,8 @@
 //! The IMAP command grammar (RFC 9051 §9, RFC 3501 §9, and the extension
 //! commands of RFC 2177, 2342, 2971, 3691, 4315, 5161, 6851, with the
-//! LIST-EXTENDED (RFC 5258, 5819) and CONDSTORE (RFC 7162) syntax).
+//! LIST-EXTENDED (RFC 5258, 5819), CONDSTORE (RFC 7162), BINARY (RFC 3516:
+//! `literal8` in APPEND, FETCH BINARY) and MULTIAPPEND (RFC 3502)
+//! syntax).
 //!
 //! Input is one framed command from [`super::receiver`], literals inline.
 //! Mailbox names are decoded from modified UTF-7 (RFC 3501 §5.1.3) here,
@@ -95,16 +97,12 @@ pub enum CommandKind {
         /// Requested items.
         items: Vec<StatusItem>,
     },
-    /// RFC 9051 §6.3.12.
+    /// RFC 9051 §6.3.12, with several messages (RFC 3502 MULTIAPPEND).
     Append {
         /// Target mailbox.
         mailbox: String,
-        /// Initial flags and keywords.
-        flags: FlagSet,
-        /// Internal date, unix seconds.
-        date: Option<i64>,
-        /// The message.
-        message: Vec<u8>,
+        /// The messages, at least one, in order.
+        messages: Vec<AppendMessage>,
     },
     /// RFC 2177.
     Idle,
@@ -195,6 +193,19 @@ pub enum CommandKind {
         /// Search criteria.
         key: SearchKey,
     },
+}
+
+/// One message of an APPEND (RFC 3502 §6 `append-message`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendMessage {
+    /// Initial flags and keywords.
+    pub flags: FlagSet,
+    /// Internal date, unix seconds.
+    pub date: Option<i64>,
+    /// The message.
+    pub message: Vec<u8>,
+    /// Sent as `literal8` (`~{n}`, RFC 3516 §4.3): may hold binary data.
+    pub binary: bool,
 }
 
 /// The QRESYNC parameter of SELECT/EXAMINE (RFC 7162 §3.2.5).
@@ -426,6 +437,18 @@ pub enum FetchItem {
         /// `<origin.count>`.
         partial: Option<(u32, u32)>,
     },
+    /// BINARY[part]<partial> and BINARY.PEEK (RFC 3516 §4.1): the part
+    /// with its content transfer encoding undone.
+    Binary {
+        /// BINARY.PEEK: do not set `\Seen`.
+        peek: bool,
+        /// Part numbers (empty: the whole message).
+        part: Vec<u32>,
+        /// `<origin.count>` of the decoded data.
+        partial: Option<(u32, u32)>,
+    },
+    /// BINARY.SIZE[part] (RFC 3516 §4.1): the decoded size.
+    BinarySize(Vec<u32>),
 }
 
 /// SEARCH keys (RFC 9051 §6.4.4).
@@ -637,6 +660,14 @@ impl<'a> Parser<'a> {
     }
 
     fn literal(&mut self) -> PResult<Vec<u8>> {
+        self.literal_or_literal8(false).map(|(v, _)| v)
+    }
+
+    /// `literal`, or with `allow8` also `literal8` (`~{n}`, RFC 3516
+    /// §4.3); tells which it was. A plain literal may not carry NUL
+    /// (RFC 9051 §9 `CHAR8`).
+    fn literal_or_literal8(&mut self, allow8: bool) -> PResult<(Vec<u8>, bool)> {
+        let binary = allow8 && self.eat(b'~');
         self.expect(b'{', "expected a literal")?;
         let n = self.number()? as usize;
         self.eat(b'+');
@@ -650,7 +681,10 @@ impl<'a> Parser<'a> {
             .ok_or("short literal")?;
         let v = self.s[self.i..end].to_vec();
         self.i = end;
-        Ok(v)
+        if !binary && v.contains(&0) {
+            return Err("NUL in a literal; use literal8 (~{n})");
+        }
+        Ok((v, binary))
     }
 
     fn string(&mut self) -> PResult<Vec<u8>> {
@@ -905,25 +939,19 @@ fn parse_kind(p: &mut Parser<'_>, name: &str) -> PResult<CommandKind> {
         "APPEND" => {
             p.sp()?;
             let mailbox = p.mailbox()?;
-            p.sp()?;
-            let mut flags = FlagSet::default();
-            if p.peek() == Some(b'(') {
-                flags = p.flag_list(false)?;
-                p.sp()?;
+            // RFC 3502 §6: 1*append-message, each `SP [flags SP] [date SP]
+            // literal`.
+            let mut messages = Vec::new();
+            while p.eat(b' ') {
+                if messages.len() >= MAX_APPEND_MESSAGES {
+                    return Err("too many messages in one APPEND");
+                }
+                messages.push(append_message(p)?);
             }
-            let mut date = None;
-            if p.peek() == Some(b'"') {
-                let d = p.quoted()?;
-                date = Some(parse_date_time(&d).ok_or("bad date-time")?);
-                p.sp()?;
+            if messages.is_empty() {
+                return Err("APPEND needs a message");
             }
-            let message = p.literal()?;
-            K::Append {
-                mailbox,
-                flags,
-                date,
-                message,
-            }
+            K::Append { mailbox, messages }
         }
         "SEARCH" => parse_search(p, false)?,
         "SORT" => parse_sort(p, false)?,
@@ -990,6 +1018,33 @@ fn parse_kind(p: &mut Parser<'_>, name: &str) -> PResult<CommandKind> {
             K::SetQuota
         }
         _ => return Err("unknown command"),
+    })
+}
+
+/// Most messages in one MULTIAPPEND; the command's size is bounded by
+/// [`super::receiver::MAX_COMMAND_LEN`] too.
+pub const MAX_APPEND_MESSAGES: usize = 1000;
+
+/// `[flag-list SP] [date-time SP] (literal / literal8)` (RFC 3502 §6,
+/// RFC 3516 §4.3).
+fn append_message(p: &mut Parser<'_>) -> PResult<AppendMessage> {
+    let mut flags = FlagSet::default();
+    if p.peek() == Some(b'(') {
+        flags = p.flag_list(false)?;
+        p.sp()?;
+    }
+    let mut date = None;
+    if p.peek() == Some(b'"') {
+        let d = p.quoted()?;
+        date = Some(parse_date_time(&d).ok_or("bad date-time")?);
+        p.sp()?;
+    }
+    let (message, binary) = p.literal_or_literal8(true)?;
+    Ok(AppendMessage {
+        flags,
+        date,
+        message,
+        binary,
     })
 }
 
@@ -1303,6 +1358,34 @@ fn fetch_item(p: &mut Parser<'_>, items: &mut Vec<FetchItem>) -> PResult<()> {
         b"ENVELOPE" => items.push(F::Envelope),
         b"BODYSTRUCTURE" => items.push(F::BodyStructure),
         b"MODSEQ" => items.push(F::ModSeq),
+        b"BINARY" | b"BINARY.PEEK" | b"BINARY.SIZE" => {
+            // RFC 3516 §6: section-binary = "[" [section-part] "]".
+            p.expect(b'[', "expected [")?;
+            let mut part = Vec::new();
+            if p.peek().is_some_and(|b| b.is_ascii_digit()) {
+                loop {
+                    let n = p.number()?;
+                    if n == 0 {
+                        return Err("part number 0");
+                    }
+                    part.push(n);
+                    if !p.eat(b'.') {
+                        break;
+                    }
+                }
+            }
+            p.expect(b']', "expected ] (BINARY takes part numbers only)")?;
+            if name == b"BINARY.SIZE" {
+                items.push(F::BinarySize(part));
+                return Ok(());
+            }
+            let partial = partial(p)?;
+            items.push(F::Binary {
+                peek: name == b"BINARY.PEEK",
+                part,
+                partial,
+            });
+        }
         b"BODY" | b"BODY.PEEK" => {
             let peek = name == b"BODY.PEEK";
             if p.peek() != Some(b'[') {
@@ -1315,18 +1398,7 @@ fn fetch_item(p: &mut Parser<'_>, items: &mut Vec<FetchItem>) -> PResult<()> {
             p.i += 1;
             let section = section(p)?;
             p.expect(b']', "expected ]")?;
-            let partial = if p.eat(b'<') {
-                let origin = p.number()?;
-                p.expect(b'.', "expected .")?;
-                let count = p.number()?;
-                if count == 0 {
-                    return Err("partial count 0");
-                }
-                p.expect(b'>', "expected >")?;
-                Some((origin, count))
-            } else {
-                None
-            };
+            let partial = partial(p)?;
             items.push(F::Section {
                 peek,
                 section,
@@ -1336,6 +1408,21 @@ fn fetch_item(p: &mut Parser<'_>, items: &mut Vec<FetchItem>) -> PResult<()> {
         _ => return Err("unknown fetch item"),
     }
     Ok(())
+}
+
+/// `<origin.count>` after a section, if present.
+fn partial(p: &mut Parser<'_>) -> PResult<Option<(u32, u32)>> {
+    if !p.eat(b'<') {
+        return Ok(None);
+    }
+    let origin = p.number()?;
+    p.expect(b'.', "expected .")?;
+    let count = p.number()?;
+    if count == 0 {
+        return Err("partial count 0");
+    }
+    p.expect(b'>', "expected >")?;
+    Ok(Some((origin, count)))
 }
 
 fn section(p: &mut Parser<'_>) -> PResult<Section> {

@@ -1,6 +1,8 @@
 //! Message structure for FETCH and SEARCH: ENVELOPE and BODYSTRUCTURE
-//! (RFC 9051 §7.5.2), BODY[section] extraction (RFC 9051 §6.4.5), and the
-//! decoded header and body text SEARCH compares against (§6.4.4).
+//! (RFC 9051 §7.5.2), BODY[section] extraction (RFC 9051 §6.4.5), BINARY
+//! sections (RFC 3516 §4.1), and the decoded header and body text SEARCH
+//! compares against (§6.4.4). [`store_binary`] rewrites the binary parts
+//! of an APPENDed `literal8` message as base64 (RFC 3516 §4.3).
 //!
 //! MIME parsing is `mail-parser`'s; this module only walks its tree.
 //! Malformed MIME never fails: missing pieces become `NIL` or empty
@@ -12,6 +14,7 @@ use mail_parser::{
     Address, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
 };
 
+use super::binary::{Cte, base64_lines};
 use super::command::{Section, SectionText};
 use super::response::{nstring, string};
 
@@ -101,6 +104,45 @@ impl<'a> Parsed<'a> {
                 _ => None,
             },
         }
+    }
+
+    /// BINARY[part] (RFC 3516 §4.2): the part with its content transfer
+    /// encoding undone; for the whole message of a single part, the
+    /// header then says `binary`. `None` when there is no such part;
+    /// `Some(Err(UnknownCte))` when the encoding is not known.
+    pub fn binary(&self, part: &[u32]) -> Option<Result<Vec<u8>, UnknownCte>> {
+        let whole = || {
+            self.section(&Section {
+                part: part.to_vec(),
+                text: None,
+            })
+        };
+        let Some(msg) = &self.msg else {
+            // Not MIME: nothing is encoded.
+            return whole().map(Ok);
+        };
+        let (owner, id) = if part.is_empty() {
+            (msg, 0)
+        } else {
+            find_part(msg, part)?
+        };
+        let p = owner.parts.get(id as usize)?;
+        let cte_header = raw_header(owner, p, CTE);
+        let Some(cte) = Cte::from_header(cte_header.as_deref()) else {
+            return Some(Err(UnknownCte));
+        };
+        let raw = &owner.raw_message[..];
+        let body = slice(raw, p.offset_body, p.offset_end);
+        if !part.is_empty() {
+            return Some(Ok(cte.decode(body)));
+        }
+        if cte == Cte::Identity || matches!(p.body, PartType::Multipart(_)) {
+            return whole().map(Ok);
+        }
+        let header = slice(raw, p.offset_header, p.offset_body);
+        let mut out = with_cte(header, "binary");
+        out.extend_from_slice(&cte.decode(body));
+        Some(Ok(out))
     }
 
     /// Whether a header named `field` contains `needle` (lower case) in
@@ -338,6 +380,101 @@ fn find_part<'m>(msg: &'m Message<'m>, numbers: &[u32]) -> Option<(&'m Message<'
         }
     }
     Some((owner, id))
+}
+
+/// The Content-Transfer-Encoding header name.
+const CTE: &str = "Content-Transfer-Encoding";
+
+/// A part's content transfer encoding is not one this server knows
+/// (RFC 3516 §4.2: `[UNKNOWN-CTE]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownCte;
+
+/// `header` (with its empty line) with its Content-Transfer-Encoding
+/// field replaced by one saying `cte`.
+fn with_cte(header: &[u8], cte: &str) -> Vec<u8> {
+    let mut out = header_fields(header, &[CTE.to_owned()], true);
+    out.truncate(out.len() - 2);
+    out.extend_from_slice(format!("{CTE}: {cte}\r\n\r\n").as_bytes());
+    out
+}
+
+/// Why an APPENDed message cannot be stored (RFC 3516 §4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unstorable;
+
+/// Rewrites an APPENDed message for storage (RFC 3516 §4.3: the server
+/// may change the encoding of binary data). With `binary` (sent as
+/// `literal8`), every part labelled `binary` and every part holding NUL
+/// is re-encoded as base64, so FETCH BODY never sends NUL and bare line
+/// ends inside binary data survive the storage's CRLF form. `Ok(None)`:
+/// keep the message as it is.
+///
+/// # Errors
+/// [`Unstorable`] when NUL is left where no part can be re-encoded (in a
+/// header, an encoded part, or a nested message).
+pub fn store_binary(raw: &[u8], binary: bool) -> Result<Option<Vec<u8>>, Unstorable> {
+    if !binary {
+        return Ok(None);
+    }
+    let Some(msg) = MessageParser::default().parse(raw) else {
+        return if raw.contains(&0) {
+            Err(Unstorable)
+        } else {
+            Ok(None)
+        };
+    };
+    let src = &msg.raw_message[..];
+    // (start, end, replacement) in ascending, disjoint ranges.
+    let mut edits: Vec<(usize, usize, Vec<u8>)> = Vec::new();
+    for p in &msg.parts {
+        if matches!(p.body, PartType::Multipart(_) | PartType::Message(_)) {
+            continue;
+        }
+        let body = slice(src, p.offset_body, p.offset_end);
+        let label = raw_header(&msg, p, CTE).map(|v| v.to_ascii_lowercase());
+        if !(label.as_deref() == Some("binary") || body.contains(&0)) {
+            continue;
+        }
+        if Cte::from_header(label.as_deref()) != Some(Cte::Identity) {
+            return Err(Unstorable);
+        }
+        let header = slice(src, p.offset_header, p.offset_body);
+        let mut encoded = base64_lines(body);
+        if p.offset_end as usize >= src.len() {
+            encoded.extend_from_slice(b"\r\n");
+        }
+        edits.push((
+            p.offset_header as usize,
+            p.offset_body as usize,
+            with_cte(header, "base64"),
+        ));
+        edits.push((p.offset_body as usize, p.offset_end as usize, encoded));
+    }
+    if edits.is_empty() {
+        return if raw.contains(&0) {
+            Err(Unstorable)
+        } else {
+            Ok(None)
+        };
+    }
+    edits.sort_by_key(|e| e.0);
+    let mut out = Vec::with_capacity(src.len() * 4 / 3);
+    let mut at = 0;
+    for (start, end, with) in edits {
+        if start < at || end > src.len() {
+            // Overlapping parts: a parser oddity; refuse rather than guess.
+            return Err(Unstorable);
+        }
+        out.extend_from_slice(&src[at..start]);
+        out.extend_from_slice(&with);
+        at = end;
+    }
+    out.extend_from_slice(&src[at..]);
+    if out.contains(&0) {
+        return Err(Unstorable);
+    }
+    Ok(Some(out))
 }
 
 /// Splits a header block into `(name, raw field including CRLF)`.

@@ -3,12 +3,14 @@
 //! [`Receiver`] frames commands with their literals, [`parse_command`]
 //! turns one into a [`Command`], [`View`] keeps a session's picture of its
 //! selected mailbox and computes untagged updates, [`message`] renders
-//! ENVELOPE, BODYSTRUCTURE and body sections, [`search`] evaluates SEARCH,
+//! ENVELOPE, BODYSTRUCTURE and body sections, [`binary`] undoes content
+//! transfer encodings for BINARY (RFC 3516), [`search`] evaluates SEARCH,
 //! [`sort`] orders and threads messages for SORT and THREAD (RFC 5256),
 //! [`quota`] reads storage limits and writes QUOTA responses (RFC 9208),
 //! and [`response`] encodes replies. Mailbox names cross this boundary in
 //! UTF-8; [`utf7`] converts them for the wire.
 
+pub mod binary;
 pub mod command;
 pub mod message;
 pub mod quota;

@@ -125,6 +125,15 @@ pub fn literal(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+/// Appends `bytes` as a `literal8` (`~{n}`) when they hold NUL, else as
+/// a literal (RFC 3516 §4.2: NUL-free data goes in a plain literal).
+pub fn binary_literal(out: &mut Vec<u8>, bytes: &[u8]) {
+    if bytes.contains(&0) {
+        out.push(b'~');
+    }
+    literal(out, bytes);
+}
+
 /// Appends a string or `NIL`.
 pub fn nstring(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
     match bytes {

@@ -100,9 +100,12 @@ fn literals_quoted_and_mailbox_names() {
         ),
         CommandKind::Append {
             mailbox: "saved-messages".into(),
-            flags: Flags::SEEN.into(),
-            date: Some(837_596_665),
-            message: b"Hello\r\nWorld".to_vec()
+            messages: vec![AppendMessage {
+                flags: Flags::SEEN.into(),
+                date: Some(837_596_665),
+                message: b"Hello\r\nWorld".to_vec(),
+                binary: false,
+            }]
         }
     );
     assert_eq!(
@@ -284,10 +287,10 @@ fn keywords_in_flag_lists() {
     };
     assert_eq!(flags.system, Flags::SEEN);
     assert_eq!(flags.keywords, ["$Forwarded", "Work"]);
-    let CommandKind::Append { flags, .. } = parse("a APPEND x ($Junk) {1+}\r\nx") else {
+    let CommandKind::Append { messages, .. } = parse("a APPEND x ($Junk) {1+}\r\nx") else {
         panic!()
     };
-    assert_eq!(flags.keywords, ["$Junk"]);
+    assert_eq!(messages[0].flags.keywords, ["$Junk"]);
     assert!(parse_command(format!("a STORE 1 FLAGS ({})", "k".repeat(200)).as_bytes()).is_err());
     assert!(parse_command(b"a STORE 1 FLAGS (\\Recent)").is_err());
 }
@@ -604,6 +607,145 @@ fn rfc5182_searchres_syntax() {
         "a FETCH $,1 FLAGS",
         "a FETCH 1,$ FLAGS",
         "a SELECT INBOX (QRESYNC (1 2 $))",
+    ] {
+        assert!(parse_command(bad.as_bytes()).is_err(), "{bad}");
+    }
+}
+
+/// RFC 3502 §6 example: two messages in one APPEND, the second with
+/// flags and a date, each a synchronizing literal.
+#[test]
+fn rfc3502_multiappend_example() {
+    let m1 = "Date: Mon, 7 Feb 1994 21:52:25 -0800 (PST)\r\n\
+From: Fred Foobar <foobar@Blurdybloop.example.COM>\r\n\
+Subject: afternoon meeting\r\n\
+To: mooch@owatagu.example.net\r\n\
+Message-Id: <B27397-0100000@Blurdybloop.example.COM>\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: TEXT/PLAIN; CHARSET=US-ASCII\r\n\
+\r\n\
+Hello Joe, do you think we can meet at 3:30 tomorrow?\r\n";
+    let m2 = "Date: Mon, 7 Feb 1994 22:43:04 -0800 (PST)\r\n\
+From: Joe Mooch <mooch@OWaTaGu.example.net>\r\n\
+Subject: Re: afternoon meeting\r\n\
+To: foobar@blurdybloop.example.com\r\n\
+Message-Id: <a0434793874930@OWaTaGu.example.net>\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: TEXT/PLAIN; CHARSET=US-ASCII\r\n\
+\r\n\
+3:30 is fine with me.\r\n";
+    let input = format!(
+        "A003 APPEND saved-messages (\\Seen) {{{}}}\r\n{m1} (\\Seen) \" 7-Feb-1994 22:43:04 -0800\" {{{}}}\r\n{m2}",
+        m1.len(),
+        m2.len()
+    );
+    // The framed command, as the receiver hands it out, split anywhere.
+    let wire = format!("{input}\r\n");
+    let frame = |at: usize| {
+        let mut rx = crate::imap::proto::Receiver::new();
+        let mut frames = Vec::new();
+        for chunk in [&wire.as_bytes()[..at], &wire.as_bytes()[at..]] {
+            rx.feed(chunk);
+            while let Some(f) = rx.next_frame() {
+                frames.push(f);
+            }
+        }
+        frames
+    };
+    let frames = frame(0);
+    for at in 1..=wire.len() {
+        assert_eq!(frame(at), frames, "split at {at}");
+    }
+    assert_eq!(frames.len(), 3, "two continuations and the command");
+    let crate::imap::proto::Frame::Command(framed) = &frames[2] else {
+        panic!("{frames:?}")
+    };
+    let CommandKind::Append { mailbox, messages } = parse_command(framed).unwrap().kind else {
+        panic!()
+    };
+    assert_eq!(mailbox, "saved-messages");
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0].message, m1.as_bytes());
+    assert_eq!(messages[0].date, None);
+    assert_eq!(messages[1].message, m2.as_bytes());
+    assert_eq!(messages[1].flags.system, Flags::SEEN);
+    assert_eq!(
+        messages[1].date,
+        parse_date_time(b" 7-Feb-1994 22:43:04 -0800")
+    );
+    assert!(messages.iter().all(|m| !m.binary));
+    for bad in [
+        "a APPEND x",
+        "a APPEND x ",
+        "a APPEND x {1}\r\nx ",
+        "a APPEND x {1}\r\nx (\\Seen)",
+        "a APPEND x {1}\r\nx  {1}\r\ny",
+    ] {
+        assert!(parse_command(bad.as_bytes()).is_err(), "{bad:?}");
+    }
+}
+
+/// RFC 3516 §4.3 and §6: `literal8` in APPEND, NUL only there.
+#[test]
+fn rfc3516_append_literal8() {
+    let CommandKind::Append { messages, .. } =
+        parse("a APPEND INBOX (\\Seen) ~{5}\r\nA\0B\r\n {1+}\r\nx ~{2+}\r\n\0\0")
+    else {
+        panic!()
+    };
+    assert_eq!(messages.len(), 3);
+    assert!(messages[0].binary && !messages[1].binary && messages[2].binary);
+    assert_eq!(messages[0].message, b"A\0B\r\n");
+    assert_eq!(messages[2].message, b"\0\0");
+    // NUL in a plain literal, literal8 where a string is expected.
+    for bad in [
+        &b"a APPEND INBOX {3}\r\nA\0B"[..],
+        b"a LOGIN ~{1}\r\nu p",
+        b"a APPEND INBOX ~{3}\r\nAB",
+        b"a APPEND INBOX ~ {3}\r\nABC",
+    ] {
+        assert!(
+            parse_command(bad).is_err(),
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+}
+
+/// RFC 3516 §4.1 and §6: BINARY, BINARY.PEEK and BINARY.SIZE.
+#[test]
+fn rfc3516_fetch_binary_items() {
+    let CommandKind::Fetch { items, .. } =
+        parse("a FETCH 1 (BINARY[] BINARY.PEEK[1.2]<0.100> binary.size[3] BINARY.SIZE[])")
+    else {
+        panic!()
+    };
+    assert_eq!(
+        items,
+        [
+            FetchItem::Binary {
+                peek: false,
+                part: vec![],
+                partial: None
+            },
+            FetchItem::Binary {
+                peek: true,
+                part: vec![1, 2],
+                partial: Some((0, 100))
+            },
+            FetchItem::BinarySize(vec![3]),
+            FetchItem::BinarySize(vec![]),
+        ]
+    );
+    for bad in [
+        "a FETCH 1 BINARY",
+        "a FETCH 1 BINARY[1.MIME]",
+        "a FETCH 1 BINARY[HEADER]",
+        "a FETCH 1 BINARY[0]",
+        "a FETCH 1 BINARY[1.]",
+        "a FETCH 1 BINARY.SIZE[1]<0.5>",
+        "a FETCH 1 BINARY[1]<0.0>",
+        "a FETCH 1 BINARY.PEEK",
     ] {
         assert!(parse_command(bad.as_bytes()).is_err(), "{bad}");
     }

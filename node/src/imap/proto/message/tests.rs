@@ -205,3 +205,118 @@ fn rfc9051_7_5_2_empty_sender_and_source_route() {
         format!("(NIL NIL {route} {route} {route} NIL NIL NIL NIL NIL)")
     );
 }
+
+/// imaptest's fetch-binary-mime-base64 message (base64 parts with odd
+/// spacing, one decoding to CR and LF alone).
+const BASE64_PARTS: &[u8] = b"From: user@domain.org\r\n\
+Mime-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"foo\"\r\n\
+\r\n\
+--foo\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+\r\n\
+aGVs\r\nbG8gd29y\r\nbGQ=\r\n\
+\r\n\
+--foo\r\n\
+Content-Transfer-Encoding: BASE64\r\n\
+\r\n\
+  aGVs    \r\n bG8g  \r\n   d29y  \t \r\n    bGQ= \r\n\
+\r\n\
+--foo\r\n\
+Content-Transfer-Encoding: x-uuencode\r\n\
+\r\n\
+begin 644 x\r\n\
+\r\n\
+--foo\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+YWJjZGVmZw1oaWprbA0KbW5vCnBxcnN0dXZxeHl6\r\n\
+\r\n\
+--foo--\r\n";
+
+/// RFC 3516 §4.2: BINARY[part] undoes the part's encoding; BINARY[] of
+/// a multipart message is the message as it is.
+#[test]
+fn rfc3516_binary_sections() {
+    let p = Parsed::new(BASE64_PARTS);
+    assert_eq!(p.binary(&[1]), Some(Ok(b"hello world".to_vec())));
+    assert_eq!(p.binary(&[2]), Some(Ok(b"hello world".to_vec())));
+    assert_eq!(p.binary(&[3]), Some(Err(UnknownCte)));
+    assert_eq!(
+        p.binary(&[4]),
+        Some(Ok(b"abcdefg\rhijkl\r\nmno\npqrstuvqxyz".to_vec()))
+    );
+    assert_eq!(p.binary(&[]), Some(Ok(BASE64_PARTS.to_vec())));
+    assert_eq!(p.binary(&[5]), None);
+    assert_eq!(p.binary(&[1, 1]), None);
+    // A single-part message: part 1 is its body; the whole message says
+    // `binary` in its header after decoding.
+    let single =
+        b"Subject: x\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\na=3Db=\r\nc\r\n";
+    let p = Parsed::new(single);
+    assert_eq!(p.binary(&[1]), Some(Ok(b"a=bc\r\n".to_vec())));
+    assert_eq!(
+        p.binary(&[]),
+        Some(Ok(
+            b"Subject: x\r\nContent-Transfer-Encoding: binary\r\n\r\na=bc\r\n".to_vec()
+        ))
+    );
+    // No encoding: BINARY is BODY.
+    let p = Parsed::new(SIMPLE);
+    assert_eq!(p.binary(&[]), Some(Ok(SIMPLE.to_vec())));
+    assert_eq!(p.binary(&[1]), Some(Ok(b"Hello\r\nworld\r\n".to_vec())));
+}
+
+/// imaptest's append-binary message: a `binary` part with NUL, 8-bit
+/// data and bare line ends.
+const BINARY_APPEND: &[u8] = b"From: user@domain.org\r\n\
+Content-Type: application/octet-stream\r\n\
+Content-Transfer-Encoding: binary\r\n\
+\r\n\
+\0-\xe4\n\r\n\n";
+
+/// RFC 3516 §4.3: binary parts of a `literal8` APPEND are stored as
+/// base64 and come back unchanged through BINARY.
+#[test]
+fn rfc3516_append_binary_is_stored_as_base64() {
+    let stored = store_binary(BINARY_APPEND, true)
+        .expect("storable")
+        .expect("rewritten");
+    assert!(!stored.contains(&0));
+    let p = Parsed::new(&stored);
+    assert_eq!(p.binary(&[1]), Some(Ok(b"\0-\xe4\n\r\n\n".to_vec())));
+    let header = p.section(&sec(&[], Some(SectionText::Header))).unwrap();
+    let header = String::from_utf8(header).unwrap();
+    assert!(
+        header.contains("Content-Transfer-Encoding: base64\r\n"),
+        "{header}"
+    );
+    assert!(!header.contains("binary"), "{header}");
+    assert!(header.starts_with("From: user@domain.org\r\n"), "{header}");
+
+    // In a multipart: only the binary part changes.
+    let multi = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n\
+--b\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: binary\r\n\r\n\x89PNG\0\n\r\n\
+--b\r\nContent-Type: text/plain\r\n\r\nbye\r\n--b--\r\n";
+    let stored = store_binary(multi, true).unwrap().unwrap();
+    assert!(!stored.contains(&0));
+    let p = Parsed::new(&stored);
+    assert_eq!(p.binary(&[1]), Some(Ok(b"hi".to_vec())));
+    assert_eq!(p.binary(&[2]), Some(Ok(b"\x89PNG\0\n".to_vec())));
+    assert_eq!(p.binary(&[3]), Some(Ok(b"bye".to_vec())));
+
+    // Nothing binary: kept; not literal8: kept.
+    assert_eq!(store_binary(SIMPLE, true), Ok(None));
+    assert_eq!(store_binary(BINARY_APPEND, false), Ok(None));
+    // NUL where no part can be re-encoded.
+    assert_eq!(
+        store_binary(b"Subject: a\0b\r\n\r\nbody\r\n", true),
+        Err(Unstorable)
+    );
+    assert_eq!(
+        store_binary(b"Content-Transfer-Encoding: base64\r\n\r\nYQ\0==\r\n", true),
+        Err(Unstorable)
+    );
+}
