@@ -37,7 +37,9 @@
 //!   each command; APPEND and COPY past it fail with `[OVERQUOTA]`. MOVE
 //!   keeps the usage and is not refused.
 //! - SEARCH RETURN answers with ESEARCH (RFC 4731); SORT and THREAD
-//!   (RFC 5256) read the header of every message that matches.
+//!   (RFC 5256) read the header of every message that matches; SORT
+//!   RETURN (ESORT, RFC 5267 §3) answers with ESEARCH in sort order.
+//!   CONTEXT=SORT is not offered.
 //! - APPEND takes several messages (MULTIAPPEND, RFC 3502) and stores
 //!   them in one batch of the mailbox: all or none, one APPENDUID set.
 //!   A `literal8` message (RFC 3516 §4.3) has its binary parts stored
@@ -515,10 +517,16 @@ impl Driver {
                 key: saved_key(key, &resolve),
                 ret,
             },
-            CommandKind::Sort { uid, criteria, key } => CommandKind::Sort {
+            CommandKind::Sort {
+                uid,
+                criteria,
+                key,
+                ret,
+            } => CommandKind::Sort {
                 uid,
                 criteria,
                 key: saved_key(key, &resolve),
+                ret,
             },
             CommandKind::Thread {
                 uid,
@@ -548,7 +556,7 @@ impl Driver {
     /// The CAPABILITY list for the current state (RFC 9051 §7.2.2).
     fn capability(&self) -> String {
         let mut caps = String::from(
-            "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE CHILDREN UNSELECT SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC ESEARCH SEARCHRES QUOTA QUOTA=RES-STORAGE SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES SORT=DISPLAY BINARY MULTIAPPEND",
+            "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE CHILDREN UNSELECT SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC ESEARCH SEARCHRES QUOTA QUOTA=RES-STORAGE SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES SORT=DISPLAY ESORT BINARY MULTIAPPEND",
         );
         if self.auth.is_none() {
             if !self.tls_active {
@@ -798,11 +806,17 @@ impl Driver {
                 mailbox,
                 is_move,
             } if selected => self.copy(conn, t, uid, set, mailbox, is_move).await,
-            CommandKind::Sort { uid, criteria, key } if selected => {
+            CommandKind::Sort {
+                uid,
+                criteria,
+                key,
+                ret,
+            } if selected => {
                 if uses_modseq(&key) {
                     self.enable_condstore(&mut conn.out);
                 }
-                self.sort(conn, t, uid, key, Arrange::Sort(criteria)).await
+                self.sort(conn, t, uid, key, Arrange::Sort(criteria, ret))
+                    .await
             }
             CommandKind::Thread {
                 uid,
@@ -1933,10 +1947,35 @@ impl Driver {
             .await;
         let (mut hits, top_modseq) = match r {
             Ok(r) => r,
-            Err(e) => return self.refuse(conn, tag, "SORT", &e),
+            Err(e) => {
+                // RFC 5182 §2.4: a failed SAVE empties `$`.
+                if let Arrange::Sort(_, Some(r)) = &arrange
+                    && r.save
+                {
+                    self.saved.clear();
+                }
+                return self.refuse(conn, tag, "SORT", &e);
+            }
         };
         let line = match &arrange {
-            Arrange::Sort(criteria) => {
+            Arrange::Sort(criteria, Some(ret)) => {
+                sort(&mut hits, criteria);
+                let ids: Vec<u32> = hits.iter().map(|h| h.id).collect();
+                if ret.save {
+                    self.save_result(uid, *ret, &ids);
+                }
+                // RFC 5267 §3.2: MIN and MAX are the first and last in sort
+                // order, ALL is in sort order (runs compressed).
+                let modseq = (with_modseq && !hits.is_empty()).then_some(top_modseq);
+                let mut line = if ret.only_save() {
+                    String::new()
+                } else {
+                    response::esearch(tag, uid, *ret, &ids, modseq)
+                };
+                line.truncate(line.trim_end().len());
+                line
+            }
+            Arrange::Sort(criteria, None) => {
                 sort(&mut hits, criteria);
                 let mut line = String::from("* SORT");
                 for h in &hits {
@@ -1960,9 +1999,11 @@ impl Driver {
                 }
             }
         };
-        conn.out.extend_from_slice(line.as_bytes());
-        conn.out.extend_from_slice(b"\r\n");
-        let what = if matches!(arrange, Arrange::Sort(_)) {
+        if !line.is_empty() {
+            conn.out.extend_from_slice(line.as_bytes());
+            conn.out.extend_from_slice(b"\r\n");
+        }
+        let what = if matches!(arrange, Arrange::Sort(..)) {
             "SORT completed"
         } else {
             "THREAD completed"
@@ -2358,8 +2399,8 @@ fn saved_key(key: SearchKey, resolve: &dyn Fn(SequenceSet, bool) -> SequenceSet)
 
 /// What SORT and THREAD do with the matching messages.
 enum Arrange {
-    /// SORT by these criteria.
-    Sort(Vec<SortCriterion>),
+    /// SORT by these criteria, with ESORT's RETURN options.
+    Sort(Vec<SortCriterion>, Option<SearchReturn>),
     /// THREAD with this algorithm.
     Thread(ThreadAlgorithm),
 }

@@ -1311,3 +1311,77 @@ fn append_raw(c: &mut LineClient, tag: &str, text: &str) {
     c.send("");
     until_tagged(c, tag, "OK");
 }
+
+/// ESORT (RFC 5267 §3): SORT RETURN answers with ESEARCH, MIN and MAX
+/// the ends of the sort order and ALL in sort order; SAVE keeps the
+/// result for `$` (RFC 5182). CONTEXT=SORT is not advertised.
+#[test]
+fn issue_3_esort_returns_esearch_in_sort_order() {
+    let node = TestNode::start();
+    create_account(&node, "sorty", "pw");
+    let mut c = imap_login(&node, "sorty", "pw");
+    let lines = cmd(&mut c, "c0", "CAPABILITY", "OK");
+    assert!(lines[0].contains(" ESORT"), "{lines:?}");
+    assert!(!lines[0].contains("CONTEXT="), "{lines:?}");
+    for (tag, subject) in [("a1", "b"), ("a2", "c"), ("a3", "a"), ("a4", "d")] {
+        append_one(&mut c, tag, "INBOX", subject);
+    }
+    cmd(&mut c, "s", "SELECT INBOX", "OK");
+    let lines = cmd(
+        &mut c,
+        "o1",
+        "SORT RETURN (MIN MAX ALL COUNT) (SUBJECT) UTF-8 ALL",
+        "OK",
+    );
+    assert_eq!(
+        lines[0],
+        "* ESEARCH (TAG \"o1\") MIN 3 MAX 4 ALL 3,1:2,4 COUNT 4"
+    );
+    let lines = cmd(
+        &mut c,
+        "o2",
+        "UID SORT RETURN () (REVERSE SUBJECT) UTF-8 ALL",
+        "OK",
+    );
+    assert_eq!(lines[0], "* ESEARCH (TAG \"o2\") UID ALL 4,2,1,3");
+    let lines = cmd(
+        &mut c,
+        "o3",
+        "SORT RETURN (COUNT) (SUBJECT) UTF-8 DELETED",
+        "OK",
+    );
+    assert_eq!(lines[0], "* ESEARCH (TAG \"o3\") COUNT 0");
+    let lines = cmd(
+        &mut c,
+        "o4",
+        "SORT RETURN (MIN) (ARRIVAL) UTF-8 DELETED",
+        "OK",
+    );
+    assert_eq!(lines[0], "* ESEARCH (TAG \"o4\")");
+    // SAVE with MIN keeps the first in sort order for `$`.
+    let lines = cmd(
+        &mut c,
+        "o5",
+        "SORT RETURN (SAVE MIN) (SUBJECT) UTF-8 2:4",
+        "OK",
+    );
+    assert_eq!(lines[0], "* ESEARCH (TAG \"o5\") MIN 3");
+    let lines = cmd(&mut c, "o6", "FETCH $ UID", "OK");
+    assert_eq!(lines[0], "* 3 FETCH (UID 3)");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    // SAVE alone: no ESEARCH; `$` is every match.
+    let lines = cmd(&mut c, "o9", "SORT RETURN (SAVE) (SUBJECT) UTF-8 3:4", "OK");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let lines = cmd(&mut c, "o10", "FETCH $ UID", "OK");
+    assert_eq!(lines[..2], ["* 3 FETCH (UID 3)", "* 4 FETCH (UID 4)"]);
+    // Plain SORT is unchanged.
+    let lines = cmd(&mut c, "o7", "SORT (SUBJECT) UTF-8 ALL", "OK");
+    assert_eq!(lines[0], "* SORT 3 1 2 4");
+    cmd(
+        &mut c,
+        "o8",
+        "SORT RETURN (PARTIAL 1:2) (SUBJECT) UTF-8 ALL",
+        "BAD",
+    );
+    cmd(&mut c, "z", "LOGOUT", "OK");
+}

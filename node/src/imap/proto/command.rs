@@ -1,8 +1,8 @@
 //! The IMAP command grammar (RFC 9051 §9, RFC 3501 §9, and the extension
 //! commands of RFC 2177, 2342, 2971, 3691, 4315, 5161, 6851, with the
 //! LIST-EXTENDED (RFC 5258, 5819), CONDSTORE (RFC 7162), BINARY (RFC 3516:
-//! `literal8` in APPEND, FETCH BINARY) and MULTIAPPEND (RFC 3502)
-//! syntax).
+//! `literal8` in APPEND, FETCH BINARY), MULTIAPPEND (RFC 3502) and ESORT
+//! (RFC 5267 `SORT RETURN`) syntax).
 //!
 //! Input is one framed command from [`super::receiver`], literals inline.
 //! Mailbox names are decoded from modified UTF-7 (RFC 3501 §5.1.3) here,
@@ -183,6 +183,9 @@ pub enum CommandKind {
         criteria: Vec<SortCriterion>,
         /// Search criteria.
         key: SearchKey,
+        /// `RETURN (...)` options (RFC 5267 §3.2, ESORT): an ESEARCH reply
+        /// in sort order.
+        ret: Option<SearchReturn>,
     },
     /// RFC 5256 §3: THREAD.
     Thread {
@@ -1522,9 +1525,17 @@ fn charset_and_keys(p: &mut Parser<'_>) -> PResult<SearchKey> {
     })
 }
 
-/// `SORT (criteria) charset keys` (RFC 5256 §5 `sort`).
+/// `SORT [RETURN (opts)] (criteria) charset keys` (RFC 5256 §5 `sort`,
+/// RFC 5267 §5 `extended-sort`).
 fn parse_sort(p: &mut Parser<'_>, uid: bool) -> PResult<CommandKind> {
     p.sp()?;
+    let mut ret = None;
+    if p.s[p.i..].to_ascii_uppercase().starts_with(b"RETURN ") {
+        p.atom()?;
+        p.sp()?;
+        ret = Some(search_return(p)?);
+        p.sp()?;
+    }
     p.expect(b'(', "expected (")?;
     let mut criteria = Vec::new();
     loop {
@@ -1553,7 +1564,12 @@ fn parse_sort(p: &mut Parser<'_>, uid: bool) -> PResult<CommandKind> {
     }
     p.expect(b')', "expected )")?;
     let key = charset_and_keys(p)?;
-    Ok(CommandKind::Sort { uid, criteria, key })
+    Ok(CommandKind::Sort {
+        uid,
+        criteria,
+        key,
+        ret,
+    })
 }
 
 /// `THREAD algorithm charset keys` (RFC 5256 §5 `thread`).

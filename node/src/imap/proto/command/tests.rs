@@ -510,12 +510,17 @@ fn rfc9208_quota_syntax() {
 fn rfc5256_sort_and_thread_syntax() {
     use crate::imap::proto::sort::{SortCriterion, SortKey};
     let c = |key, reverse| SortCriterion { key, reverse };
-    let CommandKind::Sort { uid, criteria, key } =
-        parse("A282 SORT (SUBJECT) UTF-8 SINCE 1-Feb-1994")
+    let CommandKind::Sort {
+        uid,
+        criteria,
+        key,
+        ret,
+    } = parse("A282 SORT (SUBJECT) UTF-8 SINCE 1-Feb-1994")
     else {
         panic!()
     };
     assert!(!uid);
+    assert_eq!(ret, None);
     assert_eq!(criteria, [c(SortKey::Subject, false)]);
     assert!(matches!(key, SearchKey::Date(DateCmp::Since, _)));
     let CommandKind::Sort { uid, criteria, .. } =
@@ -746,6 +751,44 @@ fn rfc3516_fetch_binary_items() {
         "a FETCH 1 BINARY.SIZE[1]<0.5>",
         "a FETCH 1 BINARY[1]<0.0>",
         "a FETCH 1 BINARY.PEEK",
+    ] {
+        assert!(parse_command(bad.as_bytes()).is_err(), "{bad}");
+    }
+}
+
+/// RFC 5267 §3.2 and §5: SORT RETURN (ESORT).
+#[test]
+fn rfc5267_esort_syntax() {
+    let CommandKind::Sort {
+        uid, criteria, ret, ..
+    } = parse("A282 SORT RETURN (MIN MAX) (DATE) UTF-8 SINCE 1-Feb-1994")
+    else {
+        panic!()
+    };
+    assert!(!uid);
+    assert_eq!(criteria.len(), 1);
+    let ret = ret.expect("RETURN");
+    assert!(ret.min && ret.max && !ret.all && !ret.count);
+    let CommandKind::Sort { uid, ret, .. } =
+        parse("A283 UID SORT RETURN () (REVERSE ARRIVAL) UTF-8 UNSEEN")
+    else {
+        panic!()
+    };
+    assert!(uid);
+    assert!(ret.expect("RETURN").all, "RETURN () means ALL");
+    let CommandKind::Sort { ret, .. } =
+        parse("A284 SORT RETURN (COUNT ALL SAVE) (SUBJECT) US-ASCII ALL")
+    else {
+        panic!()
+    };
+    let ret = ret.expect("RETURN");
+    assert!(ret.count && ret.all && ret.save);
+    for bad in [
+        "a SORT RETURN (PARTIAL 1:10) (DATE) UTF-8 ALL",
+        "a SORT RETURN (MIN) UTF-8 ALL",
+        "a SORT RETURN (MIN)(DATE) UTF-8 ALL",
+        "a SORT RETURN MIN (DATE) UTF-8 ALL",
+        "a SORT (DATE) RETURN (MIN) UTF-8 ALL",
     ] {
         assert!(parse_command(bad.as_bytes()).is_err(), "{bad}");
     }
