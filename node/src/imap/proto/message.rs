@@ -462,7 +462,7 @@ pub fn store_binary(raw: &[u8], binary: bool) -> Result<Option<Vec<u8>>, Unstora
     let mut out = Vec::with_capacity(src.len() * 4 / 3);
     let mut at = 0;
     for (start, end, with) in edits {
-        if start < at || end > src.len() {
+        if start < at || start > end || end > src.len() {
             // Overlapping parts: a parser oddity; refuse rather than guess.
             return Err(Unstorable);
         }

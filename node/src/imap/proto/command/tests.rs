@@ -793,3 +793,38 @@ fn rfc5267_esort_syntax() {
         assert!(parse_command(bad.as_bytes()).is_err(), "{bad}");
     }
 }
+
+/// Deterministic mutations (seeded xorshift) of BINARY, MULTIAPPEND and
+/// ESORT commands: the parser answers or refuses, never panics.
+#[test]
+fn binary_multiappend_esort_survive_mutation() {
+    let seeds: [&[u8]; 4] = [
+        b"a APPEND INBOX (\\Seen) ~{5}\r\nA\0B\r\n {1+}\r\nx \"07-Feb-1994 22:43:04 -0800\" ~{2+}\r\n\0\0",
+        b"a FETCH 1:* (BINARY[1.2]<0.100> BINARY.PEEK[] BINARY.SIZE[3])",
+        b"a UID SORT RETURN (MIN MAX ALL COUNT SAVE) (REVERSE SUBJECT) UTF-8 UNSEEN",
+        b"a APPEND x {3}\r\nabc {0}\r\n",
+    ];
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for round in 0..20_000 {
+        let mut m = seeds[round % seeds.len()].to_vec();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() as usize) % (m.len() + 1);
+            let table = b"~{}[]<>.()0 9\r\n\0\"+";
+            let b = table[(next() % table.len() as u64) as usize];
+            match next() % 3 {
+                0 if at < m.len() => m[at] = b,
+                1 if at < m.len() => {
+                    m.remove(at);
+                }
+                _ => m.insert(at, b),
+            }
+        }
+        let _ = parse_command(&m);
+    }
+}
