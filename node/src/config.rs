@@ -488,6 +488,22 @@ pub struct RelayConfig {
     pub helo_name: Option<String>,
     /// Try `STARTTLS` when the remote host offers it (opportunistic, certificate not checked).
     pub starttls: bool,
+    /// TLS policy by recipient domain (`remote.test`, `*.remote.test`, or `*` for every
+    /// domain): `verify` requires STARTTLS and a certificate valid for the host, else the
+    /// recipients are deferred (`4.7.4`/`4.7.5`); `opportunistic` is the default.
+    pub tls_policy: BTreeMap<String, TlsPolicy>,
+    /// PEM file of the CA certificates `verify` trusts; `None` means the system's store.
+    pub tls_trust_file: Option<PathBuf>,
+}
+
+/// How a relay connection uses TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsPolicy {
+    /// STARTTLS when offered, certificate not checked (RFC 7435).
+    Opportunistic,
+    /// STARTTLS required, certificate verified against the trusted CAs and the host name.
+    Verify,
 }
 
 impl Default for RelayConfig {
@@ -512,6 +528,9 @@ impl Default for RelayConfig {
             helo_name: None,
             // Encrypt whenever the other side can; opportunistic TLS never blocks delivery.
             starttls: true,
+            // Verification needs a policy saying the domain can pass it (RFC 7435 §1.2).
+            tls_policy: BTreeMap::new(),
+            tls_trust_file: None,
         }
     }
 }
@@ -551,6 +570,22 @@ impl RelayConfig {
                     "relay.routes.{domain:?} = {target:?} is not host:port"
                 ));
             }
+        }
+        for domain in self.tls_policy.keys() {
+            let bare = domain.strip_prefix("*.").unwrap_or(domain);
+            if domain != "*" && (bare.is_empty() || bare.contains(['@', '*', ' '])) {
+                problems.push(format!(
+                    "relay.tls_policy key {domain:?} is not a domain, *.domain or *"
+                ));
+            }
+        }
+        if let Some(path) = &self.tls_trust_file
+            && !path.is_file()
+        {
+            problems.push(format!(
+                "relay.tls_trust_file {} is not a readable file",
+                path.display()
+            ));
         }
         if let Some(host) = &self.helo_name
             && (host.trim().is_empty() || host.chars().any(char::is_whitespace))
@@ -1030,6 +1065,9 @@ max_batch = 16
             [relay.routes]
             "remote.test" = "127.0.0.1:2526"
             "*.corp.test" = "[::1]:25"
+            [relay.tls_policy]
+            "*.corp.test" = "verify"
+            "*" = "opportunistic"
             "#,
         )
         .unwrap();
@@ -1038,14 +1076,26 @@ max_batch = 16
         assert_eq!(cfg.relay.nameservers, vec![addr("127.0.0.1:5353")]);
         assert_eq!(cfg.relay.delay_notify_secs, 4 * 3600);
         assert!(cfg.relay.starttls);
+        assert_eq!(cfg.relay.tls_policy["*.corp.test"], TlsPolicy::Verify);
         assert!(problems(&cfg).is_empty(), "{:?}", problems(&cfg));
 
         let mut bad = cfg.clone();
         bad.relay.retry_first_secs = 10;
         bad.relay.smarthost = Some("nohostport".into());
         bad.relay.routes.insert("a@b".into(), "x:99999".into());
+        bad.relay
+            .tls_policy
+            .insert("*x.test".into(), TlsPolicy::Verify);
+        bad.relay.tls_trust_file = Some("/nonexistent/ca.pem".into());
         let found = problems(&bad);
-        for needle in ["retry_max_secs", "relay.smarthost", "a@b", "x:99999"] {
+        for needle in [
+            "retry_max_secs",
+            "relay.smarthost",
+            "a@b",
+            "x:99999",
+            "*x.test",
+            "/nonexistent/ca.pem",
+        ] {
             assert!(
                 found.iter().any(|p| p.contains(needle)),
                 "{needle}: {found:?}"

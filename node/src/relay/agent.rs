@@ -5,12 +5,19 @@
 //! connects to the addresses in turn until one answers, and drives a
 //! [`ClientSession`] over the socket, upgrading to TLS when the host offers `STARTTLS`.
 //!
-//! Opportunistic TLS (RFC 7435): the host's certificate is **not** verified
+//! Opportunistic TLS (RFC 7435), the default: the host's certificate is **not** verified
 //! ([`OpportunisticVerifier`]). Without a policy (MTA-STS, DANE) an MX host cannot be
 //! authenticated anyway, and refusing an unverifiable certificate would only push the message
 //! back to clear text; encryption still defeats passive listeners. Handshake signatures are
 //! still checked, so the session key belongs to whoever holds the presented certificate. A
 //! failed handshake is retried once without TLS on a new connection, as Postfix does.
+//!
+//! Verified TLS, for domains whose `[relay] tls_policy` says `verify`
+//! ([`StartTls::Required`]): STARTTLS must be offered and accepted (else `4.7.4`) and the
+//! certificate must chain to a trusted CA (`tls_trust_file`, else the system's store) and
+//! name the host connected to (the route's host or the MX name, RFC 6125); a failed
+//! handshake tries the next address and never falls back to clear text (`4.7.5`). Either
+//! way the recipients are deferred, and a warning names the host.
 //!
 //! Every outcome is a per-recipient [`Reply`]: 2xx delivered, 4xx retry, 5xx failed. Local
 //! problems (DNS, connect, timeouts) are written as replies too (`451 4.4.1 ...`), so the
@@ -32,8 +39,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use super::proto::{Action, ClientSession, Transaction};
-use super::route::{Destination, SMTP_PORT};
+use super::proto::{Action, ClientSession, StartTls, Transaction};
+use super::route::{Destination, NextHop, SMTP_PORT};
 use crate::config::RelayConfig;
 use crate::smtp::proto::reply::Reply;
 
@@ -74,9 +81,10 @@ pub struct RelayAgent {
     connect_timeout: Duration,
     command_timeout: Duration,
     helo_name: String,
-    starttls: bool,
     resolver: Result<TokioResolver, String>,
     tls: TlsConnector,
+    /// For [`StartTls::Required`]; why not, when no CA could be loaded.
+    verified_tls: Result<TlsConnector, String>,
 }
 
 /// A step of the conversation that needs the driver.
@@ -95,18 +103,35 @@ impl RelayAgent {
             .with_safe_default_protocol_versions()
             .map(|b| {
                 b.dangerous()
-                    .with_custom_certificate_verifier(Arc::new(OpportunisticVerifier(provider)))
+                    .with_custom_certificate_verifier(Arc::new(OpportunisticVerifier(
+                        provider.clone(),
+                    )))
                     .with_no_client_auth()
             })
             // The ring provider supports the default versions: a real invariant.
             .expect("ring supports TLS 1.2 and 1.3");
+        let wanted = config
+            .tls_policy
+            .values()
+            .any(|p| *p == crate::config::TlsPolicy::Verify);
+        let verified_tls = if wanted {
+            verified_config(provider, config.tls_trust_file.as_deref())
+                .map(|c| TlsConnector::from(Arc::new(c)))
+        } else {
+            Err("no tls_policy asks for verification".into())
+        };
+        if let Err(e) = &verified_tls
+            && wanted
+        {
+            tracing::error!("relay TLS policy cannot verify certificates: {e}");
+        }
         RelayAgent {
             connect_timeout: Duration::from_secs(config.connect_timeout_secs),
             command_timeout: Duration::from_secs(config.command_timeout_secs),
             helo_name,
-            starttls: config.starttls,
             resolver: build_resolver(&config.nameservers),
             tls: TlsConnector::from(Arc::new(tls)),
+            verified_tls,
         }
     }
 
@@ -128,12 +153,13 @@ impl RelayAgent {
             Ok(hosts) => hosts,
             Err(reply) => return everyone(dest.to_string(), reply),
         };
-        let mut last_error = format!("no address for {dest}");
+        let mut last_error = Reply::new(451, "4.4.1", format!("no address for {dest}"));
+        let unreachable = |e: String| Reply::new(451, "4.4.1", e);
         for (host, port) in hosts {
             let addrs = match self.addresses(&host, port).await {
                 Ok(addrs) => addrs,
                 Err(e) => {
-                    last_error = e;
+                    last_error = unreachable(e);
                     continue;
                 }
             };
@@ -143,7 +169,7 @@ impl RelayAgent {
                     return_path: envelope.return_path.clone(),
                     recipients: envelope.recipients.clone(),
                     message: message.to_vec(),
-                    starttls: self.starttls,
+                    starttls: dest.tls,
                     ret: envelope.ret,
                     envid: envelope.envid.clone(),
                     rcpt_dsn: envelope.rcpt_dsn.clone(),
@@ -158,12 +184,24 @@ impl RelayAgent {
                         };
                     }
                     Err(Attempt::Unreachable(e)) => {
-                        last_error = format!("cannot connect to {host} [{addr}]: {e}");
+                        last_error = unreachable(format!("cannot connect to {host} [{addr}]: {e}"));
+                    }
+                    Err(Attempt::TlsFailed(e)) if dest.tls == StartTls::Required => {
+                        // Never clear text under a policy: try the next address, if any.
+                        tracing::warn!(
+                            %host, %addr,
+                            "TLS policy: no verified TLS with {host} [{addr}] ({e}); recipients deferred"
+                        );
+                        last_error = Reply::new(
+                            451,
+                            "4.7.5",
+                            format!("TLS required by policy: {host} [{addr}]: {e}"),
+                        );
                     }
                     Err(Attempt::TlsFailed(e)) => {
                         tracing::info!(%host, %addr, "STARTTLS handshake failed ({e}); retrying in clear");
                         let clear = Transaction {
-                            starttls: false,
+                            starttls: StartTls::Never,
                             ..tx
                         };
                         match self.attempt(addr, &host, clear).await {
@@ -176,21 +214,22 @@ impl RelayAgent {
                                 };
                             }
                             Err(Attempt::Unreachable(e) | Attempt::TlsFailed(e)) => {
-                                last_error = format!("cannot connect to {host} [{addr}]: {e}");
+                                last_error =
+                                    unreachable(format!("cannot connect to {host} [{addr}]: {e}"));
                             }
                         }
                     }
                 }
             }
         }
-        everyone(dest.to_string(), Reply::new(451, "4.4.1", last_error))
+        everyone(dest.to_string(), last_error)
     }
 
     /// The hosts to try, in order.
     async fn hosts(&self, dest: &Destination) -> Result<Vec<(String, u16)>, Reply> {
-        let domain = match dest {
-            Destination::Host { host, port } => return Ok(vec![(host.clone(), *port)]),
-            Destination::Mx { domain } => domain,
+        let domain = match &dest.hop {
+            NextHop::Host { host, port } => return Ok(vec![(host.clone(), *port)]),
+            NextHop::Mx { domain } => domain,
         };
         let resolver = self
             .resolver
@@ -281,8 +320,18 @@ impl RelayAgent {
                 format!("lost connection with {host} [{addr}]: {e}"),
             )
         };
+        let policy = tx.starttls;
         let mut session = ClientSession::new(tx);
         let finish = |session: ClientSession, reply: Reply| {
+            if session.converted_to_7bit() {
+                tracing::info!(%host, %addr, "no 8BITMIME: message converted to 7 bits (RFC 6152)");
+            }
+            if policy == StartTls::Required && !session.is_tls() {
+                tracing::warn!(
+                    %host, %addr,
+                    "TLS policy: {host} [{addr}] does not offer STARTTLS; recipients deferred"
+                );
+            }
             let dsn = session.capabilities().dsn;
             (session.finish(&reply), dsn)
         };
@@ -292,8 +341,15 @@ impl RelayAgent {
             Ok(Step::StartTls) => {
                 let name = ServerName::try_from(host.to_string())
                     .unwrap_or_else(|_| ServerName::from(addr.ip()));
+                let connector = match policy {
+                    StartTls::Required => match &self.verified_tls {
+                        Ok(connector) => connector,
+                        Err(e) => return Err(Attempt::TlsFailed(e.clone())),
+                    },
+                    StartTls::Opportunistic | StartTls::Never => &self.tls,
+                };
                 let mut tls =
-                    match tokio::time::timeout(self.command_timeout, self.tls.connect(name, tcp))
+                    match tokio::time::timeout(self.command_timeout, connector.connect(name, tcp))
                         .await
                     {
                         Ok(Ok(tls)) => tls,
@@ -385,6 +441,33 @@ fn build_resolver(nameservers: &[SocketAddr]) -> Result<TokioResolver, String> {
         )
     };
     builder.build().map_err(|e| e.to_string())
+}
+
+/// A client config that verifies server certificates against the CAs in `trust_file` (PEM),
+/// or the system's store without one.
+fn verified_config(
+    provider: Arc<CryptoProvider>,
+    trust_file: Option<&std::path::Path>,
+) -> Result<rustls::ClientConfig, String> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    let certs: Vec<CertificateDer<'static>> = match trust_file {
+        Some(path) => CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<_, _>>())
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        None => rustls_native_certs::load_native_certs().certs,
+    };
+    let (added, _) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(match trust_file {
+            Some(path) => format!("no CA certificate in {}", path.display()),
+            None => "no CA certificate in the system's store".into(),
+        });
+    }
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+        .map_err(|e| e.to_string())
 }
 
 /// Accepts any server certificate, for opportunistic STARTTLS only (see the module docs).

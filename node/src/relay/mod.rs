@@ -8,8 +8,9 @@
 //! The DEQUEUER (`crate::delivery`) decides what to send and records the outcome in Raft.
 
 pub mod agent;
+pub mod downgrade;
 pub mod proto;
 pub mod route;
 
 pub use agent::{Envelope, HostOutcome, RelayAgent};
-pub use route::{Destination, domain_of, route};
+pub use route::{Destination, NextHop, domain_of, route};

@@ -11,21 +11,35 @@
 //!
 //! So the config is each node's fallback and the CLI table, the same on every node,
 //! overrides it; an empty table (the default) leaves the config in charge.
+//!
+//! The TLS policy comes from the node's `[relay] tls_policy` (same key forms, plus `*`),
+//! whatever the next hop: `verify` requires STARTTLS and a certificate valid for the host,
+//! otherwise TLS is opportunistic (RFC 7435).
 
+use std::collections::BTreeMap;
 use std::fmt;
-
 use std::net::IpAddr;
 
 use cluster::RelaySettings;
 
-use crate::config::RelayConfig;
+use super::proto::StartTls;
+use crate::config::{RelayConfig, TlsPolicy};
 
 /// The SMTP port (RFC 5321 §4.5.4.2).
 pub const SMTP_PORT: u16 = 25;
 
+/// Where a domain's mail goes, and how carefully.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Destination {
+    /// The host or MX set to connect to.
+    pub hop: NextHop,
+    /// The TLS policy for the domain (`[relay] tls_policy`).
+    pub tls: StartTls,
+}
+
 /// The next hop for a domain.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Destination {
+pub enum NextHop {
     /// A configured `host:port` (route or smarthost).
     Host {
         /// Host name or IP address (without brackets).
@@ -40,13 +54,20 @@ pub enum Destination {
     },
 }
 
-impl fmt::Display for Destination {
+impl fmt::Display for NextHop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Destination::Host { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
-            Destination::Host { host, port } => write!(f, "{host}:{port}"),
-            Destination::Mx { domain } => write!(f, "MX({domain})"),
+            NextHop::Host { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
+            NextHop::Host { host, port } => write!(f, "{host}:{port}"),
+            NextHop::Mx { domain } => write!(f, "MX({domain})"),
         }
+    }
+}
+
+/// The next hop only: the CLI's `Route` shows it, the log names it.
+impl fmt::Display for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.hop.fmt(f)
     }
 }
 
@@ -62,60 +83,78 @@ pub fn domain_of(address: &str) -> String {
 /// The destination of `domain` under the cluster's router `table`, then `config`.
 pub fn route(domain: &str, table: &RelaySettings, config: &RelayConfig) -> Destination {
     let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-    if let Some(dest) = table.route(&domain).and_then(parse_target) {
-        return dest;
+    let tls = tls_policy(&domain, config);
+    let hop = table
+        .route(&domain)
+        .and_then(parse_target)
+        .or_else(|| {
+            lookup(&config.routes, &domain)
+                .or(config.smarthost.as_ref())
+                .and_then(|target| parse_host_port(target))
+        })
+        .unwrap_or(NextHop::Mx { domain });
+    Destination { hop, tls }
+}
+
+/// The TLS policy for `domain`: its `[relay] tls_policy` entry (exact, longest `*.parent`,
+/// then `*`), else opportunistic, or never when `starttls` is off.
+pub fn tls_policy(domain: &str, config: &RelayConfig) -> StartTls {
+    let configured = lookup(&config.tls_policy, domain).or_else(|| config.tls_policy.get("*"));
+    match configured {
+        Some(TlsPolicy::Verify) => StartTls::Required,
+        Some(TlsPolicy::Opportunistic) if config.starttls => StartTls::Opportunistic,
+        None if config.starttls => StartTls::Opportunistic,
+        Some(TlsPolicy::Opportunistic) | None => StartTls::Never,
     }
-    let exact = config
-        .routes
+}
+
+/// The value of `domain` in a config table keyed by domain or `*.domain`: an exact key,
+/// else the longest matching wildcard.
+fn lookup<'a, T>(table: &'a BTreeMap<String, T>, domain: &str) -> Option<&'a T> {
+    let exact = table
         .iter()
-        .find(|(key, _)| key.eq_ignore_ascii_case(&domain))
-        .map(|(_, target)| target);
-    let wildcard = || {
-        config
-            .routes
+        .find(|(key, _)| key.eq_ignore_ascii_case(domain))
+        .map(|(_, value)| value);
+    exact.or_else(|| {
+        table
             .iter()
-            .filter_map(|(key, target)| {
+            .filter_map(|(key, value)| {
                 let parent = key.strip_prefix("*.")?.to_ascii_lowercase();
                 let matches = domain.len() > parent.len()
                     && domain.ends_with(&parent)
                     && domain.as_bytes()[domain.len() - parent.len() - 1] == b'.';
-                matches.then_some((parent.len(), target))
+                matches.then_some((parent.len(), value))
             })
             .max_by_key(|(len, _)| *len)
-            .map(|(_, target)| target)
-    };
-    exact
-        .or_else(wildcard)
-        .or(config.smarthost.as_ref())
-        .and_then(|target| parse_host_port(target))
-        .unwrap_or(Destination::Mx { domain })
+            .map(|(_, value)| value)
+    })
 }
 
 /// A router table target: `host:port`, an IP address (port 25), or a host name (its MX).
-pub fn parse_target(s: &str) -> Option<Destination> {
+pub fn parse_target(s: &str) -> Option<NextHop> {
     let s = s.trim();
     if let Ok(ip) = s.parse::<IpAddr>() {
-        return Some(Destination::Host {
+        return Some(NextHop::Host {
             host: ip.to_string(),
             port: SMTP_PORT,
         });
     }
     parse_host_port(s).or_else(|| {
-        (!s.is_empty() && !s.contains([':', '[', ']'])).then(|| Destination::Mx {
+        (!s.is_empty() && !s.contains([':', '[', ']'])).then(|| NextHop::Mx {
             domain: s.trim_end_matches('.').to_ascii_lowercase(),
         })
     })
 }
 
 /// Splits `host:port` or `[v6]:port`; `None` if malformed (validation reports those).
-pub fn parse_host_port(s: &str) -> Option<Destination> {
+pub fn parse_host_port(s: &str) -> Option<NextHop> {
     let (host, port) = s.trim().rsplit_once(':')?;
     let host = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
     let port = port.parse().ok()?;
-    (!host.is_empty()).then(|| Destination::Host {
+    (!host.is_empty()).then(|| NextHop::Host {
         host: host.to_string(),
         port,
     })
@@ -136,11 +175,15 @@ mod tests {
         }
     }
 
-    fn host(h: &str, port: u16) -> Destination {
-        Destination::Host {
+    fn host(h: &str, port: u16) -> NextHop {
+        NextHop::Host {
             host: h.into(),
             port,
         }
+    }
+
+    fn hop(domain: &str, table: &RelaySettings, config: &RelayConfig) -> NextHop {
+        route(domain, table, config).hop
     }
 
     #[test]
@@ -154,16 +197,16 @@ mod tests {
             Some("smart.isp.test:587"),
         );
         let none = RelaySettings::default();
-        assert_eq!(route("Remote.Test", &none, &c), host("127.0.0.1", 2526));
-        assert_eq!(route("a.corp.test", &none, &c), host("relay.corp.test", 25));
-        assert_eq!(route("x.eu.corp.test", &none, &c), host("::1", 2525));
+        assert_eq!(hop("Remote.Test", &none, &c), host("127.0.0.1", 2526));
+        assert_eq!(hop("a.corp.test", &none, &c), host("relay.corp.test", 25));
+        assert_eq!(hop("x.eu.corp.test", &none, &c), host("::1", 2525));
         // `*.corp.test` covers subdomains only, and not `xcorp.test`.
-        assert_eq!(route("corp.test", &none, &c), host("smart.isp.test", 587));
-        assert_eq!(route("xcorp.test", &none, &c), host("smart.isp.test", 587));
+        assert_eq!(hop("corp.test", &none, &c), host("smart.isp.test", 587));
+        assert_eq!(hop("xcorp.test", &none, &c), host("smart.isp.test", 587));
         let no_smarthost = config(&[("remote.test", "127.0.0.1:2526")], None);
         assert_eq!(
-            route("other.test.", &none, &no_smarthost),
-            Destination::Mx {
+            hop("other.test.", &none, &no_smarthost),
+            NextHop::Mx {
                 domain: "other.test".into()
             }
         );
@@ -192,17 +235,42 @@ mod tests {
             )
             .unwrap(),
         };
-        assert_eq!(route("remote.test", &table, &c), host("10.0.0.1", 26));
-        assert_eq!(route("a.corp.test", &table, &c), host("192.0.2.1", 25));
+        assert_eq!(hop("remote.test", &table, &c), host("10.0.0.1", 26));
+        assert_eq!(hop("a.corp.test", &table, &c), host("192.0.2.1", 25));
         assert_eq!(
-            route("alias.test", &table, &c),
-            Destination::Mx {
+            hop("alias.test", &table, &c),
+            NextHop::Mx {
                 domain: "mx.other.test".into()
             }
         );
         // Not in the table: the config decides.
-        assert_eq!(route("x.test", &table, &c), host("smart.isp.test", 587));
+        assert_eq!(hop("x.test", &table, &c), host("smart.isp.test", 587));
         assert_eq!(parse_target("::1"), Some(host("::1", 25)));
         assert_eq!(parse_target("a:b:c"), None);
+    }
+
+    #[test]
+    fn issue_5_tls_policy_per_domain_wildcard_and_default() {
+        let mut c = config(&[], None);
+        c.tls_policy = [
+            ("secure.test", TlsPolicy::Verify),
+            ("*.bank.test", TlsPolicy::Verify),
+            ("open.bank.test", TlsPolicy::Opportunistic),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let none = RelaySettings::default();
+        let tls = |d: &str, c: &RelayConfig| route(d, &none, c).tls;
+        assert_eq!(tls("Secure.Test", &c), StartTls::Required);
+        assert_eq!(tls("www.bank.test", &c), StartTls::Required);
+        assert_eq!(tls("open.bank.test", &c), StartTls::Opportunistic);
+        assert_eq!(tls("bank.test", &c), StartTls::Opportunistic);
+        c.starttls = false;
+        assert_eq!(tls("other.test", &c), StartTls::Never);
+        assert_eq!(tls("secure.test", &c), StartTls::Required);
+        c.tls_policy.insert("*".into(), TlsPolicy::Verify);
+        assert_eq!(tls("other.test", &c), StartTls::Required);
+        assert_eq!(tls("open.bank.test", &c), StartTls::Never);
     }
 }

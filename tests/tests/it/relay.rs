@@ -33,6 +33,10 @@ struct SinkState {
     seen: Vec<String>,
     /// Offer DSN (RFC 3461) in the EHLO reply.
     dsn: bool,
+    /// Leave 8BITMIME (RFC 6152) out of the EHLO reply.
+    no_8bitmime: bool,
+    /// Offer SMTPUTF8 (RFC 6531) in the EHLO reply.
+    smtputf8: bool,
 }
 
 /// A scripted SMTP server on 127.0.0.1, one thread per connection.
@@ -78,6 +82,18 @@ impl Sink {
     /// Offers DSN from now on.
     fn offer_dsn(self) -> Sink {
         self.state.lock().unwrap().dsn = true;
+        self
+    }
+
+    /// Leaves 8BITMIME out of its EHLO reply from now on.
+    fn without_8bitmime(self) -> Sink {
+        self.state.lock().unwrap().no_8bitmime = true;
+        self
+    }
+
+    /// Offers SMTPUTF8 from now on.
+    fn offer_smtputf8(self) -> Sink {
+        self.state.lock().unwrap().smtputf8 = true;
         self
     }
 
@@ -136,13 +152,20 @@ fn session<S: Read + Write>(
         };
         if upper.starts_with("EHLO") {
             let starttls = if offer_tls { "250-STARTTLS\r\n" } else { "" };
-            let dsn = if state.lock().unwrap().dsn {
-                "250-DSN\r\n"
-            } else {
-                ""
+            let (dsn, eight_bit, utf8) = {
+                let s = state.lock().unwrap();
+                (
+                    if s.dsn { "250-DSN\r\n" } else { "" },
+                    if s.no_8bitmime {
+                        ""
+                    } else {
+                        "250-8BITMIME\r\n"
+                    },
+                    if s.smtputf8 { "250-SMTPUTF8\r\n" } else { "" },
+                )
             };
             send(&format!(
-                "250-sink.test\r\n{starttls}{dsn}250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 1000000\r\n"
+                "250-sink.test\r\n{starttls}{dsn}250-PIPELINING\r\n{eight_bit}{utf8}250 SIZE 1000000\r\n"
             ));
         } else if upper == "STARTTLS" && offer_tls {
             send("220 2.0.0 ready to start TLS\r\n");
@@ -1040,4 +1063,163 @@ fn issue_5_relayed_mail_is_dkim_signed_for_domains_with_a_key() {
             data.as_bytes(),
         ));
     assert!(verdict.header.contains("dkim=pass"), "{}", verdict.header);
+}
+
+#[test]
+fn rfc6152_3_8bit_mail_is_converted_for_a_host_without_8bitmime() {
+    let seven = Sink::start(|_, _| "250 2.1.5 ok\r\n").without_8bitmime();
+    let eight = Sink::start(|_, _| "250 2.1.5 ok\r\n");
+    let node = TestNode::start_with(|c| {
+        c.relay.routes.insert("seven.test".into(), seven.route());
+        c.relay.routes.insert("eight.test".into(), eight.route());
+    });
+    submit(
+        &node,
+        "8bit",
+        "From: postmaster@example.test\nTo: a@seven.test, b@eight.test\nSubject: greetings\n\
+         MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\
+         Content-Transfer-Encoding: 8bit\n\nGr\u{fc}\u{df}e aus K\u{f6}ln\n",
+    );
+    let converted = seven.wait_txns(1).remove(0);
+    assert!(
+        !converted.lines[0].contains("BODY="),
+        "{:?}",
+        converted.lines
+    );
+    assert!(converted.data.is_ascii(), "{:?}", converted.data);
+    for needle in [
+        "Subject: greetings\r\n",
+        "Content-Transfer-Encoding: quoted-printable\r\n",
+        "\r\n\r\nGr=C3=BC=C3=9Fe aus K=C3=B6ln\r\n",
+    ] {
+        assert!(
+            converted.data.contains(needle),
+            "{needle:?}: {:?}",
+            converted.data
+        );
+    }
+    assert!(!converted.data.contains("8bit"), "{:?}", converted.data);
+    let kept = eight.wait_txns(1).remove(0);
+    assert!(
+        kept.lines[0].ends_with(" BODY=8BITMIME"),
+        "{:?}",
+        kept.lines
+    );
+    assert!(kept.data.contains("Gr\u{fc}\u{df}e aus K\u{f6}ln\r\n"));
+    assert!(kept.data.contains("Content-Transfer-Encoding: 8bit\r\n"));
+    wait_log(&node, &["delivered: 250"]);
+    assert!(!system_log(&node).contains("bounced"));
+}
+
+#[test]
+fn rfc6531_3_2_utf8_mail_to_a_host_without_smtputf8_bounces() {
+    let plain = Sink::start(|_, _| "250 2.1.5 ok\r\n");
+    let utf8 = Sink::start(|_, _| "250 2.1.5 ok\r\n").offer_smtputf8();
+    let node = TestNode::start_with(|c| {
+        c.relay.routes.insert("plain.test".into(), plain.route());
+        c.relay.routes.insert("utf8.test".into(), utf8.route());
+    });
+    // UTF-8 in a header (RFC 6532): only a SMTPUTF8 host may take it.
+    submit(
+        &node,
+        "utf8hdr",
+        "From: postmaster@example.test\nTo: a@plain.test, b@utf8.test\n\
+         Subject: Gr\u{fc}\u{df}e\n\nbody\n",
+    );
+    let txn = utf8.wait_txns(1).remove(0);
+    assert!(
+        txn.lines[0].ends_with(" BODY=8BITMIME SMTPUTF8"),
+        "{:?}",
+        txn.lines
+    );
+    assert_eq!(txn.rcpts, ["b@utf8.test"]);
+    let dsn = wait_inbox(&node, "postmaster", "Final-Recipient: rfc822; a@plain.test");
+    assert!(dsn.contains("Status: 5.6.9"), "{dsn}");
+    assert!(!dsn.contains("b@utf8.test\nAction"), "{dsn}");
+    // A UTF-8 address: 5.6.7.
+    submit(
+        &node,
+        "utf8rcpt",
+        "From: postmaster@example.test\nTo: j\u{f6}rg@plain.test\nSubject: x\n\nbody\n",
+    );
+    let dsn = wait_inbox(&node, "postmaster", "Status: 5.6.7");
+    assert!(
+        dsn.contains("failed: 553") || dsn.contains("553 5.6.7"),
+        "{dsn}"
+    );
+    assert!(plain.txns().is_empty(), "nothing went to the plain host");
+}
+
+/// A CA made for the test, and a certificate for 127.0.0.1 it signed: (CA PEM, leaf config).
+fn test_ca_and_server() -> (String, rustls::ServerConfig) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(leaf_key.serialize_pem().as_bytes()).unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key)
+        .unwrap();
+    (ca.pem(), config)
+}
+
+#[test]
+fn issue_5_verified_tls_policy_defers_until_the_certificate_is_trusted() {
+    let (ca_pem, server) = test_ca_and_server();
+    let sink = Sink::start_tls(
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+        Some(Arc::new(server)),
+        |_, _| "250 2.1.5 ok\r\n",
+    );
+    let clear = Sink::start(|_, _| "250 2.1.5 ok\r\n");
+    let node = TestNode::start_with(|c| {
+        c.relay.routes.insert("secure.test".into(), sink.route());
+        c.relay.routes.insert("clear.test".into(), clear.route());
+        c.relay.routes.insert("other.test".into(), sink.route());
+        for domain in ["secure.test", "clear.test"] {
+            c.relay
+                .tls_policy
+                .insert(domain.into(), node::config::TlsPolicy::Verify);
+        }
+        c.relay.retry_first_secs = 1;
+        c.relay.retry_max_secs = 1;
+    });
+    // The system's store does not know the test CA: deferred, never sent in clear.
+    submit(
+        &node,
+        "verify",
+        "From: postmaster@example.test\nTo: a@secure.test, b@clear.test, c@other.test\n\
+         Subject: policy\n\nbody\n",
+    );
+    wait_log(
+        &node,
+        &[
+            "deferred: 451 4.7.5 TLS required by policy: 127.0.0.1",
+            "deferred: 451 4.7.4 TLS required by policy but not offered",
+        ],
+    );
+    // Opportunistic TLS (the default) takes the same certificate.
+    let txns = sink.wait_txns(1);
+    assert_eq!(txns[0].rcpts, ["c@other.test"]);
+    assert!(txns[0].tls);
+    assert!(clear.txns().is_empty());
+    assert_eq!(queued_bodies(&node), 1);
+
+    // Trust the CA: the next retry delivers, over TLS.
+    let ca_file = node.data().join("test-ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let node = node.restart_with(|c| c.relay.tls_trust_file = Some(ca_file));
+    let txns = sink.wait_txns(2);
+    assert_eq!(txns[1].rcpts, ["a@secure.test"]);
+    assert!(txns[1].tls, "verified TLS");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(clear.txns().is_empty(), "never in clear under the policy");
+    assert_eq!(sink.txns().len(), 2);
+    let _ = node;
 }

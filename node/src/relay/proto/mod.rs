@@ -12,6 +12,11 @@
 //! `DATA` → the dot-stuffed message (§4.5.2) → `QUIT`. With `PIPELINING` (RFC 2920 §3.1)
 //! MAIL, every RCPT and DATA go out in one write and the replies are matched in order.
 //!
+//! Before MAIL the message is fitted to the server's extensions: an 8-bit body goes as
+//! `BODY=8BITMIME`, or converted to 7 bits where that is not offered (RFC 6152 §3, see
+//! [`super::downgrade`]); UTF-8 addresses or headers need `SMTPUTF8` (RFC 6531 §3.2) and fail
+//! with `5.6.7`/`5.6.9` without it. A policy may require TLS ([`StartTls::Required`]).
+//!
 //! Invariants:
 //! - every recipient ends with exactly one reply: its own RCPT reply when that was not 2xx,
 //!   else the reply to the final dot (or to MAIL/DATA/greeting when those failed);
@@ -23,6 +28,7 @@ use std::collections::VecDeque;
 
 use cluster::{DsnRet, RcptDsn};
 
+use super::downgrade;
 use crate::smtp::proto::command::xtext_encode;
 use crate::smtp::proto::reply::Reply;
 
@@ -220,14 +226,27 @@ pub struct Transaction {
     pub recipients: Vec<String>,
     /// The message in wire form (CRLF line ends), not yet dot-stuffed.
     pub message: Vec<u8>,
-    /// Whether to send STARTTLS when it is offered.
-    pub starttls: bool,
+    /// When to send STARTTLS.
+    pub starttls: StartTls,
     /// `RET` of the original MAIL (RFC 3461 §4.3).
     pub ret: Option<DsnRet>,
     /// `ENVID` of the original MAIL, decoded (RFC 3461 §4.4).
     pub envid: Option<String>,
     /// DSN parameters by recipient index (missing: none given).
     pub rcpt_dsn: Vec<RcptDsn>,
+}
+
+/// When the client asks for TLS (RFC 3207).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum StartTls {
+    /// Never: clear text only.
+    Never,
+    /// When the server offers it; a refusal leaves the session in clear (RFC 7435).
+    #[default]
+    Opportunistic,
+    /// Always: a server that does not offer or refuses it gets no mail (`4.7.4`), and the
+    /// driver verifies its certificate.
+    Required,
 }
 
 /// What the driver must do next.
@@ -271,6 +290,17 @@ pub struct ClientSession {
     next_rcpt: usize,
     results: Vec<Option<Reply>>,
     done: bool,
+    /// The message was converted to 7 bits for this host.
+    converted: bool,
+}
+
+/// The MAIL parameters the message needs at this host.
+#[derive(Debug, Clone, Copy)]
+struct MailParams {
+    /// `BODY=8BITMIME` (RFC 6152 §2).
+    body_8bit: bool,
+    /// `SMTPUTF8` (RFC 6531 §3.4).
+    smtputf8: bool,
 }
 
 impl ClientSession {
@@ -288,6 +318,7 @@ impl ClientSession {
             next_rcpt: 0,
             results: vec![None; n],
             done: false,
+            converted: false,
         }
     }
 
@@ -299,6 +330,11 @@ impl ClientSession {
     /// Whether TLS is active.
     pub fn is_tls(&self) -> bool {
         self.tls
+    }
+
+    /// Whether the message was converted to 7 bits because the host lacks `8BITMIME`.
+    pub fn converted_to_7bit(&self) -> bool {
+        self.converted
     }
 
     /// The extensions of the last EHLO reply.
@@ -372,7 +408,7 @@ impl ClientSession {
             }
             Awaiting::Ehlo if class == 2 => {
                 self.caps = Capabilities::from_ehlo(&reply);
-                if self.caps.starttls && self.tx.starttls && !self.tls {
+                if self.caps.starttls && self.tx.starttls != StartTls::Never && !self.tls {
                     self.awaiting.push_back(Awaiting::StartTls);
                     vec![self.command("STARTTLS")]
                 } else {
@@ -389,6 +425,17 @@ impl ClientSession {
                 self.envelope()
             }
             Awaiting::StartTls if reply.code == 220 => vec![Action::StartTls],
+            Awaiting::StartTls if self.tx.starttls == StartTls::Required => {
+                let reply = Reply::new(
+                    451,
+                    "4.7.4",
+                    format!(
+                        "TLS required by policy but STARTTLS refused: {}",
+                        reply_line(&reply)
+                    ),
+                );
+                self.give_up(&reply)
+            }
             // Opportunistic: a refused STARTTLS leaves a usable clear-text session.
             Awaiting::StartTls => self.envelope(),
             Awaiting::Greeting | Awaiting::Ehlo | Awaiting::Helo => self.give_up(&reply),
@@ -424,6 +471,19 @@ impl ClientSession {
 
     /// Sends MAIL, the RCPTs and DATA: all at once with PIPELINING, else MAIL alone.
     fn envelope(&mut self) -> Vec<Action> {
+        if self.tx.starttls == StartTls::Required && !self.tls {
+            // RFC 3207 §4: a client that requires TLS must not go on without it.
+            let reply = Reply::new(
+                451,
+                "4.7.4",
+                "TLS required by policy but not offered by the remote host",
+            );
+            return self.give_up(&reply);
+        }
+        let params = match self.fit_message() {
+            Ok(params) => params,
+            Err(reply) => return self.give_up(&reply),
+        };
         let size = self.tx.message.len() as u64;
         if let Some(limit) = self.caps.size
             && limit > 0
@@ -441,10 +501,10 @@ impl ClientSession {
         if self.caps.size.is_some() {
             mail.push_str(&format!(" SIZE={size}"));
         }
-        if self.caps.eight_bit_mime && self.tx.message.iter().any(|b| *b >= 0x80) {
+        if params.body_8bit {
             mail.push_str(" BODY=8BITMIME");
         }
-        if self.caps.smtputf8 && !self.envelope_is_ascii() {
+        if params.smtputf8 {
             mail.push_str(" SMTPUTF8");
         }
         if self.caps.dsn {
@@ -503,6 +563,50 @@ impl ClientSession {
 
     fn envelope_is_ascii(&self) -> bool {
         self.tx.return_path.is_ascii() && self.tx.recipients.iter().all(|r| r.is_ascii())
+    }
+
+    /// Fits the message to what the server offers: the MAIL parameters it needs, after a
+    /// conversion to 7 bits when the server lacks `8BITMIME` (RFC 6152 §3); or the reply that
+    /// fails every recipient when it cannot be sent there.
+    ///
+    /// - a UTF-8 address needs `SMTPUTF8` (RFC 6531 §3.2): else `553 5.6.7`;
+    /// - UTF-8 headers (RFC 6532) need it too: else `554 5.6.9` (RFC 6531 §3.6.2 has no
+    ///   downgrade for them);
+    /// - an 8-bit body without `8BITMIME` is converted ([`downgrade::to_7bit`]), or fails
+    ///   with `554 5.6.3` when it cannot be.
+    fn fit_message(&mut self) -> Result<MailParams, Reply> {
+        let utf8_envelope = !self.envelope_is_ascii();
+        if utf8_envelope && !self.caps.smtputf8 {
+            return Err(Reply::new(
+                553,
+                "5.6.7",
+                "non-ASCII address: the remote host does not offer SMTPUTF8",
+            ));
+        }
+        let plain = MailParams {
+            body_8bit: false,
+            smtputf8: utf8_envelope,
+        };
+        if !downgrade::is_8bit(&self.tx.message) {
+            return Ok(plain);
+        }
+        let utf8_headers = downgrade::has_8bit_headers(&self.tx.message);
+        if utf8_headers && !self.caps.smtputf8 {
+            return Err(Reply::new(
+                554,
+                "5.6.9",
+                "UTF-8 header fields: the remote host does not offer SMTPUTF8",
+            ));
+        }
+        if !self.caps.eight_bit_mime {
+            self.tx.message = downgrade::to_7bit(&self.tx.message)?;
+            self.converted = true;
+            return Ok(plain);
+        }
+        Ok(MailParams {
+            body_8bit: true,
+            smtputf8: utf8_envelope || utf8_headers,
+        })
     }
 
     /// After a MAIL or RCPT reply: without pipelining, send the next command.

@@ -6,7 +6,7 @@ fn tx(rcpts: &[&str], message: &[u8]) -> Transaction {
         return_path: "pm@example.test".into(),
         recipients: rcpts.iter().map(|s| s.to_string()).collect(),
         message: message.to_vec(),
-        starttls: true,
+        starttls: StartTls::Opportunistic,
         ret: None,
         envid: None,
         rcpt_dsn: Vec::new(),
@@ -142,7 +142,7 @@ fn rfc5321_d1_transaction_one_command_at_a_time() {
 
 #[test]
 fn rfc2920_pipelined_envelope_with_size_and_8bitmime() {
-    let message = "Subject: caf\u{e9}\r\n\r\n.hidden\r\n".as_bytes();
+    let message = "Subject: cafe\r\n\r\ncaf\u{e9}\r\n.hidden\r\n".as_bytes();
     let mut s = ClientSession::new(tx(&["a@r.test", "b@r.test"], message));
     let sent = converse(
         &mut s,
@@ -162,7 +162,7 @@ fn rfc2920_pipelined_envelope_with_size_and_8bitmime() {
                 "MAIL FROM:<pm@example.test> SIZE={} BODY=8BITMIME\r\nRCPT TO:<a@r.test>\r\nRCPT TO:<b@r.test>\r\nDATA\r\n",
                 message.len()
             ),
-            "Subject: caf\u{e9}\r\n\r\n..hidden\r\n.\r\n".to_string(),
+            "Subject: cafe\r\n\r\ncaf\u{e9}\r\n..hidden\r\n.\r\n".to_string(),
             "QUIT\r\n".to_string(),
             "<CLOSE>".to_string(),
         ]
@@ -276,7 +276,7 @@ fn refused_starttls_continues_in_clear_and_disabled_starttls_is_not_tried() {
     assert_eq!(sent[2], "MAIL FROM:<pm@example.test>\r\n");
 
     let mut t = tx(&["a@r.test"], b"x\r\n");
-    t.starttls = false;
+    t.starttls = StartTls::Never;
     let mut s = ClientSession::new(t);
     let sent = converse(&mut s, &["220 r\r\n", "250-r\r\n250 STARTTLS\r\n"]);
     assert_eq!(sent[1], "MAIL FROM:<pm@example.test>\r\n");
@@ -387,4 +387,130 @@ fn rfc3461_dsn_parameters_passed_on_only_when_offered() {
         "MAIL FROM:<pm@example.test>\r\nRCPT TO:<a@beta.test>\r\n\
          RCPT TO:<b@beta.test>\r\nRCPT TO:<c@beta.test>\r\nDATA\r\n"
     );
+}
+
+/// Runs a pipelined session against a server announcing `ehlo_keywords`, all recipients
+/// accepted; returns what was sent and the results.
+fn run_with(keywords: &str, t: Transaction) -> (Vec<String>, Vec<Reply>, bool) {
+    let mut s = ClientSession::new(t);
+    let ehlo = format!("250-r.test\r\n250-PIPELINING\r\n{keywords}250 SIZE 100000\r\n");
+    let mut sent = converse(&mut s, &["220 r.test ESMTP\r\n", &ehlo]);
+    if sent.last().is_some_and(|l| l.starts_with("MAIL")) {
+        let n = s.tx.recipients.len();
+        let replies = format!("250 ok\r\n{}354 go\r\n", "250 ok\r\n".repeat(n));
+        sent.extend(converse(
+            &mut s,
+            &[&replies, "250 2.0.0 queued\r\n", "221 bye\r\n"],
+        ));
+    } else {
+        sent.extend(converse(&mut s, &["221 bye\r\n"]));
+    }
+    let converted = s.converted_to_7bit();
+    (sent, s.finish(&Reply::plain(451, "lost")), converted)
+}
+
+#[test]
+fn rfc6152_3_an_8bit_body_is_converted_for_a_host_without_8bitmime() {
+    let message = "Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\ncaf\u{e9}\r\n";
+    let (sent, results, converted) = run_with("", tx(&["a@r.test"], message.as_bytes()));
+    assert!(converted);
+    assert!(
+        sent[1].starts_with("MAIL FROM:<pm@example.test> SIZE="),
+        "{sent:?}"
+    );
+    assert!(!sent[1].contains("BODY="), "{sent:?}");
+    assert!(sent[2].is_ascii(), "{sent:?}");
+    assert!(sent[2].contains("Content-Transfer-Encoding: quoted-printable\r\n"));
+    assert!(sent[2].contains("caf=C3=A9\r\n"), "{sent:?}");
+    assert_eq!(codes(&results), [250]);
+    // The SIZE parameter counts the converted message.
+    let size: usize = sent[1]
+        .split("SIZE=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(size, sent[2].len() - ".\r\n".len());
+
+    let (sent, _, converted) = run_with("250-8BITMIME\r\n", tx(&["a@r.test"], message.as_bytes()));
+    assert!(!converted);
+    assert!(sent[1].contains(" BODY=8BITMIME\r\n"), "{sent:?}");
+}
+
+#[test]
+fn rfc6152_3_unconvertible_8bit_fails_everyone_with_5_6_3() {
+    let message = "Subject: x\r\nContent-Transfer-Encoding: base64\r\n\r\n\u{e9}\r\n";
+    let (sent, results, _) = run_with("", tx(&["a@r.test", "b@r.test"], message.as_bytes()));
+    assert_eq!(sent[1], "QUIT\r\n", "{sent:?}");
+    assert_eq!(codes(&results), [554, 554]);
+    assert_eq!(results[0].enhanced, Some((5, 6, 3)));
+}
+
+#[test]
+fn rfc6531_3_2_utf8_addresses_and_headers_need_smtputf8() {
+    let utf8_rcpt = tx(&["j\u{f6}rg@r.test"], b"Subject: x\r\n\r\nhi\r\n");
+    let (sent, results, _) = run_with("250-8BITMIME\r\n", utf8_rcpt.clone());
+    assert_eq!(sent[1], "QUIT\r\n", "{sent:?}");
+    assert_eq!(
+        (results[0].code, results[0].enhanced),
+        (553, Some((5, 6, 7)))
+    );
+    let (sent, results, _) = run_with("250-8BITMIME\r\n250-SMTPUTF8\r\n", utf8_rcpt);
+    assert!(sent[1].contains(" SMTPUTF8\r\n"), "{sent:?}");
+    assert_eq!(codes(&results), [250]);
+
+    let utf8_subject = "Subject: Gr\u{fc}\u{df}e\r\n\r\nhi\r\n".as_bytes();
+    let (sent, results, _) = run_with("250-8BITMIME\r\n", tx(&["a@r.test"], utf8_subject));
+    assert_eq!(sent[1], "QUIT\r\n", "{sent:?}");
+    assert_eq!(
+        (results[0].code, results[0].enhanced),
+        (554, Some((5, 6, 9)))
+    );
+    let (sent, _, _) = run_with(
+        "250-8BITMIME\r\n250-SMTPUTF8\r\n",
+        tx(&["a@r.test"], utf8_subject),
+    );
+    assert!(sent[1].contains(" BODY=8BITMIME SMTPUTF8\r\n"), "{sent:?}");
+}
+
+#[test]
+fn rfc3207_required_tls_is_never_given_up_for_clear_text() {
+    let mut t = tx(&["a@r.test"], b"x\r\n");
+    t.starttls = StartTls::Required;
+    let (sent, results, _) = run_with("", t.clone());
+    assert_eq!(sent[1], "QUIT\r\n", "{sent:?}");
+    assert_eq!(
+        (results[0].code, results[0].enhanced),
+        (451, Some((4, 7, 4)))
+    );
+
+    let mut s = ClientSession::new(t.clone());
+    let sent = converse(
+        &mut s,
+        &[
+            "220 r\r\n",
+            "250-r\r\n250 STARTTLS\r\n",
+            "454 4.7.0 TLS not available\r\n",
+        ],
+    );
+    assert_eq!(sent[2], "QUIT\r\n");
+    let results = s.finish(&Reply::plain(451, "lost"));
+    assert_eq!(results[0].enhanced, Some((4, 7, 4)));
+    assert!(
+        results[0].text.contains("454 4.7.0 TLS not available"),
+        "{:?}",
+        results[0]
+    );
+
+    let mut s = ClientSession::new(t);
+    let sent = converse(
+        &mut s,
+        &["220 r\r\n", "250-r\r\n250 STARTTLS\r\n", "220 go\r\n"],
+    );
+    assert_eq!(sent[2], "<TLS>");
+    let sent = s.tls_started();
+    assert_eq!(sent, [Action::Send(b"EHLO mx.example.test\r\n".to_vec())]);
+    let sent = converse(&mut s, &["250 r\r\n"]);
+    assert_eq!(sent, ["MAIL FROM:<pm@example.test>\r\n"]);
 }
