@@ -494,13 +494,7 @@ impl AdminApi {
     /// connection must not wait for a Raft round trip.
     pub fn is_blacklisted(&self, ip: std::net::IpAddr) -> bool {
         self.cluster.read(|s| {
-            let listed = |name: &str| {
-                s.directory
-                    .server
-                    .ip_lists
-                    .get(name)
-                    .is_some_and(|list| cluster::router::ip_list_contains(list, ip))
-            };
+            let listed = |name| cluster::router::ip_listed(&s.directory.server.ip_lists, name, ip);
             listed("BlacklistedIPs") && !listed("WhiteHoleIPs")
         })
     }
@@ -508,13 +502,8 @@ impl AdminApi {
     /// Whether `ip` is in the server's `DeniedIPs`: every listener closes
     /// such connections at once.
     pub fn is_denied(&self, ip: std::net::IpAddr) -> bool {
-        self.cluster.read(|s| {
-            s.directory
-                .server
-                .ip_lists
-                .get("DeniedIPs")
-                .is_some_and(|list| cluster::router::ip_list_contains(list, ip))
-        })
+        self.cluster
+            .read(|s| cluster::router::ip_listed(&s.directory.server.ip_lists, "DeniedIPs", ip))
     }
 
     /// Every module whose settings hold a `LogLevel` (0..5), with it, from

@@ -13,13 +13,28 @@
 //! * = smarthost.isp.test:587       ; everything else (a cluster-wide smarthost)
 //! ```
 //!
-//! Address list text: one address or CIDR block per line (`192.0.2.7`,
-//! `10.0.0.0/8`, `2001:db8::/32`), `;` or `#` comments; a line that is
-//! neither matches nothing.
+//! Address list text, CommuniGate's Network Address List format, one entry
+//! per line, read in order:
+//!
+//! ```text
+//! 192.0.2.7                    ; one address
+//! 10.0.0.0/8                   ; an address and a mask
+//! 192.168.1.10-192.168.1.99    ; a range, both ends included
+//! !10.9.0.0/16                 ; taken out of what the lines above put in
+//! #LAN                         ; every entry of another list (here LANIPs)
+//! ```
+//!
+//! `;` starts a comment, and so does `#` followed by a space or not at the
+//! start of an entry; a line that is none of these matches nothing. A
+//! reference names a list as `LAN`, `Client`, `Blacklisted`, ... or in full
+//! (`LANIPs`); a list that refers back to one being read (a cycle) adds
+//! nothing. This is how a CommuniGate administrator lets the
+//! LAN relay: LANIPs grants nothing by itself, `#LAN` in ClientIPs does.
 //!
 //! Everything here is pure: parsing happens before a command is proposed, so
 //! the state machine only stores validated rules.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -113,10 +128,101 @@ pub fn format_router_table(rules: &[RouteRule]) -> String {
         .collect()
 }
 
-/// Whether `ip` matches an entry of address list `text` (see the module
-/// docs), e.g. the server's `ClientIPs`.
+/// Whether `ip` matches address list `text` on its own (see the module
+/// docs); references to other lists match nothing here.
 pub fn ip_list_contains(text: &str, ip: IpAddr) -> bool {
-    lines(text).any(|(_, net)| ip_in(net, ip))
+    list_matches(text, ip, &mut |_| false)
+}
+
+/// Whether `ip` is in the address list called `name` among `lists` (the
+/// server's `ip_lists`), following `#NAME` references to the others.
+pub fn ip_listed(lists: &BTreeMap<String, String>, name: &str, ip: IpAddr) -> bool {
+    Lists {
+        lists,
+        ip,
+        seen: BTreeMap::new(),
+    }
+    .listed(name)
+}
+
+/// One evaluation of [`ip_listed`]: each list is read at most once, so
+/// references cost what the lists' lines cost, and a list that refers back
+/// to one being read (a cycle) adds nothing.
+struct Lists<'a> {
+    lists: &'a BTreeMap<String, String>,
+    ip: IpAddr,
+    /// Lists read (`Some(result)`) or being read (`None`).
+    seen: BTreeMap<&'a str, Option<bool>>,
+}
+
+impl<'a> Lists<'a> {
+    fn listed(&mut self, name: &str) -> bool {
+        let Some((key, text)) = self.lists.iter().find(|(list, _)| {
+            list.eq_ignore_ascii_case(name)
+                || list
+                    .strip_suffix("IPs")
+                    .is_some_and(|short| short.eq_ignore_ascii_case(name))
+        }) else {
+            return false;
+        };
+        if let Some(known) = self.seen.get(key.as_str()) {
+            return known.unwrap_or(false);
+        }
+        self.seen.insert(key, None);
+        let ip = self.ip;
+        let result = list_matches(text, ip, &mut |reference| self.listed(reference));
+        self.seen.insert(key, Some(result));
+        result
+    }
+}
+
+/// One entry of an address list.
+enum Entry<'a> {
+    /// An address, `ip/bits` or `first-last`.
+    Net(&'a str),
+    /// `#NAME`: the entries of another list.
+    Reference(&'a str),
+}
+
+/// Evaluates the lines of `text` in order: each matching line includes
+/// `ip`, or excludes it when it starts with `!`; `reference` answers for
+/// `#NAME` lines.
+fn list_matches(text: &str, ip: IpAddr, reference: &mut dyn FnMut(&str) -> bool) -> bool {
+    let mut listed = false;
+    for line in text.split(['\n', '\r']).flat_map(|l| l.split("\\e")) {
+        let Some((exclude, entry)) = list_entry(line) else {
+            continue;
+        };
+        let hit = match entry {
+            Entry::Net(net) => ip_in(net, ip),
+            Entry::Reference(name) => reference(name),
+        };
+        if hit {
+            listed = !exclude;
+        }
+    }
+    listed
+}
+
+/// A line's entry without its comment, and whether it excludes (`!`).
+fn list_entry(line: &str) -> Option<(bool, Entry<'_>)> {
+    let line = line.split(';').next().unwrap_or("").trim();
+    let (exclude, line) = match line.strip_prefix('!') {
+        Some(rest) => (true, rest.trim_start()),
+        None => (false, line),
+    };
+    if let Some(rest) = line.strip_prefix('#') {
+        // `# text` is a comment; `#NAME ...` a reference.
+        let name = rest.split(char::is_whitespace).next().unwrap_or("");
+        let is_name = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        };
+        return is_name(name).then_some((exclude, Entry::Reference(name)));
+    }
+    let net = line.split('#').next().unwrap_or("").trim();
+    (!net.is_empty()).then_some((exclude, Entry::Net(net)))
 }
 
 /// Non-empty lines without comments, numbered from 1. CommuniGate's CLI
@@ -167,13 +273,20 @@ fn parse_net(s: &str) -> Option<(IpAddr, u8)> {
 }
 
 fn ip_in(net: &str, ip: IpAddr) -> bool {
-    let Some((base, bits)) = parse_net(net) else {
-        return false;
-    };
     // An IPv4 client seen on a dual-stack socket is `::ffff:a.b.c.d`.
     let ip = match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
+    };
+    if let Some((first, last)) = net.split_once('-') {
+        return match (first.trim().parse(), last.trim().parse(), ip) {
+            (Ok(IpAddr::V4(a)), Ok(IpAddr::V4(b)), IpAddr::V4(x)) => a <= x && x <= b,
+            (Ok(IpAddr::V6(a)), Ok(IpAddr::V6(b)), IpAddr::V6(x)) => a <= x && x <= b,
+            _ => false,
+        };
+    }
+    let Some((base, bits)) = parse_net(net) else {
+        return false;
     };
     match (base, ip) {
         (IpAddr::V4(b), IpAddr::V4(a)) => {
@@ -231,5 +344,51 @@ mod tests {
             "198.51.100.1".parse().unwrap()
         ));
         assert!(!ip_list_contains("", "127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn issue_4_address_lists_take_ranges_exclusions_and_references() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let list = "192.168.1.10-192.168.1.20\\e10.0.0.0/8\n!10.9.0.0/16 ; not that one\n10.9.9.9";
+        for yes in [
+            "192.168.1.10",
+            "192.168.1.15",
+            "192.168.1.20",
+            "10.1.1.1",
+            "10.9.9.9",
+        ] {
+            assert!(ip_list_contains(list, ip(yes)), "{yes}");
+        }
+        for no in ["192.168.1.9", "192.168.1.21", "10.9.0.1"] {
+            assert!(!ip_list_contains(list, ip(no)), "{no}");
+        }
+
+        let mut lists = BTreeMap::new();
+        lists.insert(
+            "LANIPs".to_string(),
+            "127.0.0.0/8\n192.0.2.0/24".to_string(),
+        );
+        lists.insert("ClientIPs".to_string(), "#LAN\n!192.0.2.66".to_string());
+        lists.insert("DeniedIPs".to_string(), "#lanips".to_string());
+        lists.insert(
+            "BlacklistedIPs".to_string(),
+            "#Blacklisted # a cycle".to_string(),
+        );
+        lists.insert(
+            "WhiteHoleIPs".to_string(),
+            "# 127.0.0.1 is a comment".to_string(),
+        );
+        assert!(ip_listed(&lists, "ClientIPs", ip("127.0.0.1")));
+        assert!(ip_listed(&lists, "ClientIPs", ip("192.0.2.1")));
+        assert!(!ip_listed(&lists, "ClientIPs", ip("192.0.2.66")));
+        assert!(!ip_listed(&lists, "ClientIPs", ip("198.51.100.1")));
+        assert!(ip_listed(&lists, "DeniedIPs", ip("192.0.2.9")));
+        assert!(!ip_listed(&lists, "BlacklistedIPs", ip("127.0.0.1")));
+        assert!(!ip_listed(&lists, "WhiteHoleIPs", ip("127.0.0.1")));
+        assert!(!ip_listed(&lists, "NoSuchIPs", ip("127.0.0.1")));
+        assert!(
+            !ip_list_contains("#LAN", ip("127.0.0.1")),
+            "a reference alone names nothing"
+        );
     }
 }

@@ -690,15 +690,11 @@ impl SmtpSession {
     }
 
     /// Whether the client address is in the replicated `ClientIPs` (trusted:
-    /// may relay, not rate limited).
+    /// may relay, not rate limited), references such as `#LAN` followed.
     fn trusted_client(&self) -> bool {
         let ip = self.peer.ip();
         self.services.cluster.read(|s| {
-            s.directory
-                .server
-                .ip_lists
-                .get("ClientIPs")
-                .is_some_and(|list| cluster::router::ip_list_contains(list, ip))
+            cluster::router::ip_listed(&s.directory.server.ip_lists, "ClientIPs", ip)
         })
     }
 

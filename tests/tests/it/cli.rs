@@ -258,6 +258,60 @@ fn issue_4_blacklisted_ips_get_554_and_white_hole_exempts() {
     );
 }
 
+/// One SMTP transaction up to RCPT from this (loopback) address; returns
+/// the RCPT reply.
+fn rcpt_reply(node: &TestNode, to: &str) -> String {
+    let mut s = LineClient::connect(node.addr("smtp"));
+    s.expect("220 ");
+    s.send("EHLO client.test");
+    s.expect_reply("250");
+    s.send("MAIL FROM:<someone@example.test>");
+    s.expect("250 ");
+    s.send(&format!("RCPT TO:<{to}>"));
+    let reply = s.line();
+    s.send("QUIT");
+    reply
+}
+
+/// CommuniGate's LAN IP Addresses grant nothing by themselves (the Guide:
+/// "you will include the LAN addresses into the Client IP Addresses
+/// list"); `#LAN` in another list includes them, and follows later
+/// changes of LANIPs.
+#[test]
+fn issue_4_lan_ips_relay_once_client_ips_include_them() {
+    let node = TestNode::start();
+    let mut c = login(&node);
+    run(&mut c, "INLINE", "200 ");
+    let remote = "friend@remote.test";
+    assert!(rcpt_reply(&node, remote).starts_with("554 5.7.1"));
+
+    run(&mut c, "SetLANIPs \"127.0.0.0/8 ; the office\"", "200 ");
+    let reply = rcpt_reply(&node, remote);
+    assert!(reply.starts_with("554 5.7.1"), "LAN alone: {reply}");
+
+    run(&mut c, "SetClientIPs \"192.0.2.1\\e#LAN\"", "200 ");
+    run(&mut c, "GetClientIPs", "201 \"192.0.2.1\\010#LAN\"");
+    let reply = rcpt_reply(&node, remote);
+    assert!(reply.starts_with("250 "), "#LAN in ClientIPs: {reply}");
+    // Local mail is unaffected either way.
+    assert!(rcpt_reply(&node, "postmaster@example.test").starts_with("250 "));
+
+    // The reference follows LANIPs: a range without this address, then one with it.
+    run(&mut c, "SetLANIPs \"10.0.0.1-10.0.0.9\"", "200 ");
+    assert!(rcpt_reply(&node, remote).starts_with("554 5.7.1"));
+    run(&mut c, "SetLANIPs \"127.0.0.1-127.0.0.5\"", "200 ");
+    assert!(rcpt_reply(&node, remote).starts_with("250 "));
+    // `!` takes an address out of what the lines above put in.
+    run(&mut c, "SetClientIPs \"#LAN\\e!127.0.0.1\"", "200 ");
+    assert!(rcpt_reply(&node, remote).starts_with("554 5.7.1"));
+
+    // Other lists may name the LAN too.
+    run(&mut c, "SetBlacklistedIPs \"#LAN\"", "200 ");
+    LineClient::connect(node.addr("smtp")).expect("554 5.7.1");
+    run(&mut c, "SetWhiteHoleIPs \"#LAN\"", "200 ");
+    LineClient::connect(node.addr("smtp")).expect("220 ");
+}
+
 #[test]
 fn issue_4_denied_ips_close_every_listener() {
     let node = TestNode::start();

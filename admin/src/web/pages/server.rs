@@ -179,7 +179,10 @@ fn ip_list_purpose(list: &str) -> &'static str {
         "BlacklistedIPs" => "SMTP greets these with 554 and disconnects.",
         "WhiteHoleIPs" => "Never treated as blacklisted.",
         "DeniedIPs" => "Every listener closes their connections at once.",
-        _ => "Your local networks (kept for CommuniGate scripts; no effect yet).",
+        _ => {
+            "Your local networks. As in CommuniGate they grant nothing by themselves: \
+             a line #LAN in another list includes them (in ClientIPs, LAN clients may relay)."
+        }
     }
 }
 
