@@ -60,6 +60,17 @@ impl AdminApi {
         self
     }
 
+    /// A domain's name (the main domain for `None`) and explicit settings.
+    async fn domain_settings(&self, name: Option<String>) -> Result<(String, Settings)> {
+        self.read(move |s| {
+            let name = name.map_or_else(|| s.directory.main_domain.clone(), |n| n.to_lowercase());
+            let settings = s.directory.domains.get(&name)?.settings.clone();
+            Some((name, settings))
+        })
+        .await?
+        .ok_or(Error::from(cluster::Rejection::DomainNotFound))
+    }
+
     /// Checks a clear-text login password; returns the account (`None`
     /// for a failed login or when the check cannot be decided, see
     /// [`AdminApi::check_password`]).
@@ -230,16 +241,27 @@ impl AdminApi {
                 let main = self.read(|s| s.directory.main_domain.clone()).await?;
                 Ok(Some(Value::String(main)))
             }
-            Command::GetDomainSettings { name } => {
-                let settings = self
-                    .read(move |s| {
-                        let name = name
-                            .map_or_else(|| s.directory.main_domain.clone(), |n| n.to_lowercase());
-                        s.directory.domains.get(&name).map(|d| d.settings.clone())
-                    })
-                    .await?
-                    .ok_or(Error::from(cluster::Rejection::DomainNotFound))?;
+            // No server-wide domain defaults exist: the effective settings
+            // are the domain's own.
+            Command::GetDomainSettings { name } | Command::GetDomainEffectiveSettings { name } => {
+                let (_, settings) = self.domain_settings(name).await?;
                 Ok(Some(Value::Dict(from_settings(&settings))))
+            }
+            Command::SetDomainSettings { name, settings } => {
+                // Replacing is merging the new dictionary with every other
+                // key reset ("default" removes a key): one proposal, so
+                // the domain never shows half of each.
+                let (domain, current) = self.domain_settings(name).await?;
+                let mut update = to_settings(settings);
+                for key in current.into_keys() {
+                    update.entry(key).or_insert_with(|| "default".to_string());
+                }
+                self.propose(DirectoryOp::UpdateDomainSettings {
+                    name: domain,
+                    settings: update,
+                })
+                .await?;
+                Ok(None)
             }
             Command::UpdateDomainSettings { name, settings } => {
                 let main = self.read(|s| s.directory.main_domain.clone()).await?;

@@ -152,6 +152,8 @@ fn scope(command: &Command) -> Scope<'_> {
         | C::ListGroups { domain }
         | C::GetDomainSettings { name: domain }
         | C::UpdateDomainSettings { name: domain, .. }
+        | C::GetDomainEffectiveSettings { name: domain }
+        | C::SetDomainSettings { name: domain, .. }
         | C::GetDomainAliases { name: domain }
         | C::SetDomainAliases { name: domain, .. } => Scope::Domain(domain.as_deref()),
         C::FindForwarders { domain, .. } => Scope::Domain(Some(domain)),

@@ -79,6 +79,20 @@ pub enum Command {
         /// Settings to merge.
         settings: Dict,
     },
+    /// `GetDomainEffectiveSettings [domain]`: the settings with defaults
+    /// filled in. Mailnode keeps no server-wide domain defaults
+    /// (`GetDomainDefaults` is not supported), so these are the domain's own.
+    GetDomainEffectiveSettings {
+        /// Domain name; the main domain when absent.
+        name: Option<String>,
+    },
+    /// `SetDomainSettings [domain] dict`: replaces the settings.
+    SetDomainSettings {
+        /// Domain name; the main domain when absent.
+        name: Option<String>,
+        /// The complete new settings.
+        settings: Dict,
+    },
     /// `CreateAccount name [type] [dict]`.
     CreateAccount {
         /// Account name, possibly `user@domain`.
@@ -492,7 +506,7 @@ pub const KNOWN_COMMANDS: &[&str] = &[
     // Domain set and settings
     "CreateSharedDomain", "CreateDirectoryDomain", 
     "ReloadDirectoryDomains", "ListAdminDomains", "GetDomainLocation", "GetDomainStat",
-    "ResetDomainStat", "GetDomainEffectiveSettings", "SetDomainSettings", "GetDomainDefaults",
+    "ResetDomainStat", "GetDomainDefaults",
     "SetDomainDefaults", "UpdateDomainDefaults", "GetClusterDomainDefaults",
     "SetClusterDomainDefaults", "UpdateClusterDomainDefaults", "GetWebUserDefaults",
     "SetWebUserDefaults", "UpdateWebUserDefaults",
@@ -659,6 +673,15 @@ pub fn parse_command(line: &str) -> Result<Command> {
         let name = args.opt_string();
         let settings = args.dict("settings dictionary")?;
         args.done(args.cmd, Command::UpdateDomainSettings { name, settings })?
+    } else if is("GetDomainEffectiveSettings") {
+        args.cmd = "GetDomainEffectiveSettings";
+        let name = args.opt_string();
+        args.done(args.cmd, Command::GetDomainEffectiveSettings { name })?
+    } else if is("SetDomainSettings") {
+        args.cmd = "SetDomainSettings";
+        let name = args.opt_string();
+        let settings = args.dict("settings dictionary")?;
+        args.done(args.cmd, Command::SetDomainSettings { name, settings })?
     } else if is("CreateAccount") {
         args.cmd = "CreateAccount";
         let name = args.string("account name")?;

@@ -356,6 +356,133 @@ fn issue_4_mailboxes_server_settings_and_node_commands() {
 }
 
 #[test]
+fn issue_4_domain_settings_accounts_and_logins() {
+    let node = TestNode::start();
+    let mut c = Cli::login(&node, "postmaster", POSTMASTER_PASSWORD);
+    c.ok("CreateDomain d1.test {MaxAccounts=#10;Notes=first;}");
+    assert_eq!(c.data("ListDomains"), parse("(d1.test, example.test)"));
+    assert_eq!(c.data("MainDomainName"), s("example.test"));
+    assert_eq!(
+        c.data("GetDomainSettings d1.test"),
+        parse("{MaxAccounts=#10;Notes=first;}")
+    );
+    c.ok("UpdateDomainSettings d1.test {Notes=second;}");
+    assert_eq!(
+        c.data("GetDomain d1.test"),
+        parse("{MaxAccounts=#10;Notes=second;}")
+    );
+    // SetDomainSettings replaces: keys it does not name are gone.
+    c.ok("SetDomainSettings d1.test {Language=fr;}");
+    assert_eq!(c.data("GetDomainSettings d1.test"), parse("{Language=fr;}"));
+    assert_eq!(
+        c.data("GetDomainEffectiveSettings d1.test"),
+        parse("{Language=fr;}")
+    );
+    c.ok("SetDomainSettings {Notes=\"main one\";}");
+    assert_eq!(c.data("GetDomainSettings"), parse("{Notes=\"main one\";}"));
+    c.ok("SetDomainSettings example.test {}");
+    assert_eq!(c.data("GetDomainEffectiveSettings"), parse("{}"));
+    c.fail("SetDomainSettings nothere.test {A=B;}");
+    c.fail("GetDomainEffectiveSettings nothere.test");
+    c.fail("SetDomainSettings d1.test (a, b)");
+    c.fail("SetDomainSettings d1.test");
+
+    c.ok("CreateAccount admin@d1.test {Password=\"pw\";DomainAdmin=YES;}");
+    let mut da = Cli::login(&node, "admin@d1.test", "pw");
+    da.ok("SetDomainSettings d1.test {Language=de;}");
+    assert_eq!(
+        da.data("GetDomainEffectiveSettings d1.test"),
+        parse("{Language=de;}")
+    );
+    da.fail("SetDomainSettings example.test {Language=de;}");
+    da.fail("GetDomainEffectiveSettings example.test");
+
+    c.ok("CreateAccount u@d1.test {Password=\"pw\";}");
+    match c.data("ListAccounts d1.test") {
+        Data::Dict(m) => assert_eq!(m.keys().collect::<Vec<_>>(), ["admin", "u"]),
+        other => panic!("{other:?}"),
+    }
+    c.ok("RenameAccount u@d1.test into v@d1.test");
+    c.fail("RenameAccount u@d1.test into w@d1.test");
+    c.ok("SetAccountPassword v@d1.test PASSWORD \"pw2\"");
+    c.ok("VerifyAccountPassword v@d1.test PASSWORD \"pw2\"");
+    c.fail("VerifyAccountPassword v@d1.test PASSWORD \"pw\"");
+    c.ok("SetAccountAliases v@d1.test (vee, vv)");
+    assert_eq!(c.data("GetAccountAliases v@d1.test"), parse("(vee, vv)"));
+    // AUTH WEBUSER logs in as CLI.pm's alternative mode does.
+    let mut w = LineClient::connect(node.addr("cli"));
+    w.expect("200 ");
+    w.send("AUTH WEBUSER vee@d1.test pw2");
+    w.expect("200 ");
+    w.send("AUTH WEBUSER v@d1.test wrong");
+    let reply = w.line();
+    assert!(!reply.starts_with('2'), "{reply}");
+    c.ok("DeleteAccount v@d1.test");
+    c.fail("DeleteAccount v@d1.test");
+    c.fail("DeleteDomain d1.test");
+    c.ok("DeleteDomain d1.test force");
+    assert_eq!(c.data("ListDomains"), parse("(example.test)"));
+}
+
+#[test]
+fn issue_4_queue_router_and_route_round_trip() {
+    let node = TestNode::start();
+    let mut c = Cli::login(&node, "postmaster", POSTMASTER_PASSWORD);
+    // A port nothing listens on: mail for remote.test stays queued.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    c.ok(&format!(
+        "SetRouterTable \"remote.test = 127.0.0.1:{port}\""
+    ));
+    assert_eq!(
+        c.data("GetRouterTable"),
+        s(&format!("remote.test = 127.0.0.1:{port}\n"))
+    );
+    c.fail("SetRouterTable \"not a rule\"");
+    let route = c.data("Route friend@remote.test");
+    assert_eq!(*dict_get(&route, "module"), s("SMTP"));
+    assert_eq!(*dict_get(&route, "host"), s(&format!("127.0.0.1:{port}")));
+    let route = c.data("Route postmaster@example.test");
+    assert_eq!(*dict_get(&route, "module"), s("LOCAL"));
+    c.fail("Route nobody@example.test");
+
+    c.ok(
+        "SubmitMessage \"From: postmaster@example.test\\eTo: friend@remote.test\\eSubject: q\\e\\ebody\\e\"",
+    );
+    c.fail("SubmitMessage QUEUE \"x\" \"y\"");
+    let queued = tests::wait_for(std::time::Duration::from_secs(30), || {
+        let Data::Array(list) = c.data("ListQueue") else {
+            panic!("ListQueue is an array")
+        };
+        let entry = list.into_iter().next()?;
+        (*dict_get(&entry, "attempts") != Data::Num(0)).then_some(entry)
+    })
+    .expect("the message is queued and tried");
+    assert_eq!(*dict_get(&queued, "from"), s("postmaster@example.test"));
+    let info = c.data("GetMessageQueueInfo SMTP QUEUE \"remote.test\"");
+    assert_eq!(*dict_get(&info, "nTotal"), Data::Num(1));
+    c.fail("GetMessageQueueInfo NOPE QUEUE \"remote.test\"");
+    c.ok("ReleaseSMTPQueue \"remote.test\"");
+    let Data::Str(id) = dict_get(&queued, "id").clone() else {
+        panic!("id is a string")
+    };
+    c.ok(&format!("RejectQueueMessage {id} \"not wanted\""));
+    c.fail("RejectQueueMessage notanumber");
+    let gone = tests::wait_for(std::time::Duration::from_secs(30), || {
+        let info = c.data("GetMessageQueueInfo SMTP QUEUE \"remote.test\"");
+        (*dict_get(&info, "nTotal") == Data::Num(0)).then_some(())
+    });
+    assert!(gone.is_some(), "the rejected message left the queue");
+    let version = c.data("GetVersion");
+    assert!(
+        matches!(version, Data::Str(ref v) if !v.is_empty()),
+        "{version:?}"
+    );
+}
+
+#[test]
 fn issue_4_access_rights() {
     let node = TestNode::start();
     let mut pm = Cli::login(&node, "postmaster", POSTMASTER_PASSWORD);
