@@ -40,6 +40,8 @@ pub struct AdminApi {
     pub(crate) accounts: AccountHub,
     pub(crate) control: Option<Arc<dyn NodeControl>>,
     verified: crate::verified::VerifiedPasswords,
+    /// When this API was made: the node's start, for the About page.
+    pub(crate) started: std::time::SystemTime,
 }
 
 impl AdminApi {
@@ -50,6 +52,7 @@ impl AdminApi {
             accounts,
             control: None,
             verified: crate::verified::VerifiedPasswords::new(),
+            started: std::time::SystemTime::now(),
         }
     }
 

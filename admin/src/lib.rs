@@ -2,6 +2,7 @@
 //! CommuniGate data syntax it speaks, and the `AdminApi` every
 //! administration front end calls.
 
+pub mod about;
 pub mod api;
 pub mod cli;
 pub mod control;

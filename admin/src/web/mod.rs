@@ -120,6 +120,7 @@ fn api_scope() -> actix_web::Scope {
         .route("/openapi.json", web::get().to(openapi::serve))
         .route("/server", web::get().to(api::server))
         .route("/cluster", web::get().to(server::cluster))
+        .route("/about", web::get().to(server::about))
         .route("/router", web::get().to(server::router))
         .route("/router", web::put().to(server::set_router))
         .route("/settings/modules", web::get().to(server::modules))
@@ -246,8 +247,11 @@ fn api_scope() -> actix_web::Scope {
 }
 
 fn page_routes(cfg: &mut web::ServiceConfig) {
-    use pages::{accounts, domains, forwarders, groups, log, login, overview, queue, server};
+    use pages::{
+        about, accounts, domains, forwarders, groups, log, login, overview, queue, server,
+    };
     cfg.route("/", web::get().to(overview::show))
+        .route("/about", web::get().to(about::show))
         .route("/log", web::get().to(log::show))
         .route("/domains/{domain}/groups", web::get().to(groups::list))
         .route("/domains/{domain}/groups", web::post().to(groups::create))

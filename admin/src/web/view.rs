@@ -85,6 +85,7 @@ pub fn page(title: &str, caller: Option<&Caller>, body: Markup) -> Markup {
                                 a href="/router" { "Router" }
                                 a href="/settings" { "Settings" }
                                 a href="/log" { "Log" }
+                                a href="/about" { "About" }
                             } @else {
                                 a href=(account_url(&c.account.address())) { "My account" }
                             }

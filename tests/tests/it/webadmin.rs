@@ -1332,6 +1332,72 @@ mod browser {
 }
 
 #[test]
+fn issue_4_webadmin_about_page_matches_cli_get_version() {
+    let node = TestNode::start();
+    let web = Http::plain(node.addr("webadmin"));
+    assert_eq!(web.get("/about").status, 303, "sign-in first");
+    assert_eq!(web.sign_in("postmaster", POSTMASTER_PASSWORD).status, 303);
+
+    let mut cli = login(&node);
+    run(&mut cli, "INLINE", "200 ");
+    let version = run(&mut cli, "GetVersion", "201 ");
+    let version = version["201 ".len()..].trim_matches('"').to_string();
+    assert!(!version.is_empty());
+
+    let about = web.api(&pm(), "GET", "/api/v1/about", None);
+    assert_eq!(about.status, 200, "{about:?}");
+    let json: serde_json::Value = serde_json::from_str(&about.json()).expect("JSON");
+    assert_eq!(json["version"], version.as_str(), "{json}");
+    let build = json["build"].as_str().expect("build").to_string();
+    assert!(!build.is_empty());
+    assert_eq!(json["nodeName"], "node1");
+    let node_id = json["nodeId"].as_u64().expect("node id");
+    // A cluster of one speaks this build's newest protocol.
+    assert_eq!(json["clusterProtocol"], json["nodeProtocol"], "{json}");
+    assert_eq!(
+        json["nodeProtocol"].as_u64(),
+        Some(u64::from(cluster::rpc::PROTOCOL_VERSION))
+    );
+    assert!(json["uptimeSecs"].as_u64().is_some(), "{json}");
+    let started = json["started"].as_str().expect("started");
+    assert!(started.starts_with("20"), "{started}");
+
+    let page = web.get("/about");
+    assert_eq!(page.status, 200);
+    let cell = |id: &str| {
+        let start = page
+            .body
+            .find(&format!("id=\"{id}\">"))
+            .unwrap_or_else(|| panic!("no #{id} in {}", page.body));
+        let rest = &page.body[start..];
+        let from = rest.find('>').expect("tag end") + 1;
+        let to = rest.find('<').expect("cell end");
+        rest[from..to].to_string()
+    };
+    assert_eq!(cell("version"), version);
+    assert_eq!(cell("build"), build);
+    assert_eq!(cell("node-name"), "node1");
+    assert_eq!(cell("node-id"), node_id.to_string());
+    assert_eq!(
+        cell("protocol").trim(),
+        cluster::rpc::PROTOCOL_VERSION.to_string()
+    );
+    assert!(cell("uptime").ends_with('s'), "{}", cell("uptime"));
+    assert!(cell("started").ends_with("UTC"), "{}", cell("started"));
+    assert!(
+        web.get("/").body.contains("href=\"/about\""),
+        "nav links About"
+    );
+
+    // Users who are not administrators see neither the page nor the JSON.
+    run(&mut cli, "CreateAccount pat {Password=\"pw\";}", "200 ");
+    let user = Http::plain(node.addr("webadmin"));
+    assert_eq!(user.sign_in("pat", "pw").status, 303);
+    assert_eq!(user.get("/about").status, 403);
+    assert_eq!(user.api("pat:pw", "GET", "/api/v1/about", None).status, 403);
+}
+
+#[test]
 fn issue_4_webadmin_in_headless_chromium() {
     let Some((chromium, chromedriver)) = browser::installed() else {
         eprintln!(

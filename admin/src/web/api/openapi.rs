@@ -92,6 +92,13 @@ pub const ROUTES: &[Route] = &[
     ),
     route(
         "get",
+        "/api/v1/about",
+        "Version (GetVersion), build, start time, uptime, node name and id, cluster protocol",
+        Body::None,
+        200,
+    ),
+    route(
+        "get",
         "/api/v1/domains",
         "Domain names (ListDomains)",
         Body::None,

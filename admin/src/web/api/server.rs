@@ -55,6 +55,27 @@ pub async fn cluster(
     Ok(HttpResponse::Ok().json(cluster_json(&state.api.cluster_status())))
 }
 
+/// `GET /api/v1/about` → `{"version", "build", "started" (RFC 3339),
+/// "uptimeSecs", "nodeName", "nodeId", "clusterProtocol" (null until every
+/// member registered), "nodeProtocol"}`; administrators only.
+pub async fn about(
+    state: web::Data<WebState>,
+    ApiCaller(caller): ApiCaller,
+) -> Result<HttpResponse, Error> {
+    admin_only(&caller)?;
+    let a = state.api.about();
+    Ok(HttpResponse::Ok().json(json!({
+        "version": a.version,
+        "build": a.build,
+        "started": a.started.to_rfc3339(),
+        "uptimeSecs": a.uptime.as_secs(),
+        "nodeName": a.node_name,
+        "nodeId": a.node_id,
+        "clusterProtocol": a.cluster_protocol,
+        "nodeProtocol": a.node_protocol,
+    })))
+}
+
 /// `GET /api/v1/router` → `{"table": "pattern = target\n…"}`.
 pub async fn router(
     state: web::Data<WebState>,

@@ -4,6 +4,7 @@
 //! page that shows the result, with the outcome as a one-time message;
 //! errors carry the same text the CLI prints.
 
+pub mod about;
 pub mod accounts;
 pub mod domains;
 pub mod forwarders;
