@@ -117,6 +117,18 @@ pub enum Command {
         /// What it publishes.
         info: NodeInfo,
     },
+    /// Extends claims a node is still delivering (protocol
+    /// [`crate::rpc::CLAIM_RENEWAL_VERSION`]).
+    RenewClaims {
+        /// The holder.
+        node: u64,
+        /// The proposer's clock.
+        now_ms: u64,
+        /// The new claim duration, from `now_ms`.
+        lease_ms: u64,
+        /// The claims: (entry, token).
+        claims: Vec<(QueueId, u64)>,
+    },
 }
 
 /// The result of applying one [`Command`].
@@ -134,7 +146,8 @@ pub enum CommandResult {
     Reported(ReportOutcome),
     /// `AcquireLease`: granted or held elsewhere.
     Lease(LeaseOutcome),
-    /// `ReleaseQueue`: how many entries were made due.
+    /// `ReleaseQueue`: how many entries were made due; `RenewClaims`: how
+    /// many claims were renewed.
     Count(u64),
 }
 

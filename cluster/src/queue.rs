@@ -344,6 +344,34 @@ impl Queue {
         claimed
     }
 
+    /// Extends the claims in `claims` (id, token) that `node` still holds to
+    /// `now_ms + lease_ms`: a node renews what it is still delivering, so a
+    /// claim can be short (a dead node's work moves soon) and an attempt
+    /// long. A claim taken over by another node is not renewed (its token
+    /// changed); one that lapsed but was not taken over still is, since
+    /// nobody else works on it. Returns how many were renewed.
+    pub fn renew(
+        &mut self,
+        node: u64,
+        now_ms: u64,
+        lease_ms: u64,
+        claims: &[(QueueId, u64)],
+    ) -> u64 {
+        let mut renewed = 0;
+        for &(id, token) in claims {
+            let held = self.entries.get(&id).and_then(|e| e.claim.as_ref());
+            if held.is_some_and(|c| c.node == node && c.token == token) {
+                self.update(id, |entry| {
+                    if let Some(claim) = entry.claim.as_mut() {
+                        claim.expires_ms = claim.expires_ms.max(now_ms + lease_ms);
+                    }
+                });
+                renewed += 1;
+            }
+        }
+        renewed
+    }
+
     /// Drops the claims of `node` (its delivery work died with it).
     pub fn release_claims(&mut self, node: u64) {
         let held: Vec<QueueId> = self
@@ -519,6 +547,31 @@ mod tests {
         let mut other = entry(1, &["x@y"]);
         other.size = 99;
         assert_eq!(q.enqueue(other), Err(Rejection::QueueIdInUse));
+    }
+
+    #[test]
+    fn a_renewed_claim_outlives_its_first_lease_and_a_taken_over_one_is_not_renewed() {
+        let mut q = Queue::default();
+        q.enqueue(entry(1, &["x@y"])).unwrap();
+        q.enqueue(entry(2, &["x@y"])).unwrap();
+        let held = q.claim(1, 1000, 500, 10);
+        assert_eq!(q.renew(1, 1400, 500, &held), 2);
+        // Past the first lease, the entries are still held and due later.
+        assert!(q.claim(2, 1600, 500, 10).is_empty());
+        assert_eq!(q.next_due(), Some(1900));
+        // Not renewed again: another node takes them over, and the first
+        // node's renewal and report are fenced off.
+        let taken = q.claim(2, 1900, 500, 10);
+        assert_eq!(taken.len(), 2);
+        assert_eq!(q.renew(1, 2000, 500, &held), 0);
+        assert_eq!(q.renew(3, 2000, 500, &taken), 0, "only the holder renews");
+        assert_eq!(
+            q.report(QueueId(1), held[0].1, vec![(0, RcptState::Delivered)], 0),
+            Err(Rejection::StaleClaim)
+        );
+        // A renewal never shortens a claim.
+        assert_eq!(q.renew(2, 1000, 100, &taken), 2);
+        assert_eq!(q.next_due(), Some(2400));
     }
 
     #[test]

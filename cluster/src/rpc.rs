@@ -36,9 +36,12 @@ use crate::raft::{Request, Response, TypeConfig, decode, encode};
 /// - 2: session handoff ([`RpcRequest::OpenSession`]).
 /// - 3: the `WhiteHoleIPs` and `DeniedIPs` address lists
 ///   ([`crate::directory::ip_list_protocol`]).
-pub const PROTOCOL_VERSION: u32 = 3;
+/// - 4: queue claims renewed while delivering ([`crate::Command::RenewClaims`]).
+pub const PROTOCOL_VERSION: u32 = 4;
 /// The first version with [`RpcRequest::OpenSession`].
 pub const SESSION_HANDOFF_VERSION: u32 = 2;
+/// The first version with [`crate::Command::RenewClaims`].
+pub const CLAIM_RENEWAL_VERSION: u32 = 4;
 /// The oldest version this build still speaks; older peers are refused.
 pub const MIN_PROTOCOL_VERSION: u32 = 1;
 

@@ -112,6 +112,12 @@ impl State {
             Command::ReleaseQueue { domain, now_ms } => {
                 CommandResult::Count(self.queue.release(&domain, now_ms))
             }
+            Command::RenewClaims {
+                node,
+                now_ms,
+                lease_ms,
+                claims,
+            } => CommandResult::Count(self.queue.renew(node, now_ms, lease_ms, &claims)),
             Command::SetRouterTable { rules } => {
                 self.relay.routes = rules;
                 CommandResult::Done

@@ -63,6 +63,7 @@ use cluster::{
 };
 use futures::future::join_all;
 use storage::{AccountKind, Spool};
+use tokio::time::Instant;
 
 use crate::config::RelayConfig;
 use crate::dsn::{self, DsnAction, DsnInput, DsnRecipient};
@@ -74,12 +75,54 @@ use crate::syslog::{SystemLog, level};
 
 /// Entries claimed per round.
 const CLAIM_BATCH: u32 = 64;
-/// How long a claim lasts; a node that dies mid-delivery loses it after this.
-const CLAIM_LEASE_MS: u64 = 60_000;
-/// The longest a delivery attempt may take: well inside the claim, so the
-/// report is not fenced off and no other node starts the same delivery.
-/// TODO(#5): renew the claim instead, so long transactions are not cut.
-const ATTEMPT_DEADLINE: Duration = Duration::from_millis(CLAIM_LEASE_MS * 3 / 4);
+
+/// How long claims last and how long an attempt may take under them.
+///
+/// Claims are renewed while their attempt runs, so they can be short: a
+/// node that dies mid-delivery loses its claims after one claim time (the
+/// account lease time, DESIGN §5). A cluster with a member older than
+/// protocol [`cluster::rpc::CLAIM_RENEWAL_VERSION`] cannot renew: its claims
+/// must outlive the longest attempt.
+#[derive(Clone, Copy, Debug)]
+struct ClaimTerms {
+    /// How long a claim (or its renewal) lasts.
+    lease: Duration,
+    /// The longest one SMTP transaction of an attempt may take.
+    attempt_deadline: Duration,
+    /// Whether claims are renewed during the attempt.
+    renewed: bool,
+}
+
+impl ClaimTerms {
+    /// Renewed every third of the lease; an SMTP transaction gets the 10
+    /// minutes RFC 5321 §4.5.3.2 allows for the end of its DATA.
+    const RENEWED: ClaimTerms = ClaimTerms {
+        lease: cluster::accounts::LEASE_TTL,
+        attempt_deadline: Duration::from_secs(600),
+        renewed: true,
+    };
+    /// Without renewal: the attempt ends well inside the claim, so its
+    /// report is not fenced off and no other node starts the same delivery.
+    const FIXED: ClaimTerms = ClaimTerms {
+        lease: Duration::from_secs(60),
+        attempt_deadline: Duration::from_secs(45),
+        renewed: false,
+    };
+
+    /// The terms the cluster's effective protocol allows.
+    fn for_cluster(cluster: &ClusterHandle) -> ClaimTerms {
+        let effective = cluster.status().effective_protocol().unwrap_or(0);
+        if effective >= cluster::rpc::CLAIM_RENEWAL_VERSION {
+            ClaimTerms::RENEWED
+        } else {
+            ClaimTerms::FIXED
+        }
+    }
+
+    fn lease_ms(&self) -> u64 {
+        self.lease.as_millis() as u64
+    }
+}
 /// Longest sleep between looks at the queue (due retries are noticed by then).
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
@@ -299,12 +342,15 @@ impl Shared {
         }
     }
 
-    /// Claims a batch and delivers it.
+    /// Claims a batch and delivers it, renewing the claims meanwhile when
+    /// the terms say so.
     async fn round(&self, now: u64) -> Result<()> {
+        let terms = ClaimTerms::for_cluster(&self.cluster);
+        let asked = Instant::now();
         let claim = Command::Claim {
             node: self.cluster.node_id(),
             now_ms: now,
-            lease_ms: CLAIM_LEASE_MS,
+            lease_ms: terms.lease_ms(),
             max: CLAIM_BATCH,
             nonce: rand::random(),
         };
@@ -318,17 +364,70 @@ impl Shared {
                 .filter_map(|(id, token)| s.queue.entries.get(id).map(|e| (e.clone(), *token)))
                 .collect()
         });
-        join_all(
+        let deliveries = join_all(
             entries
                 .into_iter()
-                .map(|(e, token)| self.deliver_entry(e, token)),
-        )
-        .await;
+                .map(|(e, token)| self.deliver_entry(e, token, terms)),
+        );
+        if !terms.renewed {
+            deliveries.await;
+            return Ok(());
+        }
+        tokio::select! {
+            _ = deliveries => {}
+            () = self.keep_claims(&claimed, terms, asked) => {
+                // Another node may be delivering these by now: stop, rather
+                // than send remote copies twice; what was appended stays
+                // (keyed), what was not is the other node's to do.
+                self.log.write(
+                    level::PROBLEM,
+                    "DEQUEUER",
+                    "",
+                    &format!("{} claims could not be renewed in time: their attempts were abandoned", claimed.len()),
+                );
+            }
+        }
         Ok(())
     }
 
+    /// Renews `claimed` every third of the lease. Returns only when they
+    /// may have lapsed: no renewal asked for since `asked` (when the claim
+    /// was proposed) has committed within the lease, less the clock margin
+    /// (`cluster::accounts::CLOCK_SKEW_MARGIN`, the same as for leases).
+    async fn keep_claims(&self, claimed: &[(QueueId, u64)], terms: ClaimTerms, asked: Instant) {
+        let margin = cluster::accounts::CLOCK_SKEW_MARGIN;
+        let mut valid_until = asked + terms.lease - margin;
+        loop {
+            tokio::time::sleep(terms.lease / 3).await;
+            let asked = Instant::now();
+            let renew = Command::RenewClaims {
+                node: self.cluster.node_id(),
+                now_ms: now_ms(),
+                lease_ms: terms.lease_ms(),
+                claims: claimed.to_vec(),
+            };
+            let answer = tokio::time::timeout(
+                valid_until.saturating_duration_since(asked),
+                self.cluster.propose(renew),
+            );
+            match answer.await {
+                Ok(Ok(_)) => valid_until = asked + terms.lease - margin,
+                Ok(Err(e)) => self.log.write(
+                    level::PROBLEM,
+                    "DEQUEUER",
+                    "",
+                    &format!("cannot renew queue claims: {e}"),
+                ),
+                Err(_) => {}
+            }
+            if Instant::now() >= valid_until {
+                return;
+            }
+        }
+    }
+
     /// Delivers one entry's pending recipients and reports the results.
-    async fn deliver_entry(&self, entry: QueueEntry, token: u64) {
+    async fn deliver_entry(&self, entry: QueueEntry, token: u64, terms: ClaimTerms) {
         let id = entry.id;
         let ctx = format!("[{id}]");
         let body = {
@@ -423,7 +522,7 @@ impl Shared {
         let relayed = join_all(
             remote
                 .iter()
-                .map(|(dest, rcpts)| self.deliver_remote(&entry, dest, rcpts, &body)),
+                .map(|(dest, rcpts)| self.deliver_remote(&entry, dest, rcpts, &body, terms)),
         )
         .await;
         for (rcpts, (host, states, dsn)) in remote.values().zip(relayed) {
@@ -514,6 +613,7 @@ impl Shared {
         dest: &Destination,
         rcpts: &[(u32, String)],
         body: &[u8],
+        terms: ClaimTerms,
     ) -> (Option<String>, Vec<RcptState>, bool) {
         let id = entry.id;
         let addresses: Vec<String> = rcpts.iter().map(|(_, a)| a.clone()).collect();
@@ -541,7 +641,7 @@ impl Shared {
         let signed = self.dkim_sign(entry, body);
         let body = signed.as_deref().unwrap_or(body);
         let attempt = self.relay.deliver(dest, &envelope, body);
-        let outcome = match tokio::time::timeout(ATTEMPT_DEADLINE, attempt).await {
+        let outcome = match tokio::time::timeout(terms.attempt_deadline, attempt).await {
             Ok(outcome) => outcome,
             Err(_) => crate::relay::HostOutcome {
                 host: dest.to_string(),

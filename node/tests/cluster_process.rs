@@ -165,3 +165,217 @@ fn issue_6_leave_and_remove_take_members_out() {
     send_messages(nodes[1].as_ref().unwrap().addr("smtp"), 0, 5);
     wait_all_once(&base, 5);
 }
+
+/// A loopback SMTP server for relayed mail that holds back its answer to
+/// the end of DATA while `hold` is set, and records, by the EHLO name of
+/// the member that sent it, each message's subject when its DATA ended
+/// (`seen`) and when it answered `250` (`accepted`).
+struct HoldingSink {
+    addr: std::net::SocketAddr,
+    hold: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    log: std::sync::Arc<std::sync::Mutex<SinkLog>>,
+}
+
+#[derive(Default)]
+struct SinkLog {
+    seen: Vec<(String, String)>,
+    accepted: Vec<(String, String)>,
+}
+
+impl HoldingSink {
+    fn start() -> HoldingSink {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let sink = HoldingSink {
+            addr: listener.local_addr().unwrap(),
+            hold: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            log: Default::default(),
+        };
+        let (hold, log) = (sink.hold.clone(), sink.log.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (hold, log) = (hold.clone(), log.clone());
+                std::thread::spawn(move || {
+                    let _ = Self::serve(stream, &hold, &log);
+                });
+            }
+        });
+        sink
+    }
+
+    fn serve(
+        stream: std::net::TcpStream,
+        hold: &std::sync::atomic::AtomicBool,
+        log: &std::sync::Mutex<SinkLog>,
+    ) -> std::io::Result<()> {
+        use std::io::{BufRead, BufReader, Write};
+        use std::sync::atomic::Ordering;
+        stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+        let mut w = stream.try_clone()?;
+        let mut r = BufReader::new(stream);
+        w.write_all(b"220 sink.test ESMTP\r\n")?;
+        let mut ehlo = String::new();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if r.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+            match verb.as_str() {
+                "EHLO" | "HELO" => {
+                    ehlo = line[5..].trim().to_string();
+                    w.write_all(b"250 sink.test\r\n")?;
+                }
+                "DATA" => {
+                    w.write_all(b"354 go on\r\n")?;
+                    let mut subject = String::new();
+                    loop {
+                        line.clear();
+                        if r.read_line(&mut line)? == 0 {
+                            return Ok(());
+                        }
+                        if line == ".\r\n" {
+                            break;
+                        }
+                        if let Some(s) = line.strip_prefix("Subject: ") {
+                            subject = s.trim().to_string();
+                        }
+                    }
+                    log.lock()
+                        .unwrap()
+                        .seen
+                        .push((ehlo.clone(), subject.clone()));
+                    let deadline = Instant::now() + Duration::from_secs(120);
+                    while hold.load(Ordering::SeqCst) && Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    w.write_all(b"250 queued\r\n")?;
+                    log.lock().unwrap().accepted.push((ehlo.clone(), subject));
+                }
+                "QUIT" => {
+                    w.write_all(b"221 bye\r\n")?;
+                    return Ok(());
+                }
+                _ => w.write_all(b"250 ok\r\n")?,
+            }
+        }
+    }
+}
+
+/// Sends messages `relay-0000..` to `user@remote.test` through `addr` as
+/// postmaster (relaying needs authentication).
+fn send_relayed(addr: std::net::SocketAddr, count: usize) {
+    use std::io::{BufReader, Write};
+    let stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut w = stream.try_clone().unwrap();
+    let mut r = BufReader::new(stream);
+    assert!(common::reply(&mut r).starts_with("220"));
+    let mut say = |text: &str, expect: &str| {
+        w.write_all(text.as_bytes()).unwrap();
+        let answer = common::reply(&mut r);
+        assert!(answer.starts_with(expect), "{text:?}: {answer}");
+    };
+    say("EHLO relay.test\r\n", "250");
+    // "\0postmaster\0pm-Secret-1" (`common::PASSWORD`).
+    say("AUTH PLAIN AHBvc3RtYXN0ZXIAcG0tU2VjcmV0LTE=\r\n", "235");
+    for i in 0..count {
+        say("MAIL FROM:<postmaster@example.test>\r\n", "250");
+        say("RCPT TO:<user@remote.test>\r\n", "250");
+        say("DATA\r\n", "354");
+        say(
+            &format!("Subject: relay-{i:04}\r\n\r\nmessage {i}\r\n.\r\n"),
+            "250",
+        );
+    }
+}
+
+/// A member killed while it delivers loses its queue claims within the
+/// claim time (10 s), and the others deliver what it held; while a member
+/// delivers, it renews its claims, so a long transaction is not started
+/// twice.
+#[test]
+fn issue_6_a_killed_members_queue_work_moves_to_the_others() {
+    let sink = HoldingSink::start();
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let base = dirs[0].path().join("base");
+    let ports = free_ports(3);
+    let configs: Vec<_> = (0..3)
+        .map(|i| {
+            let join = (i > 0).then(|| ports[0].as_str());
+            let name = format!("node{}", i + 1);
+            let config = write_member_config(dirs[i].path(), &base, &name, &ports[i], join);
+            let relay = format!(
+                "[smtp]\nauth_plaintext_on_loopback = true\n\
+                 [relay]\nhelo_name = \"{name}.relay.test\"\nstarttls = false\n\
+                 [relay.routes]\n\"remote.test\" = \"{}\"\n",
+                sink.addr
+            );
+            let mut text = std::fs::read_to_string(&config).unwrap();
+            text.push_str(&relay);
+            std::fs::write(&config, text).unwrap();
+            config
+        })
+        .collect();
+    let mut nodes: Vec<Option<NodeProcess>> = configs
+        .iter()
+        .map(|c| Some(NodeProcess::start(c)))
+        .collect();
+    // Fewer than the members' delivery workers (2 each), so that some are
+    // free to take over claims that lapse.
+    let count = 4;
+    send_relayed(nodes[1].as_ref().unwrap().addr("smtp"), count);
+
+    // The members' delivery workers each take a message to the sink,
+    // which holds them.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sink.log.lock().unwrap().seen.is_empty() {
+        assert!(Instant::now() < deadline, "the members did not deliver");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let held = sink.log.lock().unwrap().seen.clone();
+    // Held longer than one claim time: renewed claims keep other members
+    // from starting the same deliveries.
+    std::thread::sleep(Duration::from_secs(14));
+    let seen = sink.log.lock().unwrap().seen.clone();
+    assert_eq!(seen, held, "a held message was sent again");
+    let victim = held[0].0.clone();
+    let index: usize = victim
+        .strip_prefix("node")
+        .and_then(|rest| rest.split('.').next())
+        .and_then(|n| n.parse().ok())
+        .expect("a member's EHLO name");
+    nodes[index - 1].take().unwrap().kill_9();
+    let killed = Instant::now();
+    sink.hold.store(false, std::sync::atomic::Ordering::SeqCst);
+
+    // The others deliver every message, those the victim held included.
+    let deadline = killed + Duration::from_secs(40);
+    loop {
+        let delivered: std::collections::BTreeSet<String> = sink
+            .log
+            .lock()
+            .unwrap()
+            .accepted
+            .iter()
+            .filter(|(ehlo, _)| *ehlo != victim)
+            .map(|(_, subject)| subject.clone())
+            .collect();
+        if delivered.len() == count && queue_is_empty(&base) {
+            eprintln!(
+                "the survivors delivered all {count} {:?} after the kill",
+                killed.elapsed()
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {count} delivered by the survivors 40 s after the kill",
+            delivered.len()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
