@@ -491,8 +491,7 @@ pub const KNOWN_COMMANDS: &[&str] = &[
     "GetAccountACL", "SetAccountACL", "GetAccountACLRights", 
     "GetAccountTemplate", "SetAccountTemplate",
     "UpdateAccountTemplate", 
-    "GetClusterAccountDefaults", "SetClusterAccountDefaults",
-    "UpdateClusterAccountDefaults", "GetAllAccountsDefaults", "SetAllAccountsDefaults",
+    "GetAllAccountsDefaults", "SetAllAccountsDefaults",
     "UpdateAllAccountsDefaults", "GetAccountDefaultPrefs", "SetAccountDefaultPrefs",
     "UpdateAccountDefaultPrefs", "GetServerAccountPrefs", "SetServerAccountPrefs",
     "UpdateServerAccountPrefs", "GetClusterAccountPrefs", "SetClusterAccountPrefs",
@@ -504,7 +503,7 @@ pub const KNOWN_COMMANDS: &[&str] = &[
     
     
     // Domain set and settings
-    "CreateSharedDomain", "CreateDirectoryDomain", 
+    "CreateDirectoryDomain", 
     "ReloadDirectoryDomains", "ListAdminDomains", "GetDomainLocation", "GetDomainStat",
     "ResetDomainStat", "GetDomainDefaults",
     "SetDomainDefaults", "UpdateDomainDefaults", "GetClusterDomainDefaults",
@@ -527,8 +526,7 @@ pub const KNOWN_COMMANDS: &[&str] = &[
     "ProcessBounce",
     // Queue / transfer
     "GetQueueSettings",
-    "SetQueueSettings", "GetClusterRouterTable",
-    "SetClusterRouterTable", "GetRouterSettings", "SetRouterSettings", "GetServerIntercept",
+    "SetQueueSettings", "GetRouterSettings", "SetRouterSettings", "GetServerIntercept",
     "SetServerIntercept", "GetClusterIntercept", "SetClusterIntercept",
     // Server settings
     "GetSignalSettings",
@@ -650,7 +648,9 @@ pub fn parse_command(line: &str) -> Result<Command> {
         args.done("NOOP", Command::Noop)?
     } else if is("GetVersion") {
         args.done("GetVersion", Command::GetVersion)?
-    } else if is("CreateDomain") {
+    } else if is("CreateDomain") || is("CreateSharedDomain") {
+        // Every Mailnode domain is the whole cluster's: CommuniGate's
+        // "shared" (cluster-wide) domain is the only kind.
         args.cmd = "CreateDomain";
         let name = args.string("domain name")?;
         let settings = args.opt_dict();
@@ -1005,9 +1005,10 @@ pub fn parse_command(line: &str) -> Result<Command> {
         let value = args.string("address list string")?;
         args.done(args.cmd, Command::SetIpList { list, value })?
     // Issue 5: router table and queue (executed in crate::relay).
-    } else if is("GetRouterTable") {
+    // The router table is replicated: the cluster's is the server's.
+    } else if is("GetRouterTable") || is("GetClusterRouterTable") {
         args.done("GetRouterTable", Command::GetRouterTable)?
-    } else if is("SetRouterTable") {
+    } else if is("SetRouterTable") || is("SetClusterRouterTable") {
         args.cmd = "SetRouterTable";
         let table = args.string("router table string")?;
         args.done(args.cmd, Command::SetRouterTable { table })?
@@ -1060,6 +1061,10 @@ fn defaults_command(word: &str) -> Option<(&'static str, DefaultsOf, Option<bool
         ("GetServerAccountDefaults", true, None),
         ("SetServerAccountDefaults", true, Some(true)),
         ("UpdateServerAccountDefaults", true, Some(false)),
+        // Settings are replicated: the cluster's defaults are the server's.
+        ("GetClusterAccountDefaults", true, None),
+        ("SetClusterAccountDefaults", true, Some(true)),
+        ("UpdateClusterAccountDefaults", true, Some(false)),
     ];
     TABLE
         .iter()

@@ -422,6 +422,20 @@ fn issue_4_domain_settings_accounts_and_logins() {
     c.fail("DeleteDomain d1.test");
     c.ok("DeleteDomain d1.test force");
     assert_eq!(c.data("ListDomains"), parse("(example.test)"));
+
+    // Every domain is cluster-wide, and so are the account defaults.
+    c.ok("CreateSharedDomain shared.test {Notes=x;}");
+    assert_eq!(c.data("ListDomains"), parse("(example.test, shared.test)"));
+    assert_eq!(c.data("GetDomainSettings shared.test"), parse("{Notes=x;}"));
+    c.fail("CreateSharedDomain shared.test");
+    c.ok("UpdateClusterAccountDefaults {MaxAccountSize=5M;}");
+    assert_eq!(
+        c.data("GetServerAccountDefaults"),
+        parse("{MaxAccountSize=5M;}")
+    );
+    c.ok("SetClusterAccountDefaults {Language=fr;}");
+    assert_eq!(c.data("GetClusterAccountDefaults"), parse("{Language=fr;}"));
+    da.fail("SetClusterAccountDefaults {Language=de;}");
 }
 
 #[test]
@@ -441,6 +455,11 @@ fn issue_4_queue_router_and_route_round_trip() {
         s(&format!("remote.test = 127.0.0.1:{port}\n"))
     );
     c.fail("SetRouterTable \"not a rule\"");
+    // Replicated: the Cluster... form names the same table.
+    assert_eq!(
+        c.data("GetClusterRouterTable"),
+        s(&format!("remote.test = 127.0.0.1:{port}\n"))
+    );
     let route = c.data("Route friend@remote.test");
     assert_eq!(*dict_get(&route, "module"), s("SMTP"));
     assert_eq!(*dict_get(&route, "host"), s(&format!("127.0.0.1:{port}")));
