@@ -2076,10 +2076,34 @@ impl Driver {
         let mut changed: Vec<Uid> = Vec::new();
         if marks_seen {
             let uids: Vec<Uid> = targets.iter().map(|(_, e)| e.uid).collect();
+            let binary_parts: Vec<Vec<u32>> = items
+                .iter()
+                .filter_map(|i| match i {
+                    FetchItem::Binary { part, .. } | FetchItem::BinarySize(part) => {
+                        Some(part.clone())
+                    }
+                    _ => None,
+                })
+                .collect();
             let r = self
                 .services
                 .accounts
                 .with_mailbox(&account, kind, &name, move |m| {
+                    // RFC 3516 §4.2: a FETCH that fails with UNKNOWN-CTE
+                    // sets no \Seen either, so look before marking.
+                    for &uid in uids.iter().filter(|_| !binary_parts.is_empty()) {
+                        if m.info(uid).is_none() {
+                            continue;
+                        }
+                        let bytes = m.read(uid)?;
+                        let parsed = Parsed::new(&bytes);
+                        if binary_parts
+                            .iter()
+                            .any(|p| matches!(parsed.binary(p), Some(Err(UnknownCte))))
+                        {
+                            return Ok(Err(UnknownCte));
+                        }
+                    }
                     let mut changed = Vec::new();
                     for uid in uids {
                         let Some(mut flags) = m.info(uid).map(|i| i.flags) else {
@@ -2091,11 +2115,12 @@ impl Driver {
                             changed.push(uid);
                         }
                     }
-                    Ok(changed)
+                    Ok(Ok(changed))
                 })
                 .await;
             match r {
-                Ok(c) => changed = c,
+                Ok(Ok(c)) => changed = c,
+                Ok(Err(UnknownCte)) => return unknown_cte(conn, tag),
                 Err(e) => return self.refuse(conn, tag, "FETCH", &e),
             }
         }
@@ -2141,15 +2166,7 @@ impl Driver {
             })
             .await;
         match r {
-            Ok(Err(UnknownCte)) => {
-                // RFC 3516 §4.2: the whole FETCH fails.
-                conn.status(
-                    tag,
-                    Status::No,
-                    Some("UNKNOWN-CTE"),
-                    "Unknown content transfer encoding",
-                );
-            }
+            Ok(Err(UnknownCte)) => unknown_cte(conn, tag),
             Ok(Ok((out, told))) => {
                 if let Some(view) = &mut self.view {
                     let kws: Vec<String> = told.iter().flat_map(|e| e.keywords.clone()).collect();
@@ -2562,6 +2579,16 @@ fn render_item(
         }
     }
     Ok(())
+}
+
+/// RFC 3516 §4.2: the whole FETCH fails when a part's encoding is unknown.
+fn unknown_cte<IO>(conn: &mut Conn<IO>, tag: &str) {
+    conn.status(
+        tag,
+        Status::No,
+        Some("UNKNOWN-CTE"),
+        "Unknown content transfer encoding",
+    );
 }
 
 /// Part numbers as in a section (`1.2`).

@@ -1289,6 +1289,8 @@ Content-Transfer-Encoding: binary\r\n\r\nA\0B\r\nC";
     assert!(t.contains("* 2 FETCH (BINARY[3] NIL)"), "{t:?}");
     cmd(&mut c, "f7", "FETCH 3 BINARY.PEEK[1]", "NO [UNKNOWN-CTE]");
     cmd(&mut c, "f8", "FETCH 3 BINARY.SIZE[1]", "NO [UNKNOWN-CTE]");
+    // A failed BINARY (no PEEK) sets no \Seen.
+    cmd(&mut c, "f8b", "FETCH 2:3 BINARY[1]", "NO [UNKNOWN-CTE]");
     cmd(&mut c, "f9", "FETCH 2 BINARY[1.MIME]", "BAD");
     let t = transcript(&mut c, "f10", "FETCH 3 BODY.PEEK[1]", "OK");
     assert!(t.contains("begin 644 x"), "{t}");
@@ -1297,6 +1299,7 @@ Content-Transfer-Encoding: binary\r\n\r\nA\0B\r\nC";
     assert!(t.contains("\\Seen"), "{t}");
     let lines = cmd(&mut c, "f12", "FETCH 1:3 FLAGS", "OK");
     assert!(!lines[0].contains("\\Seen"), "{lines:?}");
+    assert!(!lines[2].contains("\\Seen"), "{lines:?}");
     assert!(
         lines[1].starts_with("* 2 FETCH (FLAGS (\\Seen"),
         "{lines:?}"
