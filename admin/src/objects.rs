@@ -414,12 +414,17 @@ impl AdminApi {
             }
             Command::KillAccountSessions { name } => {
                 let account = self.existing(&name).await?;
-                let killed = self
+                let here = self
                     .control("KillAccountSessions")?
                     .kill_account_sessions(&account)
                     .ok_or_else(|| {
                         Error::BadArgument("KillAccountSessions is not supported".into())
                     })?;
+                // The other members' sessions too, once every member can be
+                // asked (a session handed over runs on the account's holder,
+                // its client on yet another member).
+                let there = self.cluster.kill_peer_sessions(&account).await;
+                let killed = here as u64 + there.unwrap_or(0);
                 if killed > 0 {
                     self.control("KillAccountSessions")?.write_log(
                         2,

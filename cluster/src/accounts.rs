@@ -142,6 +142,16 @@ pub trait SessionAcceptor: Send + Sync + 'static {
         pin: SessionPin,
         stream: tokio::net::TcpStream,
     ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+    /// This node's recent activity, for peers adding up the cluster's.
+    fn activity(&self) -> crate::rpc::NodeActivity {
+        crate::rpc::NodeActivity::default()
+    }
+
+    /// Closes this node's sessions logged in as `account`; how many.
+    fn kill_sessions(&self, _account: &AccountRef) -> u64 {
+        0
+    }
 }
 
 impl Drop for SessionPin {

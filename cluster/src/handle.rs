@@ -47,6 +47,10 @@ pub struct ClusterConfig {
     pub protocol_version: u32,
 }
 
+/// How long cluster-wide totals and session kills wait for each other
+/// member: an administration page must not hang on a dead one.
+const PEER_ASK_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// How long a starting member waits for a leader and to catch up with it
 /// (after a full-cluster outage, members come back one by one).
 const START_WAIT: Duration = Duration::from_secs(120);
@@ -282,6 +286,69 @@ impl ClusterHandle {
     /// Not a member, or the call failed.
     pub(crate) async fn call_node(&self, node: u64, request: RpcRequest) -> Result<RpcResponse> {
         self.inner.link.call_node(node, request).await
+    }
+
+    /// Asks every other member at once; `None` while some member speaks a
+    /// protocol older than `version` (it could not read the request).
+    /// Members that do not answer within [`PEER_ASK_TIMEOUT`] answer
+    /// `None`.
+    async fn ask_peers(
+        &self,
+        version: u32,
+        request: impl Fn() -> RpcRequest,
+    ) -> Option<Vec<(u64, Option<RpcResponse>)>> {
+        let status = self.status();
+        if status.effective_protocol().is_none_or(|v| v < version) {
+            return None;
+        }
+        let asks = status
+            .members
+            .iter()
+            .filter(|m| m.id != self.inner.node_id)
+            .map(|m| {
+                let call = self.call_node(m.id, request());
+                async move {
+                    let answer = tokio::time::timeout(PEER_ASK_TIMEOUT, call).await;
+                    (m.id, answer.ok().and_then(|a| a.ok()))
+                }
+            });
+        Some(futures::future::join_all(asks).await)
+    }
+
+    /// Every other member's recent activity (`None` for one that did not
+    /// answer), or `None` while some member speaks a protocol older than
+    /// [`rpc::NODE_ACTIVITY_VERSION`].
+    pub async fn peer_activity(&self) -> Option<Vec<(u64, Option<rpc::NodeActivity>)>> {
+        let answers = self
+            .ask_peers(rpc::NODE_ACTIVITY_VERSION, || RpcRequest::Activity)
+            .await?;
+        let activity = |answer| match answer {
+            Some(RpcResponse::Activity(a)) => Some(a),
+            _ => None,
+        };
+        Some(
+            answers
+                .into_iter()
+                .map(|(id, answer)| (id, activity(answer)))
+                .collect(),
+        )
+    }
+
+    /// Asks every other member to close its sessions logged in as
+    /// `account`; how many they closed (members that do not answer count
+    /// none), or `None` while some member speaks a protocol older than
+    /// [`rpc::NODE_ACTIVITY_VERSION`].
+    pub async fn kill_peer_sessions(&self, account: &crate::AccountRef) -> Option<u64> {
+        let answers = self
+            .ask_peers(rpc::NODE_ACTIVITY_VERSION, || {
+                RpcRequest::KillSessions(account.clone())
+            })
+            .await?;
+        let killed = answers.into_iter().map(|(_, answer)| match answer {
+            Some(RpcResponse::SessionsKilled(n)) => n,
+            _ => 0,
+        });
+        Some(killed.sum())
     }
 
     /// The cluster as this node sees it.

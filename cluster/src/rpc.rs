@@ -36,12 +36,17 @@ use crate::raft::{Request, Response, TypeConfig, decode, encode};
 /// - 2: session handoff ([`RpcRequest::OpenSession`]).
 /// - 3: the `WhiteHoleIPs` and `DeniedIPs` address lists
 ///   ([`crate::directory::ip_list_protocol`]).
-/// - 4: queue claims renewed while delivering ([`crate::Command::RenewClaims`]).
+/// - 4: queue claims renewed while delivering ([`crate::Command::RenewClaims`]);
+///   members' activity and session kills ([`RpcRequest::Activity`],
+///   [`RpcRequest::KillSessions`]).
 pub const PROTOCOL_VERSION: u32 = 4;
 /// The first version with [`RpcRequest::OpenSession`].
 pub const SESSION_HANDOFF_VERSION: u32 = 2;
 /// The first version with [`crate::Command::RenewClaims`].
 pub const CLAIM_RENEWAL_VERSION: u32 = 4;
+/// The first version with [`RpcRequest::Activity`] and
+/// [`RpcRequest::KillSessions`].
+pub const NODE_ACTIVITY_VERSION: u32 = 4;
 /// The oldest version this build still speaks; older peers are refused.
 pub const MIN_PROTOCOL_VERSION: u32 = 1;
 
@@ -91,6 +96,24 @@ pub enum RpcRequest {
     /// [`SESSION_HANDOFF_VERSION`]); answered by `SessionOpened`, after
     /// which the connection carries the client's bytes.
     OpenSession(SessionHandoff),
+    /// Asks for the member's recent activity (since
+    /// [`NODE_ACTIVITY_VERSION`]), for cluster-wide totals.
+    Activity,
+    /// Asks the member to close its sessions logged in as the account
+    /// (since [`NODE_ACTIVITY_VERSION`]); `KillAccountSessions` run on any
+    /// member reaches them all.
+    KillSessions(crate::directory::AccountRef),
+}
+
+/// One member's recent activity.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeActivity {
+    /// Messages it accepted in the last minute.
+    pub accepted: u64,
+    /// Recipients it delivered in the last minute.
+    pub delivered: u64,
+    /// Its open sessions by protocol (`SMTP`, `POP3`, `IMAP`, `CLI`).
+    pub sessions: std::collections::BTreeMap<String, u64>,
 }
 
 /// A POP3 or IMAP session that logged in on one member and continues on
@@ -166,6 +189,10 @@ pub enum RpcResponse {
     Removed(Result<(), RemoteError>),
     /// To `OpenSession`: the session runs here from now on, or why not.
     SessionOpened(Result<(), RemoteError>),
+    /// To `Activity`.
+    Activity(NodeActivity),
+    /// To `KillSessions`: how many sessions were closed.
+    SessionsKilled(u64),
 }
 
 /// Why a remote node could not do what was asked.

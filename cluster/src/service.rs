@@ -221,6 +221,15 @@ impl Handler for RpcService {
                 };
                 RpcResponse::Yielded(yielded)
             }
+            RpcRequest::Activity => RpcResponse::Activity(
+                self.sessions
+                    .get()
+                    .map(|a| a.activity())
+                    .unwrap_or_default(),
+            ),
+            RpcRequest::KillSessions(account) => RpcResponse::SessionsKilled(
+                self.sessions.get().map_or(0, |a| a.kill_sessions(&account)),
+            ),
             // `serve_connection` hands these to `open_session`.
             RpcRequest::OpenSession(_) => RpcResponse::SessionOpened(Err(RemoteError::Failed(
                 "a session handoff needs a connection of its own".into(),

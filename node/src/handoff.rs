@@ -66,6 +66,25 @@ impl cluster::SessionAcceptor for Acceptor {
             }),
         }
     }
+
+    fn activity(&self) -> cluster::rpc::NodeActivity {
+        let Some(services) = self.0.upgrade() else {
+            return cluster::rpc::NodeActivity::default();
+        };
+        let (accepted, delivered) = services.admin.last_minute().unwrap_or((0, 0));
+        let sessions = services.sessions.counts().into_iter();
+        cluster::rpc::NodeActivity {
+            accepted,
+            delivered,
+            sessions: sessions.map(|(p, n)| (p.to_string(), n as u64)).collect(),
+        }
+    }
+
+    fn kill_sessions(&self, account: &cluster::AccountRef) -> u64 {
+        self.0
+            .upgrade()
+            .map_or(0, |services| services.sessions.kill(account) as u64)
+    }
 }
 
 /// Relays between the client and the member now serving its session until

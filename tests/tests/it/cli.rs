@@ -509,18 +509,7 @@ fn issue_4_kill_account_sessions_reaches_handed_over_sessions() {
     };
     let mut c = login(n1);
     run(&mut c, "CreateAccount carol {Password=\"pw\";}", "200 ");
-    let imap_login = |node: &TestNode| {
-        let mut i = Raw::connect(node.addr("imap"));
-        i.expect("* OK");
-        i.send("a1 LOGIN carol pw");
-        loop {
-            let line = i.expect("");
-            if line.starts_with("a1 ") {
-                assert!(line.starts_with("a1 OK"), "{line}");
-                break i;
-            }
-        }
-    };
+    let imap_login = |node: &TestNode| imap_login(node, "carol");
     // The first session makes node 1 carol's holder; the second, reaching
     // node 2, is handed over to node 1.
     let mut first = imap_login(n1);
@@ -531,7 +520,8 @@ fn issue_4_kill_account_sessions_reaches_handed_over_sessions() {
     assert_eq!(first.until_closed(), "", "the holder's own session");
     assert_eq!(handed.until_closed(), "", "the handed-over session");
 
-    // Killed from the member the client reached: its relay closes.
+    // Killed from the member the client reached: its relay closes, and
+    // node 1 (asked over the cluster, protocol 4) closes its own.
     let mut first = imap_login(n1);
     first.send("a2 NOOP");
     first.expect("a2 OK");
@@ -539,10 +529,70 @@ fn issue_4_kill_account_sessions_reaches_handed_over_sessions() {
     let mut c2 = login(n2);
     run(&mut c2, "KillAccountSessions carol", "200 ");
     assert_eq!(handed.until_closed(), "", "closed through node 2");
-    // Node 2 holds no session of its own for carol besides the relay: the
-    // holder's session on node 1 goes on.
-    first.send("a3 NOOP");
-    first.expect("a3 OK");
+    assert_eq!(
+        first.until_closed(),
+        "",
+        "closed on node 1, asked by node 2"
+    );
+}
+
+/// Logs `user` (password `pw`) in over IMAP.
+fn imap_login(node: &TestNode, user: &str) -> Raw {
+    let mut i = Raw::connect(node.addr("imap"));
+    i.expect("* OK");
+    i.send(&format!("a1 LOGIN {user} pw"));
+    loop {
+        let line = i.expect("");
+        if line.starts_with("a1 ") {
+            assert!(line.starts_with("a1 OK"), "{line}");
+            break i;
+        }
+    }
+}
+
+/// `KillAccountSessions` on a member that neither runs the sessions nor
+/// has their clients reaches them: the account's holder (node 1) and the
+/// member relaying a handed-over session (node 2) are asked over the
+/// cluster. While a member speaks protocol 3, nobody is asked (it could
+/// not read the request) and only the local sessions close.
+#[test]
+fn issue_4_kill_account_sessions_reaches_a_third_member() {
+    let cluster = tests::TestCluster::start(3);
+    let [n1, n2, n3] = &cluster.nodes[..] else {
+        panic!("three nodes");
+    };
+    run(
+        &mut login(n1),
+        "CreateAccount dave {Password=\"pw\";}",
+        "200 ",
+    );
+    let mut first = imap_login(n1, "dave");
+    first.send("a2 SELECT INBOX");
+    while !first.expect("").starts_with("a2 ") {}
+    let handed = imap_login(n2, "dave");
+    let mut c3 = login(n3);
+    run(&mut c3, "KillAccountSessions dave", "200 ");
+    assert_eq!(first.until_closed(), "", "the holder's session, on node 1");
+    assert_eq!(handed.until_closed(), "", "the handed-over one, via node 2");
+
+    let cluster = tests::TestCluster::start_with(3, |i, c| {
+        if i == 3 {
+            c.cluster_protocol = Some(3);
+        }
+    });
+    let [n1, _, n3] = &cluster.nodes[..] else {
+        panic!("three nodes");
+    };
+    run(
+        &mut login(n1),
+        "CreateAccount dave {Password=\"pw\";}",
+        "200 ",
+    );
+    let mut first = imap_login(n1, "dave");
+    let mut c3 = login(n3);
+    run(&mut c3, "KillAccountSessions dave", "200 ");
+    first.send("a2 NOOP");
+    first.expect("a2 OK");
 }
 
 /// Reads this node's whole log (all days).
