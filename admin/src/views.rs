@@ -75,6 +75,25 @@ pub struct LogTail {
     pub records: Vec<LogRecord>,
 }
 
+/// The cluster's activity: this node's counters plus every other member's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterActivity {
+    /// Messages accepted in the last minute, summed.
+    pub accepted: u64,
+    /// Recipients delivered in the last minute, summed.
+    pub delivered: u64,
+    /// Open sessions by protocol, summed.
+    pub sessions: std::collections::BTreeMap<String, u64>,
+    /// How many members the sums include (this one and those that
+    /// answered).
+    pub counted: usize,
+    /// How many members the cluster has.
+    pub members: usize,
+    /// Whether the other members could be asked at all: not while one
+    /// speaks a protocol older than `cluster::rpc::NODE_ACTIVITY_VERSION`.
+    pub peers_asked: bool,
+}
+
 /// Space on the filesystem that holds the base directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DiskUsage {
@@ -104,6 +123,39 @@ impl AdminApi {
     /// minute, if the node counts them.
     pub fn last_minute(&self) -> Option<(u64, u64)> {
         self.control.as_ref()?.last_minute()
+    }
+
+    /// Messages accepted and delivered in the last minute and open sessions,
+    /// summed over the members that answer (`None` when this node keeps no
+    /// counters).
+    pub async fn cluster_activity(&self) -> Option<ClusterActivity> {
+        let control = self.control.as_ref()?;
+        let (accepted, delivered) = control.last_minute()?;
+        let mut total = ClusterActivity {
+            accepted,
+            delivered,
+            sessions: control
+                .session_counts()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(p, n)| (p, n as u64))
+                .collect(),
+            counted: 1,
+            members: self.cluster.status().members.len().max(1),
+            peers_asked: false,
+        };
+        if let Some(peers) = self.cluster.peer_activity().await {
+            total.peers_asked = true;
+            for activity in peers.into_iter().filter_map(|(_, a)| a) {
+                total.counted += 1;
+                total.accepted += activity.accepted;
+                total.delivered += activity.delivered;
+                for (protocol, n) in activity.sessions {
+                    *total.sessions.entry(protocol).or_insert(0) += n;
+                }
+            }
+        }
+        Some(total)
     }
 
     /// Space on the base directory's filesystem, as POSIX `df -Pk` reports

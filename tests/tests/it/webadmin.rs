@@ -1397,6 +1397,84 @@ fn issue_4_webadmin_about_page_matches_cli_get_version() {
     assert_eq!(user.api("pat:pw", "GET", "/api/v1/about", None).status, 403);
 }
 
+/// Sends one message over SMTP to `to` through `node`.
+fn smtp_deliver(node: &TestNode, to: &str) {
+    let mut smtp = tests::LineClient::connect(node.addr("smtp"));
+    smtp.expect("220 ");
+    smtp.send("EHLO totals.example");
+    smtp.expect_reply("250");
+    smtp.send("MAIL FROM:<sender@outside.test>");
+    smtp.expect("250 ");
+    smtp.send(&format!("RCPT TO:<{to}>"));
+    smtp.expect("250 ");
+    smtp.send("DATA");
+    smtp.expect("354 ");
+    smtp.send("Subject: counted\r\n\r\nOne more.\r\n.");
+    smtp.expect("250 ");
+    smtp.send("QUIT");
+}
+
+/// The overview's cluster-wide totals are the sums of what each member
+/// counts itself: messages accepted and delivered in the last minute and
+/// open sessions, asked of the other members over the cluster (protocol 4).
+#[test]
+fn issue_4_webadmin_overview_sums_every_member() {
+    let cluster = tests::TestCluster::start(3);
+    let nodes = &cluster.nodes;
+    let mut cli = login(&nodes[0]);
+    run(&mut cli, "CreateAccount tally {Password=\"pw\";}", "200 ");
+    // Mail accepted by each member (2, 1 and 0 messages), and an open POP3
+    // session on the third.
+    smtp_deliver(&nodes[0], "tally@example.test");
+    smtp_deliver(&nodes[0], "tally@example.test");
+    smtp_deliver(&nodes[1], "tally@example.test");
+    let mut pop = tests::LineClient::connect(nodes[2].addr("pop3"));
+    pop.expect("+OK");
+
+    let server = |node: &TestNode| -> serde_json::Value {
+        let web = Http::plain(node.addr("webadmin"));
+        let reply = web.api(&pm(), "GET", "/api/v1/server", None);
+        assert_eq!(reply.status, 200, "{reply:?}");
+        serde_json::from_str(&reply.json()).expect("JSON")
+    };
+    // Wait until the three deliveries are counted (on whichever members
+    // delivered them), then compare the sums with each member's own.
+    let totals = tests::wait_for(std::time::Duration::from_secs(30), || {
+        let whole = server(&nodes[0]);
+        (whole["cluster"]["delivered"] == 3).then_some(whole)
+    })
+    .expect("three deliveries counted cluster-wide");
+    let cluster_json = &totals["cluster"];
+    assert_eq!(cluster_json["membersCounted"], 3, "{totals}");
+    assert_eq!(cluster_json["members"], 3, "{totals}");
+    assert_eq!(cluster_json["accepted"], 3, "{totals}");
+    let own: Vec<serde_json::Value> = nodes.iter().map(server).collect();
+    let sum = |key: &str| -> u64 {
+        own.iter()
+            .map(|s| s["lastMinute"][key].as_u64().expect("counted"))
+            .sum()
+    };
+    assert_eq!(sum("accepted"), 3);
+    assert_eq!(sum("delivered"), 3);
+    assert_eq!(own[0]["lastMinute"]["accepted"], 2);
+    assert_eq!(own[1]["lastMinute"]["accepted"], 1);
+    assert!(
+        cluster_json["sessions"]["POP3"].as_u64() >= Some(1),
+        "the POP3 session on the third member: {totals}"
+    );
+    let pop3_here = own[0]["sessions"]["POP3"].as_u64().unwrap_or(0);
+    assert_eq!(pop3_here, 0, "{}", own[0]);
+
+    // The overview page of the second member shows the same sums.
+    let web = Http::plain(nodes[1].addr("webadmin"));
+    assert_eq!(web.sign_in("postmaster", POSTMASTER_PASSWORD).status, 303);
+    let page = web.get("/").body;
+    assert!(page.contains("Whole cluster"), "{page}");
+    assert!(page.contains("id=\"cluster-accepted\"><b>3</b>"), "{page}");
+    assert!(page.contains("Summed over 3 of 3 members"), "{page}");
+    drop(pop);
+}
+
 #[test]
 fn issue_4_webadmin_in_headless_chromium() {
     let Some((chromium, chromedriver)) = browser::installed() else {

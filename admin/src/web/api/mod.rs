@@ -75,6 +75,13 @@ pub async fn server(
         body["lastMinute"] = json!(state.api.last_minute().map(|(accepted, delivered)| {
             json!({"accepted": accepted, "delivered": delivered})
         }));
+        body["cluster"] = json!(state.api.cluster_activity().await.map(|c| json!({
+            "accepted": c.accepted,
+            "delivered": c.delivered,
+            "sessions": c.sessions,
+            "membersCounted": c.counted,
+            "members": c.members,
+        })));
         body["disk"] = json!(state.api.disk_usage().await.map(|d| json!({
             "total": d.total, "used": d.used, "available": d.available,
         })));

@@ -1,8 +1,9 @@
 //! `GET /`: the overview an administrator lands on: this node and the
 //! cluster (members, roles, leader, term, applied index, lag, versions),
 //! queue length, domain and account counts, messages accepted and
-//! recipients delivered in the last minute, open sessions per protocol and
-//! the base directory's disk space.
+//! recipients delivered in the last minute and open sessions per protocol
+//! (this node's, and summed over every member that answers), and the base
+//! directory's disk space.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -47,6 +48,7 @@ pub async fn show(state: web::Data<WebState>, PageCaller(caller): PageCaller) ->
     };
     let sessions = state.api.session_counts();
     let activity = state.api.last_minute();
+    let whole = state.api.cluster_activity().await;
     let disk = state.api.disk_usage().await;
     let cluster = state.api.cluster_status();
     let head = cluster.last_log.unwrap_or(0);
@@ -83,6 +85,33 @@ pub async fn show(state: web::Data<WebState>, PageCaller(caller): PageCaller) ->
                             span { (protocol) }
                         }
                     }
+                }
+            }
+        }
+        @if let Some(whole) = &whole {
+            div.card #cluster-activity style="margin-top:1.25rem" {
+                h2 { "Whole cluster" }
+                div.stats {
+                    div.stat #cluster-accepted {
+                        b { (whole.accepted) } span { "Messages accepted in the last minute" }
+                    }
+                    div.stat #cluster-delivered {
+                        b { (whole.delivered) } span { "Recipients delivered in the last minute" }
+                    }
+                    @for protocol in ["SMTP", "POP3", "IMAP", "CLI"] {
+                        div.stat {
+                            b { (whole.sessions.get(protocol).copied().unwrap_or(0)) }
+                            span { (protocol) " sessions" }
+                        }
+                    }
+                }
+                p.muted #cluster-counted {
+                    "Summed over " (whole.counted) " of " (whole.members) " members"
+                    @if !whole.peers_asked && whole.members > 1 {
+                        " (the others are asked once every member speaks cluster protocol "
+                        (cluster::rpc::NODE_ACTIVITY_VERSION) ")"
+                    }
+                    "."
                 }
             }
         }
