@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod message;
+pub mod relay;
 pub mod report;
 pub mod smtp;
 
@@ -18,6 +19,8 @@ pub enum BenchCommand {
     Smtp(smtp::SmtpArgs),
     /// The SMTP benchmark against fresh 1-node and 3-node (or other) clusters, side by side.
     Cluster(cluster::ClusterArgs),
+    /// Relay throughput: accepted from one side, delivered to a loopback sink on the other.
+    Relay(relay::RelayArgs),
 }
 
 /// Runs one benchmark.
@@ -28,5 +31,6 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
     match command {
         BenchCommand::Smtp(args) => smtp::run(args).await,
         BenchCommand::Cluster(args) => cluster::run(args).await,
+        BenchCommand::Relay(args) => relay::run(args).await,
     }
 }
