@@ -538,7 +538,7 @@ impl AccountHub {
             let command = Command::AcquireLease {
                 account: account.address(),
                 node: cluster.node_id(),
-                now_ms: wall_clock_ms(),
+                now_ms: crate::clock::now_ms(),
                 ttl_ms: LEASE_TTL.as_millis() as u64,
             };
             let started = Instant::now();
@@ -620,12 +620,6 @@ fn open_inbox(
         }
         other => other,
     }
-}
-
-fn wall_clock_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Gives back the leases this node has not used for [`IDLE_RELEASE`] and

@@ -9,6 +9,7 @@
 //! A single node is a cluster of one: it runs the same code path as many.
 
 pub mod accounts;
+pub mod clock;
 pub mod command;
 pub mod directory;
 mod error;

@@ -128,6 +128,9 @@ pub struct NodeConfig {
     /// mixed-version cluster (the rolling-upgrade tests do): the node then
     /// behaves towards its peers like the previous release.
     pub cluster_protocol: Option<u32>,
+    /// Chaos testing only: follow `DATA_DIR/faults` to skew this node's
+    /// clock and slow or fail its disk writes (`crate::faults`).
+    pub fault_hooks: bool,
 }
 
 impl Default for NodeConfig {
@@ -155,6 +158,7 @@ impl Default for NodeConfig {
             cluster_secret: None,
             cluster_address: None,
             cluster_protocol: None,
+            fault_hooks: false,
         }
     }
 }

@@ -322,13 +322,9 @@ fn spawn_folder_sync(spool: Arc<Spool>) -> mpsc::Sender<oneshot::Sender<std::io:
     tx
 }
 
-/// Milliseconds since the epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+/// Milliseconds since the epoch, by the clock leases and claims are judged
+/// by.
+pub use cluster::clock::now_ms;
 
 /// The unfolded value of the first header `name` (lowercase) in a message,
 /// looking only at the header section.

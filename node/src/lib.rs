@@ -13,6 +13,7 @@ pub mod delivery;
 pub mod dsn;
 pub mod enqueuer;
 pub mod error;
+pub mod faults;
 pub mod handoff;
 pub mod imap;
 pub mod mailauth;

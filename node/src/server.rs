@@ -432,6 +432,9 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
     services
         .cluster
         .register_sessions(Arc::new(crate::handoff::Acceptor::new(&services)));
+    if config.fault_hooks {
+        tokio::spawn(crate::faults::follow(config.data_dir.clone(), log.clone()));
+    }
     tokio::spawn(crate::cli::follow_log_levels(
         Arc::downgrade(&services),
         config.log_level,

@@ -151,3 +151,80 @@ fn unbindable_port_is_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("listen.pop3"), "{err}");
 }
+
+/// Waits (bounded) until node1's log holds `text` `times` times.
+fn wait_for_log(base: &Path, text: &str, times: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log: String = std::fs::read_dir(base.join("SystemLogs/node1"))
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if log.matches(text).count() >= times {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no {text:?} in the log:\n{log}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One message; returns the reply to its end of DATA.
+fn send_one(addr: std::net::SocketAddr, subject: &str) -> String {
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut w = stream.try_clone().unwrap();
+    let mut r = std::io::BufReader::new(stream);
+    assert!(common::reply(&mut r).starts_with("220"));
+    w.write_all(b"EHLO faults.test\r\nMAIL FROM:<a@faults.test>\r\nRCPT TO:<postmaster@example.test>\r\nDATA\r\n")
+        .unwrap();
+    for expect in ["250", "250", "250", "354"] {
+        let answer = common::reply(&mut r);
+        assert!(answer.starts_with(expect), "{answer}");
+    }
+    w.write_all(format!("Subject: {subject}\r\n\r\nbody\r\n.\r\n").as_bytes())
+        .unwrap();
+    common::reply(&mut r)
+}
+
+/// The chaos hook (`fault_hooks`): while `DATA_DIR/faults` says the disk
+/// fails, a message cannot be made durable and is refused with a temporary
+/// error (and never appears); once the fault is gone, mail flows again.
+#[test]
+fn issue_7_an_injected_disk_fault_refuses_mail_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("fault_hooks = true\n{text}")).unwrap();
+    let base = dir.path().join("base");
+    let faults = dir.path().join("node/faults");
+    let node = NodeProcess::start(&config);
+
+    std::fs::write(&faults, "disk = \"fail\"\n").unwrap();
+    wait_for_log(&base, "disk Fail", 1);
+    let refused = send_one(node.addr("smtp"), "while-failing");
+    assert!(refused.starts_with("451"), "{refused}");
+
+    std::fs::write(&faults, "disk = \"slow\"\ndisk_delay_ms = 50\n").unwrap();
+    wait_for_log(&base, "disk Slow", 1);
+    let slow = send_one(node.addr("smtp"), "while-slow");
+    assert!(slow.starts_with("250"), "{slow}");
+
+    std::fs::remove_file(&faults).unwrap();
+    wait_for_log(&base, "disk None", 1);
+    let accepted = send_one(node.addr("smtp"), "after-the-fault");
+    assert!(accepted.starts_with("250"), "{accepted}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(mbox_text(&base).contains("Subject: after-the-fault")
+        && mbox_text(&base).contains("Subject: while-slow")
+        && queue_is_empty(&base))
+    {
+        assert!(Instant::now() < deadline, "not delivered after the fault");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!mbox_text(&base).contains("while-failing"));
+}

@@ -19,7 +19,19 @@ use crate::error::{Result, io_err};
 /// [`crate::Error::Io`] if the folder cannot be opened or synced.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     let f = File::open(dir).map_err(io_err(dir))?;
-    f.sync_all().map_err(io_err(dir))
+    sync_file(&f, dir)
+}
+
+/// Fsyncs `f`, the open file (or folder) at `path`: the one way this crate
+/// waits for the disk, so that injected faults ([`crate::faults`]) reach
+/// every durable write.
+///
+/// # Errors
+/// [`crate::Error::Io`] if the fsync fails.
+pub(crate) fn sync_file(f: &File, path: &Path) -> Result<()> {
+    crate::faults::before_sync()
+        .and_then(|()| f.sync_all())
+        .map_err(io_err(path))
 }
 
 /// Replaces `path` with `bytes` atomically and durably: writes a temporary
@@ -58,13 +70,13 @@ pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
             .truncate(true)
             .open(path)?;
         f.write_all(bytes)?;
-        f.sync_all()
+        Ok(f)
     })();
-    if let Err(e) = res {
+    let synced = res.map_err(io_err(path)).and_then(|f| sync_file(&f, path));
+    if synced.is_err() {
         let _ = fs::remove_file(path);
-        return Err(io_err(path)(e));
     }
-    Ok(())
+    synced
 }
 
 /// The folder holding `path` (`.` for a bare file name).

@@ -13,6 +13,7 @@
 
 pub mod account;
 pub mod error;
+pub mod faults;
 pub mod flags;
 pub mod fsync;
 pub mod layout;

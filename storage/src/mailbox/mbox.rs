@@ -31,7 +31,7 @@ use super::{
 };
 use crate::error::{Result, corrupt, io_err};
 use crate::flags::Flags;
-use crate::fsync::{parent_dir, sync_dir, temp_path, write_synced};
+use crate::fsync::{parent_dir, sync_dir, sync_file, temp_path, write_synced};
 
 /// asctime(3) format of the `From ` line date, e.g. `Mon Nov 30 18:58:08 2026`.
 const ASCTIME: &str = "%a %b %e %H:%M:%S %Y";
@@ -371,7 +371,7 @@ impl Mailbox {
         f.seek(SeekFrom::Start(self.header.end))
             .map_err(io_err(p))?;
         f.write_all(&buf).map_err(io_err(p))?;
-        f.sync_all().map_err(io_err(p))?;
+        sync_file(&f, p)?;
         Ok(entries)
     }
 
@@ -464,7 +464,7 @@ fn truncate(path: &Path, len: u64) -> Result<()> {
         .open(path)
         .map_err(io_err(path))?;
     f.set_len(len).map_err(io_err(path))?;
-    f.sync_all().map_err(io_err(path))
+    sync_file(&f, path)
 }
 
 #[cfg(test)]

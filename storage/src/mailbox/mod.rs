@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 use self::index::{Entry, Header, Loc, Salvage};
 use crate::error::{Error, Result, io_err};
 use crate::flags::Flags;
-use crate::fsync::{parent_dir, sync_dir, write_atomic};
+use crate::fsync::{parent_dir, sync_dir, sync_file, write_atomic};
 
 /// Compact the journal once it holds this many records more than messages.
 const COMPACT_SLACK: usize = 256;
@@ -173,7 +173,7 @@ impl Mailbox {
                         std::io::ErrorKind::AlreadyExists => exists(()),
                         _ => io_err(path)(e),
                     })?;
-                f.sync_all().map_err(io_err(path))?;
+                sync_file(&f, path)?;
                 file_id(&f.metadata().map_err(io_err(path))?)
             }
             MailboxFormat::Mdir => {
@@ -709,7 +709,7 @@ impl Mailbox {
         let mut f = OpenOptions::new().append(true).open(p).map_err(io_err(p))?;
         f.write_all(lines.as_bytes()).map_err(io_err(p))?;
         if sync {
-            f.sync_all().map_err(io_err(p))?;
+            sync_file(&f, p)?;
         }
         self.records += lines.bytes().filter(|&b| b == b'\n').count();
         Ok(())
