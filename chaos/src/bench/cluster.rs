@@ -253,6 +253,7 @@ async fn one(args: &ClusterArgs, binary: &Path, root: &Path, nodes: u32, run: u3
     let options = Options {
         direct: !args.via_proxy,
         extra_config: EXTRA_CONFIG.to_owned(),
+        fault_hooks: false,
     };
     let mut cluster = Cluster::prepare_with(nodes as usize, root, binary.to_owned(), &options)?;
     if let Err(e) = cluster.start_all().await {

@@ -554,8 +554,8 @@ pub fn check(records: &[Record], nodes: usize) -> Verdict {
     let cuts: Vec<(u64, u64, &[usize])> = records
         .iter()
         .filter_map(|r| match &r.op {
+            // Only partitions (of the planned node or of the leader) cut.
             Op::Fault {
-                kind: FaultKind::Partition,
                 minority,
                 cut_ms: Some(cut),
                 ..

@@ -64,6 +64,9 @@ pub struct Options {
     pub direct: bool,
     /// TOML appended to every member's config (sections not written otherwise, e.g. `[smtp]`).
     pub extra_config: String,
+    /// Members follow their `faults` file ([`Member::set_faults`]); only binaries that know
+    /// `fault_hooks` start then.
+    pub fault_hooks: bool,
 }
 
 /// One member process.
@@ -130,6 +133,9 @@ impl Member {
         let _ = writeln!(text, "cluster_secret = \"{CLUSTER_SECRET}\"");
         let _ = writeln!(text, "log_level = 3");
         let _ = writeln!(text, "cluster_address = \"{}\"", addrs.cluster);
+        if options.fault_hooks {
+            let _ = writeln!(text, "fault_hooks = true");
+        }
         if let Some(join) = join {
             let _ = writeln!(text, "join = \"{join}\"");
         }
@@ -176,6 +182,20 @@ impl Member {
             net,
             proxy,
         })
+    }
+
+    /// Replaces the node's `faults` file (`clock_offset_ms`, `disk`; empty: no fault), which
+    /// it reads every 200 ms when started with [`Options::fault_hooks`]. Written to a
+    /// temporary name and renamed, so the node never reads half of it.
+    ///
+    /// # Errors
+    /// Fails if the file cannot be written.
+    pub fn set_faults(&self, text: &str) -> Result<()> {
+        let data = self.config.with_file_name("data");
+        let path = data.join("faults");
+        let tmp = data.join("faults.tmp");
+        std::fs::write(&tmp, text).with_context(|| format!("write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("rename to {}", path.display()))
     }
 
     /// Whether the process is running (possibly paused).

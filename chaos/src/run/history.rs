@@ -41,9 +41,35 @@ pub enum FaultKind {
     Partition,
     /// One step of a rolling upgrade: SIGTERM, wait, start (possibly another binary).
     Upgrade,
+    /// The node's lease and claim clock skewed, within the cluster's stated margin.
+    Clock,
+    /// Slow or failing fsyncs on the node (mailboxes and queue files).
+    Disk,
+    /// [`FaultKind::Kill`] of whichever node leads when the fault starts.
+    #[serde(rename = "kill-leader")]
+    KillLeader,
+    /// [`FaultKind::Pause`] of the leader.
+    #[serde(rename = "pause-leader")]
+    PauseLeader,
+    /// [`FaultKind::Partition`] with the leader in the minority.
+    #[serde(rename = "partition-leader")]
+    PartitionLeader,
 }
 
 impl FaultKind {
+    /// Every kind `--faults` accepts.
+    pub const CHOICES: [FaultKind; 9] = [
+        FaultKind::Kill,
+        FaultKind::Pause,
+        FaultKind::Restart,
+        FaultKind::Partition,
+        FaultKind::Clock,
+        FaultKind::Disk,
+        FaultKind::KillLeader,
+        FaultKind::PauseLeader,
+        FaultKind::PartitionLeader,
+    ];
+
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
         match self {
@@ -52,7 +78,28 @@ impl FaultKind {
             FaultKind::Restart => "restart",
             FaultKind::Partition => "partition",
             FaultKind::Upgrade => "upgrade",
+            FaultKind::Clock => "clock",
+            FaultKind::Disk => "disk",
+            FaultKind::KillLeader => "kill-leader",
+            FaultKind::PauseLeader => "pause-leader",
+            FaultKind::PartitionLeader => "partition-leader",
         }
+    }
+
+    /// What is done to the faulted node: the leader variants do what their
+    /// plain kind does.
+    pub fn action(self) -> FaultKind {
+        match self {
+            FaultKind::KillLeader => FaultKind::Kill,
+            FaultKind::PauseLeader => FaultKind::Pause,
+            FaultKind::PartitionLeader => FaultKind::Partition,
+            other => other,
+        }
+    }
+
+    /// Whether the fault aims at the leader rather than the planned node.
+    pub fn at_leader(self) -> bool {
+        self.action() != self
     }
 }
 

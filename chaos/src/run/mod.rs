@@ -51,7 +51,8 @@ pub struct RunArgs {
     /// Seed of every random choice; default: from the clock (printed).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Fault kinds, comma-separated: kill, pause, restart, partition (empty: none).
+    /// Fault kinds, comma-separated: kill, pause, restart, partition, clock, disk, kill-leader,
+    /// pause-leader, partition-leader (empty: none).
     #[arg(long, default_value = "kill,pause,restart", value_parser = parse_faults)]
     pub faults: FaultList,
     /// Output folder (history, report, node logs and data); default `chaos-runs/seed-N-TIME`.
@@ -108,21 +109,9 @@ pub struct FaultList(pub Vec<FaultKind>);
 fn parse_faults(s: &str) -> std::result::Result<FaultList, String> {
     let mut out = Vec::new();
     for word in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
-        let kind = match word {
-            "kill" => FaultKind::Kill,
-            "pause" => FaultKind::Pause,
-            "restart" => FaultKind::Restart,
-            "partition" => FaultKind::Partition,
-            "clock" | "disk" => {
-                return Err(format!(
-                    "fault {word:?} is not implemented yet (kill, pause, restart, partition)"
-                ));
-            }
-            _ => {
-                return Err(format!(
-                    "unknown fault {word:?} (kill, pause, restart, partition)"
-                ));
-            }
+        let Some(kind) = FaultKind::CHOICES.into_iter().find(|k| k.name() == word) else {
+            let names: Vec<&str> = FaultKind::CHOICES.iter().map(|k| k.name()).collect();
+            return Err(format!("unknown fault {word:?} ({})", names.join(", ")));
         };
         if !out.contains(&kind) {
             out.push(kind);
@@ -202,7 +191,15 @@ async fn run_scenario(args: RunArgs, upgrade_to: Option<PathBuf>) -> Result<Exit
         out.display()
     );
 
-    let mut cluster = Cluster::prepare(nodes, &root, mailnode)?;
+    let options = cluster::Options {
+        fault_hooks: args
+            .faults
+            .0
+            .iter()
+            .any(|k| matches!(k, FaultKind::Clock | FaultKind::Disk)),
+        ..cluster::Options::default()
+    };
+    let mut cluster = Cluster::prepare_with(nodes, &root, mailnode, &options)?;
     let rolling = upgrade_to.is_some();
     cluster.upgrade_to = upgrade_to;
     if let Err(e) = cluster.start_all().await {

@@ -27,6 +27,8 @@ pub struct Planned {
     pub hold: Duration,
     /// For a partition: the minority cut from the others (contains `node`).
     pub minority: Vec<usize>,
+    /// For a clock or disk fault: what the node's `faults` file says meanwhile.
+    pub faults_file: String,
 }
 
 /// Quiet time at the start of the run, before the first fault.
@@ -55,17 +57,36 @@ pub fn plan(
             .pop()
             .unwrap_or_else(|| kinds[rng.gen_range(0..kinds.len())]);
         let node = rng.gen_range(1..=nodes);
-        let hold_ms = match kind {
+        let hold_ms = match kind.action() {
             FaultKind::Kill => rng.gen_range(1_000..6_000),
             // Sometimes past the 10 s lease TTL: the node wakes up believing it holds leases.
             FaultKind::Pause => rng.gen_range(2_000..14_000),
             FaultKind::Restart | FaultKind::Upgrade => rng.gen_range(200..2_000),
             // Past the lease TTL at times, so a cut-off holder's leases must move.
             FaultKind::Partition => rng.gen_range(3_000..15_000),
+            // Across lease and claim renewals, so skewed grants are judged.
+            FaultKind::Clock => rng.gen_range(5_000..15_000),
+            // Past the delivery retry and a few client timeouts.
+            _ => rng.gen_range(3_000..10_000),
+        };
+        let faults_file = match kind {
+            // Within the 2 s the cluster assumes clocks agree to
+            // (`cluster::accounts::CLOCK_SKEW_MARGIN`), either way.
+            FaultKind::Clock => {
+                let skew: i64 = rng.gen_range(300..1_800);
+                let sign = if rng.gen_bool(0.5) { -1 } else { 1 };
+                format!("clock_offset_ms = {}\n", sign * skew)
+            }
+            FaultKind::Disk if rng.gen_bool(0.5) => "disk = \"fail\"\n".to_owned(),
+            FaultKind::Disk => format!(
+                "disk = \"slow\"\ndisk_delay_ms = {}\n",
+                rng.gen_range(100..800)
+            ),
+            _ => String::new(),
         };
         let hold = Duration::from_millis(hold_ms);
         let mut minority = Vec::new();
-        if kind == FaultKind::Partition && nodes >= 3 {
+        if kind.action() == FaultKind::Partition && nodes >= 3 {
             let size = rng.gen_range(1..=(nodes - 1) / 2);
             minority.push(node);
             while minority.len() < size {
@@ -75,7 +96,7 @@ pub fn plan(
                 }
             }
             minority.sort_unstable();
-        } else if kind == FaultKind::Partition {
+        } else if kind.action() == FaultKind::Partition {
             // Fewer than 3 nodes have no majority to keep serving; nothing to cut.
             at += Duration::from_secs(1);
             continue;
@@ -86,6 +107,7 @@ pub fn plan(
             node,
             hold,
             minority,
+            faults_file,
         });
         // Estimated time to restart plus a gap; the executor waits for real readiness anyway.
         at += hold + Duration::from_millis(rng.gen_range(3_000..8_000));
@@ -105,6 +127,7 @@ pub fn rolling(nodes: usize, duration: Duration) -> Vec<Planned> {
             node,
             hold: Duration::from_secs(1),
             minority: Vec::new(),
+            faults_file: String::new(),
         })
         .collect()
 }
@@ -118,7 +141,7 @@ pub async fn run(
     begin: Instant,
 ) -> Vec<String> {
     let mut problems = Vec::new();
-    for p in plan {
+    for mut p in plan {
         let when = begin + p.at;
         if when >= ctx.deadline {
             break;
@@ -126,6 +149,8 @@ pub async fn run(
         sleep_until(when).await;
         let start = ctx.history.now_ms();
         let mut guard = cluster.lock().await;
+        let unaimed = (p.kind.at_leader() && !aim_at_leader(&guard, &mut p).await)
+            .then(|| format!("no member named the leader; faulted node{}", p.node));
         let mailnode = if p.kind == FaultKind::Upgrade {
             guard
                 .upgrade_to
@@ -138,7 +163,7 @@ pub async fn run(
         let mut cut_ms = None;
         let member = &mut guard.members[p.node - 1];
         let result: anyhow::Result<Option<String>> = async {
-            match p.kind {
+            match p.kind.action() {
                 FaultKind::Kill => {
                     member.kill().await?;
                     sleep(p.hold).await;
@@ -158,7 +183,13 @@ pub async fn run(
                     net.heal();
                     Ok(None)
                 }
-                FaultKind::Restart | FaultKind::Upgrade => {
+                FaultKind::Clock | FaultKind::Disk => {
+                    member.set_faults(&p.faults_file)?;
+                    sleep(p.hold).await;
+                    member.set_faults("")?;
+                    Ok(None)
+                }
+                _ => {
                     let graceful = member.terminate().await?;
                     sleep(p.hold).await;
                     member.start(&mailnode).await?;
@@ -174,7 +205,7 @@ pub async fn run(
         }
         .await;
         let (outcome, error) = match result {
-            Ok(note) => (Outcome::Ok, note),
+            Ok(note) => (Outcome::Ok, note.or(unaimed)),
             Err(e) => {
                 let text = format!("{} on node{}: {e:#}", p.kind.name(), p.node);
                 problems.push(text.clone());
@@ -201,6 +232,35 @@ pub async fn run(
         );
     }
     problems
+}
+
+/// Points `p` at the member that leads now (its partition minority too),
+/// as the running members' CLI says (`GetCurrentController` answers the
+/// leader's cluster address); keeps the planned node, and returns false, if
+/// none can say.
+async fn aim_at_leader(cluster: &Cluster, p: &mut Planned) -> bool {
+    for member in cluster.members.iter().filter(|m| m.is_running()) {
+        let Ok(reply) =
+            super::workload::cli_command(member.addrs.cli, "GetCurrentController").await
+        else {
+            continue;
+        };
+        let leader = cluster
+            .members
+            .iter()
+            .find(|m| reply.is_ok() && reply.text.contains(&m.addrs.cluster.to_string()));
+        if let Some(leader) = leader {
+            if !p.minority.contains(&leader.index) {
+                for n in p.minority.iter_mut().filter(|n| **n == p.node) {
+                    *n = leader.index;
+                }
+                p.minority.sort_unstable();
+            }
+            p.node = leader.index;
+            return true;
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -233,6 +293,39 @@ mod tests {
         assert!(!a.is_empty());
         assert!(a.iter().all(|p| (1..=3).contains(&p.node)));
         assert!(a.windows(2).all(|w| w[0].at + w[0].hold < w[1].at));
+    }
+
+    #[test]
+    fn clock_skews_stay_within_the_margin_and_disk_faults_are_slow_or_failing() {
+        let planned = plan(
+            &mut StdRng::seed_from_u64(5),
+            &[FaultKind::Clock, FaultKind::Disk, FaultKind::KillLeader],
+            3,
+            Duration::from_secs(600),
+        );
+        let clock: Vec<i64> = planned
+            .iter()
+            .filter(|p| p.kind == FaultKind::Clock)
+            .map(|p| {
+                let value = p.faults_file.trim().strip_prefix("clock_offset_ms = ");
+                value.and_then(|v| v.parse().ok()).expect("an offset")
+            })
+            .collect();
+        assert!(!clock.is_empty());
+        assert!(clock.iter().all(|ms| (300..1_800).contains(&ms.abs())));
+        let disk: Vec<&str> = planned
+            .iter()
+            .filter(|p| p.kind == FaultKind::Disk)
+            .map(|p| p.faults_file.as_str())
+            .collect();
+        assert!(disk.iter().any(|f| f.contains("\"fail\"")));
+        assert!(disk.iter().any(|f| f.contains("\"slow\"")));
+        assert!(
+            planned
+                .iter()
+                .filter(|p| p.kind == FaultKind::KillLeader)
+                .all(|p| p.faults_file.is_empty())
+        );
     }
 
     #[test]
