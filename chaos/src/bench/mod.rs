@@ -2,6 +2,7 @@
 //! run fails (non-zero exit) only when the server refused or lost work.
 
 pub mod cluster;
+pub mod failover;
 pub mod message;
 pub mod relay;
 pub mod report;
@@ -21,6 +22,8 @@ pub enum BenchCommand {
     Cluster(cluster::ClusterArgs),
     /// Relay throughput: accepted from one side, delivered to a loopback sink on the other.
     Relay(relay::RelayArgs),
+    /// How long a killed member's queue claims and account leases take to move.
+    Failover(failover::FailoverArgs),
 }
 
 /// Runs one benchmark.
@@ -32,5 +35,6 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Smtp(args) => smtp::run(args).await,
         BenchCommand::Cluster(args) => cluster::run(args).await,
         BenchCommand::Relay(args) => relay::run(args).await,
+        BenchCommand::Failover(args) => failover::run(args).await,
     }
 }
