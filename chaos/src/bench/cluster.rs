@@ -25,6 +25,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use tokio::time::{Instant, sleep};
 
+use super::imap::{self, ImapFigures};
 use super::report::{Report, rate};
 use super::smtp::{Load, Phase, SmtpArgs, measure};
 use crate::run::cluster::{Cluster, DOMAIN, Options, POSTMASTER_PASSWORD};
@@ -66,6 +67,10 @@ pub struct ClusterArgs {
     /// 3-node cluster measures replication alone, without spreading the sessions.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub entry_nodes: Option<u32>,
+    /// Seconds of IMAP readers after the SMTP load (`--concurrency` sessions over the same
+    /// members and accounts); 0 skips them.
+    #[arg(long, default_value_t = 20)]
+    pub imap_secs: u64,
     /// The load of each run.
     #[command(flatten)]
     pub load: Load,
@@ -175,6 +180,7 @@ struct Row {
     report: Report,
     cpu: CpuUse,
     send_secs: f64,
+    imap: Option<ImapFigures>,
 }
 
 impl Row {
@@ -185,12 +191,16 @@ impl Row {
             .map(|d| rate(d.delivered, d.elapsed))
     }
 
+    fn imap_per_sec(&self) -> Option<f64> {
+        self.imap.as_ref().map(ImapFigures::commands_per_sec)
+    }
+
     fn json(&self) -> String {
         format!(
             concat!(
                 r#"{{"bench":"cluster","nodes":{},"run":{},"node_cpu_secs":{:.2},"#,
                 r#""node_cpu_secs_each":[{}],"bench_cpu_secs":{:.2},"machine_busy":{:.3},"#,
-                r#""smtp":{}}}"#
+                r#""imap_commands_per_sec":{},"imap_failed":{},"smtp":{}}}"#
             ),
             self.nodes,
             self.run,
@@ -203,6 +213,9 @@ impl Row {
                 .join(","),
             self.cpu.bench_secs,
             self.cpu.machine_busy,
+            self.imap_per_sec()
+                .map_or_else(|| "null".to_owned(), |v| format!("{v:.1}")),
+            self.imap.map_or(0, |f| f.failed),
             self.report.json()
         )
     }
@@ -285,6 +298,22 @@ async fn one(args: &ClusterArgs, binary: &Path, root: &Path, nodes: u32, run: u3
         }
     })
     .await;
+    let imap = if args.imap_secs > 0 && result.is_ok() {
+        let targets: Vec<_> = addrs.iter().map(|a| a.imap).collect();
+        let secs = Duration::from_secs(args.imap_secs);
+        let figures =
+            imap::measure(&targets, args.load.accounts, args.load.concurrency, secs).await;
+        println!(
+            "imap          {} visits ({} failed) in {:.1} s: {:.0} commands/s",
+            figures.visits,
+            figures.failed,
+            figures.elapsed.as_secs_f64(),
+            figures.commands_per_sec()
+        );
+        Some(figures)
+    } else {
+        None
+    };
     cluster.shutdown().await;
     if !args.keep {
         remove_data(root, nodes);
@@ -300,6 +329,7 @@ async fn one(args: &ClusterArgs, binary: &Path, root: &Path, nodes: u32, run: u3
         report,
         cpu,
         send_secs,
+        imap,
     };
     let per: Vec<String> = row
         .cpu
@@ -347,11 +377,12 @@ fn table(rows: &[Row], sizes: &[u32]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:>5} {:>4} {:>10} {:>11} {:>7} {:>7} {:>6} {:>12} {:>12} {:>6}",
+        "{:>5} {:>4} {:>10} {:>11} {:>10} {:>7} {:>7} {:>6} {:>12} {:>12} {:>6}",
         "nodes",
         "run",
         "accepted/s",
         "delivered/s",
+        "imap cmd/s",
         "p50 ms",
         "p99 ms",
         "failed",
@@ -369,11 +400,12 @@ fn table(rows: &[Row], sizes: &[u32]) -> String {
         };
         let _ = writeln!(
             s,
-            "{:>5} {:>4} {:>10.1} {:>11} {:>7} {:>7} {:>6} {:>12} {:>12} {:>5.0}%",
+            "{:>5} {:>4} {:>10.1} {:>11} {:>10} {:>7} {:>7} {:>6} {:>12} {:>12} {:>5.0}%",
             r.nodes,
             r.run,
             r.report.accepted_per_sec(),
             fmt_opt(r.delivered_per_sec(), 1),
+            fmt_opt(r.imap_per_sec(), 1),
             fmt_opt(ms(r.report.p50), 2),
             fmt_opt(ms(r.report.p99), 2),
             r.report.failed,
@@ -387,13 +419,15 @@ fn table(rows: &[Row], sizes: &[u32]) -> String {
         let of = || rows.iter().filter(move |r| r.nodes == n);
         let accepted = mean(of().map(|r| r.report.accepted_per_sec()));
         let delivered = mean(of().filter_map(Row::delivered_per_sec));
+        let imap = mean(of().filter_map(Row::imap_per_sec));
         let _ = writeln!(
             s,
-            "{n:>5} mean {:>10} {:>11}",
+            "{n:>5} mean {:>10} {:>11} {:>10}",
             fmt_opt(accepted, 1),
-            fmt_opt(delivered, 1)
+            fmt_opt(delivered, 1),
+            fmt_opt(imap, 1)
         );
-        means.push((n, accepted, delivered));
+        means.push((n, accepted, delivered, imap));
     }
     if let (Some(first), Some(last)) = (means.first(), means.last())
         && means.len() > 1
@@ -404,11 +438,12 @@ fn table(rows: &[Row], sizes: &[u32]) -> String {
         };
         let _ = writeln!(
             s,
-            "ratio {}-node/{}-node: accepted/s {}, delivered/s {}",
+            "ratio {}-node/{}-node: accepted/s {}, delivered/s {}, imap commands/s {}",
             last.0,
             first.0,
             fmt_opt(ratio(last.1, first.1), 2),
-            fmt_opt(ratio(last.2, first.2), 2)
+            fmt_opt(ratio(last.2, first.2), 2),
+            fmt_opt(ratio(last.3, first.3), 2)
         );
     }
     s
@@ -438,6 +473,12 @@ mod tests {
             },
             cpu: CpuUse::default(),
             send_secs: 1.0,
+            // Commands per second: a tenth of the accepted messages per second.
+            imap: Some(ImapFigures {
+                visits: accepted / 60,
+                failed: 0,
+                elapsed: Duration::from_secs(1),
+            }),
         }
     }
 
@@ -450,10 +491,18 @@ mod tests {
             row(3, 2, 500, 1),
         ];
         let text = table(&rows, &[1, 3]);
-        assert!(text.contains("    1 mean     1100.0       550.0"), "{text}");
-        assert!(text.contains("    3 mean      550.0       400.0"), "{text}");
         assert!(
-            text.contains("ratio 3-node/1-node: accepted/s 0.50, delivered/s 0.73"),
+            text.contains("    1 mean     1100.0       550.0      108.0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    3 mean      550.0       400.0       54.0"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "ratio 3-node/1-node: accepted/s 0.50, delivered/s 0.73, imap commands/s 0.50"
+            ),
             "{text}"
         );
     }

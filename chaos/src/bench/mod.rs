@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod failover;
+pub mod imap;
 pub mod message;
 pub mod relay;
 pub mod report;

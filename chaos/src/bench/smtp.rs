@@ -208,7 +208,7 @@ fn run_id() -> String {
 }
 
 /// The local part of account `k` (1-based).
-fn account(k: u32) -> String {
+pub(crate) fn account(k: u32) -> String {
     format!("bench{k}")
 }
 
