@@ -55,6 +55,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, Addr, Context};
+use cluster::accounts::LEASE_TTL;
 use cluster::directory::Route as DirRoute;
 use cluster::queue::ReportOutcome;
 use cluster::{
@@ -97,7 +98,7 @@ impl ClaimTerms {
     /// Renewed every third of the lease; an SMTP transaction gets the 10
     /// minutes RFC 5321 §4.5.3.2 allows for the end of its DATA.
     const RENEWED: ClaimTerms = ClaimTerms {
-        lease: cluster::accounts::LEASE_TTL,
+        lease: LEASE_TTL,
         attempt_deadline: Duration::from_secs(600),
         renewed: true,
     };
@@ -111,8 +112,13 @@ impl ClaimTerms {
 
     /// The terms the cluster's effective protocol allows.
     fn for_cluster(cluster: &ClusterHandle) -> ClaimTerms {
-        let effective = cluster.status().effective_protocol().unwrap_or(0);
-        if effective >= cluster::rpc::CLAIM_RENEWAL_VERSION {
+        Self::for_protocol(cluster.status().effective_protocol())
+    }
+
+    /// The terms for `effective`, the oldest protocol among the members
+    /// (`None`: no member has registered one yet).
+    fn for_protocol(effective: Option<u32>) -> ClaimTerms {
+        if effective.is_some_and(|v| v >= cluster::rpc::CLAIM_RENEWAL_VERSION) {
             ClaimTerms::RENEWED
         } else {
             ClaimTerms::FIXED
@@ -1021,6 +1027,19 @@ fn with_return_path(return_path: &str, body: &[u8]) -> Arc<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn claims_are_renewed_only_when_every_member_speaks_the_renewal() {
+        let renewal = cluster::rpc::CLAIM_RENEWAL_VERSION;
+        assert!(ClaimTerms::for_protocol(Some(renewal)).renewed);
+        assert_eq!(ClaimTerms::for_protocol(Some(renewal)).lease, LEASE_TTL);
+        for older in [None, Some(1), Some(renewal - 1)] {
+            let terms = ClaimTerms::for_protocol(older);
+            assert!(!terms.renewed, "{older:?}");
+            // Unrenewed claims outlive the longest attempt.
+            assert!(terms.attempt_deadline < terms.lease, "{older:?}");
+        }
+    }
 
     fn directory() -> Directory {
         let mut dom = cluster::Domain::default();
