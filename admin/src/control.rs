@@ -37,6 +37,12 @@ pub trait NodeControl: Send + Sync {
     fn session_counts(&self) -> Option<std::collections::BTreeMap<String, usize>> {
         None
     }
+    /// Like [`NodeControl::session_counts`], without the sessions other
+    /// members handed to this one (their clients are counted there), for
+    /// cluster-wide sums.
+    fn client_session_counts(&self) -> Option<std::collections::BTreeMap<String, usize>> {
+        self.session_counts()
+    }
     /// This node's configuration facts to show (listeners as bound,
     /// limits), as (key, value); empty when unknown.
     fn node_settings(&self) -> Vec<(String, String)> {

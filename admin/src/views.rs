@@ -134,8 +134,10 @@ impl AdminApi {
         let mut total = ClusterActivity {
             accepted,
             delivered,
+            // Each client once: a session handed over to this node is
+            // counted where its client is connected.
             sessions: control
-                .session_counts()
+                .client_session_counts()
                 .unwrap_or_default()
                 .into_iter()
                 .map(|(p, n)| (p, n as u64))

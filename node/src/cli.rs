@@ -119,6 +119,12 @@ impl admin::NodeControl for CliControl {
         let counts = counts.into_iter().map(|(p, n)| (p.to_string(), n));
         Some(counts.collect())
     }
+
+    fn client_session_counts(&self) -> Option<std::collections::BTreeMap<String, usize>> {
+        let counts = self.sessions.as_ref()?.client_counts();
+        let counts = counts.into_iter().map(|(p, n)| (p.to_string(), n));
+        Some(counts.collect())
+    }
 }
 
 /// The read-only facts of this node's configuration WebAdmin shows: its

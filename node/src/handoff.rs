@@ -72,7 +72,9 @@ impl cluster::SessionAcceptor for Acceptor {
             return cluster::rpc::NodeActivity::default();
         };
         let (accepted, delivered) = services.admin.last_minute().unwrap_or((0, 0));
-        let sessions = services.sessions.counts().into_iter();
+        // Each client once: the sessions handed to this node are counted
+        // by the members their clients are connected to.
+        let sessions = services.sessions.client_counts().into_iter();
         cluster::rpc::NodeActivity {
             accepted,
             delivered,

@@ -13,11 +13,13 @@
 //! had started run to their end, because mailbox writes run on the blocking
 //! pool under the account's lock, not inside the session future.
 //!
-//! The registry is node-local: `KillAccountSessions` closes the sessions of
-//! the node that runs it. A session another member hands over runs here
-//! under [`SessionRegistry::run_as`] (the account's holder), and its client
-//! side on the member the client reached, so running the command on
-//! either one closes it.
+//! The registry is node-local; `KillAccountSessions` asks the other members
+//! to close theirs (cluster protocol 4). A session another member hands
+//! over runs here under [`SessionRegistry::run_as`] (the account's holder),
+//! and its client side on the member the client reached: closing either
+//! ends it. Both count as this node's sessions, but only the client side
+//! in [`SessionRegistry::client_counts`], so cluster-wide sums count each
+//! client once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -47,6 +49,8 @@ struct Entry {
     protocol: &'static str,
     account: Option<AccountRef>,
     kill: Option<oneshot::Sender<()>>,
+    /// Handed over by the member the client is connected to.
+    handed_over: bool,
 }
 
 /// Removes a session's entry when its future ends or is dropped.
@@ -77,7 +81,7 @@ impl SessionRegistry {
     /// [`SessionRegistry::kill`] closes it; returns whether it was killed.
     /// Its login is recorded by [`SessionRegistry::login`].
     pub async fn run(&self, protocol: &'static str, session: impl Future<Output = ()>) -> bool {
-        self.run_entry(protocol, None, true, session).await
+        self.run_entry(protocol, None, true, false, session).await
     }
 
     /// Runs a session that is logged in as `account` from its start (one
@@ -88,14 +92,15 @@ impl SessionRegistry {
         account: AccountRef,
         session: impl Future<Output = ()>,
     ) -> bool {
-        self.run_entry(protocol, Some(account), true, session).await
+        self.run_entry(protocol, Some(account), true, true, session)
+            .await
     }
 
     /// Runs a session that is only counted, never killed (SMTP, whose
     /// transactions must not be cut between the queue commit and the
     /// `250`; the CLI).
     pub async fn count(&self, protocol: &'static str, session: impl Future<Output = ()>) {
-        self.run_entry(protocol, None, false, session).await;
+        self.run_entry(protocol, None, false, false, session).await;
     }
 
     async fn run_entry(
@@ -103,6 +108,7 @@ impl SessionRegistry {
         protocol: &'static str,
         account: Option<AccountRef>,
         killable: bool,
+        handed_over: bool,
         session: impl Future<Output = ()>,
     ) -> bool {
         let (kill, killed) = oneshot::channel();
@@ -114,6 +120,7 @@ impl SessionRegistry {
                 protocol,
                 account,
                 kill: killable.then_some(kill),
+                handed_over,
             };
             inner.open.insert(id, entry);
             id
@@ -159,8 +166,19 @@ impl SessionRegistry {
 
     /// Open sessions by protocol, logged in or not.
     pub fn counts(&self) -> BTreeMap<&'static str, usize> {
+        self.count_where(|_| true)
+    }
+
+    /// Open sessions by protocol whose clients are connected to this node:
+    /// without those other members handed over (their clients are counted
+    /// there).
+    pub fn client_counts(&self) -> BTreeMap<&'static str, usize> {
+        self.count_where(|e| !e.handed_over)
+    }
+
+    fn count_where(&self, keep: impl Fn(&Entry) -> bool) -> BTreeMap<&'static str, usize> {
         let mut counts = BTreeMap::new();
-        for entry in lock(&self.inner).open.values() {
+        for entry in lock(&self.inner).open.values().filter(|e| keep(e)) {
             *counts.entry(entry.protocol).or_insert(0) += 1;
         }
         counts
@@ -250,6 +268,12 @@ mod tests {
         while registry.counts().values().sum::<usize>() < 2 {
             tokio::task::yield_now().await;
         }
+        assert_eq!(registry.counts().get("IMAP"), Some(&1));
+        assert_eq!(
+            registry.client_counts().get("IMAP"),
+            None,
+            "counted where its client is"
+        );
         assert_eq!(registry.kill(&account("ann")), 1);
         assert!(handed.await.unwrap());
         assert_eq!(registry.counts().get("SMTP"), Some(&1));

@@ -1430,6 +1430,19 @@ fn issue_4_webadmin_overview_sums_every_member() {
     smtp_deliver(&nodes[1], "tally@example.test");
     let mut pop = tests::LineClient::connect(nodes[2].addr("pop3"));
     pop.expect("+OK");
+    // Two IMAP clients: one on the first member (which then holds the
+    // account), one on the second, whose session is handed to the first.
+    let imap = |node: &TestNode| {
+        let mut i = tests::LineClient::connect(node.addr("imap"));
+        i.expect("* OK");
+        i.send("a1 LOGIN tally pw");
+        while !i.expect("").starts_with("a1 ") {}
+        i.send("a2 NOOP");
+        while !i.expect("").starts_with("a2 OK") {}
+        i
+    };
+    let imap_first = imap(&nodes[0]);
+    let imap_second = imap(&nodes[1]);
 
     let server = |node: &TestNode| -> serde_json::Value {
         let web = Http::plain(node.addr("webadmin"));
@@ -1464,6 +1477,14 @@ fn issue_4_webadmin_overview_sums_every_member() {
     );
     let pop3_here = own[0]["sessions"]["POP3"].as_u64().unwrap_or(0);
     assert_eq!(pop3_here, 0, "{}", own[0]);
+    // The handed-over session runs on the first member and relays on the
+    // second: each member shows it, the sum counts its client once.
+    let imap_own: u64 = own
+        .iter()
+        .map(|s| s["sessions"]["IMAP"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(imap_own, 3, "{own:?}");
+    assert_eq!(cluster_json["sessions"]["IMAP"], 2, "{totals}");
 
     // The overview page of the second member shows the same sums.
     let web = Http::plain(nodes[1].addr("webadmin"));
@@ -1472,7 +1493,7 @@ fn issue_4_webadmin_overview_sums_every_member() {
     assert!(page.contains("Whole cluster"), "{page}");
     assert!(page.contains("id=\"cluster-accepted\"><b>3</b>"), "{page}");
     assert!(page.contains("Summed over 3 of 3 members"), "{page}");
-    drop(pop);
+    drop((pop, imap_first, imap_second));
 }
 
 #[test]
