@@ -38,7 +38,7 @@ use crate::directory::AccountRef;
 use crate::error::{Error, Result};
 use crate::handle::ClusterHandle;
 use crate::lease::LeaseOutcome;
-use crate::rpc::{Delivery, RpcRequest, RpcResponse};
+use crate::rpc::{Delivery, RpcRequest, RpcResponse, SESSION_HANDOFF_VERSION};
 
 /// How long an account lease lasts unless renewed (a dead holder's
 /// accounts move within this time).
@@ -587,8 +587,27 @@ impl AccountHub {
             hub: self.clone(),
             account: account.clone(),
         };
+        // The session goes where the account is open rather than taking it
+        // away: a handoff costs a relay, moving the lease three commits and
+        // a cold mailbox on the new holder.
+        if let Some(node) = self.open_elsewhere(account) {
+            return Err(Error::AccountBusy { node });
+        }
         self.acquire(account).await?;
         Ok(pin)
+    }
+
+    /// The member that holds a live lease on `account`, as this member's
+    /// replicated state says, if that is another one and every member can
+    /// take a session handoff (before that, the lease is moved instead).
+    fn open_elsewhere(&self, account: &AccountRef) -> Option<u64> {
+        let cluster = self.inner.cluster.as_ref()?;
+        let handoff = cluster.status().effective_protocol()? >= SESSION_HANDOFF_VERSION;
+        let (me, now) = (cluster.node_id(), crate::clock::now_ms());
+        cluster.read(|s| {
+            let lease = s.leases.held.get(&account.address())?;
+            (handoff && lease.node != me && lease.expires_ms > now).then_some(lease.node)
+        })
     }
 
     /// Takes the account's POP3 maildrop lock, or `None` if another session
