@@ -831,7 +831,12 @@ fn issue_4_webadmin_forwarders_router_settings_and_cluster_pages() {
         &[("csrf", &token), ("value", "192.0.2.0/24")],
     );
     assert_eq!(r.status, 303);
-    assert!(web.get("/settings").body.contains("192.0.2.0/24"));
+    let settings = web.get("/settings").body;
+    assert!(settings.contains("192.0.2.0/24"));
+    assert!(
+        settings.contains("<code>#LAN</code> includes another list"),
+        "the list syntax is explained"
+    );
     let list = run(&mut cli, "GetBlacklistedIPs", "201 ");
     assert!(list.contains("192.0.2.0/24"), "{list}");
 

@@ -148,9 +148,11 @@ pub async fn settings(state: web::Data<WebState>, PageCaller(caller): PageCaller
                 button type="submit" { "Set log level" }
             }
         }
-        p.muted {
+        p.muted #ip-list-syntax {
             "Address lists: one address or network a line (" code { "10.0.0.0/8" } ", "
-            code { "192.168.1.1-192.168.1.9" } "), " code { ";" } " starts a comment."
+            code { "192.168.1.1-192.168.1.9" } "), " code { "!" } " before one takes it out of "
+            "what the lines above put in, " code { "#LAN" } " includes another list (here LANIPs), "
+            code { ";" } " starts a comment."
         }
         div.grid {
             @for (list, value) in &lists {
