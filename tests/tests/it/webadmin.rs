@@ -707,7 +707,9 @@ fn issue_4_webadmin_queue_page_release_and_reject_with_csrf() {
     let text = "From: postmaster@example.test\nTo: bob@remote.test\nSubject: held\n\nbody\n";
     std::fs::write(dir.join("held.tmp"), text).expect("write");
     std::fs::rename(dir.join("held.tmp"), dir.join("held.sub")).expect("rename");
-    let queued = tests::wait_for(std::time::Duration::from_secs(20), || {
+    // Generous: under a full parallel test run on two cores the first
+    // attempt has taken over 20 s to be made and deferred.
+    let queued = tests::wait_for(std::time::Duration::from_secs(60), || {
         let r = web.api(&pm, "GET", "/api/v1/queue?limit=10", None);
         (r.json().contains("bob@remote.test") && r.json().contains("deferred")).then_some(r)
     })
