@@ -16,6 +16,12 @@
 //! `a/b.mbox` (or `a/b.mdir/`) inside the account folder, where `a/` is a
 //! plain folder; mailbox `a` itself, if it exists, is `a.mbox` next to it.
 //! The first level `INBOX` is matched case-insensitively (RFC 9051 §5.1).
+//! A hierarchy folder holding no mailbox has no meaning: DELETE and RENAME
+//! remove the ones they empty, and CREATE and RENAME reuse any that remain
+//! (left by a crash or an older version).
+//!
+//! A mailbox RENAME is all or nothing (RFC 9051 §6.3.6): every target is
+//! checked first, and a step failing undoes the steps before it.
 //!
 //! Invariants: a `NAME.macnt/` folder appears complete or not at all (it is
 //! built under a hidden temporary name and renamed into place) and disappears
@@ -28,7 +34,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, io_err};
-use crate::fsync::{sync_dir, temp_path, write_atomic};
+use crate::fsync::{parent_dir, sync_dir, temp_path, write_atomic};
 use crate::layout::{BaseDir, validate_mailbox_name, validate_name};
 use crate::mailbox::{Mailbox, MailboxFormat, lock_path, uid_validity_path};
 
@@ -403,38 +409,58 @@ impl AccountStore {
         })
     }
 
-    /// Deletes a mailbox other than INBOX, with its index. Hierarchy
-    /// folders are left in place.
+    /// Deletes a mailbox other than INBOX, with its index (RFC 9051
+    /// §6.3.4). Inferior mailboxes stay, so the name remains as a
+    /// `\Noselect` level above them. Hierarchy folders left holding no
+    /// mailbox at all are removed, so that none lingers to collide with a
+    /// later CREATE or RENAME.
     ///
     /// # Errors
     /// [`Error::MailboxNotFound`], [`Error::NotSupported`] for INBOX,
     /// [`Error::AccountNotFound`], [`Error::BadName`], [`Error::Io`].
     pub fn delete_mailbox(&self, domain: Option<&str>, name: &str, mailbox: &str) -> Result<()> {
-        if canonical(mailbox) == "INBOX" {
+        let mailbox = canonical(mailbox);
+        if mailbox == "INBOX" {
             return Err(Error::NotSupported("INBOX cannot be deleted".into()));
         }
-        let path = self.mailbox_path(domain, name, mailbox)?;
+        let path = self.mailbox_path(domain, name, &mailbox)?;
+        let parent = parent_dir(&path).to_path_buf();
         if path.is_dir() {
-            fs::remove_dir_all(&path).map_err(io_err(&path))?;
+            // Hidden first, so that a crash never leaves half an mdir
+            // that still looks like a mailbox.
+            let doomed = hidden_temp(&path);
+            rename(&path, &doomed)?;
+            sync_dir(&parent)?;
+            fs::remove_dir_all(&doomed).map_err(io_err(&doomed))?;
         } else {
             remove_file_if_present(&path)?;
         }
-        remove_file_if_present(&idx_of(&path))?;
-        remove_file_if_present(&uid_validity_path(&path))?;
-        remove_file_if_present(&lock_path(&path))?;
-        sync_dir(crate::fsync::parent_dir(&path))
+        for companion in companions(&path) {
+            remove_file_if_present(&companion)?;
+        }
+        sync_dir(&parent)?;
+        let macnt = self.paths(domain, name)?.macnt;
+        prune_hierarchy(&macnt, &macnt.join(&mailbox));
+        Ok(())
     }
 
     /// Renames a mailbox other than INBOX, with its index, UIDVALIDITY and
     /// inferior mailboxes (RFC 9051 §6.3.6); UIDs and UIDVALIDITY stay, as
-    /// the messages are the same. Missing hierarchy folders of the new name
-    /// are created.
+    /// the messages are the same. A name that is only a hierarchy level
+    /// (`\Noselect`) can be renamed too: its inferiors move.
+    ///
+    /// All or nothing (RFC 9051 §6.3.6 allows no partial rename): every
+    /// target is checked before anything moves; hierarchy folders of the
+    /// new name that hold no mailbox are reused (merged into); if a step
+    /// fails, the steps done are undone in reverse order. A crash in the
+    /// middle can leave some inferiors under the old name, but each
+    /// mailbox is whole under one name.
     ///
     /// # Errors
     /// [`Error::MailboxNotFound`], [`Error::MailboxExists`] when the new
-    /// name (or an inferior's new name) is taken, [`Error::NotSupported`]
-    /// for INBOX or for a name inside the old one, [`Error::AccountNotFound`],
-    /// [`Error::BadName`], [`Error::Io`].
+    /// name, an inferior's new name or a file in the way is taken,
+    /// [`Error::NotSupported`] for INBOX or for a name inside the old one,
+    /// [`Error::AccountNotFound`], [`Error::BadName`], [`Error::Io`].
     pub fn rename_mailbox(
         &self,
         domain: Option<&str>,
@@ -448,6 +474,7 @@ impl AccountStore {
                 "INBOX is renamed by moving its messages".into(),
             ));
         }
+        validate_mailbox_name(&from)?;
         validate_mailbox_name(&to)?;
         if to.starts_with(&format!("{from}/")) {
             return Err(Error::NotSupported(
@@ -455,36 +482,73 @@ impl AccountStore {
             ));
         }
         let p = self.paths(domain, name)?;
-        let old = self.mailbox_path(domain, name, &from)?;
-        let taken = self
-            .list_mailboxes(domain, name)?
-            .into_iter()
-            .any(|m| m == to || m.starts_with(&format!("{to}/")));
-        if taken {
+        let names = self.list_mailboxes(domain, name)?;
+        let under =
+            |m: &str, n: &str| m == n || m.strip_prefix(n).is_some_and(|r| r.starts_with('/'));
+        if !names.iter().any(|m| under(m, &from)) {
+            return Err(Error::MailboxNotFound(from));
+        }
+        // Also refuses moving a mailbox up onto its own parent level.
+        if names.iter().any(|m| under(m, &to)) {
             return Err(Error::MailboxExists(to));
         }
-        let ext = MailboxFormat::of_path(&old)
-            .unwrap_or(MailboxFormat::Mbox)
-            .extension();
-        let new = p.macnt.join(format!("{to}.{ext}"));
-        if let Some(parent) = new.parent() {
-            fs::create_dir_all(parent).map_err(io_err(parent))?;
-            for dir in parent.ancestors().take_while(|d| d.starts_with(&p.macnt)) {
-                sync_dir(dir)?;
+        let taken = || Error::MailboxExists(to.clone());
+
+        // Plan and check everything before the first change.
+        let mut leftovers = Vec::new();
+        let mut moves = Vec::new();
+        if let Some(old) = find_mailbox(&p.macnt, &from) {
+            let ext = MailboxFormat::of_path(&old)
+                .unwrap_or(MailboxFormat::Mbox)
+                .extension();
+            let new = p.macnt.join(format!("{to}.{ext}"));
+            if exists(&new)? {
+                return Err(taken());
             }
+            // Index and UIDVALIDITY first: a crash in between leaves a
+            // mailbox whose index is rebuilt, never an index describing
+            // another mailbox.
+            for (a, b) in companions(&old).into_iter().zip(companions(&new)) {
+                // No mailbox owns them: what a crash during DELETE left.
+                if exists(&b)? {
+                    leftovers.push(b.clone());
+                }
+                if exists(&a)? {
+                    moves.push((a, b));
+                }
+            }
+            moves.push((old, new));
         }
-        // Index and UIDVALIDITY first: a crash in between leaves a mailbox
-        // whose index is rebuilt, never an index describing another mailbox.
-        rename_if_present(&idx_of(&old), &idx_of(&new))?;
-        rename_if_present(&uid_validity_path(&old), &uid_validity_path(&new))?;
-        rename_if_present(&lock_path(&old), &lock_path(&new))?;
-        rename(&old, &new)?;
-        let old_children = p.macnt.join(&from);
-        if old_children.is_dir() {
-            rename(&old_children, &p.macnt.join(&to))?;
+        let old_dir = p.macnt.join(&from);
+        let new_dir = p.macnt.join(&to);
+        let merge = old_dir.is_dir();
+        if merge && !check_merge(&old_dir, &new_dir, &mut leftovers)? {
+            return Err(taken());
         }
-        sync_dir(crate::fsync::parent_dir(&old))?;
-        sync_dir(crate::fsync::parent_dir(&new))
+
+        for f in &leftovers {
+            remove_file_if_present(f)?;
+        }
+        let mut journal = Journal::new();
+        for f in &leftovers {
+            journal.dirty.insert(parent_dir(f).to_path_buf());
+        }
+        let res = (|| {
+            for (a, b) in &moves {
+                journal.make_parents(b)?;
+                journal.rename(a, b)?;
+            }
+            if merge {
+                journal.merge(&old_dir, &new_dir)?;
+            }
+            journal.sync()
+        })();
+        if let Err(e) = res {
+            journal.undo();
+            return Err(e);
+        }
+        prune_hierarchy(&p.macnt, &old_dir);
+        Ok(())
     }
 
     /// The path of an existing mailbox (`.mbox` file or `.mdir` folder).
@@ -610,6 +674,258 @@ fn remove_file_if_present(p: &Path) -> Result<()> {
     match fs::remove_file(p) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(p)(e)),
         _ => Ok(()),
+    }
+}
+
+/// The files that go with the mailbox at `path`: index, UIDVALIDITY, lock.
+fn companions(path: &Path) -> [PathBuf; 3] {
+    [idx_of(path), uid_validity_path(path), lock_path(path)]
+}
+
+/// Whether `path` is named as a companion file of a mailbox.
+fn is_companion(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    [".idx", ".uidvalidity", ".lock"].iter().any(|suffix| {
+        name.strip_suffix(suffix)
+            .is_some_and(|m| MailboxFormat::of_path(Path::new(m)).is_some())
+    })
+}
+
+/// Whether a folder entry named `name` is an mdir mailbox (never merged
+/// into another folder).
+fn is_mdir(name: &std::ffi::OsStr) -> bool {
+    name.to_str().is_some_and(|n| n.ends_with(".mdir"))
+}
+
+/// A hidden (hence ignored) fresh name next to `path`.
+fn hidden_temp(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    temp_path(&parent_dir(path).join(format!(".{name}")))
+}
+
+/// The metadata of `path` itself (not following a symlink), `None` if
+/// nothing is there.
+fn metadata(path: &Path) -> Result<Option<fs::Metadata>> {
+    match fs::symlink_metadata(path) {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(path)(e)),
+    }
+}
+
+fn exists(path: &Path) -> Result<bool> {
+    Ok(metadata(path)?.is_some())
+}
+
+/// Whether the tree `src` can be merged into `dst` (which holds no
+/// mailbox): each entry of `src` lands where nothing is, or is a folder
+/// landing on a folder. Companion files in the way are leftovers that no
+/// mailbox owns; they are added to `leftovers`.
+fn check_merge(src: &Path, dst: &Path, leftovers: &mut Vec<PathBuf>) -> Result<bool> {
+    match metadata(dst)? {
+        None => return Ok(true),
+        Some(m) if !m.is_dir() => return Ok(false),
+        Some(_) => {}
+    }
+    for entry in fs::read_dir(src).map_err(io_err(src))? {
+        let entry = entry.map_err(io_err(src))?;
+        let (s, d) = (entry.path(), dst.join(entry.file_name()));
+        let s_dir = entry.file_type().map_err(io_err(&s))?.is_dir();
+        let fits = match metadata(&d)? {
+            None => true,
+            Some(m) if m.is_dir() && s_dir && !is_mdir(&entry.file_name()) => {
+                check_merge(&s, &d, leftovers)?
+            }
+            Some(m) if m.is_file() && !s_dir && is_companion(&d) => {
+                leftovers.push(d);
+                true
+            }
+            Some(_) => false,
+        };
+        if !fits {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Removes `dir` if it holds nothing but hierarchy folders without
+/// mailboxes, then each ancestor below `macnt` left empty. Best effort:
+/// the mailbox operation before it has succeeded, and an empty folder
+/// that survives (or comes back after a crash) is harmless, since every
+/// operation here merges into such folders.
+fn prune_hierarchy(macnt: &Path, dir: &Path) {
+    let res = (|| -> Result<()> {
+        if exists(dir)? && !remove_empty_tree(dir)? {
+            return Ok(());
+        }
+        let mut top = None;
+        let mut cur = dir;
+        while let Some(parent) = cur.parent().filter(|p| *p != macnt && p.starts_with(macnt)) {
+            match fs::remove_dir(parent) {
+                Ok(()) => top = Some(parent),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => break,
+                Err(e) => return Err(io_err(parent)(e)),
+            }
+            cur = parent;
+        }
+        // Only the folder holding the topmost removed one changed visibly.
+        let removed = top.unwrap_or(dir);
+        sync_dir(parent_dir(removed))
+    })();
+    if let Err(e) = res {
+        tracing::warn!(dir = %dir.display(), error = %e, "empty hierarchy folders not removed");
+    }
+}
+
+/// Removes the folder `dir` if it and its subfolders hold no file, no
+/// mdir mailbox and nothing hidden; returns whether it did.
+fn remove_empty_tree(dir: &Path) -> Result<bool> {
+    let mut empty = true;
+    for entry in fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        let name = entry.file_name();
+        let folder = entry.file_type().map_err(io_err(&entry.path()))?.is_dir()
+            && !is_mdir(&name)
+            && !name.to_string_lossy().starts_with('.');
+        if !folder || !remove_empty_tree(&entry.path())? {
+            empty = false;
+        }
+    }
+    if empty {
+        fs::remove_dir(dir).map_err(io_err(dir))?;
+    }
+    Ok(empty)
+}
+
+/// One change made by a rename, to undo on failure.
+#[derive(Debug)]
+enum Step {
+    Renamed(PathBuf, PathBuf),
+    MadeDir(PathBuf),
+    RemovedDir(PathBuf),
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Makes step number N (counted from 0, the final fsync included) of
+    /// a [`Journal`] on this thread fail, to test the undo.
+    static FAIL_STEP: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// The changes of one mailbox rename, kept so that a failure in the
+/// middle can be undone, and the folders whose entries changed.
+struct Journal {
+    done: Vec<Step>,
+    dirty: std::collections::BTreeSet<PathBuf>,
+}
+
+impl Journal {
+    fn new() -> Journal {
+        Journal {
+            done: Vec::new(),
+            dirty: Default::default(),
+        }
+    }
+
+    fn step(&self) -> Result<()> {
+        #[cfg(test)]
+        if FAIL_STEP.with(std::cell::Cell::get) == Some(self.done.len()) {
+            return Err(io_err(Path::new("(test)"))(std::io::Error::other(
+                "injected failure",
+            )));
+        }
+        Ok(())
+    }
+
+    /// Creates the missing folders above `path`.
+    fn make_parents(&mut self, path: &Path) -> Result<()> {
+        let missing: Vec<PathBuf> = parent_dir(path)
+            .ancestors()
+            .take_while(|d| !d.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        for d in missing.into_iter().rev() {
+            self.step()?;
+            fs::create_dir(&d).map_err(io_err(&d))?;
+            self.dirty.insert(parent_dir(&d).to_path_buf());
+            self.dirty.insert(d.clone());
+            self.done.push(Step::MadeDir(d));
+        }
+        Ok(())
+    }
+
+    /// Renames `from` to `to`, never replacing anything (which could not
+    /// be undone).
+    fn rename(&mut self, from: &Path, to: &Path) -> Result<()> {
+        self.step()?;
+        if exists(to)? {
+            return Err(Error::MailboxExists(to.display().to_string()));
+        }
+        rename(from, to)?;
+        self.dirty.insert(parent_dir(from).to_path_buf());
+        self.dirty.insert(parent_dir(to).to_path_buf());
+        self.done
+            .push(Step::Renamed(from.to_path_buf(), to.to_path_buf()));
+        Ok(())
+    }
+
+    /// Moves the hierarchy folder `src` to `dst`: one rename if `dst` is
+    /// free, else entry by entry into the existing folders.
+    fn merge(&mut self, src: &Path, dst: &Path) -> Result<()> {
+        if !metadata(dst)?.is_some_and(|m| m.is_dir()) {
+            self.make_parents(dst)?;
+            return self.rename(src, dst);
+        }
+        let mut names = Vec::new();
+        for entry in fs::read_dir(src).map_err(io_err(src))? {
+            names.push(entry.map_err(io_err(src))?.file_name());
+        }
+        names.sort();
+        for n in names {
+            let (s, d) = (src.join(&n), dst.join(&n));
+            if metadata(&s)?.is_some_and(|m| m.is_dir()) && !is_mdir(&n) {
+                self.merge(&s, &d)?;
+            } else {
+                self.rename(&s, &d)?;
+            }
+        }
+        self.step()?;
+        fs::remove_dir(src).map_err(io_err(src))?;
+        // Gone: only its parent has a change to sync.
+        self.dirty.remove(src);
+        self.dirty.insert(parent_dir(src).to_path_buf());
+        self.done.push(Step::RemovedDir(src.to_path_buf()));
+        Ok(())
+    }
+
+    /// Makes every change durable.
+    fn sync(&self) -> Result<()> {
+        self.step()?;
+        self.dirty.iter().try_for_each(|d| sync_dir(d))
+    }
+
+    /// Undoes the changes, newest first, as far as possible; what cannot
+    /// be undone is logged.
+    fn undo(mut self) {
+        while let Some(step) = self.done.pop() {
+            let res = match &step {
+                Step::Renamed(from, to) => fs::rename(to, from),
+                Step::MadeDir(d) => fs::remove_dir(d),
+                Step::RemovedDir(d) => fs::create_dir(d),
+            };
+            if let Err(e) = res {
+                tracing::error!(?step, error = %e, "mailbox rename not undone");
+            }
+        }
+        for d in self.dirty.iter().filter(|d| d.is_dir()) {
+            if let Err(e) = sync_dir(d) {
+                tracing::error!(dir = %d.display(), error = %e, "undone mailbox rename not synced");
+            }
+        }
     }
 }
 

@@ -374,3 +374,247 @@ fn subscriptions_round_trip() {
     s.delete_account(None, "txt").unwrap();
     assert!(s.read_subscriptions(None, "txt").is_err());
 }
+
+/// Every path under `root` with the content of each file, to compare a
+/// tree before and after a failed operation.
+fn snapshot(root: &Path) -> Vec<(String, Option<Vec<u8>>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            if path.is_dir() {
+                stack.push(path);
+                out.push((rel, None));
+            } else {
+                out.push((rel, Some(fs::read(&path).unwrap())));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// An account `u` with `imaptest` (one message), `imaptest/child` (mdir)
+/// and `imaptest/child/deep`; returns the account folder and the
+/// UIDVALIDITY of `imaptest`.
+fn account_with_tree(dir: &Path, s: &AccountStore) -> (PathBuf, u32) {
+    s.create_account(None, "u", AccountKind::MultiMailbox)
+        .unwrap();
+    s.create_mailbox(None, "u", "imaptest", None).unwrap();
+    s.create_mailbox(None, "u", "imaptest/child", Some(MailboxFormat::Mdir))
+        .unwrap();
+    s.create_mailbox(None, "u", "imaptest/child/deep", None)
+        .unwrap();
+    let mut mb = s.open_mailbox(None, "u", "imaptest").unwrap();
+    mb.append(&[msg(b"x\r\n")]).unwrap();
+    let validity = mb.uid_validity();
+    drop(mb);
+    (dir.join("Accounts/u.macnt"), validity)
+}
+
+/// The bug imaptest's `uidvalidity-rename` hit on its second run: an
+/// earlier DELETE left the hierarchy folders `imaptest3/test3/test4`
+/// with no mailbox in them, and `RENAME imaptest imaptest3` moved the
+/// mailbox, then failed on the folder (ENOTEMPTY) and reported a failure.
+#[test]
+fn issue_3_rename_merges_into_leftover_hierarchy_folders() {
+    let (dir, s) = store();
+    let (acct, validity) = account_with_tree(dir.path(), &s);
+    // What the earlier DELETE left behind.
+    fs::create_dir_all(acct.join("imaptest3/test3/test4")).unwrap();
+    fs::create_dir_all(acct.join("imaptest3/child")).unwrap();
+    assert_eq!(
+        s.list_mailboxes(None, "u").unwrap(),
+        ["INBOX", "imaptest", "imaptest/child", "imaptest/child/deep"]
+    );
+
+    s.rename_mailbox(None, "u", "imaptest", "imaptest3")
+        .unwrap();
+    assert_eq!(
+        s.list_mailboxes(None, "u").unwrap(),
+        [
+            "INBOX",
+            "imaptest3",
+            "imaptest3/child",
+            "imaptest3/child/deep"
+        ]
+    );
+    assert!(!acct.join("imaptest").exists());
+    assert!(!acct.join("imaptest.mbox.idx").exists());
+    let mb = s.open_mailbox(None, "u", "imaptest3").unwrap();
+    assert_eq!(mb.uid_validity(), validity);
+    assert_eq!(mb.read(Uid(1)).unwrap(), b"x\r\n");
+    drop(mb);
+    s.open_mailbox(None, "u", "imaptest3/child/deep").unwrap();
+
+    // And back, as imaptest does next.
+    s.create_mailbox(None, "u", "imaptest2", None).unwrap();
+    s.rename_mailbox(None, "u", "imaptest2", "imaptest")
+        .unwrap();
+    s.rename_mailbox(None, "u", "imaptest3", "imaptest2")
+        .unwrap();
+    assert_eq!(
+        s.list_mailboxes(None, "u").unwrap(),
+        [
+            "INBOX",
+            "imaptest",
+            "imaptest2",
+            "imaptest2/child",
+            "imaptest2/child/deep"
+        ]
+    );
+}
+
+#[test]
+fn rename_undoes_a_failure_at_every_step() {
+    let (dir, s) = store();
+    let (acct, validity) = account_with_tree(dir.path(), &s);
+    fs::create_dir_all(acct.join("new/child/x")).unwrap();
+    fs::create_dir_all(acct.join("a")).unwrap();
+    let before = snapshot(&acct);
+    let mut step = 0;
+    loop {
+        FAIL_STEP.with(|f| f.set(Some(step)));
+        let res = s.rename_mailbox(None, "u", "imaptest", "a/b/new");
+        FAIL_STEP.with(|f| f.set(None));
+        if res.is_ok() {
+            break;
+        }
+        assert_eq!(snapshot(&acct), before, "failure at step {step}");
+        step += 1;
+        assert!(step < 50, "the rename never succeeds");
+    }
+    // Made a/b, moved 3 companions and the mbox, then the folder in one
+    // rename (a/b/new is free), and the final fsync.
+    assert_eq!(step, 7);
+    assert_eq!(
+        s.list_mailboxes(None, "u").unwrap(),
+        ["INBOX", "a/b/new", "a/b/new/child", "a/b/new/child/deep"]
+    );
+    assert_eq!(
+        s.open_mailbox(None, "u", "a/b/new").unwrap().uid_validity(),
+        validity
+    );
+
+    // Into existing hierarchy folders: entry by entry.
+    let before = snapshot(&acct);
+    let mut step = 0;
+    loop {
+        FAIL_STEP.with(|f| f.set(Some(step)));
+        let res = s.rename_mailbox(None, "u", "a/b/new", "new");
+        FAIL_STEP.with(|f| f.set(None));
+        if res.is_ok() {
+            break;
+        }
+        assert_eq!(snapshot(&acct), before, "failure at step {step}");
+        step += 1;
+        assert!(step < 50, "the rename never succeeds");
+    }
+    assert!(step > 6, "{step}");
+    assert_eq!(
+        s.list_mailboxes(None, "u").unwrap(),
+        ["INBOX", "new", "new/child", "new/child/deep"]
+    );
+    // The old name's folders went with it.
+    assert!(!acct.join("a").exists());
+    assert!(acct.join("new/child/x").is_dir());
+}
+
+#[test]
+fn rename_checks_every_target_before_moving() {
+    let (dir, s) = store();
+    let (acct, _) = account_with_tree(dir.path(), &s);
+    s.create_mailbox(None, "u", "taken/child/deep", None)
+        .unwrap();
+    s.create_mailbox(None, "u", "up", None).unwrap();
+    s.create_mailbox(None, "u", "up/down", None).unwrap();
+    // A non-mailbox in the way of an inferior.
+    fs::create_dir_all(acct.join("blocked/child/deep.mbox")).unwrap();
+    let before = snapshot(&acct);
+    for (from, to, want) in [
+        ("imaptest", "taken", "exists"),
+        ("imaptest", "blocked", "exists"),
+        ("imaptest", "INBOX", "exists"),
+        ("imaptest", "imaptest", "exists"),
+        // Onto its own \Noselect parent level.
+        ("taken/child/deep", "taken", "exists"),
+        ("up/down", "up", "exists"),
+        ("nope", "x", "missing"),
+        ("imaptest", "imaptest/x", "unsupported"),
+        ("INBOX", "x", "unsupported"),
+    ] {
+        let e = s.rename_mailbox(None, "u", from, to).unwrap_err();
+        let ok = match want {
+            "exists" => matches!(e, Error::MailboxExists(_)),
+            "missing" => matches!(e, Error::MailboxNotFound(_)),
+            _ => matches!(e, Error::NotSupported(_)),
+        };
+        assert!(ok, "{from} -> {to}: {e}");
+        assert_eq!(snapshot(&acct), before, "{from} -> {to}");
+    }
+}
+
+#[test]
+fn rename_replaces_leftover_companions_and_moves_noselect_levels() {
+    let (dir, s) = store();
+    let (acct, validity) = account_with_tree(dir.path(), &s);
+    // What a crash during DELETE of `other` could leave.
+    fs::write(acct.join("other.mbox.uidvalidity"), "7\n").unwrap();
+    fs::write(acct.join("other.mbox.idx"), "junk").unwrap();
+    fs::create_dir_all(acct.join("other/child")).unwrap();
+    fs::write(acct.join("other/child/deep.mbox.idx"), "junk").unwrap();
+    s.rename_mailbox(None, "u", "imaptest", "other").unwrap();
+    fs::remove_file(acct.join("other.mbox.idx")).unwrap();
+    let mb = s.open_mailbox(None, "u", "other").unwrap();
+    assert_eq!(mb.uid_validity(), validity);
+    assert_eq!(mb.messages().len(), 1);
+    drop(mb);
+    s.open_mailbox(None, "u", "other/child/deep").unwrap();
+
+    // A \Noselect level: its inferiors move.
+    s.delete_mailbox(None, "u", "other").unwrap();
+    s.rename_mailbox(None, "u", "other", "third").unwrap();
+    assert_eq!(
+        s.list_mailboxes(None, "u").unwrap(),
+        ["INBOX", "third/child", "third/child/deep"]
+    );
+    assert!(!acct.join("other").exists());
+}
+
+#[test]
+fn delete_keeps_inferiors_and_removes_empty_hierarchy_folders() {
+    let (dir, s) = store();
+    let (acct, _) = account_with_tree(dir.path(), &s);
+    // RFC 9051 §6.3.4: the inferiors stay.
+    s.delete_mailbox(None, "u", "imaptest").unwrap();
+    assert_eq!(
+        s.list_mailboxes(None, "u").unwrap(),
+        ["INBOX", "imaptest/child", "imaptest/child/deep"]
+    );
+    assert!(!acct.join("imaptest.mbox.idx").exists());
+    assert!(matches!(
+        s.delete_mailbox(None, "u", "imaptest"),
+        Err(Error::MailboxNotFound(_))
+    ));
+    s.delete_mailbox(None, "u", "imaptest/child/deep").unwrap();
+    assert!(acct.join("imaptest/child.mdir").is_dir());
+    assert!(!acct.join("imaptest/child").exists());
+    s.delete_mailbox(None, "u", "imaptest/child").unwrap();
+    assert!(!acct.join("imaptest").exists());
+    assert_eq!(s.list_mailboxes(None, "u").unwrap(), ["INBOX"]);
+
+    // Leftover empty folders below a deleted name go too; hidden or
+    // other files are kept.
+    s.create_mailbox(None, "u", "a/b/c", None).unwrap();
+    fs::create_dir_all(acct.join("a/b/c/d/e")).unwrap();
+    fs::create_dir_all(acct.join("a/x")).unwrap();
+    fs::write(acct.join("a/x/.keep"), "").unwrap();
+    s.delete_mailbox(None, "u", "a/b/c").unwrap();
+    assert!(!acct.join("a/b").exists());
+    assert!(acct.join("a/x/.keep").exists());
+    // The names are free again.
+    s.create_mailbox(None, "u", "a/b/c", None).unwrap();
+    assert_eq!(s.list_mailboxes(None, "u").unwrap(), ["INBOX", "a/b/c"]);
+}

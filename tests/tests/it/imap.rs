@@ -1388,3 +1388,101 @@ fn issue_3_esort_returns_esearch_in_sort_order() {
     );
     cmd(&mut c, "z", "LOGOUT", "OK");
 }
+
+/// RENAME is all or nothing and DELETE leaves no empty hierarchy folders
+/// behind (RFC 9051 §6.3.4, §6.3.6): what imaptest's `uidvalidity-rename`
+/// found when run twice on one account. Folders an older DELETE left
+/// (`imaptest3/test3/test4`, no mailbox in them) made `RENAME imaptest
+/// imaptest3` move the mailbox and then answer NO.
+#[test]
+fn issue_3_rename_over_leftover_folders_is_all_or_nothing() {
+    let node = TestNode::start();
+    create_account(&node, "rene", "pw");
+    let mut c = imap_login(&node, "rene", "pw");
+    cmd(&mut c, "c1", "CREATE imaptest", "OK");
+    cmd(&mut c, "c2", "CREATE imaptest/child", "OK");
+    append_one(&mut c, "c3", "imaptest", "one");
+    let lines = cmd(&mut c, "c4", "STATUS imaptest (UIDVALIDITY)", "OK");
+    let validity: u32 = lines[0]
+        .split("UIDVALIDITY ")
+        .nth(1)
+        .and_then(|r| r.trim_end_matches(')').parse().ok())
+        .unwrap_or_else(|| panic!("no UIDVALIDITY in {lines:?}"));
+    let acct = node.base().join("Accounts/rene.macnt");
+    // What DELETE left before the fix.
+    std::fs::create_dir_all(acct.join("imaptest3/test3/test4")).expect("leftover folders");
+
+    cmd(&mut c, "c5", "RENAME imaptest imaptest3", "OK");
+    let lines = cmd(
+        &mut c,
+        "c6",
+        "STATUS imaptest3 (UIDVALIDITY MESSAGES)",
+        "OK",
+    );
+    assert_eq!(
+        lines[0],
+        format!("* STATUS \"imaptest3\" (UIDVALIDITY {validity} MESSAGES 1)")
+    );
+    let lines = cmd(&mut c, "c7", "LIST \"\" imaptest*", "OK");
+    assert_eq!(
+        lines[..lines.len() - 1],
+        [
+            "* LIST (\\HasChildren) \"/\" \"imaptest3\"",
+            "* LIST (\\HasNoChildren) \"/\" \"imaptest3/child\"",
+        ]
+    );
+
+    // A refused RENAME changes nothing.
+    cmd(&mut c, "c8", "CREATE other/child", "OK");
+    cmd(&mut c, "c9", "RENAME imaptest3 other", "NO [ALREADYEXISTS]");
+    cmd(&mut c, "c10", "RENAME nothere x", "NO [NONEXISTENT]");
+    let lines = cmd(&mut c, "c11", "LIST \"\" *", "OK");
+    let names: Vec<&str> = lines[..lines.len() - 1]
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap_or_default().trim_matches('"'))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Archive",
+            "Drafts",
+            "INBOX",
+            "Junk",
+            "Sent",
+            "Trash",
+            "imaptest3",
+            "imaptest3/child",
+            "other",
+            "other/child"
+        ]
+    );
+
+    // DELETE keeps the inferiors; the name stays as a \Noselect level.
+    cmd(&mut c, "c12", "DELETE imaptest3", "OK");
+    let lines = cmd(&mut c, "c13", "LIST \"\" imaptest*", "OK");
+    assert_eq!(
+        lines[..lines.len() - 1],
+        [
+            "* LIST (\\Noselect \\HasChildren) \"/\" \"imaptest3\"",
+            "* LIST (\\HasNoChildren) \"/\" \"imaptest3/child\"",
+        ]
+    );
+    cmd(&mut c, "c14", "DELETE imaptest3", "NO [NONEXISTENT]");
+    cmd(&mut c, "c15", "DELETE imaptest3/child", "OK");
+    let lines = cmd(&mut c, "c16", "LIST \"\" imaptest*", "OK");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    // Nothing is left on disk to collide with a later name.
+    assert!(!acct.join("imaptest3").exists());
+
+    // The whole imaptest group again, on the same account.
+    for round in 0..2 {
+        let t = |n: u32| format!("r{round}.{n}");
+        cmd(&mut c, &t(1), "CREATE imaptest", "OK");
+        cmd(&mut c, &t(2), "CREATE imaptest2", "OK");
+        append_one(&mut c, &t(3), "imaptest", "x");
+        cmd(&mut c, &t(4), "RENAME imaptest imaptest3", "OK");
+        cmd(&mut c, &t(5), "RENAME imaptest2 imaptest", "OK");
+        cmd(&mut c, &t(6), "DELETE imaptest3", "OK");
+        cmd(&mut c, &t(7), "DELETE imaptest", "OK");
+    }
+}
