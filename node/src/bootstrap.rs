@@ -187,19 +187,21 @@ pub async fn release_claims(cluster: &ClusterHandle) -> Result<()> {
 /// lists them), and bodies written for a message whose `Enqueue` never
 /// committed (no `250` was sent). Other members may be between writing a
 /// body and committing its entry, so only unlisted files older than
-/// [`ORPHAN_AGE`] count as the latter.
+/// [`ORPHAN_AGE`] count as the latter. Returns the dequeued ids, for the
+/// DEQUEUER to forget in its time (`Delivery::forgetting`).
 ///
 /// # Errors
-/// The queue folder cannot be listed, or the cleanup not recorded.
-pub async fn sweep_spool(cluster: &ClusterHandle, spool: &Spool, log: &SystemLog) -> Result<()> {
+/// The queue folder cannot be listed.
+pub async fn sweep_spool(
+    cluster: &ClusterHandle,
+    spool: &Spool,
+    log: &SystemLog,
+) -> Result<Vec<cluster::QueueId>> {
     spool.clean_temp()?;
     let removable: Vec<cluster::QueueId> =
         cluster.read(|s| s.queue.removable.iter().copied().collect());
     for id in &removable {
         spool.remove(id.0)?;
-    }
-    if !removable.is_empty() {
-        expect_done(cluster.propose(Command::Forget { ids: removable }).await?)?;
     }
     for id in spool.list_ids()? {
         let queued = cluster.read(|s| s.queue.entries.contains_key(&cluster::QueueId(id)));
@@ -218,5 +220,5 @@ pub async fn sweep_spool(cluster: &ClusterHandle, spool: &Spool, log: &SystemLog
             );
         }
     }
-    Ok(())
+    Ok(removable)
 }

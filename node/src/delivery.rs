@@ -132,6 +132,18 @@ impl ClaimTerms {
 /// Longest sleep between looks at the queue (due retries are noticed by then).
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
+/// How long a delivered message's id stays in the queue's `removable` set
+/// after its body is gone. An enqueuer whose commit answer was lost asks
+/// whether its entry committed for up to `RESOLVE_WAIT` after a commit
+/// that may itself take half a minute; the entry may have been delivered
+/// and removed meanwhile, and must still be found, or a delivered message
+/// would be answered `451`.
+const FORGET_DELAY: Duration = Duration::from_secs(300);
+const _: () = assert!(FORGET_DELAY.as_secs() >= 2 * crate::enqueuer::RESOLVE_WAIT.as_secs());
+
+/// How often ids older than [`FORGET_DELAY`] are forgotten (in one command).
+const FORGET_EVERY: Duration = Duration::from_secs(30);
+
 /// The delivery actor: runs `workers` claim-deliver-report loops.
 pub struct Delivery {
     shared: Arc<Shared>,
@@ -161,6 +173,9 @@ struct Shared {
     settings: DeliverySettings,
     /// Counts delivered recipients, when the node keeps metrics.
     metrics: std::sync::OnceLock<crate::metrics::Metrics>,
+    /// Removed bodies whose ids are to be forgotten, oldest first, with
+    /// when they became removable here (see [`FORGET_DELAY`]).
+    to_forget: std::sync::Mutex<std::collections::VecDeque<(Instant, QueueId)>>,
 }
 
 impl Delivery {
@@ -189,9 +204,19 @@ impl Delivery {
                 relay: RelayAgent::new(&settings.relay, helo),
                 settings,
                 metrics: std::sync::OnceLock::new(),
+                to_forget: Default::default(),
             }),
             workers,
         }
+    }
+
+    /// Forgets `ids` (bodies the start-up sweep removed) after
+    /// [`FORGET_DELAY`], as if delivered now: when they were is not known.
+    pub fn forgetting(self, ids: Vec<QueueId>) -> Delivery {
+        for id in ids {
+            self.shared.forget_later(id);
+        }
+        self
     }
 
     /// Counts delivered recipients in `metrics` (WebAdmin's overview).
@@ -211,6 +236,8 @@ impl Actor for Delivery {
             // Raft, never on the actor's thread.
             tokio::spawn(async move { shared.run().await });
         }
+        let shared = self.shared.clone();
+        tokio::spawn(async move { shared.forget_periodically().await });
     }
 }
 
@@ -320,6 +347,38 @@ fn combine(states: Vec<RcptState>) -> RcptState {
 }
 
 impl Shared {
+    fn forget_later(&self, id: QueueId) {
+        let mut queue = self.to_forget.lock().unwrap_or_else(|e| e.into_inner());
+        queue.push_back((Instant::now(), id));
+    }
+
+    /// Every [`FORGET_EVERY`], forgets the ids removable for longer than
+    /// [`FORGET_DELAY`]; those a failed commit did not forget wait for the
+    /// next round.
+    async fn forget_periodically(&self) {
+        loop {
+            tokio::time::sleep(FORGET_EVERY).await;
+            let due: Vec<(Instant, QueueId)> = {
+                let mut queue = self.to_forget.lock().unwrap_or_else(|e| e.into_inner());
+                let old = queue
+                    .iter()
+                    .take_while(|(at, _)| at.elapsed() >= FORGET_DELAY)
+                    .count();
+                queue.drain(..old).collect()
+            };
+            if due.is_empty() {
+                continue;
+            }
+            let ids = due.iter().map(|(_, id)| *id).collect();
+            if self.cluster.propose(Command::Forget { ids }).await.is_err() {
+                let mut queue = self.to_forget.lock().unwrap_or_else(|e| e.into_inner());
+                for entry in due.into_iter().rev() {
+                    queue.push_front(entry);
+                }
+            }
+        }
+    }
+
     async fn run(&self) {
         let mut changes = self.cluster.changes();
         loop {
@@ -579,10 +638,7 @@ impl Shared {
                 let removed = tokio::task::spawn_blocking(move || spool.remove(id.0)).await;
                 if matches!(removed, Ok(Ok(()))) {
                     // If this is lost, the next start removes the file again.
-                    let _ = self
-                        .cluster
-                        .propose(Command::Forget { ids: vec![id] })
-                        .await;
+                    self.forget_later(id);
                 }
                 self.log.write(level::MAJOR, "QUEUE", &ctx, "deleted");
             }

@@ -23,7 +23,7 @@ const ID_BLOCK: u64 = 1000;
 /// How long an enqueue whose commit answer was lost keeps asking the
 /// cluster whether it committed (a partition may have to heal first),
 /// before the client is left without an answer.
-const RESOLVE_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+pub(crate) const RESOLVE_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// A message to enqueue.
 #[derive(Debug)]
@@ -234,7 +234,9 @@ impl Shared {
     }
 
     /// Whether entry `id` committed, asked of the leader until it answers
-    /// (at most [`RESOLVE_WAIT`]); `None` if it never did.
+    /// (at most [`RESOLVE_WAIT`]); `None` if it never did. An entry that
+    /// committed and was delivered at once is still known: delivered ids
+    /// stay in the queue's `removable` set for `delivery::FORGET_DELAY`.
     async fn resolve(&self, id: QueueId) -> Option<bool> {
         let deadline = tokio::time::Instant::now() + RESOLVE_WAIT;
         loop {

@@ -361,7 +361,7 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
     let password = bootstrap::ensure_main_domain(&config, &cluster, &accounts).await?;
 
     let spool = Arc::new(Spool::new(&base));
-    bootstrap::sweep_spool(&cluster, &spool, &log).await?;
+    let removed = bootstrap::sweep_spool(&cluster, &spool, &log).await?;
     bootstrap::release_claims(&cluster).await?;
     let metrics = crate::metrics::Metrics::new();
     let enqueuer = Enqueuer::new(cluster.clone(), spool.clone(), log.clone())
@@ -381,6 +381,7 @@ async fn boot(config: NodeConfig) -> Result<(Booted, Arc<Services>, watch::Sende
         },
     )
     .with_metrics(metrics.clone())
+    .forgetting(removed)
     .start();
     PipeScanner::new(base.submitted_dir(), enqueuer.clone(), log.clone()).start();
 
