@@ -623,6 +623,27 @@ fn line_end_conversion() {
     assert_eq!(crlf_len(&lf), 12);
 }
 
+#[test]
+fn lines_found_by_memchr_match_a_byte_loop() {
+    let text = b"From a\n\nline two\r\n>From x\nno end";
+    for end in 0..=text.len() {
+        let stored = &text[..end];
+        let mut got = Vec::new();
+        for_each_line(stored, |line, lf| got.push((line.to_vec(), lf)));
+        let mut want: Vec<(Vec<u8>, bool)> = stored
+            .split(|&b| b == b'\n')
+            .map(|l| (l.to_vec(), true))
+            .collect();
+        // split yields a last piece after the final LF (maybe empty).
+        let last = want.pop().unwrap();
+        if !last.0.is_empty() {
+            want.push((last.0, false));
+        }
+        assert_eq!(got, want, "{end}");
+        assert_eq!(find_lf(stored), stored.iter().position(|&b| b == b'\n'));
+    }
+}
+
 fn keywords_and_modseq(format: MailboxFormat) {
     let (_dir, p) = create(format);
     let bodies = samples();
