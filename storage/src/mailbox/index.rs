@@ -84,14 +84,24 @@ pub(crate) struct Header {
     pub first_recent: u32,
 }
 
+/// A remembered expunge: for QRESYNC's VANISHED, and the delivery key of
+/// the message, so that a retried delivery of a message the user already
+/// deleted is not stored again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Vanished {
+    pub uid: u32,
+    pub modseq: u64,
+    pub key: Option<String>,
+}
+
 /// The result of replaying a journal.
 #[derive(Debug)]
 pub(crate) struct Replayed {
     /// The header, with `uid_next` and `end` advanced by the records.
     pub header: Header,
     pub entries: BTreeMap<u32, Entry>,
-    /// Remembered expunges `(uid, modseq)`, oldest first.
-    pub vanished: Vec<(u32, u64)>,
+    /// Remembered expunges, oldest first.
+    pub vanished: Vec<Vanished>,
     /// Number of records (lines after the header).
     pub records: usize,
     /// Whether the last line was torn (no final newline).
@@ -159,9 +169,13 @@ pub(crate) fn render_recent(first_recent: u32) -> String {
     format!("R {first_recent}\n")
 }
 
-/// Renders an `X` record.
-pub(crate) fn render_expunge(uid: Uid, modseq: u64) -> String {
-    format!("X {} {modseq}\n", uid.0)
+/// Renders an `X` record: UID, mod-sequence and, if the message had one,
+/// its delivery key.
+pub(crate) fn render_expunge(v: &Vanished) -> String {
+    match &v.key {
+        None => format!("X {} {}\n", v.uid, v.modseq),
+        Some(k) => format!("X {} {} ={}\n", v.uid, v.modseq, escape(k)),
+    }
 }
 
 /// Renders a compacted index: the header, one `A` record per message and
@@ -169,14 +183,14 @@ pub(crate) fn render_expunge(uid: Uid, modseq: u64) -> String {
 pub(crate) fn render_full<'a>(
     h: &Header,
     entries: impl Iterator<Item = &'a Entry>,
-    vanished: &[(u32, u64)],
+    vanished: &[Vanished],
 ) -> String {
     let mut s = render_header(h);
     for e in entries {
         s.push_str(&render_append(e));
     }
-    for &(uid, modseq) in vanished {
-        s.push_str(&render_expunge(Uid(uid), modseq));
+    for v in vanished {
+        s.push_str(&render_expunge(v));
     }
     s
 }
@@ -348,13 +362,19 @@ pub(crate) fn parse(text: &str, format: MailboxFormat) -> Result<Replayed, Strin
                     }
                 }
             }
-            Some((&"X", [uid, ext @ ..])) if ext.len() <= 1 => {
+            Some((&"X", [uid, ext @ ..])) if ext.len() <= 2 => {
                 let uid: u32 = num(Some(uid), "UID").map_err(at)?;
                 entries.remove(&uid);
                 if let Some(m) = ext.first() {
                     let modseq: u64 = num(Some(m), "MODSEQ").map_err(at)?;
+                    let key = match ext.get(1) {
+                        None => None,
+                        Some(k) => {
+                            Some(unescape(k.strip_prefix('=').ok_or("bad key")?).map_err(at)?)
+                        }
+                    };
                     header.highest_modseq = header.highest_modseq.max(modseq);
-                    vanished.push((uid, modseq));
+                    vanished.push(Vanished { uid, modseq, key });
                 }
             }
             Some((&"R", [uid])) => {
@@ -377,7 +397,7 @@ pub(crate) fn parse(text: &str, format: MailboxFormat) -> Result<Replayed, Strin
     }
     if vanished.len() > MAX_VANISHED {
         let cut = vanished.len() - MAX_VANISHED;
-        let forgotten = vanished.drain(..cut).map(|v| v.1).max().unwrap_or(0);
+        let forgotten = vanished.drain(..cut).map(|v| v.modseq).max().unwrap_or(0);
         header.vanished_floor = header.vanished_floor.max(forgotten);
     }
     Ok(Replayed {
@@ -501,13 +521,24 @@ mod tests {
         changed.modseq = 5;
         changed.keywords = vec!["$Junk".into()];
         text += &render_flags(&changed);
-        text += &render_expunge(Uid(2), 6);
+        text += &render_expunge(&Vanished {
+            uid: 2,
+            modseq: 6,
+            key: Some("q7/odd key%".into()),
+        });
         let r = parse(&text, MailboxFormat::Mbox).unwrap();
         assert_eq!(r.header.highest_modseq, 6);
         assert_eq!(r.header.vanished_floor, 2);
         assert_eq!(r.entries[&1].info.keywords, ["$Junk"]);
         assert_eq!(r.entries[&1].info.modseq, 5);
-        assert_eq!(r.vanished, [(2, 6)]);
+        assert_eq!(
+            r.vanished,
+            [Vanished {
+                uid: 2,
+                modseq: 6,
+                key: Some("q7/odd key%".into())
+            }]
+        );
         let full = render_full(&r.header, r.entries.values(), &r.vanished);
         let again = parse(&full, MailboxFormat::Mbox).unwrap();
         assert_eq!(again.entries, r.entries);

@@ -275,7 +275,11 @@ impl Mailbox {
             if let Loc::Mdir(name) = loc {
                 remove_if_present(&self.path.join(name))?;
             }
-            lines.push_str(&index::render_expunge(info.uid, modseq));
+            lines.push_str(&index::render_expunge(&index::Vanished {
+                uid: info.uid.0,
+                modseq,
+                key: info.key.clone(),
+            }));
         }
         sync_dir(&self.path)?;
         self.journal(&lines)?;

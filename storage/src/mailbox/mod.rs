@@ -13,7 +13,10 @@
 //! * A batch append costs one fsync of the mailbox (file or folder) and one
 //!   of the index. A message whose delivery key is already in the mailbox is
 //!   not stored again; its UID is returned, so retried deliveries are
-//!   idempotent (DESIGN.md §5.2). Keys of expunged messages are forgotten.
+//!   idempotent (DESIGN.md §5.2). The key of an expunged message is kept
+//!   with the last [`MAX_VANISHED`] expunges: a delivery retried after the
+//!   user deleted its message (the first attempt's report was lost) must
+//!   not bring it back.
 //! * Messages are stored with LF line ends and returned with CRLF (RFC 5322
 //!   §2.1 wire form): every CRLF is stored as LF, a bare LF is stored as is
 //!   and read back as CRLF, a bare CR is kept. The recorded size is the size
@@ -44,7 +47,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use self::index::{Entry, Header, Loc, Salvage};
+use self::index::{Entry, Header, Loc, Salvage, Vanished};
 use crate::error::{Error, Result, io_err};
 use crate::flags::Flags;
 use crate::fsync::{parent_dir, sync_dir, sync_file, write_atomic};
@@ -143,8 +146,8 @@ pub struct Mailbox {
     /// Parallel to `messages`.
     locs: Vec<Loc>,
     keys: HashMap<String, Uid>,
-    /// Remembered expunges `(uid, modseq)`, oldest first.
-    vanished: Vec<(u32, u64)>,
+    /// Remembered expunges, oldest first.
+    vanished: Vec<Vanished>,
     /// Records in the journal after the header.
     records: usize,
     /// Set when a write failed half-way: the memory may not match the disk.
@@ -360,9 +363,16 @@ impl Mailbox {
         self.position(uid).map(|i| &self.messages[i])
     }
 
-    /// The UID of the message appended with this delivery key, if present.
+    /// The UID of the message appended with this delivery key, if it is
+    /// present or among the remembered expunges.
     pub fn find_key(&self, key: &str) -> Option<Uid> {
-        self.keys.get(key).copied()
+        self.keys.get(key).copied().or_else(|| {
+            self.vanished
+                .iter()
+                .rev()
+                .find(|v| v.key.as_deref() == Some(key))
+                .map(|v| Uid(v.uid))
+        })
     }
 
     /// HIGHESTMODSEQ (RFC 7162 §3.1.2.1).
@@ -379,8 +389,8 @@ impl Mailbox {
         let mut uids: Vec<Uid> = self
             .vanished
             .iter()
-            .filter(|v| v.1 > modseq)
-            .map(|v| Uid(v.0))
+            .filter(|v| v.modseq > modseq)
+            .map(|v| Uid(v.uid))
             .collect();
         uids.sort_unstable();
         uids.dedup();
@@ -628,13 +638,22 @@ impl Mailbox {
         let saved = (self.header, self.vanished.len());
         let modseq = self.header.highest_modseq + 1;
         self.header.highest_modseq = modseq;
-        let mut gone: Vec<u32> = doomed.iter().map(|&i| self.messages[i].uid.0).collect();
+        let mut gone: Vec<usize> = doomed.clone();
         gone.sort_unstable();
         gone.dedup();
-        self.vanished.extend(gone.iter().map(|&u| (u, modseq)));
+        self.vanished.extend(gone.iter().map(|&i| Vanished {
+            uid: self.messages[i].uid.0,
+            modseq,
+            key: self.messages[i].key.clone(),
+        }));
         if self.vanished.len() > index::MAX_VANISHED {
             let cut = self.vanished.len() - index::MAX_VANISHED;
-            let forgotten = self.vanished.drain(..cut).map(|v| v.1).max().unwrap_or(0);
+            let forgotten = self
+                .vanished
+                .drain(..cut)
+                .map(|v| v.modseq)
+                .max()
+                .unwrap_or(0);
             self.header.vanished_floor = self.header.vanished_floor.max(forgotten);
         }
         let res = match self.format {
