@@ -693,9 +693,9 @@ impl SmtpSession {
     /// may relay, not rate limited), references such as `#LAN` followed.
     fn trusted_client(&self) -> bool {
         let ip = self.peer.ip();
-        self.services.cluster.read(|s| {
-            cluster::router::ip_listed(&s.directory.server.ip_lists, "ClientIPs", ip)
-        })
+        self.services
+            .cluster
+            .read(|s| cluster::router::ip_listed(&s.directory.server.ip_lists, "ClientIPs", ip))
     }
 
     /// Counts this connection against the per-address connection rate.
