@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::{NodeProcess, free_ports, queue_is_empty, send_messages, write_member_config};
@@ -38,23 +38,44 @@ fn wait_all_once(base: &Path, n: usize) {
     }
 }
 
-#[test]
-fn issue_6_kill_9_of_the_leader_and_full_restart_lose_nothing() {
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+/// The folders and configs of `n` members sharing one base directory:
+/// node 1 bootstraps, the others join it; `extra(name)` is appended to each
+/// member's config.
+struct Members {
+    dirs: Vec<tempfile::TempDir>,
+    base: PathBuf,
+    configs: Vec<PathBuf>,
+}
+
+fn members(n: usize, extra: impl Fn(&str) -> String) -> Members {
+    let dirs: Vec<_> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
     let base = dirs[0].path().join("base");
-    let ports = free_ports(3);
-    let configs: Vec<_> = (0..3)
+    let ports = free_ports(n);
+    let configs = (0..n)
         .map(|i| {
             let join = (i > 0).then(|| ports[0].as_str());
-            write_member_config(
-                dirs[i].path(),
-                &base,
-                &format!("node{}", i + 1),
-                &ports[i],
-                join,
-            )
+            let name = format!("node{}", i + 1);
+            let config = write_member_config(dirs[i].path(), &base, &name, &ports[i], join);
+            let mut text = std::fs::read_to_string(&config).unwrap();
+            text.push_str(&extra(&name));
+            std::fs::write(&config, text).unwrap();
+            config
         })
         .collect();
+    Members {
+        dirs,
+        base,
+        configs,
+    }
+}
+
+#[test]
+fn issue_6_kill_9_of_the_leader_and_full_restart_lose_nothing() {
+    let Members {
+        dirs: _dirs,
+        base,
+        configs,
+    } = members(3, |_| String::new());
     let mut nodes: Vec<Option<NodeProcess>> = configs
         .iter()
         .map(|c| Some(NodeProcess::start(c)))
@@ -109,16 +130,11 @@ fn cluster_command(config: &Path, args: &[&str]) -> String {
 /// one; the members left keep serving.
 #[test]
 fn issue_6_leave_and_remove_take_members_out() {
-    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-    let base = dirs[0].path().join("base");
-    let ports = free_ports(4);
-    let configs: Vec<_> = (0..4)
-        .map(|i| {
-            let join = (i > 0).then(|| ports[0].as_str());
-            let name = format!("node{}", i + 1);
-            write_member_config(dirs[i].path(), &base, &name, &ports[i], join)
-        })
-        .collect();
+    let Members {
+        dirs,
+        base,
+        configs,
+    } = members(4, |_| String::new());
     // One at a time, so that ids follow the start order.
     let mut nodes: Vec<Option<NodeProcess>> = configs
         .iter()
@@ -299,26 +315,18 @@ fn send_relayed(addr: std::net::SocketAddr, count: usize) {
 #[test]
 fn issue_6_a_killed_members_queue_work_moves_to_the_others() {
     let sink = HoldingSink::start();
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let base = dirs[0].path().join("base");
-    let ports = free_ports(3);
-    let configs: Vec<_> = (0..3)
-        .map(|i| {
-            let join = (i > 0).then(|| ports[0].as_str());
-            let name = format!("node{}", i + 1);
-            let config = write_member_config(dirs[i].path(), &base, &name, &ports[i], join);
-            let relay = format!(
-                "[smtp]\nauth_plaintext_on_loopback = true\n\
-                 [relay]\nhelo_name = \"{name}.relay.test\"\nstarttls = false\n\
-                 [relay.routes]\n\"remote.test\" = \"{}\"\n",
-                sink.addr
-            );
-            let mut text = std::fs::read_to_string(&config).unwrap();
-            text.push_str(&relay);
-            std::fs::write(&config, text).unwrap();
-            config
-        })
-        .collect();
+    let Members {
+        dirs: _dirs,
+        base,
+        configs,
+    } = members(3, |name| {
+        format!(
+            "[smtp]\nauth_plaintext_on_loopback = true\n\
+             [relay]\nhelo_name = \"{name}.relay.test\"\nstarttls = false\n\
+             [relay.routes]\n\"remote.test\" = \"{}\"\n",
+            sink.addr
+        )
+    });
     let mut nodes: Vec<Option<NodeProcess>> = configs
         .iter()
         .map(|c| Some(NodeProcess::start(c)))
