@@ -31,7 +31,7 @@ pub async fn ensure_main_domain(
         let op = DirectoryOp::Bootstrap {
             main_domain: config.main_domain.clone(),
         };
-        expect_done(cluster.propose(Command::Directory(op)).await?)?;
+        expect_done(propose_at_start(cluster, Command::Directory(op)).await?)?;
     }
     let main = cluster.read(|s| s.directory.main_domain.clone());
     let exists = cluster.read(|s| s.directory.resolve(&format!("postmaster@{main}")).is_some());
@@ -61,7 +61,7 @@ pub async fn ensure_main_domain(
         }),
         settings: Default::default(),
     };
-    match cluster.propose(Command::Directory(op)).await? {
+    match propose_at_start(cluster, Command::Directory(op)).await? {
         CommandResult::Done | CommandResult::Rejected(Rejection::AccountExists) => {}
         other => expect_done(other)?,
     }
@@ -75,6 +75,24 @@ pub async fn ensure_main_domain(
     .await
     .map_err(|e| Error::Task(e.to_string()))??;
     Ok(generated.then_some(password))
+}
+
+/// How long start-up keeps proposing what the cluster cannot commit yet.
+const START_RETRY: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Proposes `command` during start-up, again every half second while the
+/// cluster cannot commit it (a leader change or a lost quorum while this
+/// member starts must not make it give up).
+async fn propose_at_start(cluster: &ClusterHandle, command: Command) -> Result<CommandResult> {
+    let deadline = tokio::time::Instant::now() + START_RETRY;
+    loop {
+        match cluster.propose(command.clone()).await {
+            Err(e) if e.is_temporary() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            other => return Ok(other?),
+        }
+    }
 }
 
 fn expect_done(result: CommandResult) -> Result<()> {
@@ -168,7 +186,7 @@ pub async fn register_node<'a>(
         services,
     };
     let id = cluster.node_id();
-    expect_done(cluster.propose(Command::RegisterNode { id, info }).await?)
+    expect_done(propose_at_start(cluster, Command::RegisterNode { id, info }).await?)
 }
 
 /// Drops the queue claims this node held before it (re)started: whatever
@@ -179,7 +197,7 @@ pub async fn register_node<'a>(
 /// The command cannot be committed.
 pub async fn release_claims(cluster: &ClusterHandle) -> Result<()> {
     let node = cluster.node_id();
-    expect_done(cluster.propose(Command::ReleaseClaims { node }).await?)
+    expect_done(propose_at_start(cluster, Command::ReleaseClaims { node }).await?)
 }
 
 /// Removes queue files nothing needs any more, at start: the bodies of
