@@ -30,8 +30,10 @@ pub const POSTMASTER_PASSWORD: &str = "chaos-Postmaster-1";
 /// The cluster secret.
 const CLUSTER_SECRET: &str = "chaos-cluster-secret-0123456789";
 
-/// Longest wait for a node to print `mailnode: ready`.
-pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest wait for a node to print `mailnode: ready`: more than a node's own bounds on start
+/// (up to 2 minutes for a leader and the catch-up, then up to 2 minutes of retries for each
+/// start-up commit while the cluster elects a leader).
+pub const READY_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Longest wait for a node to exit after SIGTERM before it is killed.
 pub const TERM_TIMEOUT: Duration = Duration::from_secs(20);
@@ -80,7 +82,6 @@ pub struct Member {
     log: PathBuf,
     child: Option<Child>,
     paused: bool,
-    starts: usize,
     net: Arc<Net>,
     proxy: Option<ProxyHandle>,
 }
@@ -178,7 +179,6 @@ impl Member {
             log: dir.join("node.log"),
             child: None,
             paused: false,
-            starts: 0,
             net,
             proxy,
         })
@@ -241,6 +241,8 @@ impl Member {
             .open(&self.log)
             .with_context(|| format!("open {}", self.log.display()))?;
         let err = log.try_clone()?;
+        // The log holds every earlier start too: only what this one writes counts.
+        let offset = log.metadata().map_or(0, |m| m.len());
         let child = Command::new(mailnode)
             .arg("start")
             .arg("--config")
@@ -254,11 +256,10 @@ impl Member {
         self.net.set_pid(self.index, child.id());
         self.child = Some(child);
         self.paused = false;
-        self.starts += 1;
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-            if text.matches(READY_LINE).count() >= self.starts {
+            let text = read_from(&self.log, offset);
+            if text.contains(READY_LINE) {
                 return Ok(());
             }
             if let Some(child) = self.child.as_mut()
@@ -266,7 +267,7 @@ impl Member {
             {
                 self.child = None;
                 // Read again: the process may have written its last words after the read above.
-                let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+                let text = read_from(&self.log, offset);
                 bail!(
                     "node{} exited during start ({status}); log tail:\n{}",
                     self.index,
@@ -355,6 +356,18 @@ impl Member {
             self.reap(TERM_TIMEOUT).await;
         }
     }
+}
+
+/// What `path` holds after its first `offset` bytes (empty if unreadable).
+fn read_from(path: &Path, offset: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut bytes = Vec::new();
+    if let Ok(mut file) = std::fs::File::open(path)
+        && file.seek(SeekFrom::Start(offset)).is_ok()
+    {
+        let _ = file.read_to_end(&mut bytes);
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// The last `n` lines of `text`.
