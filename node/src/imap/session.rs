@@ -2540,17 +2540,9 @@ fn render_item(
             match section(s) {
                 None => out.extend_from_slice(b" NIL"),
                 Some(data) => {
-                    let data = match partial {
-                        Some((origin, count)) => {
-                            out.extend_from_slice(format!("<{origin}>").as_bytes());
-                            let start = (*origin as usize).min(data.len());
-                            let end = start.saturating_add(*count as usize).min(data.len());
-                            data[start..end].to_vec()
-                        }
-                        None => data,
-                    };
+                    let range = partial_range(out, *partial, data.len());
                     out.push(b' ');
-                    response::literal(out, &data);
+                    response::literal(out, &data[range]);
                 }
             }
         }
@@ -2559,17 +2551,9 @@ fn render_item(
             match binary(part)? {
                 None => out.extend_from_slice(b" NIL"),
                 Some(data) => {
-                    let data = match partial {
-                        Some((origin, count)) => {
-                            out.extend_from_slice(format!("<{origin}>").as_bytes());
-                            let start = (*origin as usize).min(data.len());
-                            let end = start.saturating_add(*count as usize).min(data.len());
-                            &data[start..end]
-                        }
-                        None => &data[..],
-                    };
+                    let range = partial_range(out, *partial, data.len());
                     out.push(b' ');
-                    response::binary_literal(out, data);
+                    response::binary_literal(out, &data[range]);
                 }
             }
         }
@@ -2579,6 +2563,22 @@ fn render_item(
         }
     }
     Ok(())
+}
+
+/// The bytes of a `len`-byte item that a `<origin.count>` partial fetch
+/// returns (RFC 3501 §6.4.5: clipped to the item), after writing the
+/// `<origin>` the response names it by; the whole item without one.
+fn partial_range(
+    out: &mut Vec<u8>,
+    partial: Option<(u32, u32)>,
+    len: usize,
+) -> std::ops::Range<usize> {
+    let Some((origin, count)) = partial else {
+        return 0..len;
+    };
+    out.extend_from_slice(format!("<{origin}>").as_bytes());
+    let start = (origin as usize).min(len);
+    start..start.saturating_add(count as usize).min(len)
 }
 
 /// RFC 3516 §4.2: the whole FETCH fails when a part's encoding is unknown.
