@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{NodeProcess, PASSWORD, queue_is_empty, reply, write_config};
+use common::{NodeProcess, PASSWORD, queue_is_empty, write_config};
 
 const RECIPIENTS: [&str; 2] = ["a@remote.test", "b@remote.test"];
 
@@ -141,37 +141,6 @@ fn trust_loopback(cli: SocketAddr) {
     }
 }
 
-/// Sends messages `first..first + count` to both remote recipients in one session; returns
-/// after the last `250`.
-fn send_relayed(addr: SocketAddr, first: usize, count: usize) {
-    let stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut w = stream.try_clone().unwrap();
-    let mut r = BufReader::new(stream);
-    assert!(reply(&mut r).starts_with("220"));
-    w.write_all(b"EHLO crash.test\r\n").unwrap();
-    assert!(reply(&mut r).starts_with("250"));
-    for i in first..first + count {
-        w.write_all(b"MAIL FROM:<postmaster@example.test>\r\n")
-            .unwrap();
-        assert!(reply(&mut r).starts_with("250"));
-        for rcpt in RECIPIENTS {
-            w.write_all(format!("RCPT TO:<{rcpt}>\r\n").as_bytes())
-                .unwrap();
-            let got = reply(&mut r);
-            assert!(got.starts_with("250"), "{rcpt}: {got}");
-        }
-        w.write_all(b"DATA\r\n").unwrap();
-        assert!(reply(&mut r).starts_with("354"));
-        let body = format!("Subject: relay-{i:04}\r\n\r\nmessage {i}\r\n.\r\n");
-        w.write_all(body.as_bytes()).unwrap();
-        let done = reply(&mut r);
-        assert!(done.starts_with("250"), "message {i}: {done}");
-    }
-}
-
 fn delivered(seen: &Seen) -> usize {
     seen.lock().unwrap().len()
 }
@@ -196,7 +165,13 @@ fn issue_5_kill_9_while_relaying_loses_nothing() {
         if round == 0 {
             trust_loopback(node.addr("cli"));
         }
-        send_relayed(node.addr("smtp"), round * PER_ROUND, PER_ROUND);
+        common::send_to(
+            node.addr("smtp"),
+            "postmaster@example.test",
+            &RECIPIENTS,
+            "relay",
+            round * PER_ROUND..(round + 1) * PER_ROUND,
+        );
         // Kill once the sink has part of this batch: deliveries are under way.
         let goal = (round * PER_ROUND + PER_ROUND / 4) * RECIPIENTS.len();
         let deadline = Instant::now() + Duration::from_secs(30);

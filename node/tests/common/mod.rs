@@ -171,6 +171,25 @@ pub fn reply(r: &mut impl BufRead) -> String {
 /// Sends messages `first..first + count` in one SMTP session; returns
 /// right after the last 250.
 pub fn send_messages(addr: SocketAddr, first: usize, count: usize) {
+    send_to(
+        addr,
+        "sender@crash.test",
+        &["postmaster@example.test"],
+        "crash",
+        first..first + count,
+    );
+}
+
+/// Sends messages `numbers` (Subject `{subject}-NNNN`) from `from` to
+/// every address of `rcpts` in one SMTP session; returns right after the
+/// last 250.
+pub fn send_to(
+    addr: SocketAddr,
+    from: &str,
+    rcpts: &[&str],
+    subject: &str,
+    numbers: std::ops::Range<usize>,
+) {
     let stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -178,20 +197,22 @@ pub fn send_messages(addr: SocketAddr, first: usize, count: usize) {
     let mut w = stream.try_clone().unwrap();
     let mut r = BufReader::new(stream);
     assert!(reply(&mut r).starts_with("220"));
-    w.write_all(b"EHLO crash.test\r\n").unwrap();
-    assert!(reply(&mut r).starts_with("250"));
-    for i in first..first + count {
-        w.write_all(
-            b"MAIL FROM:<sender@crash.test>\r\nRCPT TO:<postmaster@example.test>\r\nDATA\r\n",
-        )
-        .unwrap();
-        assert!(reply(&mut r).starts_with("250"));
-        assert!(reply(&mut r).starts_with("250"));
-        assert!(reply(&mut r).starts_with("354"));
-        let body = format!("Subject: crash-{i:04}\r\n\r\nmessage {i}\r\n.\r\n");
-        w.write_all(body.as_bytes()).unwrap();
-        let done = reply(&mut r);
-        assert!(done.starts_with("250"), "message {i}: {done}");
+    let mut say = |line: String, expect: &str| {
+        w.write_all(line.as_bytes()).unwrap();
+        let got = reply(&mut r);
+        assert!(got.starts_with(expect), "{}: {got}", line.trim_end());
+    };
+    say("EHLO crash.test\r\n".into(), "250");
+    for i in numbers {
+        say(format!("MAIL FROM:<{from}>\r\n"), "250");
+        for rcpt in rcpts {
+            say(format!("RCPT TO:<{rcpt}>\r\n"), "250");
+        }
+        say("DATA\r\n".into(), "354");
+        say(
+            format!("Subject: {subject}-{i:04}\r\n\r\nmessage {i}\r\n.\r\n"),
+            "250",
+        );
     }
 }
 
