@@ -28,6 +28,15 @@ pub enum Error {
         /// What was wrong with it.
         reason: String,
     },
+    /// A file was written by a later version of Mailnode in a format this
+    /// one does not read; it is left as it is.
+    #[error("{} is in format {version}, written by a newer Mailnode; upgrade this node", path.display())]
+    NewerFormat {
+        /// The file.
+        path: PathBuf,
+        /// Its format version.
+        version: u32,
+    },
     /// The named mailbox does not exist.
     #[error("mailbox {0} not found")]
     MailboxNotFound(String),
@@ -68,11 +77,12 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     /// Whether retrying later may succeed (a failed disk or full file system,
-    /// a half-done write), as opposed to a permanent refusal.
+    /// a half-done write, a file of a newer version during a rolling
+    /// upgrade), as opposed to a permanent refusal.
     pub fn is_temporary(&self) -> bool {
         matches!(
             self,
-            Error::Io { .. } | Error::MustReopen(_) | Error::Stale(_)
+            Error::Io { .. } | Error::MustReopen(_) | Error::Stale(_) | Error::NewerFormat { .. }
         )
     }
 

@@ -26,6 +26,15 @@
 //! existed (no such fields, 6-field `A`, 2-field `F`, 1-field `X`) still
 //! open: their messages get mod-sequence 1.
 //!
+//! Format versions: the `1` after the magic word is the format version. A
+//! change an older reader would misread (a new record kind, a new meaning
+//! of a field) raises it. A reader never rebuilds an index of a version it
+//! does not know: rebuilding loses what only the index holds (keywords,
+//! delivery keys, UIDVALIDITY), so it refuses the mailbox with
+//! [`Unreadable::Newer`] until it is upgraded too. In a cluster a new
+//! format is written only once every member reads it (the cluster's
+//! effective protocol, as for new Raft commands).
+//!
 //! Invariants: a record is committed once its line, with its final newline,
 //! is fsynced; a last line without a newline is a torn write and is ignored.
 //! Replaying the lines in order gives the state of the mailbox. The index is
@@ -38,8 +47,11 @@ use std::fmt::Write as _;
 use super::{MailboxFormat, MessageInfo, Uid};
 use crate::flags::Flags;
 
-/// The magic word and version that start the header line.
-const MAGIC: &str = "mailnode-index 1";
+/// The magic word that starts the header line.
+const MAGIC: &str = "mailnode-index";
+
+/// The format version this code writes and the highest it reads.
+pub(crate) const FORMAT: u32 = 1;
 
 /// Expunged UIDs (with their mod-sequence) remembered for QRESYNC.
 pub(crate) const MAX_VANISHED: usize = 4096;
@@ -117,10 +129,31 @@ pub(crate) struct Salvage {
     pub highest_modseq: u64,
 }
 
+/// Why a journal could not be replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Unreadable {
+    /// It is damaged: the description of the first bad line.
+    Damaged(String),
+    /// It was written in a later format version than [`FORMAT`].
+    Newer(u32),
+}
+
+impl From<String> for Unreadable {
+    fn from(reason: String) -> Self {
+        Unreadable::Damaged(reason)
+    }
+}
+
+impl From<&str> for Unreadable {
+    fn from(reason: &str) -> Self {
+        Unreadable::Damaged(reason.to_string())
+    }
+}
+
 /// Renders the header line.
 pub(crate) fn render_header(h: &Header) -> String {
     format!(
-        "{MAGIC} {} {} {} {} {} {} {}\n",
+        "{MAGIC} {FORMAT} {} {} {} {} {} {} {}\n",
         h.uid_validity,
         h.uid_next,
         h.end,
@@ -253,12 +286,15 @@ fn num<T: std::str::FromStr>(s: Option<&str>, what: &str) -> Result<T, String> {
         .ok_or_else(|| format!("bad {what}"))
 }
 
-fn parse_header(line: &str) -> Result<Header, String> {
-    let rest = line
-        .strip_prefix(MAGIC)
-        .ok_or("missing index header")?
-        .trim_start();
-    let mut it = rest.split(' ');
+fn parse_header(line: &str) -> Result<Header, Unreadable> {
+    let mut it = line.split(' ');
+    if it.next() != Some(MAGIC) {
+        return Err("missing index header".into());
+    }
+    let version: u32 = num(it.next(), "format version")?;
+    if version > FORMAT {
+        return Err(Unreadable::Newer(version));
+    }
     let mut h = Header {
         uid_validity: num(it.next(), "UIDVALIDITY")?,
         uid_next: num(it.next(), "UIDNEXT")?,
@@ -318,8 +354,9 @@ fn parse_append(fields: &[&str], format: MailboxFormat) -> Result<Entry, String>
 /// Replays a journal.
 ///
 /// # Errors
-/// A description of the first line that is not a valid record.
-pub(crate) fn parse(text: &str, format: MailboxFormat) -> Result<Replayed, String> {
+/// [`Unreadable::Damaged`] with a description of the first line that is
+/// not a valid record, [`Unreadable::Newer`] for a later format version.
+pub(crate) fn parse(text: &str, format: MailboxFormat) -> Result<Replayed, Unreadable> {
     let torn = !text.is_empty() && !text.ends_with('\n');
     let mut lines: Vec<&str> = text.split('\n').collect();
     // The piece after the last newline is empty or a torn record.
@@ -381,7 +418,7 @@ pub(crate) fn parse(text: &str, format: MailboxFormat) -> Result<Replayed, Strin
                 let uid: u32 = num(Some(uid), "UID").map_err(at)?;
                 header.first_recent = header.first_recent.max(uid);
             }
-            _ => return Err(at("unknown record".into())),
+            _ => return Err(at("unknown record".into()).into()),
         }
     }
     // An index that did not keep it: nothing is recent.
@@ -407,6 +444,15 @@ pub(crate) fn parse(text: &str, format: MailboxFormat) -> Result<Replayed, Strin
         records,
         torn,
     })
+}
+
+/// The format version of an index written in a later format than
+/// [`FORMAT`], if it is one.
+pub(crate) fn newer_format(text: &str) -> Option<u32> {
+    match parse_header(text.split('\n').next()?) {
+        Err(Unreadable::Newer(version)) => Some(version),
+        _ => None,
+    }
 }
 
 /// Saves what can be read from a damaged index, line by line: UIDVALIDITY,

@@ -47,7 +47,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use self::index::{Entry, Header, Loc, Salvage, Vanished};
+use self::index::{Entry, Header, Loc, Salvage, Unreadable, Vanished};
 use crate::error::{Error, Result, io_err};
 use crate::flags::Flags;
 use crate::fsync::{parent_dir, sync_dir, sync_file, write_atomic};
@@ -240,7 +240,10 @@ impl Mailbox {
         };
         let replayed = match index::parse(&text, format) {
             Ok(r) => r,
-            Err(reason) => {
+            Err(Unreadable::Newer(version)) => {
+                return Err(Error::NewerFormat { path: idx, version });
+            }
+            Err(Unreadable::Damaged(reason)) => {
                 tracing::warn!(path = %path.display(), %reason, "mailbox index damaged, rebuilding");
                 return Self::rebuild(path, format, index::salvage(&text, format));
             }
@@ -280,7 +283,13 @@ impl Mailbox {
         remove_temp_files(path)?;
         let idx = idx_path(path);
         let salvage = match fs::read(&idx) {
-            Ok(b) => index::salvage(&String::from_utf8_lossy(&b), format),
+            Ok(b) => {
+                let text = String::from_utf8_lossy(&b);
+                if let Some(version) = index::newer_format(&text) {
+                    return Err(Error::NewerFormat { path: idx, version });
+                }
+                index::salvage(&text, format)
+            }
             Err(_) => Salvage::default(),
         };
         Self::rebuild(path, format, salvage).map(drop)

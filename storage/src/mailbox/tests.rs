@@ -766,6 +766,38 @@ fn index_without_modseq_still_opens() {
     assert_eq!(mb.highest_modseq(), 2);
 }
 
+/// An index written by a later version (a rolling upgrade in progress) is
+/// refused, never rebuilt: a rebuild would lose keywords, delivery keys
+/// and UIDVALIDITY that only the index holds.
+#[test]
+fn an_index_of_a_newer_format_is_refused_and_left_alone() {
+    for format in [MailboxFormat::Mbox, MailboxFormat::Mdir] {
+        let (_dir, p) = create(format);
+        let bodies = samples();
+        let mut mb = Mailbox::open(&p).unwrap();
+        mb.append(&new_msgs(&bodies[..2], "n")).unwrap();
+        drop(mb);
+        let text = fs::read_to_string(idx_path(&p)).unwrap();
+        let newer =
+            text.replacen("mailnode-index 1 ", "mailnode-index 2 ", 1) + "Q 1 something new\n";
+        fs::write(idx_path(&p), &newer).unwrap();
+        for err in [
+            Mailbox::open(&p).unwrap_err(),
+            Mailbox::rebuild_index(&p).unwrap_err(),
+        ] {
+            assert!(
+                matches!(err, Error::NewerFormat { version: 2, .. }),
+                "{err:?}"
+            );
+            assert!(err.is_temporary());
+        }
+        assert_eq!(fs::read_to_string(idx_path(&p)).unwrap(), newer);
+        // Once the index is back in a format this version reads, it opens.
+        fs::write(idx_path(&p), &text).unwrap();
+        assert_eq!(Mailbox::open(&p).unwrap().messages().len(), 2);
+    }
+}
+
 /// Two handles on one mailbox stand for two processes: the one that did
 /// not see the other's write gets `Stale` instead of writing over it.
 #[test]
