@@ -6,6 +6,15 @@
 //! are rare (every 50,000 entries) because they run inside RaftCore.
 //! Readers share the state through an `Arc<RwLock<State>>`; each apply takes
 //! the write lock briefly, per entry.
+//!
+//! Snapshot bytes are the [`SnapshotData`] in JSON after
+//! [`SELF_DESCRIBING_TAG`] (since cluster protocol 5), so that a member
+//! installs a snapshot of a later version that added state: serde skips
+//! fields it does not know, and new state fields carry `#[serde(default)]`
+//! for snapshots written before them. A compact (bincode) snapshot, as
+//! protocol 4 and earlier wrote, is still read; such a member cannot read
+//! what this version writes, but a snapshot only goes to a member that fell
+//! more than 50,000 entries behind.
 
 use std::fs::File;
 use std::io::Cursor;
@@ -22,12 +31,33 @@ use tokio::sync::watch;
 use super::{Request, Response, StorageError, TypeConfig, decode, encode, io_err};
 use crate::state::State;
 
+/// What starts snapshot bytes in the self-describing encoding (a compact
+/// snapshot starts with the 0 or 1 of an `Option`).
+const SELF_DESCRIBING_TAG: &[u8] = b"mailnode-snapshot json\n";
+
 /// What a snapshot holds.
 #[derive(Serialize, Deserialize)]
 struct SnapshotData {
     last_applied: Option<LogId<u64>>,
     membership: StoredMembership<u64, BasicNode>,
     state: State,
+}
+
+impl SnapshotData {
+    /// Encodes the snapshot, self-describing.
+    fn encode(&self) -> std::io::Result<Vec<u8>> {
+        let mut bytes = SELF_DESCRIBING_TAG.to_vec();
+        serde_json::to_writer(&mut bytes, self)?;
+        Ok(bytes)
+    }
+
+    /// Decodes snapshot bytes in either encoding.
+    fn decode(bytes: &[u8]) -> std::io::Result<SnapshotData> {
+        match bytes.strip_prefix(SELF_DESCRIBING_TAG) {
+            Some(json) => Ok(serde_json::from_slice(json)?),
+            None => decode(bytes).map_err(std::io::Error::other),
+        }
+    }
 }
 
 /// A stored snapshot: its meta and its bytes.
@@ -66,8 +96,7 @@ impl StateMachine {
             changes,
         };
         if let Some(stored) = sm.load_snapshot()? {
-            let data: SnapshotData = decode(&stored.data).map_err(std::io::Error::other)?;
-            sm.replace(data);
+            sm.replace(SnapshotData::decode(&stored.data)?);
         }
         Ok(sm)
     }
@@ -159,8 +188,9 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             };
             (data, meta)
         };
-        let bytes =
-            encode(&data).map_err(|e| io_err(ErrorSubject::StateMachine, ErrorVerb::Read, e))?;
+        let bytes = data
+            .encode()
+            .map_err(|e| io_err(ErrorSubject::StateMachine, ErrorVerb::Read, e))?;
         self.store_snapshot(&meta, &bytes)?;
         Ok(Snapshot {
             meta,
@@ -221,7 +251,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     ) -> Result<(), StorageError> {
         let bytes = snapshot.into_inner();
         let subject = ErrorSubject::Snapshot(Some(meta.signature()));
-        let data: SnapshotData = decode(&bytes).map_err(|e| io_err(subject, ErrorVerb::Read, e))?;
+        let data = SnapshotData::decode(&bytes).map_err(|e| io_err(subject, ErrorVerb::Read, e))?;
         self.store_snapshot(meta, &bytes)?;
         self.replace(data);
         self.changes
@@ -237,5 +267,115 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta: s.meta,
             snapshot: Box::new(Cursor::new(s.data)),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use openraft::Membership;
+
+    use super::*;
+    use crate::command::{Command, CommandResult};
+    use crate::directory::DirectoryOp;
+    use crate::queue::{NewEntry, QueueId};
+    use crate::status::NodeInfo;
+
+    /// A snapshot of a two-member cluster with a domain, an account, a
+    /// claimed queued message and an account lease.
+    fn snapshot() -> SnapshotData {
+        let mut state = State::default();
+        let commands = [
+            Command::Directory(DirectoryOp::Bootstrap {
+                main_domain: "example.test".into(),
+            }),
+            Command::Directory(DirectoryOp::CreateAccount {
+                domain: "example.test".into(),
+                name: "ann".into(),
+                kind: storage::AccountKind::MultiMailbox,
+                password: None,
+                settings: BTreeMap::from([("RealName".into(), "Ann".into())]),
+            }),
+            Command::Enqueue(NewEntry {
+                id: QueueId(7),
+                return_path: "bob@remote.test".into(),
+                recipients: vec!["ann@example.test".into()],
+                size: 10,
+                source: "SMTP".into(),
+                received_ms: 1000,
+                ret: None,
+                envid: None,
+                rcpt_dsn: Vec::new(),
+            }),
+            Command::Claim {
+                node: 1,
+                now_ms: 2000,
+                lease_ms: 10_000,
+                max: 10,
+                nonce: 99,
+            },
+            Command::AcquireLease {
+                account: "ann@example.test".into(),
+                node: 2,
+                now_ms: 2000,
+                ttl_ms: 10_000,
+            },
+        ];
+        for command in commands {
+            assert!(!matches!(state.apply(command), CommandResult::Rejected(_)));
+        }
+        for id in [1, 2] {
+            let info = NodeInfo {
+                protocol: 5,
+                ..NodeInfo::default()
+            };
+            state.apply(Command::RegisterNode { id, info });
+        }
+        let nodes = BTreeMap::from([(1, BasicNode::default()), (2, BasicNode::default())]);
+        let membership = Membership::new(vec![BTreeSet::from([1, 2])], nodes);
+        SnapshotData {
+            last_applied: None,
+            membership: StoredMembership::new(None, membership),
+            state,
+        }
+    }
+
+    /// The compact encoding of a snapshot: equal encodings, equal data.
+    fn compact(data: &SnapshotData) -> Vec<u8> {
+        encode(data).unwrap()
+    }
+
+    #[test]
+    fn snapshots_are_self_describing_and_compact_ones_still_read() {
+        let data = snapshot();
+        let bytes = data.encode().unwrap();
+        assert!(bytes.starts_with(SELF_DESCRIBING_TAG));
+        assert_eq!(
+            compact(&SnapshotData::decode(&bytes).unwrap()),
+            compact(&data)
+        );
+        let old = compact(&data);
+        assert_eq!(compact(&SnapshotData::decode(&old).unwrap()), old);
+    }
+
+    /// What a later version adds to the state (here: a field in the state,
+    /// in the directory and in a queue entry) does not stop this version
+    /// from installing its snapshot.
+    #[test]
+    fn a_snapshot_with_fields_this_version_does_not_know_installs() {
+        let data = snapshot();
+        let bytes = data.encode().unwrap();
+        let json = bytes.strip_prefix(SELF_DESCRIBING_TAG).unwrap();
+        let mut value: serde_json::Value = serde_json::from_slice(json).unwrap();
+        let state = &mut value["state"];
+        state["tls_policies"] = serde_json::json!({"partner.test": "verify"});
+        state["directory"]["retention"] = serde_json::json!([1, 2, 3]);
+        state["queue"]["entries"]["7"]["legs"] = serde_json::json!({"x": null});
+        let mut newer = SELF_DESCRIBING_TAG.to_vec();
+        serde_json::to_writer(&mut newer, &value).unwrap();
+
+        let read = SnapshotData::decode(&newer).unwrap();
+        assert_eq!(compact(&read), compact(&data));
     }
 }
