@@ -31,14 +31,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use storage::{AccountKind, AccountStore, Flags, Mailbox, NewMessage, Uid};
+use storage::{AccountKind, AccountStore, Flags, Mailbox, MailboxFormat, NewMessage, Uid};
 
 use crate::command::{Command, CommandResult};
 use crate::directory::AccountRef;
 use crate::error::{Error, Result};
 use crate::handle::ClusterHandle;
 use crate::lease::LeaseOutcome;
-use crate::rpc::{Delivery, RpcRequest, RpcResponse, SESSION_HANDOFF_VERSION};
+use crate::rpc::{
+    Delivery, MAILBOX_DELIVERY_VERSION, MailboxDelivery, RpcRequest, RpcResponse,
+    SESSION_HANDOFF_VERSION,
+};
 
 /// How long an account lease lasts unless renewed (a dead holder's
 /// accounts move within this time).
@@ -54,6 +57,24 @@ pub const CLOCK_SKEW_MARGIN: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct AccountHub {
     inner: Arc<Inner>,
+}
+
+/// The mailbox deliveries go to unless told otherwise.
+pub const INBOX: &str = "INBOX";
+
+/// A message to store in an account, as delivery hands it over.
+#[derive(Clone, Debug)]
+pub struct Arrival {
+    /// The mailbox: [`INBOX`], or another one (see [`AccountHub::deliver`]).
+    pub mailbox: String,
+    /// The message as stored (wire form).
+    pub message: Arc<Vec<u8>>,
+    /// The delivery key (queue id and recipient) against duplicates.
+    pub key: String,
+    /// The envelope sender.
+    pub return_path: String,
+    /// The internal date (unix seconds).
+    pub internal_date: i64,
 }
 
 /// INBOXes kept open at once; past this, mailboxes are closed after use.
@@ -186,8 +207,15 @@ impl AccountHub {
         hub
     }
 
-    /// Stores a delivered message in the account's INBOX (idempotent by
-    /// `key`), here or, when another node holds the account, on that node.
+    /// Stores a delivered message in the account (idempotent by its key),
+    /// here or, when another node holds the account, on that node.
+    ///
+    /// A mailbox other than INBOX is made when missing; a TextMailbox
+    /// account, which has only INBOX, gets the message there. Until every
+    /// member speaks [`MAILBOX_DELIVERY_VERSION`] every message goes to
+    /// INBOX: an older holder could not be asked for another mailbox, and
+    /// where a message lands must not depend on which member holds the
+    /// account (a retry on another member would store it twice).
     ///
     /// # Errors
     /// Storage errors, or the holder could not be reached.
@@ -195,32 +223,35 @@ impl AccountHub {
         &self,
         account: &AccountRef,
         kind: AccountKind,
-        message: Arc<Vec<u8>>,
-        key: String,
-        return_path: String,
-        internal_date: i64,
+        mut arrival: Arrival,
     ) -> Result<Uid> {
-        let here = self
-            .deliver_here(
-                account,
-                kind,
-                message.clone(),
-                key.clone(),
-                return_path.clone(),
-                internal_date,
-            )
-            .await;
+        if !self.delivers_beyond_inbox() {
+            arrival.mailbox = INBOX.to_string();
+        }
+        let here = self.deliver_here(account, kind, arrival.clone()).await;
         let (Err(Error::AccountBusy { node }), Some(cluster)) = (&here, &self.inner.cluster) else {
             return here;
         };
-        let request = RpcRequest::Deliver(Delivery {
+        let Arrival {
+            mailbox,
+            message,
+            key,
+            return_path,
+            internal_date,
+        } = arrival;
+        let delivery = Delivery {
             account: account.clone(),
             kind,
             message: message.to_vec(),
             key,
             return_path,
             internal_date,
-        });
+        };
+        let request = if is_inbox(&mailbox) {
+            RpcRequest::Deliver(delivery)
+        } else {
+            RpcRequest::DeliverInto(MailboxDelivery { delivery, mailbox })
+        };
         match cluster.call_node(*node, request).await? {
             RpcResponse::Delivered(Ok(uid)) => Ok(Uid(uid)),
             RpcResponse::Delivered(Err(e)) => Err(Error::Commit(format!("node {node}: {e}"))),
@@ -228,17 +259,32 @@ impl AccountHub {
         }
     }
 
-    /// Stores a delivered message in the account's INBOX on this node.
+    /// Whether deliveries may go to mailboxes other than INBOX (see
+    /// [`AccountHub::deliver`]).
+    fn delivers_beyond_inbox(&self) -> bool {
+        self.inner.cluster.as_ref().is_none_or(|cluster| {
+            cluster
+                .status()
+                .effective_protocol()
+                .is_some_and(|v| v >= MAILBOX_DELIVERY_VERSION)
+        })
+    }
+
+    /// Stores a delivered message in the account on this node.
     pub(crate) async fn deliver_here(
         &self,
         account: &AccountRef,
         kind: AccountKind,
-        message: Arc<Vec<u8>>,
-        key: String,
-        return_path: String,
-        internal_date: i64,
+        arrival: Arrival,
     ) -> Result<Uid> {
-        self.with_inbox(account, kind, move |inbox| {
+        let Arrival {
+            mailbox,
+            message,
+            key,
+            return_path,
+            internal_date,
+        } = arrival;
+        let append = move |mailbox: &mut Mailbox| {
             let new = NewMessage {
                 bytes: &message,
                 flags: Flags::default(),
@@ -246,10 +292,24 @@ impl AccountHub {
                 key: Some(key),
                 return_path: &return_path,
             };
-            let uids = inbox.append(&[new])?;
+            let uids = mailbox.append(&[new])?;
             Ok(uids.first().copied().unwrap_or(Uid(0)))
+        };
+        if is_inbox(&mailbox) || kind == AccountKind::TextMailbox {
+            return self.with_inbox(account, kind, append).await;
+        }
+        let slot = self.acquire(account).await?;
+        let hub = self.clone();
+        let target = account.clone();
+        let result = tokio::task::spawn_blocking(move || -> Result<Uid> {
+            let _held = slot;
+            hub.check_still_held(&target)?;
+            let mut mailbox = open_or_make(&hub.inner.store, &target, kind, &mailbox)?;
+            Ok(append(&mut mailbox)?)
         })
-        .await
+        .await;
+        self.notify(account);
+        result.map_err(|e| Error::Task(e.to_string()))?
     }
 
     fn build(store: AccountStore, cluster: Option<ClusterHandle>) -> AccountHub {
@@ -384,7 +444,7 @@ impl AccountHub {
         F: FnOnce(&mut Mailbox) -> storage::Result<R> + Send + 'static,
         R: Send + 'static,
     {
-        if mailbox.eq_ignore_ascii_case("INBOX") {
+        if is_inbox(mailbox) {
             return self.inbox(account, kind, f).await;
         }
         let slot = self.acquire(account).await?;
@@ -641,6 +701,35 @@ fn open_inbox(
     }
 }
 
+/// Opens one of an account's mailboxes other than INBOX, making it (in the
+/// mbox format, as IMAP makes the special-use ones) and the account's files
+/// when missing.
+fn open_or_make(
+    store: &AccountStore,
+    account: &AccountRef,
+    kind: AccountKind,
+    mailbox: &str,
+) -> storage::Result<Mailbox> {
+    let domain = account.storage_domain();
+    match store.open_mailbox(domain, &account.name, mailbox) {
+        Err(storage::Error::AccountNotFound) => {
+            store.create_account(domain, &account.name, kind)?;
+        }
+        Err(storage::Error::MailboxNotFound(_)) => {}
+        other => return other,
+    }
+    match store.create_mailbox(domain, &account.name, mailbox, Some(MailboxFormat::Mbox)) {
+        Ok(()) | Err(storage::Error::MailboxExists(_)) => {}
+        Err(e) => return Err(e),
+    }
+    store.open_mailbox(domain, &account.name, mailbox)
+}
+
+/// Whether `mailbox` names INBOX (any case, RFC 9051 §5.1).
+fn is_inbox(mailbox: &str) -> bool {
+    mailbox.eq_ignore_ascii_case(INBOX)
+}
+
 /// Gives back the leases this node has not used for [`IDLE_RELEASE`] and
 /// renews the pinned ones, until the hub is gone. A release happens under
 /// the account's lock, so no operation runs (or starts) while the lease is
@@ -792,5 +881,27 @@ mod tests {
                 .await,
             Err(Error::Storage(storage::Error::MailboxNotFound(_)))
         ));
+    }
+
+    #[tokio::test]
+    async fn issue_5_a_delivery_makes_its_missing_mailbox_and_is_keyed_there() {
+        let (_dir, hub, alice) = hub();
+        let kind = AccountKind::MultiMailbox;
+        let arrival = Arrival {
+            mailbox: "Junk".into(),
+            message: Arc::new(b"Subject: x\r\n\r\nhi\r\n".to_vec()),
+            key: "7/alice@example.test".into(),
+            return_path: "ann@sender.test".into(),
+            internal_date: 0,
+        };
+        for _ in 0..2 {
+            hub.deliver(&alice, kind, arrival.clone())
+                .await
+                .expect("delivery into Junk");
+        }
+        let count =
+            |name: &'static str| hub.read_mailbox(&alice, kind, name, |m| Ok(m.messages().len()));
+        assert_eq!(count("Junk").await.expect("Junk was made"), 1);
+        assert_eq!(count("INBOX").await.expect("INBOX"), 0);
     }
 }

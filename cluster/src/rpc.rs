@@ -39,7 +39,9 @@ use crate::raft::{Request, Response, TypeConfig, decode, encode};
 /// - 4: queue claims renewed while delivering ([`crate::Command::RenewClaims`]);
 ///   members' activity and session kills ([`RpcRequest::Activity`],
 ///   [`RpcRequest::KillSessions`]).
-pub const PROTOCOL_VERSION: u32 = 4;
+/// - 5: deliveries into a mailbox other than INBOX, such as Junk
+///   ([`RpcRequest::DeliverInto`]).
+pub const PROTOCOL_VERSION: u32 = 5;
 /// The first version with [`RpcRequest::OpenSession`].
 pub const SESSION_HANDOFF_VERSION: u32 = 2;
 /// The first version with [`crate::Command::RenewClaims`].
@@ -47,6 +49,9 @@ pub const CLAIM_RENEWAL_VERSION: u32 = 4;
 /// The first version with [`RpcRequest::Activity`] and
 /// [`RpcRequest::KillSessions`].
 pub const NODE_ACTIVITY_VERSION: u32 = 4;
+/// The first version with [`RpcRequest::DeliverInto`]: before it, every
+/// delivery goes to INBOX.
+pub const MAILBOX_DELIVERY_VERSION: u32 = 5;
 /// The oldest version this build still speaks; older peers are refused.
 pub const MIN_PROTOCOL_VERSION: u32 = 1;
 
@@ -103,6 +108,9 @@ pub enum RpcRequest {
     /// (since [`NODE_ACTIVITY_VERSION`]); `KillAccountSessions` run on any
     /// member reaches them all.
     KillSessions(crate::directory::AccountRef),
+    /// Like `Deliver`, into another mailbox of the account (since
+    /// [`MAILBOX_DELIVERY_VERSION`]); answered by `Delivered`.
+    DeliverInto(MailboxDelivery),
 }
 
 /// One member's recent activity.
@@ -161,6 +169,16 @@ pub struct Delivery {
     pub internal_date: i64,
 }
 
+/// A message for a mailbox other than INBOX of an account open on another
+/// node.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MailboxDelivery {
+    /// The message, as for INBOX.
+    pub delivery: Delivery,
+    /// The mailbox; made when missing.
+    pub mailbox: String,
+}
+
 /// The answer to an [`RpcRequest`].
 #[derive(Debug, Serialize, Deserialize)]
 pub enum RpcResponse {
@@ -179,7 +197,7 @@ pub enum RpcResponse {
     NodeId(Result<u64, RemoteError>),
     /// To `AddMember`.
     Added(Result<(), RemoteError>),
-    /// To `Deliver`: the message's UID in the INBOX.
+    /// To `Deliver` and `DeliverInto`: the message's UID in its mailbox.
     Delivered(Result<u32, RemoteError>),
     /// To `Yield`: whether the lease was given back.
     Yielded(bool),

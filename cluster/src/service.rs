@@ -6,12 +6,13 @@ use std::sync::{Arc, OnceLock, RwLock};
 use openraft::raft::AppendEntriesResponse;
 use openraft::{BasicNode, ChangeMembers};
 
-use crate::accounts::{SessionAcceptor, WeakHub};
+use crate::accounts::{Arrival, INBOX, SessionAcceptor, WeakHub};
 use crate::command::{Command, CommandResult};
 use crate::leader::LeaderLink;
 use crate::raft::{Raft, Request};
 use crate::rpc::{
-    Delivery, Handler, RemoteError, RpcRequest, RpcResponse, SessionHandoff, SessionServer,
+    Delivery, Handler, MailboxDelivery, RemoteError, RpcRequest, RpcResponse, SessionHandoff,
+    SessionServer,
 };
 use crate::state::State;
 use crate::status::ClusterStatus;
@@ -85,19 +86,19 @@ impl RpcService {
             .ok_or_else(|| RemoteError::Failed("this node serves no accounts".into()))
     }
 
-    async fn deliver(&self, d: Delivery) -> Result<u32, RemoteError> {
+    async fn deliver(&self, d: Delivery, mailbox: &str) -> Result<u32, RemoteError> {
         let hub = self.hub()?;
-        hub.deliver_here(
-            &d.account,
-            d.kind,
-            std::sync::Arc::new(d.message),
-            d.key,
-            d.return_path,
-            d.internal_date,
-        )
-        .await
-        .map(|uid| uid.0)
-        .map_err(|e| RemoteError::Failed(e.to_string()))
+        let arrival = Arrival {
+            mailbox: mailbox.to_string(),
+            message: std::sync::Arc::new(d.message),
+            key: d.key,
+            return_path: d.return_path,
+            internal_date: d.internal_date,
+        };
+        hub.deliver_here(&d.account, d.kind, arrival)
+            .await
+            .map(|uid| uid.0)
+            .map_err(|e| RemoteError::Failed(e.to_string()))
     }
 
     /// `Err(NotLeader)` unless this node leads.
@@ -210,7 +211,10 @@ impl Handler for RpcService {
             RpcRequest::AddMember { id, addr } => {
                 RpcResponse::Added(self.add_member(id, addr).await)
             }
-            RpcRequest::Deliver(d) => RpcResponse::Delivered(self.deliver(d).await),
+            RpcRequest::Deliver(d) => RpcResponse::Delivered(self.deliver(d, INBOX).await),
+            RpcRequest::DeliverInto(MailboxDelivery { delivery, mailbox }) => {
+                RpcResponse::Delivered(self.deliver(delivery, &mailbox).await)
+            }
             RpcRequest::Status => RpcResponse::Status(Box::new(self.status())),
             RpcRequest::RemoveMember { id } => RpcResponse::Removed(self.remove_member(id).await),
             RpcRequest::Yield(account) => {

@@ -349,7 +349,8 @@ pub enum AuthFailurePolicy {
     /// Accept; the `Authentication-Results` field tells the reader.
     #[default]
     Tag,
-    /// Accept, marked as junk (`X-Spam-Flag: YES`) for the user's filters.
+    /// Accept, marked as junk (`X-Spam-Flag: YES`), into local recipients' Junk
+    /// mailbox instead of their INBOX.
     Junk,
     /// Refuse with `550 5.7.1` when DMARC fails and the domain's policy is `reject`.
     Reject,

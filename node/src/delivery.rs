@@ -2,7 +2,10 @@
 //! each recipient, records the results through Raft, and removes the body
 //! once every recipient is final (DESIGN §6 steps 3-5).
 //!
-//! Local recipients go to their account's INBOX. Remote recipients are grouped
+//! Local recipients go to their account's INBOX, or to its Junk mailbox (the
+//! special-use `\Junk` one IMAP makes, RFC 6154; made here when missing) when
+//! the SMTP session marked the message under the junk policy
+//! (`crate::mailauth::marked_junk`). Remote recipients are grouped
 //! by destination (`crate::relay::route`): one SMTP transaction per
 //! destination carries all of that message's recipients for it. A reply of
 //! 2xx delivers, 4xx (or no connection) defers until the next attempt on the
@@ -55,7 +58,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, Addr, Context};
-use cluster::accounts::LEASE_TTL;
+use cluster::accounts::{Arrival, INBOX, LEASE_TTL};
 use cluster::directory::Route as DirRoute;
 use cluster::queue::ReportOutcome;
 use cluster::{
@@ -247,7 +250,13 @@ struct Target<'a> {
     address: &'a str,
     account: &'a AccountRef,
     kind: AccountKind,
+    /// [`INBOX`] or [`JUNK_MAILBOX`].
+    mailbox: &'static str,
 }
+
+/// Where mail marked as junk goes: the special-use mailbox IMAP makes at
+/// first login (RFC 6154 `\Junk`).
+const JUNK_MAILBOX: &str = "Junk";
 
 /// Groups nested deeper than this are not expanded (a loop guard besides
 /// the set of addresses already seen).
@@ -515,6 +524,11 @@ impl Shared {
             }
         };
         let stored = with_return_path(&entry.return_path, &body);
+        let mailbox = if crate::mailauth::marked_junk(&body) {
+            JUNK_MAILBOX
+        } else {
+            INBOX
+        };
         let mut results = Vec::new();
         // Each pending recipient's leg states (see `expand`).
         let mut leg_states: BTreeMap<u32, Vec<RcptState>> = BTreeMap::new();
@@ -551,6 +565,7 @@ impl Shared {
                             address: &address,
                             account: &account,
                             kind,
+                            mailbox,
                         };
                         let state = self
                             .deliver_local(target, &entry.return_path, &stored)
@@ -1005,24 +1020,25 @@ impl Shared {
             address,
             account,
             kind,
+            mailbox,
         } = target;
-        let key = format!("{id}/{}", address.to_lowercase());
-        let message = message.clone();
-        let return_path = return_path.to_string();
-        let internal_date = (now_ms() / 1000) as i64;
+        let arrival = Arrival {
+            mailbox: mailbox.to_string(),
+            message: message.clone(),
+            key: format!("{id}/{}", address.to_lowercase()),
+            return_path: return_path.to_string(),
+            internal_date: (now_ms() / 1000) as i64,
+        };
         let ctx = format!("[{id}]");
         // Stored here, or by the member that has the account open.
-        let result = self
-            .accounts
-            .deliver(account, kind, message, key, return_path, internal_date)
-            .await;
+        let result = self.accounts.deliver(account, kind, arrival).await;
         match result {
             Ok(uid) => {
                 let uid = uid.0;
                 self.log.write(
                     level::MAJOR,
                     "MAILBOX",
-                    &format!("{account}/INBOX"),
+                    &format!("{account}/{mailbox}"),
                     &format!("{ctx} stored as {uid}"),
                 );
                 self.log.write(

@@ -8,7 +8,9 @@
 //! never reach the Internet.
 //!
 //! The verdict is a value ([`AuthVerdict`]); what to do with a failure (tag,
-//! junk, reject) is the SMTP session's policy.
+//! junk, reject) is the SMTP session's policy. Under the junk policy the
+//! session prepends [`JUNK_FIELD`] and local delivery files what
+//! [`marked_junk`] recognises into the recipient's Junk mailbox.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -249,6 +251,38 @@ impl AuthChecker {
     }
 }
 
+/// The field the SMTP session prepends to mail that failed the checks under
+/// the junk policy (SpamAssassin's name, which mail filters know).
+pub const JUNK_FIELD: &str = "X-Spam-Flag: YES\r\n";
+
+/// Whether this host's SMTP session marked `message` as junk: an
+/// `X-Spam-Flag: YES` field above the first `Received:` field. Each hop
+/// prepends its trace fields (RFC 5321 §4.4) and the session prepends its
+/// results above its own `Received:`, so a flag the sender wrote sits
+/// below it and does not move the message out of the INBOX.
+pub fn marked_junk(message: &[u8]) -> bool {
+    for line in message.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            // A folded field's continuation (RFC 5322 §2.2.3).
+            continue;
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            // The empty line ending the header, or not a header at all.
+            return false;
+        };
+        let name = &line[..colon];
+        if name.eq_ignore_ascii_case(b"Received") {
+            return false;
+        }
+        let value = String::from_utf8_lossy(&line[colon + 1..]);
+        if name.eq_ignore_ascii_case(b"X-Spam-Flag") && value.trim().eq_ignore_ascii_case("YES") {
+            return true;
+        }
+    }
+    false
+}
+
 /// `message` without the `Authentication-Results` fields that claim to come
 /// from `authserv_id`: a sender could forge them, and readers trust that
 /// name (RFC 8601 §5). Other fields and the body are untouched.
@@ -392,6 +426,23 @@ mod tests {
         r.add("_dmarc.sender.test", "v=DMARC1; p=reject").unwrap();
         r.add_missing("_dmarc.test");
         c
+    }
+
+    #[test]
+    fn issue_5_only_a_junk_flag_above_the_first_received_field_counts() {
+        let ours = format!(
+            "Authentication-Results: mx.example.test;\r\n\tdmarc=fail\r\n{JUNK_FIELD}Received: from a\r\n\tby b; now\r\n{MESSAGE}"
+        );
+        assert!(marked_junk(ours.as_bytes()));
+        assert!(marked_junk(
+            b"x-spam-flag:  yes \r\nReceived: x\r\n\r\nbody\r\n"
+        ));
+        let senders = format!("Received: from a\r\n\tby b; now\r\n{JUNK_FIELD}{MESSAGE}");
+        assert!(!marked_junk(senders.as_bytes()));
+        assert!(!marked_junk(MESSAGE.as_bytes()));
+        assert!(!marked_junk(b"X-Spam-Flag: NO\r\n\r\n"));
+        // In the body, past the header's end.
+        assert!(!marked_junk(b"Subject: x\r\n\r\nX-Spam-Flag: YES\r\n"));
     }
 
     #[test]

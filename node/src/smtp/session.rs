@@ -25,7 +25,9 @@
 //!   `auth_check_loopback`) gets SPF/DKIM/DMARC checks (`crate::mailauth`):
 //!   forged `Authentication-Results` fields naming this host are removed and
 //!   ours is prepended (RFC 8601 §5); `auth_failure_policy` decides between
-//!   tagging, `X-Spam-Flag: YES`, and `550 5.7.1` for DMARC `p=reject`;
+//!   tagging, `X-Spam-Flag: YES` (which files the message into local
+//!   recipients' Junk, `crate::mailauth::marked_junk`), and `550 5.7.1` for
+//!   DMARC `p=reject`;
 //! - a node cut off from its cluster's majority answers MAIL (and DATA, if
 //!   the cut happens in between) with `451 4.3.0` at once: it cannot make
 //!   a message durable (`ClusterHandle::in_contact`);
@@ -474,7 +476,8 @@ impl SmtpSession {
                 ))
             }
             AuthFailurePolicy::Junk if verdict.failed => {
-                Ok((format!("{}X-Spam-Flag: YES\r\n", verdict.header), message))
+                let junk = crate::mailauth::JUNK_FIELD;
+                Ok((format!("{}{junk}", verdict.header), message))
             }
             _ => Ok((verdict.header, message)),
         }

@@ -72,8 +72,14 @@ const MESSAGE: &str = "From: Ann <ann@sender.test>\r\nTo: pat@example.test\r\nSu
 
 /// A node whose DNS is a test server publishing `sender.test`'s DKIM key
 /// (selector `sel`), an SPF policy that does not allow 127.0.0.1, and
-/// `p=reject`; returns it with the message signed by that key, then tampered.
+/// `p=reject` (and for `good.test`, an SPF policy that allows 127.0.0.1 and
+/// `p=reject`); returns it with the message signed by that key, then tampered.
 fn node_and_forgery(policy: &'static str) -> (TestNode, String) {
+    node_and_forgery_speaking(policy, None)
+}
+
+/// [`node_and_forgery`] with the node speaking cluster protocol `protocol`.
+fn node_and_forgery_speaking(policy: &'static str, protocol: Option<u32>) -> (TestNode, String) {
     let (pem, record) = node::mailauth::generate_key().unwrap();
     let records = BTreeMap::from([
         ("sel._domainkey.sender.test".to_string(), record),
@@ -86,13 +92,23 @@ fn node_and_forgery(policy: &'static str) -> (TestNode, String) {
             "_dmarc.sender.test".to_string(),
             "v=DMARC1; p=reject".to_string(),
         ),
+        (
+            "good.test".to_string(),
+            "v=spf1 ip4:127.0.0.1 -all".to_string(),
+        ),
+        (
+            "_dmarc.good.test".to_string(),
+            "v=DMARC1; p=reject".to_string(),
+        ),
     ]);
     let dns = dns_server(records);
     let node = TestNode::start_with(move |c| {
         c.relay.nameservers = vec![dns];
         c.smtp.auth_check_loopback = true;
+        c.cluster_protocol = protocol;
         c.smtp.auth_failure_policy = match policy {
             "reject" => node::config::AuthFailurePolicy::Reject,
+            "junk" => node::config::AuthFailurePolicy::Junk,
             _ => node::config::AuthFailurePolicy::Tag,
         };
     });
@@ -107,13 +123,13 @@ fn node_and_forgery(policy: &'static str) -> (TestNode, String) {
     (node, forged)
 }
 
-/// Sends `message` over SMTP from `ann@sender.test` to pat; returns the reply to the dot.
-fn send(node: &TestNode, message: &str) -> String {
+/// Sends `message` over SMTP from `from` to pat; returns the reply to the dot.
+fn send(node: &TestNode, from: &str, message: &str) -> String {
     let mut c = LineClient::connect(node.addr("smtp"));
     c.expect("220 ");
     c.send("EHLO client.test");
     c.expect_reply("250");
-    c.send("MAIL FROM:<ann@sender.test>");
+    c.send(&format!("MAIL FROM:<{from}>"));
     c.expect("250 ");
     c.send("RCPT TO:<pat@example.test>");
     c.expect("250 ");
@@ -129,7 +145,7 @@ fn send(node: &TestNode, message: &str) -> String {
 #[test]
 fn issue_5_bad_dkim_signature_is_tagged_dkim_fail() {
     let (node, forged) = node_and_forgery("tag");
-    let reply = send(&node, &forged);
+    let reply = send(&node, "ann@sender.test", &forged);
     assert!(reply.starts_with("250 "), "{reply}");
     let path = node.base().join("Accounts/pat.macnt/INBOX.mbox");
     let stored = wait_for(Duration::from_secs(20), || {
@@ -152,6 +168,63 @@ fn issue_5_bad_dkim_signature_is_tagged_dkim_fail() {
 #[test]
 fn issue_5_reject_policy_refuses_dmarc_failures_with_550_5_7_1() {
     let (node, forged) = node_and_forgery("reject");
-    let reply = send(&node, &forged);
+    let reply = send(&node, "ann@sender.test", &forged);
     assert!(reply.starts_with("550 5.7.1 "), "{reply}");
+}
+
+/// The junk policy (issue 5): a message failing DMARC is filed into the
+/// recipient's Junk mailbox (made by the delivery: pat has never logged
+/// in), one passing SPF and DMARC into INBOX; seen over IMAP.
+#[test]
+fn issue_5_junk_policy_files_dmarc_failures_into_junk() {
+    let (node, forged) = node_and_forgery("junk");
+    let mut cli = super::cli::login(&node);
+    super::cli::run(&mut cli, "SetAccountPassword pat PASSWORD \"pw\"", "200 ");
+    let reply = send(&node, "ann@sender.test", &forged);
+    assert!(reply.starts_with("250 "), "{reply}");
+    let honest = MESSAGE
+        .replace("ann@sender.test", "bob@good.test")
+        .replace("invoice", "lunch");
+    let reply = send(&node, "bob@good.test", &honest);
+    assert!(reply.starts_with("250 "), "{reply}");
+
+    let mut imap = super::imap::imap_login(&node, "pat", "pw");
+    let filed = wait_for(Duration::from_secs(20), || {
+        let junk = super::imap::cmd(&mut imap, "s1", "STATUS Junk (MESSAGES)", "");
+        let inbox = super::imap::cmd(&mut imap, "s2", "STATUS INBOX (MESSAGES)", "OK");
+        (junk[0].contains("(MESSAGES 1)") && inbox[0].contains("(MESSAGES 1)")).then_some(())
+    });
+    assert!(filed.is_some(), "one message each in Junk and INBOX");
+    let subject = |imap: &mut tests::LineClient, mailbox: &str| {
+        super::imap::cmd(imap, "e", &format!("EXAMINE {mailbox}"), "OK");
+        super::imap::cmd(imap, "f", "FETCH 1 (BODY.PEEK[HEADER])", "OK").join("\n")
+    };
+    let junk = subject(&mut imap, "Junk");
+    assert!(junk.contains("Subject: new bank account"), "{junk}");
+    assert!(junk.contains("dmarc=fail"), "{junk}");
+    assert!(junk.contains("X-Spam-Flag: YES"), "{junk}");
+    let inbox = subject(&mut imap, "INBOX");
+    assert!(inbox.contains("Subject: lunch"), "{inbox}");
+    assert!(inbox.contains("dmarc=pass"), "{inbox}");
+    assert!(!inbox.contains("X-Spam-Flag"), "{inbox}");
+    super::imap::cmd(&mut imap, "o", "LOGOUT", "OK");
+}
+
+/// In a cluster with a member older than
+/// [`cluster::rpc::MAILBOX_DELIVERY_VERSION`], junk stays in INBOX (marked),
+/// as that member would file it.
+#[test]
+fn issue_5_junk_stays_in_the_inbox_until_every_member_files_junk() {
+    let older = Some(cluster::rpc::MAILBOX_DELIVERY_VERSION - 1);
+    let (node, forged) = node_and_forgery_speaking("junk", older);
+    let reply = send(&node, "ann@sender.test", &forged);
+    assert!(reply.starts_with("250 "), "{reply}");
+    let path = node.base().join("Accounts/pat.macnt/INBOX.mbox");
+    let stored = wait_for(Duration::from_secs(20), || {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        text.contains("new bank account").then_some(text)
+    })
+    .expect("the message reaches pat's INBOX");
+    assert!(stored.contains("X-Spam-Flag: YES"), "{stored}");
+    assert!(!node.base().join("Accounts/pat.macnt/Junk.mbox").exists());
 }
