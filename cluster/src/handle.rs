@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
-use openraft::{BasicNode, Config, SnapshotPolicy};
+use openraft::{BasicNode, Config, RaftMetrics, SnapshotPolicy};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -54,6 +54,15 @@ const PEER_ASK_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a starting member waits for a leader and to catch up with it
 /// (after a full-cluster outage, members come back one by one).
 const START_WAIT: Duration = Duration::from_secs(120);
+
+/// How far a member's Raft log is compacted (last log indexes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogState {
+    /// The last entry the member's snapshot covers.
+    pub snapshot: Option<u64>,
+    /// The last entry dropped from its log.
+    pub purged: Option<u64>,
+}
 
 /// A cheap, cloneable handle on the local Raft member.
 #[derive(Clone)]
@@ -372,6 +381,48 @@ impl ClusterHandle {
     /// A receiver that changes whenever entries are applied.
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.inner.changes.clone()
+    }
+
+    /// How far this member's Raft log is compacted.
+    pub fn log_state(&self) -> LogState {
+        let metrics = self.inner.raft.metrics();
+        let m = metrics.borrow();
+        LogState {
+            snapshot: m.snapshot.map(|l| l.index),
+            purged: m.purged.map(|l| l.index),
+        }
+    }
+
+    /// Snapshots the state as applied now and drops the log the snapshot
+    /// covers (normally both happen every 50,000 entries). A member that
+    /// is behind the dropped log then catches up by the snapshot.
+    ///
+    /// # Errors
+    /// [`Error::Commit`] if the snapshot or the purge does not happen within
+    /// `limit` (a leader purges only once no replication still reads the
+    /// log), [`Error::Shutdown`].
+    pub async fn compact(&self, limit: Duration) -> Result<LogState> {
+        let raft = &self.inner.raft;
+        let Some(applied) = raft.metrics().borrow().last_applied.map(|l| l.index) else {
+            return Ok(self.log_state());
+        };
+        raft.trigger()
+            .snapshot()
+            .await
+            .map_err(|_| Error::Shutdown)?;
+        let reached = async |what: &str, index: fn(&RaftMetrics<u64, BasicNode>) -> Option<u64>| {
+            raft.wait(Some(limit))
+                .metrics(|m| index(m) >= Some(applied), what)
+                .await
+                .map_err(|e| Error::Commit(e.to_string()))
+        };
+        reached("snapshot", |m| m.snapshot.map(|l| l.index)).await?;
+        raft.trigger()
+            .purge_log(applied)
+            .await
+            .map_err(|_| Error::Shutdown)?;
+        reached("log purged", |m| m.purged.map(|l| l.index)).await?;
+        Ok(self.log_state())
     }
 
     /// Stops Raft; later proposals fail with [`Error::Shutdown`].

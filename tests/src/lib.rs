@@ -78,6 +78,11 @@ impl TestNode {
             .unwrap_or_else(|| panic!("service {key} is not listening"))
     }
 
+    /// The node's cluster member.
+    pub fn cluster(&self) -> &cluster::ClusterHandle {
+        self.node.as_ref().expect("the node is running").cluster()
+    }
+
     /// The shared base directory.
     pub fn base(&self) -> PathBuf {
         self.config.base_dir.clone()

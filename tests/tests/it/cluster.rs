@@ -325,6 +325,52 @@ fn issue_6_a_member_of_the_previous_version_works_and_then_upgrades() {
     cmd(&mut upgraded, "b2", "LOGOUT", "OK");
 }
 
+/// Catching up by snapshot (issue 6): a member that was down while the
+/// others dropped the log it missed gets the state as a snapshot, and then
+/// serves the accounts created meanwhile.
+#[test]
+fn issue_6_a_member_behind_the_compacted_log_catches_up_by_snapshot() {
+    let mut cluster = TestCluster::start(3);
+    let mut n3 = cluster.nodes.pop().expect("node 3");
+    let [n1, n2] = &cluster.nodes[..] else {
+        panic!("three nodes");
+    };
+    n3.stop();
+    let mut admin = cli(n1, "postmaster", POSTMASTER_PASSWORD);
+    for i in 1..=5 {
+        admin.send(&format!("CreateAccount late{i} {{Password=\"pw{i}\";}}"));
+        admin.expect("200 OK");
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut purged = None;
+    for n in [n1, n2] {
+        let compacted = runtime.block_on(n.cluster().compact(Duration::from_secs(30)));
+        let state = compacted.expect("log compacted");
+        assert!(
+            state.purged.is_some() && state.snapshot >= state.purged,
+            "{state:?}"
+        );
+        purged = purged.max(state.purged);
+    }
+
+    let n3 = n3.restart();
+    let installed = wait_for(Duration::from_secs(30), || {
+        (n3.cluster().log_state().snapshot >= purged).then_some(())
+    });
+    let state = n3.cluster().log_state();
+    assert!(
+        installed.is_some(),
+        "no snapshot up to {purged:?} on node 3: {state:?}"
+    );
+    for i in 1..=5 {
+        let maildrop = pop3_subjects(&n3, &format!("late{i}"), &format!("pw{i}"));
+        assert_eq!(maildrop, Some(Vec::new()), "late{i} on node 3");
+    }
+}
+
 /// Draining a node (issue 6): sessions waiting for a command are closed
 /// with their protocol's goodbye, not cut.
 #[test]
