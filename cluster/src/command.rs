@@ -129,6 +129,22 @@ pub enum Command {
         /// The claims: (entry, token).
         claims: Vec<(QueueId, u64)>,
     },
+    /// A [`Command::Report`] that also records the legs delivered for
+    /// recipients that stay deferred, so that a retry does not send them
+    /// again (protocol [`crate::rpc::LEG_REPORT_VERSION`]).
+    ReportLegs {
+        /// The entry.
+        id: QueueId,
+        /// The claim's fencing token.
+        token: u64,
+        /// Recipient index -> new state.
+        results: Vec<(u32, RcptState)>,
+        /// When non-final recipients are due again.
+        retry_at_ms: u64,
+        /// (recipient index, leg address) delivered in this attempt
+        /// ([`crate::queue::Recipient::delivered_legs`]).
+        delivered_legs: Vec<(u32, String)>,
+    },
 }
 
 /// The result of applying one [`Command`].

@@ -104,6 +104,44 @@ pub struct Recipient {
     pub state: RcptState,
     /// Its DSN parameters (RFC 3461).
     pub dsn: RcptDsn,
+    /// Legs of this recipient (the members of a group, a forwarder's
+    /// target) delivered in an attempt that deferred others: a retry does
+    /// not send them again, since a remote host that answered `250` has no
+    /// key to recognise a second copy by. Lowercase addresses; recorded
+    /// since protocol [`crate::rpc::LEG_REPORT_VERSION`]
+    /// ([`crate::Command::ReportLegs`]). Only in self-describing
+    /// encodings, see [`self_describing_only`].
+    #[serde(default, with = "self_describing_only")]
+    pub delivered_legs: Vec<String>,
+}
+
+/// Serde for a state field added after protocol 4: present in
+/// self-describing (human-readable) encodings, absent from compact ones.
+/// Protocol 4 and earlier wrote compact (bincode) snapshots, which have no
+/// field names: a field there would make this version misread them. Later
+/// snapshots are self-describing (`crate::raft::state_machine`), and queue
+/// entries travel in nothing else, so nothing is lost.
+mod self_describing_only {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, T: Serialize>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            value.serialize(s)
+        } else {
+            // Writes no bytes in bincode: the compact layout stays as it was.
+            s.serialize_unit()
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
+        d: D,
+    ) -> Result<T, D::Error> {
+        if d.is_human_readable() {
+            T::deserialize(d)
+        } else {
+            Ok(T::default())
+        }
+    }
 }
 
 /// A node's lease on an entry while it delivers it.
@@ -267,6 +305,7 @@ impl Queue {
                 address,
                 state: RcptState::Pending,
                 dsn: dsn.next().unwrap_or_default(),
+                delivered_legs: Vec::new(),
             })
             .collect();
         self.due.insert((e.received_ms, e.id));
@@ -395,10 +434,7 @@ impl Queue {
         results: Vec<(u32, RcptState)>,
         retry_at_ms: u64,
     ) -> Result<ReportOutcome, Rejection> {
-        let entry = self.entries.get(&id).ok_or(Rejection::NotInQueue)?;
-        if entry.claim.as_ref().map(|c| c.token) != Some(token) {
-            return Err(Rejection::StaleClaim);
-        }
+        self.check_claim(id, token)?;
         let done = self.update(id, |entry| {
             for (index, state) in results {
                 if let Some(r) = entry.recipients.get_mut(index as usize) {
@@ -427,6 +463,52 @@ impl Queue {
             return Ok(ReportOutcome::Dequeued);
         }
         Ok(ReportOutcome::Deferred)
+    }
+
+    /// [`Queue::report`], also adding `delivered_legs` (recipient index,
+    /// leg address) to the [`Recipient::delivered_legs`] of recipients that
+    /// stay deferred (a final one is never tried again).
+    ///
+    /// # Errors
+    /// As [`Queue::report`]; nothing is recorded then.
+    pub fn report_legs(
+        &mut self,
+        id: QueueId,
+        token: u64,
+        results: Vec<(u32, RcptState)>,
+        retry_at_ms: u64,
+        delivered_legs: Vec<(u32, String)>,
+    ) -> Result<ReportOutcome, Rejection> {
+        self.check_claim(id, token)?;
+        let becomes_final = |index: u32| {
+            results
+                .iter()
+                .any(|(i, state)| *i == index && state.is_final())
+        };
+        self.update(id, |entry| {
+            for (index, leg) in delivered_legs {
+                let leg = leg.to_lowercase();
+                if let Some(r) = entry.recipients.get_mut(index as usize)
+                    && !r.state.is_final()
+                    && !becomes_final(index)
+                    && !r.delivered_legs.contains(&leg)
+                {
+                    r.delivered_legs.push(leg);
+                }
+            }
+        });
+        self.report(id, token, results, retry_at_ms)
+    }
+
+    /// `Ok` while `token` is the claim on entry `id`: a report under a
+    /// claim that lapsed and was taken over must not overwrite newer
+    /// results.
+    fn check_claim(&self, id: QueueId, token: u64) -> Result<(), Rejection> {
+        let entry = self.entries.get(&id).ok_or(Rejection::NotInQueue)?;
+        if entry.claim.as_ref().map(|c| c.token) != Some(token) {
+            return Err(Rejection::StaleClaim);
+        }
+        Ok(())
     }
 
     /// Records that the delay notification of `id` is sent (or being
@@ -621,6 +703,74 @@ mod tests {
         )
         .unwrap();
         assert!(q.entries.is_empty());
+    }
+
+    #[test]
+    fn issue_5_delivered_legs_are_kept_until_the_recipient_is_final() {
+        let mut q = Queue::default();
+        q.enqueue(entry(3, &["team@l", "x@r"])).unwrap();
+        let c = q.claim(1, 1000, 500, 10);
+        let deferred = || RcptState::Deferred("451".into());
+        let legs = vec![(0, "A@One.test".to_string()), (1, "x@r".to_string())];
+        let results = vec![(0, deferred()), (1, RcptState::Delivered)];
+        // Fenced off like a report: a stale claim records nothing.
+        assert_eq!(
+            q.report_legs(QueueId(3), c[0].1 + 1, results.clone(), 0, legs.clone()),
+            Err(Rejection::StaleClaim)
+        );
+        assert!(
+            q.entries[&QueueId(3)].recipients[0]
+                .delivered_legs
+                .is_empty()
+        );
+        let out = q.report_legs(QueueId(3), c[0].1, results, 2000, legs.clone());
+        assert_eq!(out, Ok(ReportOutcome::Deferred));
+        let rcpts = &q.entries[&QueueId(3)].recipients;
+        assert_eq!(rcpts[0].delivered_legs, ["a@one.test"]);
+        // Recipient 1 became final: it is not tried again.
+        assert!(rcpts[1].delivered_legs.is_empty());
+        // Recorded again on the next attempt: kept once.
+        let c = q.claim(1, 2000, 500, 10);
+        let out = q.report_legs(QueueId(3), c[0].1, vec![(0, deferred())], 3000, legs);
+        assert_eq!(out, Ok(ReportOutcome::Deferred));
+        assert_eq!(
+            q.entries[&QueueId(3)].recipients[0].delivered_legs,
+            ["a@one.test"]
+        );
+    }
+
+    #[test]
+    fn issue_5_delivered_legs_leave_the_compact_layout_as_protocol_4_wrote_it() {
+        let mut q = Queue::default();
+        q.enqueue(entry(3, &["team@l"])).unwrap();
+        let c = q.claim(1, 1000, 500, 10);
+        let legs = vec![(0, "a@one.test".to_string())];
+        let deferred = vec![(0, RcptState::Deferred("451".into()))];
+        q.report_legs(QueueId(3), c[0].1, deferred, 2000, legs)
+            .unwrap();
+        let rcpt = &q.entries[&QueueId(3)].recipients[0];
+        // Protocol 4's recipient: the same fields without the legs.
+        #[derive(Serialize)]
+        struct Before<'a> {
+            address: &'a str,
+            state: &'a RcptState,
+            dsn: &'a RcptDsn,
+        }
+        let before = Before {
+            address: &rcpt.address,
+            state: &rcpt.state,
+            dsn: &rcpt.dsn,
+        };
+        let compact = crate::raft::encode(rcpt).unwrap();
+        assert_eq!(compact, crate::raft::encode(&before).unwrap());
+        let read: Recipient = crate::raft::decode(&compact).unwrap();
+        assert!(read.delivered_legs.is_empty());
+        let json = serde_json::to_string(rcpt).unwrap();
+        let read: Recipient = serde_json::from_str(&json).unwrap();
+        assert_eq!(read.delivered_legs, ["a@one.test"]);
+        let old_json = serde_json::to_string(&before).unwrap();
+        let read: Recipient = serde_json::from_str(&old_json).unwrap();
+        assert!(read.delivered_legs.is_empty());
     }
 
     #[test]

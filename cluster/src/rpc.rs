@@ -40,7 +40,8 @@ use crate::raft::{Request, Response, TypeConfig, decode, encode};
 ///   members' activity and session kills ([`RpcRequest::Activity`],
 ///   [`RpcRequest::KillSessions`]).
 /// - 5: deliveries into a mailbox other than INBOX, such as Junk
-///   ([`RpcRequest::DeliverInto`]).
+///   ([`RpcRequest::DeliverInto`]); delivered legs of group and forwarder
+///   recipients recorded ([`crate::Command::ReportLegs`]).
 pub const PROTOCOL_VERSION: u32 = 5;
 /// The first version with [`RpcRequest::OpenSession`].
 pub const SESSION_HANDOFF_VERSION: u32 = 2;
@@ -52,6 +53,9 @@ pub const NODE_ACTIVITY_VERSION: u32 = 4;
 /// The first version with [`RpcRequest::DeliverInto`]: before it, every
 /// delivery goes to INBOX.
 pub const MAILBOX_DELIVERY_VERSION: u32 = 5;
+/// The first version with [`crate::Command::ReportLegs`] (and the
+/// recipient field it fills): before it, a retry sends every leg again.
+pub const LEG_REPORT_VERSION: u32 = 5;
 /// The oldest version this build still speaks; older peers are refused.
 pub const MIN_PROTOCOL_VERSION: u32 = 1;
 

@@ -71,6 +71,16 @@ impl State {
                 .queue
                 .report(id, token, results, retry_at_ms)
                 .map_or_else(rejected, CommandResult::Reported),
+            Command::ReportLegs {
+                id,
+                token,
+                results,
+                retry_at_ms,
+                delivered_legs,
+            } => self
+                .queue
+                .report_legs(id, token, results, retry_at_ms, delivered_legs)
+                .map_or_else(rejected, CommandResult::Reported),
             Command::AllocateNodeId => {
                 let id = self.next_node_id.max(2);
                 self.next_node_id = id + 1;

@@ -45,9 +45,13 @@
 //! with several legs is final when all legs are: deferred while any leg is,
 //! delivered once any leg delivered and the rest failed (the failures are
 //! logged; RFC 5321 §3.9.2 keeps list members' errors from the sender), and
-//! failed when every leg failed. A retry repeats every leg: local ones are
-//! deduplicated by their append key (`QUEUEID/member`), remote ones that had
-//! already answered `250` receive the message again (at least once).
+//! failed when every leg failed. The legs delivered in an attempt that
+//! defers others are recorded with its report (`Command::ReportLegs`) and
+//! skipped by the retry, so a remote member that answered `250` gets one
+//! copy. Until every member speaks `cluster::rpc::LEG_REPORT_VERSION` a
+//! retry repeats every leg: local ones are deduplicated by their append key
+//! (`QUEUEID/member`), remote ones that had already answered `250` receive
+//! the message again (at least once).
 //!
 //! An entry rejected by the administrator (`RejectQueued`) is not delivered: its
 //! pending recipients fail with the given text at the next (immediate) attempt and
@@ -276,6 +280,52 @@ enum Leg {
     Remote { address: String },
     /// Cannot be delivered: `reason` starts with an enhanced status code.
     Failed { address: String, reason: String },
+}
+
+impl Leg {
+    /// The address this leg delivers to.
+    fn address(&self) -> &str {
+        match self {
+            Leg::Local { address, .. } | Leg::Remote { address } | Leg::Failed { address, .. } => {
+                address
+            }
+        }
+    }
+}
+
+/// The command recording an attempt's `results`. Legs delivered for a
+/// recipient that stays deferred are recorded (so the retry skips them)
+/// when every member can apply [`Command::ReportLegs`] (`effective`
+/// protocol, `None`: unknown); otherwise the retry sends them again, as
+/// before that protocol.
+fn report_command(
+    id: QueueId,
+    token: u64,
+    results: Vec<(u32, RcptState)>,
+    retry_at_ms: u64,
+    mut delivered_legs: Vec<(u32, String)>,
+    effective: Option<u32>,
+) -> Command {
+    delivered_legs.retain(|(index, _)| {
+        results
+            .iter()
+            .any(|(i, state)| i == index && !state.is_final())
+    });
+    if delivered_legs.is_empty() || effective.is_none_or(|v| v < cluster::rpc::LEG_REPORT_VERSION) {
+        return Command::Report {
+            id,
+            token,
+            results,
+            retry_at_ms,
+        };
+    }
+    Command::ReportLegs {
+        id,
+        token,
+        results,
+        retry_at_ms,
+        delivered_legs,
+    }
 }
 
 /// The legs of `address` under `dir` (see the module docs).
@@ -536,6 +586,8 @@ impl Shared {
         let mut remote_mta: BTreeMap<u32, Option<String>> = BTreeMap::new();
         // Remote recipients whose next hop took over DSN duties.
         let mut passed_on: BTreeSet<u32> = BTreeSet::new();
+        // (recipient index, leg address) delivered in this attempt.
+        let mut delivered_legs: Vec<(u32, String)> = Vec::new();
         for (index, rcpt) in entry.recipients.iter().enumerate() {
             if rcpt.state.is_final() {
                 continue;
@@ -554,6 +606,12 @@ impl Shared {
             let legs = self.cluster.read(|s| expand(&s.directory, &rcpt.address));
             let states = leg_states.entry(index).or_default();
             for leg in legs {
+                if rcpt.delivered_legs.contains(&leg.address().to_lowercase()) {
+                    // Delivered by an earlier attempt (recorded since
+                    // protocol LEG_REPORT_VERSION): not sent again.
+                    states.push(RcptState::Delivered);
+                    continue;
+                }
                 match leg {
                     Leg::Local {
                         address,
@@ -570,6 +628,9 @@ impl Shared {
                         let state = self
                             .deliver_local(target, &entry.return_path, &stored)
                             .await;
+                        if state == RcptState::Delivered {
+                            delivered_legs.push((index, address.clone()));
+                        }
                         states.push(state);
                     }
                     Leg::Failed { address, reason } => {
@@ -606,10 +667,13 @@ impl Shared {
         )
         .await;
         for (rcpts, (host, states, dsn)) in remote.values().zip(relayed) {
-            for ((index, _), state) in rcpts.iter().zip(states) {
+            for ((index, address), state) in rcpts.iter().zip(states) {
                 remote_mta.insert(*index, host.clone());
                 if dsn {
                     passed_on.insert(*index);
+                }
+                if state == RcptState::Delivered {
+                    delivered_legs.push((*index, address.clone()));
                 }
                 leg_states.entry(*index).or_default().push(state);
             }
@@ -621,12 +685,15 @@ impl Shared {
         );
         let now = now_ms();
         self.give_up_expired(&entry, &mut results, now);
-        let report = Command::Report {
+        let retry_at_ms = now + self.retry_delay_ms(&entry, &results, &remote_mta);
+        let report = report_command(
             id,
             token,
-            results: results.clone(),
-            retry_at_ms: now + self.retry_delay_ms(&entry, &results, &remote_mta),
-        };
+            results.clone(),
+            retry_at_ms,
+            delivered_legs,
+            self.cluster.status().effective_protocol(),
+        );
         let outcome = self.cluster.propose(report).await;
         if matches!(outcome, Ok(CommandResult::Reported(_))) {
             if let Some(metrics) = self.metrics.get() {
@@ -1190,6 +1257,37 @@ mod tests {
             combine(vec![failed(), failed()]),
             RcptState::Failed("5.1.1 x; 5.1.1 x".into())
         );
+    }
+
+    #[test]
+    fn issue_5_legs_of_deferred_recipients_are_recorded_once_every_member_can() {
+        let deferred = RcptState::Deferred("451 4.3.0 later".into());
+        let results = vec![(0, deferred.clone()), (1, RcptState::Delivered)];
+        let legs = vec![(0, "a@one.test".to_string()), (1, "b@two.test".to_string())];
+        let command =
+            |effective| report_command(QueueId(9), 4, results.clone(), 77, legs.clone(), effective);
+        let legs_version = cluster::rpc::LEG_REPORT_VERSION;
+        match command(Some(legs_version)) {
+            Command::ReportLegs {
+                delivered_legs,
+                results: recorded,
+                retry_at_ms: 77,
+                ..
+            } => {
+                // Recipient 1 is final: its leg needs no record.
+                assert_eq!(delivered_legs, [(0, "a@one.test".to_string())]);
+                assert_eq!(recorded, results);
+            }
+            other => panic!("{other:?}"),
+        }
+        for older in [None, Some(legs_version - 1)] {
+            assert!(
+                matches!(command(older), Command::Report { .. }),
+                "{older:?}"
+            );
+        }
+        let none = report_command(QueueId(9), 4, results.clone(), 77, Vec::new(), Some(9));
+        assert!(matches!(none, Command::Report { .. }));
     }
 
     #[test]

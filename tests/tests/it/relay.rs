@@ -965,6 +965,66 @@ fn issue_5_forwarders_and_groups_are_routed_by_the_directory() {
     run(&mut cli, "Route nobody@example.test", "5");
 }
 
+/// Per-leg state (issue 5): a group with remote members at two hosts, one
+/// answering `250` and the other `451` then `250`. The retry goes to the
+/// second host only, so the first gets the message exactly once.
+#[test]
+fn issue_5_a_group_retry_does_not_resend_legs_that_answered_250() {
+    assert_eq!(group_retry_copies(None), 1);
+}
+
+/// Until every member speaks [`cluster::rpc::LEG_REPORT_VERSION`] the legs
+/// are not recorded and the retry sends every leg again (at least once).
+#[test]
+fn issue_5_a_group_retry_resends_every_leg_before_protocol_5() {
+    let older = cluster::rpc::LEG_REPORT_VERSION - 1;
+    assert_eq!(group_retry_copies(Some(older)), 2);
+}
+
+/// Sends one message to a group of `a@one.test` (always `250`) and
+/// `b@two.test` (`451`, then `250`) on a node speaking `protocol`; returns
+/// how many copies `a@one.test` got once the message left the queue.
+fn group_retry_copies(protocol: Option<u32>) -> usize {
+    let steady = Sink::start(|_, _| "250 2.1.5 ok\r\n");
+    let flaky = Sink::start(|_, nth| {
+        if nth == 1 {
+            "451 4.3.0 try again later\r\n"
+        } else {
+            "250 2.1.5 ok\r\n"
+        }
+    });
+    let (one, two) = (steady.route(), flaky.route());
+    let node = TestNode::start_with(move |c| {
+        c.relay.routes.insert("one.test".into(), one);
+        c.relay.routes.insert("two.test".into(), two);
+        c.relay.retry_first_secs = 1;
+        c.cluster_protocol = protocol;
+    });
+    run(
+        &mut login(&node),
+        "CreateGroup team {Members=(\"a@one.test\", \"b@two.test\");}",
+        "200 ",
+    );
+    submit(
+        &node,
+        "legs",
+        "From: postmaster@example.test\nTo: team@example.test\nSubject: legs\n\nbody\n",
+    );
+    assert_eq!(flaky.wait_txns(1)[0].rcpts, ["b@two.test"]);
+    let log = wait_log(
+        &node,
+        &[
+            "deferred: 451 4.3.0 try again later <b@two.test>",
+            ") deleted",
+        ],
+    );
+    assert_eq!(flaky.txns().len(), 1, "{log}");
+    assert!(!log.contains("bounced"), "{log}");
+    let txns = steady.txns();
+    assert!(txns.iter().all(|t| t.rcpts == ["a@one.test"]), "{txns:?}");
+    txns.len()
+}
+
 #[test]
 fn issue_5_cli_message_queue_info_per_domain() {
     let port = closed_port();
