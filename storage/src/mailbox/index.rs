@@ -41,7 +41,7 @@
 //! a cache (DESIGN.md §7): whatever happens to it, the mailbox can be rebuilt
 //! from the mailbox file or folder, except for the delivery keys.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
 use super::{MailboxFormat, MessageInfo, Uid};
@@ -127,6 +127,9 @@ pub(crate) struct Salvage {
     pub uid_next: u32,
     pub keys: HashMap<u32, String>,
     pub highest_modseq: u64,
+    /// UIDs the index records as expunged (`X`): a rebuild must not bring
+    /// them back from a mailbox whose expunge was not carried out yet.
+    pub expunged: HashSet<u32>,
 }
 
 /// Why a journal could not be replayed.
@@ -476,6 +479,11 @@ pub(crate) fn salvage(text: &str, format: MailboxFormat) -> Salvage {
         };
         if let Some(n) = modseq.and_then(|m| m.parse::<u64>().ok()) {
             s.highest_modseq = s.highest_modseq.max(n);
+        }
+        if let ["X", uid, ..] = fields.as_slice()
+            && let Ok(uid) = uid.parse::<u32>()
+        {
+            s.expunged.insert(uid);
         }
         if let Some((&"A", rest)) = fields.split_first()
             && let Ok(e) = parse_append(rest, format)

@@ -12,12 +12,27 @@
 //! that size. After an index rebuild such a message reads back with a final
 //! CRLF (the original size is not recoverable).
 //!
-//! Invariant: the file is exactly the concatenation of the committed entries
-//! up to END (index header); anything after END is an uncommitted tail and is
-//! truncated on open. An expunge rewrites the file and the index under new
-//! names and renames both; the index records the inode of the mbox it
-//! describes, so a crash between the two renames is noticed (and the index
-//! rebuilt) rather than misread.
+//! Expunge is lazy: the entries of expunged messages stay in the file, each
+//! marked dead in place by one byte (the `-` of its comment becomes `~`:
+//! `(ST~12)`), until a compaction rewrites the file without them, once
+//! they take half of it. The mark is written before the index records the
+//! expunge (its `X` records, the commit point), so a rebuild from the file
+//! never brings back a message whose expunge was committed; a crash between
+//! the two leaves a message the index still lists with a dead `From ` line,
+//! which reads as before, and which a rebuild or compaction drops (its
+//! expunge had been asked for). A rebuild takes UIDNEXT above the UIDs of
+//! dead entries too, so fewer UIDs are reused after losing the index.
+//!
+//! Invariant: the file is exactly the concatenation of the entries, live or
+//! dead, appended up to END (index header); anything after END is an
+//! uncommitted tail and is truncated on open. A compaction rewrites the file
+//! and the index under new names and renames both; the index records the
+//! inode of the mbox it describes, so a crash between the two renames is
+//! noticed (and the index rebuilt) rather than misread.
+//!
+//! An older reader (index format 1 too) reads such a file through its index
+//! correctly; only its rebuild, which does not know the mark, would bring
+//! back dead entries under new UIDs.
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -39,6 +54,11 @@ const ASCTIME: &str = "%a %b %e %H:%M:%S %Y";
 /// How much of an entry to read to check its `From ` line.
 const FROM_LINE_MAX: u64 = 4096;
 
+/// The separator of flags and UID in the `From ` line comment of a live
+/// entry, and the byte that replaces it in a dead (expunged) one.
+const LIVE: u8 = b'-';
+const DEAD: u8 = b'~';
+
 /// A parsed `From ` line.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct FromLine {
@@ -46,6 +66,8 @@ pub(super) struct FromLine {
     pub uid: Option<u32>,
     pub flags: Flags,
     pub date: Option<i64>,
+    /// The entry is marked expunged.
+    pub dead: bool,
 }
 
 /// Renders a `From ` line, with its LF.
@@ -88,15 +110,19 @@ pub(super) fn parse_from_line(line: &[u8]) -> Option<FromLine> {
         .unwrap_or(rest.len());
     let return_path = rest[..rp_end].to_string();
     let after = rest[rp_end..].trim_start();
-    let (mut uid, mut flags, mut date_text) = (None, Flags::EMPTY, after);
+    let (mut uid, mut flags, mut date_text, mut dead) = (None, Flags::EMPTY, after, false);
     if let Some((comment, date)) = after.strip_prefix('(').and_then(|c| c.split_once(')')) {
         date_text = date;
-        if let Some((fl, u)) = comment.rsplit_once('-')
+        let split = |sep: u8| comment.rsplit_once(char::from(sep));
+        if let Some(((fl, u), d)) = split(LIVE)
+            .map(|s| (s, false))
+            .or_else(|| split(DEAD).map(|s| (s, true)))
             && let (Ok(f), Ok(u)) = (Flags::from_letters(fl), u.parse::<u32>())
             && u > 0
         {
             uid = Some(u);
             flags = f;
+            dead = d;
         }
     }
     Some(FromLine {
@@ -104,7 +130,22 @@ pub(super) fn parse_from_line(line: &[u8]) -> Option<FromLine> {
         uid,
         flags,
         date: parse_time(date_text.trim(), ASCTIME),
+        dead,
     })
+}
+
+/// The position in a `From ` line (without its LF) of the byte that
+/// separates flags and UID in its comment, `None` if the line has no
+/// comment that [`parse_from_line`] reads a UID from. The return-path
+/// never holds `(` (see [`sanitize_return_path`]), so the first `(` opens
+/// the comment.
+fn separator_at(line: &[u8]) -> Option<usize> {
+    parse_from_line(line)?.uid?;
+    let open = line.iter().position(|&b| b == b'(')?;
+    let close = open + line[open..].iter().position(|&b| b == b')')?;
+    (open..close)
+        .rev()
+        .find(|&i| line[i] == LIVE || line[i] == DEAD)
 }
 
 /// Adds one `>` to lines matching `^>*From ` (mboxrd).
@@ -272,6 +313,9 @@ impl Mailbox {
         }
         let mut found = Vec::with_capacity(spans.len());
         let mut seen = HashSet::new();
+        // The highest UID of an expunged entry: UIDs are not handed out again.
+        let mut max_dead = 0;
+        let mut dead = false;
         for &(off, len) in &spans {
             let entry = &data[off..off + len];
             let nl = entry
@@ -279,6 +323,13 @@ impl Mailbox {
                 .position(|&b| b == b'\n')
                 .unwrap_or(entry.len());
             let from = parse_from_line(&entry[..nl]);
+            if let Some(u) = from.as_ref().and_then(|f| f.uid)
+                && (from.as_ref().is_some_and(|f| f.dead) || salvage.expunged.contains(&u))
+            {
+                max_dead = max_dead.max(u);
+                dead = true;
+                continue;
+            }
             let uid = from
                 .as_ref()
                 .and_then(|f| f.uid)
@@ -300,7 +351,7 @@ impl Mailbox {
             found.push((uid.is_some(), Entry { info, loc }));
         }
         let max = found.iter().map(|(_, e)| e.info.uid.0).max().unwrap_or(0);
-        let mut next = salvage.uid_next.max(max + 1).max(1);
+        let mut next = salvage.uid_next.max(max.max(max_dead) + 1).max(1);
         let mut assigned = false;
         for (has_uid, e) in &mut found {
             if !*has_uid {
@@ -328,9 +379,9 @@ impl Mailbox {
             header,
             found.into_iter().map(|(_, e)| e),
         );
-        if assigned {
+        if assigned || dead {
             // Write the assigned UIDs into the From lines, so that the next
-            // rebuild finds the same ones.
+            // rebuild finds the same ones, and leave the dead entries out.
             let keep = vec![true; mb.messages.len()];
             mb.mbox_rewrite(&keep)?;
         }
@@ -373,6 +424,65 @@ impl Mailbox {
         f.write_all(&buf).map_err(io_err(p))?;
         sync_file(&f, p)?;
         Ok(entries)
+    }
+
+    /// Expunges the messages whose `keep` flag is false: marks their
+    /// entries dead in the file, then commits `X` records (at `modseq`) in
+    /// the index; both are fsynced.
+    /// The file is compacted once dead entries take half of it. An entry
+    /// whose `From ` line cannot be marked (no comment with a UID) makes
+    /// this a compaction at once.
+    pub(super) fn mbox_expunge(&mut self, keep: &[bool], modseq: u64) -> Result<()> {
+        let p = self.path.clone();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&p)
+            .map_err(io_err(&p))?;
+        let mut lines = String::new();
+        for ((info, loc), _) in self
+            .messages
+            .iter()
+            .zip(&self.locs)
+            .zip(keep)
+            .filter(|(_, k)| !**k)
+        {
+            let Loc::Mbox { offset, len } = *loc else {
+                return Err(corrupt(&p, "mdir location in an mbox index"));
+            };
+            if !mark_dead(&file, &p, offset, len)? {
+                return self.mbox_rewrite(keep);
+            }
+            lines.push_str(&index::render_expunge(&index::Vanished {
+                uid: info.uid.0,
+                modseq,
+                key: info.key.clone(),
+            }));
+        }
+        super::crash_point()?;
+        sync_file(&file, &p)?;
+        drop(file);
+        super::crash_point()?;
+        self.journal(&lines)?;
+        self.retain(keep);
+        if self.mbox_dead_bytes() * 2 >= self.header.end {
+            let all = vec![true; self.messages.len()];
+            self.mbox_rewrite(&all)?;
+        }
+        Ok(())
+    }
+
+    /// Bytes of the file up to END taken by dead (expunged) entries.
+    pub(super) fn mbox_dead_bytes(&self) -> u64 {
+        let live: u64 = self
+            .locs
+            .iter()
+            .map(|l| match l {
+                Loc::Mbox { len, .. } => *len,
+                Loc::Mdir(_) => 0,
+            })
+            .sum();
+        self.header.end.saturating_sub(live)
     }
 
     /// Reads and decodes one entry.
@@ -429,6 +539,7 @@ impl Mailbox {
             });
         }
         let tmp = temp_path(&p);
+        super::crash_point()?;
         write_synced(&tmp, &out)?;
         let header = Header {
             end: out.len() as u64,
@@ -437,7 +548,9 @@ impl Mailbox {
         };
         let idx_tmp = temp_path(&self.idx_path);
         let text = index::render_full(&header, kept.iter(), &self.vanished);
-        let res = write_synced(&idx_tmp, text.as_bytes())
+        let res = super::crash_point()
+            .and_then(|()| write_synced(&idx_tmp, text.as_bytes()))
+            .and_then(|()| super::crash_point())
             .and_then(|()| fs::rename(&tmp, &p).map_err(io_err(&p)));
         if let Err(e) = res {
             let _ = fs::remove_file(&tmp);
@@ -446,7 +559,9 @@ impl Mailbox {
         }
         // A crash here leaves the new mbox with the old index; the inode
         // recorded in the old index no longer matches, so open rebuilds.
+        super::crash_point()?;
         fs::rename(&idx_tmp, &self.idx_path).map_err(io_err(&self.idx_path))?;
+        super::crash_point()?;
         sync_dir(parent_dir(&p))?;
         self.header = header;
         self.records = kept.len();
@@ -455,6 +570,26 @@ impl Mailbox {
         self.locs = locs;
         Ok(())
     }
+}
+
+/// Marks the entry at `offset` dead in place: one byte of its `From ` line
+/// (see the module documentation). Not synced. `false` if the line has no
+/// comment to mark.
+fn mark_dead(file: &File, path: &Path, offset: u64, len: u64) -> Result<bool> {
+    use std::os::unix::fs::FileExt;
+    let mut head = vec![0; to_usize(path, len.min(FROM_LINE_MAX))?];
+    file.read_exact_at(&mut head, offset)
+        .map_err(io_err(path))?;
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let Some(at) = separator_at(line) else {
+        return Ok(false);
+    };
+    if line[at] == LIVE {
+        super::crash_point()?;
+        file.write_all_at(&[DEAD], offset + at as u64)
+            .map_err(io_err(path))?;
+    }
+    Ok(true)
 }
 
 /// Truncates `path` to `len` bytes and fsyncs it.
