@@ -1,9 +1,12 @@
 //! Raft commands and their results.
 //!
-//! Commands are a versioned enum: a new version only appends variants (or
-//! optional fields at the end of a variant), never reorders them, because
-//! log entries written by older nodes are decoded with today's types and
-//! nodes of two versions share a cluster during a rolling upgrade.
+//! Commands are a versioned enum: a new version only appends variants,
+//! never reorders them or changes a variant's fields, because log entries
+//! are in the compact encoding (no field names: a field added to a variant
+//! shifts everything after it), log entries written by older nodes are
+//! decoded with today's types, and nodes of two versions share a cluster
+//! during a rolling upgrade. A new variant is proposed only once every
+//! member speaks the version that added it.
 
 use std::fmt;
 

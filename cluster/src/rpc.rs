@@ -39,9 +39,12 @@ use crate::raft::{Request, Response, TypeConfig, decode, encode};
 /// - 4: queue claims renewed while delivering ([`crate::Command::RenewClaims`]);
 ///   members' activity and session kills ([`RpcRequest::Activity`],
 ///   [`RpcRequest::KillSessions`]).
-/// - 5: deliveries into a mailbox other than INBOX, such as Junk
-///   ([`RpcRequest::DeliverInto`]); delivered legs of group and forwarder
-///   recipients recorded ([`crate::Command::ReportLegs`]).
+/// - 5: snapshots in a self-describing encoding, so that a member reads a
+///   snapshot whose state has fields it does not know
+///   ([`crate::raft::state_machine`]); deliveries into a mailbox
+///   other than INBOX, such as Junk ([`RpcRequest::DeliverInto`]); delivered
+///   legs of group and forwarder recipients recorded
+///   ([`crate::Command::ReportLegs`]).
 pub const PROTOCOL_VERSION: u32 = 5;
 /// The first version with [`RpcRequest::OpenSession`].
 pub const SESSION_HANDOFF_VERSION: u32 = 2;
