@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode, header};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 
@@ -114,136 +114,154 @@ pub fn app(
         .default_service(web::to(not_found_page))
 }
 
-fn api_scope() -> actix_web::Scope {
+/// One route of the JSON API as the server registers it.
+pub struct ApiRoute {
+    /// Its HTTP method.
+    pub method: Method,
+    /// Its path under `/api/v1`, with `{parameters}`.
+    pub path: &'static str,
+    route: actix_web::Route,
+}
+
+fn api_route<F, Args>(method: Method, path: &'static str, handler: F) -> ApiRoute
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    ApiRoute {
+        route: web::method(method.clone()).to(handler),
+        method,
+        path,
+    }
+}
+
+/// Every route the JSON API serves: the one list the server registers
+/// from, so a test can hold it against the OpenAPI document
+/// ([`api::openapi::ROUTES`]).
+pub fn api_routes() -> Vec<ApiRoute> {
+    use Method as M;
     use api::{accounts, domains, forwarders, groups, openapi, queue, server};
-    web::scope("/api/v1")
-        .route("/openapi.json", web::get().to(openapi::serve))
-        .route("/server", web::get().to(api::server))
-        .route("/cluster", web::get().to(server::cluster))
-        .route("/about", web::get().to(server::about))
-        .route("/router", web::get().to(server::router))
-        .route("/router", web::put().to(server::set_router))
-        .route("/settings/modules", web::get().to(server::modules))
-        .route(
+    vec![
+        api_route(M::GET, "/openapi.json", openapi::serve),
+        api_route(M::GET, "/server", api::server),
+        api_route(M::GET, "/cluster", server::cluster),
+        api_route(M::GET, "/about", server::about),
+        api_route(M::GET, "/router", server::router),
+        api_route(M::PUT, "/router", server::set_router),
+        api_route(M::GET, "/settings/modules", server::modules),
+        api_route(
+            M::PATCH,
             "/settings/modules/{module}",
-            web::patch().to(server::update_module),
-        )
-        .route("/settings/ip-lists", web::get().to(server::ip_lists))
-        .route(
-            "/settings/ip-lists/{list}",
-            web::put().to(server::set_ip_list),
-        )
-        .route("/log", web::get().to(server::log))
-        .route("/queue", web::get().to(queue::list))
-        .route("/queue/release", web::post().to(queue::release))
-        .route("/queue/{id}/reject", web::post().to(queue::reject))
-        .route(
-            "/domains/{domain}/forwarders",
-            web::get().to(forwarders::list),
-        )
-        .route(
-            "/domains/{domain}/forwarders",
-            web::post().to(forwarders::create),
-        )
-        .route(
+            server::update_module,
+        ),
+        api_route(M::GET, "/settings/ip-lists", server::ip_lists),
+        api_route(M::PUT, "/settings/ip-lists/{list}", server::set_ip_list),
+        api_route(M::GET, "/log", server::log),
+        api_route(M::GET, "/queue", queue::list),
+        api_route(M::POST, "/queue/release", queue::release),
+        api_route(M::POST, "/queue/{id}/reject", queue::reject),
+        api_route(M::GET, "/domains", domains::list),
+        api_route(M::POST, "/domains", domains::create),
+        api_route(M::DELETE, "/domains/{domain}", domains::delete),
+        api_route(M::GET, "/domains/{domain}/settings", domains::settings),
+        api_route(
+            M::PATCH,
+            "/domains/{domain}/settings",
+            domains::update_settings,
+        ),
+        api_route(M::GET, "/domains/{domain}/accounts", domains::accounts),
+        api_route(M::GET, "/domains/{domain}/state", domains::state),
+        api_route(M::POST, "/domains/{domain}/suspend", domains::suspend),
+        api_route(M::POST, "/domains/{domain}/resume", domains::resume),
+        api_route(M::GET, "/domains/{domain}/aliases", domains::aliases),
+        api_route(M::PUT, "/domains/{domain}/aliases", domains::set_aliases),
+        api_route(
+            M::GET,
+            "/domains/{domain}/account-defaults",
+            domains::account_defaults,
+        ),
+        api_route(
+            M::PATCH,
+            "/domains/{domain}/account-defaults",
+            domains::update_account_defaults,
+        ),
+        api_route(M::GET, "/domains/{domain}/forwarders", forwarders::list),
+        api_route(M::POST, "/domains/{domain}/forwarders", forwarders::create),
+        api_route(
+            M::DELETE,
             "/domains/{domain}/forwarders/{name}",
-            web::delete().to(forwarders::delete),
-        )
-        .route("/domains/{domain}/groups", web::get().to(groups::list))
-        .route("/domains/{domain}/groups", web::post().to(groups::create))
-        .route(
-            "/domains/{domain}/groups/{name}",
-            web::get().to(groups::get),
-        )
-        .route(
-            "/domains/{domain}/groups/{name}",
-            web::put().to(groups::set),
-        )
-        .route(
-            "/domains/{domain}/groups/{name}",
-            web::delete().to(groups::delete),
-        )
-        .route("/domains/{domain}/state", web::get().to(domains::state))
-        .route(
-            "/domains/{domain}/suspend",
-            web::post().to(domains::suspend),
-        )
-        .route("/domains/{domain}/resume", web::post().to(domains::resume))
-        .route("/domains/{domain}/aliases", web::get().to(domains::aliases))
-        .route(
-            "/domains/{domain}/aliases",
-            web::put().to(domains::set_aliases),
-        )
-        .route(
-            "/domains/{domain}/account-defaults",
-            web::get().to(domains::account_defaults),
-        )
-        .route(
-            "/domains/{domain}/account-defaults",
-            web::patch().to(domains::update_account_defaults),
-        )
-        .route("/domains", web::get().to(domains::list))
-        .route("/domains", web::post().to(domains::create))
-        .route("/domains/{domain}", web::delete().to(domains::delete))
-        .route(
-            "/domains/{domain}/settings",
-            web::get().to(domains::settings),
-        )
-        .route(
-            "/domains/{domain}/settings",
-            web::patch().to(domains::update_settings),
-        )
-        .route(
-            "/domains/{domain}/accounts",
-            web::get().to(domains::accounts),
-        )
-        .route("/accounts", web::post().to(accounts::create))
-        .route("/accounts/{account}", web::delete().to(accounts::delete))
-        .route(
-            "/accounts/{account}/rename",
-            web::post().to(accounts::rename),
-        )
-        .route(
+            forwarders::delete,
+        ),
+        api_route(M::GET, "/domains/{domain}/groups", groups::list),
+        api_route(M::POST, "/domains/{domain}/groups", groups::create),
+        api_route(M::GET, "/domains/{domain}/groups/{name}", groups::get),
+        api_route(M::PUT, "/domains/{domain}/groups/{name}", groups::set),
+        api_route(M::DELETE, "/domains/{domain}/groups/{name}", groups::delete),
+        api_route(M::POST, "/accounts", accounts::create),
+        api_route(M::DELETE, "/accounts/{account}", accounts::delete),
+        api_route(M::POST, "/accounts/{account}/rename", accounts::rename),
+        api_route(M::GET, "/accounts/{account}/settings", accounts::settings),
+        api_route(
+            M::PATCH,
             "/accounts/{account}/settings",
-            web::get().to(accounts::settings),
-        )
-        .route(
-            "/accounts/{account}/settings",
-            web::patch().to(accounts::update_settings),
-        )
-        .route(
+            accounts::update_settings,
+        ),
+        api_route(
+            M::PUT,
             "/accounts/{account}/password",
-            web::put().to(accounts::set_password),
-        )
-        .route(
-            "/accounts/{account}/aliases",
-            web::get().to(accounts::aliases),
-        )
-        .route(
-            "/accounts/{account}/aliases",
-            web::put().to(accounts::set_aliases),
-        )
-        .route(
+            accounts::set_password,
+        ),
+        api_route(M::GET, "/accounts/{account}/aliases", accounts::aliases),
+        api_route(M::PUT, "/accounts/{account}/aliases", accounts::set_aliases),
+        api_route(M::GET, "/accounts/{account}/mailboxes", accounts::mailboxes),
+        api_route(
+            M::POST,
             "/accounts/{account}/mailboxes",
-            web::get().to(accounts::mailboxes),
-        )
-        .route(
-            "/accounts/{account}/mailboxes",
-            web::post().to(accounts::create_mailbox),
-        )
-        .route(
+            accounts::create_mailbox,
+        ),
+        api_route(
+            M::GET,
             "/accounts/{account}/subscriptions",
-            web::get().to(accounts::subscriptions),
-        )
-        .route(
+            accounts::subscriptions,
+        ),
+        api_route(
+            M::PUT,
             "/accounts/{account}/subscriptions",
-            web::put().to(accounts::set_subscriptions),
-        )
-        .route(
+            accounts::set_subscriptions,
+        ),
+        api_route(
+            M::POST,
             "/accounts/{account}/kill-sessions",
-            web::post().to(accounts::kill_sessions),
-        )
-        .default_service(web::to(api_not_found))
+            accounts::kill_sessions,
+        ),
+    ]
+}
+
+/// The JSON API: one resource per path of [`api_routes`], answering 405
+/// with an `Allow` header for the other methods (RFC 9110 §15.5.6), and
+/// 404 for other paths; both as JSON errors.
+fn api_scope() -> actix_web::Scope {
+    let mut paths: Vec<(&'static str, Vec<ApiRoute>)> = Vec::new();
+    for route in api_routes() {
+        match paths.iter_mut().find(|(path, _)| *path == route.path) {
+            Some((_, routes)) => routes.push(route),
+            None => paths.push((route.path, vec![route])),
+        }
+    }
+    let mut scope = web::scope("/api/v1");
+    for (path, routes) in paths {
+        let allow: Vec<&str> = routes.iter().map(|r| r.method.as_str()).collect();
+        let allow = allow.join(", ");
+        let mut resource = web::resource(path);
+        for route in routes {
+            resource = resource.route(route.route);
+        }
+        scope = scope.service(resource.default_service(web::to(move |req: HttpRequest| {
+            method_not_allowed(req, allow.clone())
+        })));
+    }
+    scope.default_service(web::to(api_not_found))
 }
 
 fn page_routes(cfg: &mut web::ServiceConfig) {
@@ -367,6 +385,17 @@ async fn api_not_found(req: HttpRequest) -> HttpResponse {
         StatusCode::NOT_FOUND,
         &format!("No route {} {}", req.method(), req.path()),
     )
+}
+
+async fn method_not_allowed(req: HttpRequest, allow: String) -> HttpResponse {
+    let mut response = json_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!("{} is not allowed on {}", req.method(), req.path()),
+    );
+    if let Ok(allow) = header::HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
+    response
 }
 
 async fn not_found_page() -> HttpResponse {
