@@ -212,6 +212,7 @@ impl AdminApi {
         match command {
             Command::CreateDomain { name, settings } => {
                 let name = name.to_lowercase();
+                crate::names::domain_name(&name)?;
                 let op = DirectoryOp::CreateDomain {
                     name: name.clone(),
                     settings: to_settings(settings.unwrap_or_default()),
@@ -282,8 +283,9 @@ impl AdminApi {
             } => self.create_account(&name, kind, settings).await,
             Command::RenameAccount { old, new } => {
                 let from = self.existing(&old).await?;
+                refuse_postmaster(&from, "renamed")?;
                 let (new_name, new_domain) = self.split(&new).await?;
-                storage::layout::validate_name(&new_name).map_err(Error::from)?;
+                crate::names::object_name(&new_name)?;
                 self.propose(DirectoryOp::RenameAccount {
                     domain: from.domain.clone(),
                     name: from.name.clone(),
@@ -309,6 +311,7 @@ impl AdminApi {
             }
             Command::DeleteAccount { name } => {
                 let account = self.existing(&name).await?;
+                refuse_postmaster(&account, "removed")?;
                 self.propose(DirectoryOp::DeleteAccount {
                     domain: account.domain.clone(),
                     name: account.name.clone(),
@@ -385,7 +388,24 @@ impl AdminApi {
             Command::SetAccountAliases { name, aliases } => {
                 let account = self.existing(&name).await?;
                 for alias in &aliases {
-                    storage::layout::validate_name(alias).map_err(Error::from)?;
+                    crate::names::object_name(alias)?;
+                }
+                // The state machine checks accounts and their aliases; a
+                // forwarder or group shares the same namespace (reference
+                // §6.4). TODO(#4): move this check into DirectoryOp::SetAliases.
+                let domain = account.domain.clone();
+                let wanted = aliases.clone();
+                let taken = self
+                    .read(move |s| {
+                        let d = s.directory.domains.get(&domain)?;
+                        wanted.into_iter().find(|a| {
+                            let a = a.to_lowercase();
+                            d.forwarders.contains_key(&a) || d.groups.contains_key(&a)
+                        })
+                    })
+                    .await?;
+                if let Some(alias) = taken {
+                    return Err(cluster::Rejection::AliasExists(alias).into());
                 }
                 self.propose(DirectoryOp::SetAliases {
                     domain: account.domain.clone(),
@@ -553,7 +573,7 @@ impl AdminApi {
                 .ok_or_else(|| Error::BadArgument(format!("Unknown account type {k}")))?,
         };
         let (name, domain) = self.split(name).await?;
-        storage::layout::validate_name(&name).map_err(Error::from)?;
+        crate::names::object_name(&name)?;
         let mut settings = settings.unwrap_or_default();
         let password = match settings.remove(PASSWORD_KEY) {
             Some(p) => Some(hash_password(password_text(&p)?).await?),
@@ -662,6 +682,18 @@ impl AdminApi {
                 .ok_or(Error::from(cluster::Rejection::AccountNotFound))
         })
         .await?
+    }
+}
+
+/// The main domain's postmaster is the administrator of last resort (the
+/// node recreates it at start): it is neither removed nor renamed.
+fn refuse_postmaster(account: &AccountRef, what: &str) -> Result<()> {
+    if AdminApi::is_administrator(account) {
+        Err(Error::conflict(format!(
+            "The postmaster account cannot be {what}"
+        )))
+    } else {
+        Ok(())
     }
 }
 

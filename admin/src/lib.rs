@@ -8,6 +8,7 @@ pub mod cli;
 pub mod control;
 pub mod data;
 pub mod error;
+pub mod names;
 mod objects;
 mod relay;
 pub mod rights;

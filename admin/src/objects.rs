@@ -14,7 +14,7 @@ use crate::api::{AdminApi, blocking, from_settings, password_text, to_settings};
 use crate::cli::command::{Command, DefaultsOf};
 use crate::data::{Dict, Value};
 use crate::error::{Error, Result};
-use crate::rights;
+use crate::{names, rights};
 
 /// The group setting that holds the member array (CommuniGate `GetGroup`).
 const MEMBERS_KEY: &str = "Members";
@@ -137,10 +137,8 @@ impl AdminApi {
             }
             Command::CreateForwarder { name, to } => {
                 let (name, domain) = self.split(&name).await?;
-                storage::layout::validate_name(&name).map_err(Error::from)?;
-                if to.trim().is_empty() || to.contains(['\r', '\n']) {
-                    return Err(Error::BadArgument("Illegal forwarding address".into()));
-                }
+                names::object_name(&name)?;
+                names::forwarding_address(&to)?;
                 self.propose(DirectoryOp::CreateForwarder { domain, name, to })
                     .await?;
                 Ok(None)
@@ -148,7 +146,7 @@ impl AdminApi {
             Command::RenameForwarder { old, new } => {
                 let (name, domain) = self.split(&old).await?;
                 let (new_name, new_domain) = self.split(&new).await?;
-                storage::layout::validate_name(&new_name).map_err(Error::from)?;
+                names::object_name(&new_name)?;
                 self.propose(DirectoryOp::RenameForwarder {
                     domain,
                     name,
@@ -210,7 +208,7 @@ impl AdminApi {
             }
             Command::CreateGroup { name, settings } => {
                 let (name, domain) = self.split(&name).await?;
-                storage::layout::validate_name(&name).map_err(Error::from)?;
+                names::object_name(&name)?;
                 let group = to_group(settings.unwrap_or_default())?;
                 self.propose(DirectoryOp::CreateGroup {
                     domain,
@@ -223,7 +221,7 @@ impl AdminApi {
             Command::RenameGroup { old, new } => {
                 let (name, domain) = self.split(&old).await?;
                 let (new_name, new_domain) = self.split(&new).await?;
-                storage::layout::validate_name(&new_name).map_err(Error::from)?;
+                names::object_name(&new_name)?;
                 self.propose(DirectoryOp::RenameGroup {
                     domain,
                     name,
@@ -262,7 +260,7 @@ impl AdminApi {
             }
             Command::RenameDomain { old, new } => {
                 let (old, new) = (old.to_lowercase(), new.to_lowercase());
-                storage::layout::validate_name(&new).map_err(Error::from)?;
+                names::domain_name(&new)?;
                 self.propose(DirectoryOp::RenameDomain {
                     name: old.clone(),
                     new_name: new.clone(),
@@ -283,6 +281,12 @@ impl AdminApi {
                 Ok(None)
             }
             Command::SuspendDomain { name, suspend } => {
+                let name = self.domain_name(Some(name)).await?;
+                // Its postmaster could no longer sign in to resume it.
+                let main = self.read(|s| s.directory.main_domain.clone()).await?;
+                if suspend && name == main {
+                    return Err(Error::conflict("The main domain cannot be suspended"));
+                }
                 self.propose(DirectoryOp::SetDomainSuspended {
                     name,
                     suspended: suspend,
@@ -301,7 +305,7 @@ impl AdminApi {
             Command::SetDomainAliases { name, aliases } => {
                 let name = self.domain_name(name).await?;
                 for alias in &aliases {
-                    storage::layout::validate_name(alias).map_err(Error::from)?;
+                    names::domain_name(alias)?;
                 }
                 self.propose(DirectoryOp::SetDomainAliases { name, aliases })
                     .await?;
@@ -380,6 +384,7 @@ impl AdminApi {
                 replace,
             } => {
                 let module = module_name(&name)?.to_string();
+                check_log_level(&settings)?;
                 self.propose(DirectoryOp::UpdateModule {
                     module,
                     settings: to_settings(settings),
@@ -714,7 +719,26 @@ fn module_name(name: &str) -> Result<&'static str> {
         .iter()
         .find(|m| m.eq_ignore_ascii_case(name))
         .copied()
-        .ok_or_else(|| Error::BadArgument(format!("Unknown module {name}")))
+        .ok_or_else(|| Error::not_found(format!("Unknown module {name}")))
+}
+
+/// A module's `LogLevel` is one of CommuniGate's levels 0..5 (or `default`,
+/// which removes it).
+fn check_log_level(settings: &Dict) -> Result<()> {
+    let in_range = |n: i64| (0..=5).contains(&n);
+    let ok = match settings.get("LogLevel") {
+        None => true,
+        Some(Value::Number(n)) => in_range(*n),
+        Some(Value::String(s)) => {
+            s.eq_ignore_ascii_case("default") || s.trim().parse().is_ok_and(in_range)
+        }
+        Some(_) => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadArgument("Log level must be 0..5".into()))
+    }
 }
 
 #[cfg(test)]

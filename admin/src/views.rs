@@ -340,10 +340,7 @@ fn read_tail(logs: &Path, filter: &LogFilter) -> Result<LogTail> {
     } else if nodes.contains(&filter.node) {
         filter.node.clone()
     } else {
-        return Err(Error::BadArgument(format!(
-            "No log of node {}",
-            filter.node
-        )));
+        return Err(Error::not_found(format!("No log of node {}", filter.node)));
     };
     let mut tail = LogTail {
         nodes,

@@ -655,8 +655,9 @@ async fn groups_domain_state_defaults_subscriptions_and_log() {
         v["records"],
         json!([{"time": "10:00:00.00", "level": 2, "module": "SMTP([1.2.3.4]:5)", "text": "hello"}])
     );
+    // A node without a log is a missing object.
     let (s, _, _) = send(&app, call("get", "/api/v1/log?node=other", None)).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _, _) = send(&app, call("get", "/api/v1/log?level=x", None)).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     cluster.shutdown().await;

@@ -11,14 +11,14 @@ use crate::it::cli::{login, run};
 
 /// One HTTP exchange as curl saw it.
 #[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
 impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -51,7 +51,7 @@ impl Reply {
 }
 
 /// A curl-driven client with its own cookie jar.
-struct Http {
+pub(crate) struct Http {
     base: String,
     common: Vec<String>,
     jar: PathBuf,
@@ -59,7 +59,7 @@ struct Http {
 }
 
 impl Http {
-    fn plain(addr: SocketAddr) -> Http {
+    pub(crate) fn plain(addr: SocketAddr) -> Http {
         Http::new(format!("http://{addr}"), Vec::new())
     }
 
@@ -88,7 +88,7 @@ impl Http {
         }
     }
 
-    fn request(&self, method: &str, path: &str, extra: &[&str]) -> Reply {
+    pub(crate) fn request(&self, method: &str, path: &str, extra: &[&str]) -> Reply {
         let url = format!("{}{}", self.base, path);
         let jar = self.jar.display().to_string();
         let output = Command::new("curl")
@@ -138,7 +138,7 @@ impl Http {
     }
 
     /// A JSON API call with HTTP Basic.
-    fn api(&self, auth: &str, method: &str, path: &str, body: Option<&str>) -> Reply {
+    pub(crate) fn api(&self, auth: &str, method: &str, path: &str, body: Option<&str>) -> Reply {
         let mut args = vec!["-u", auth, "-H", "Accept: application/json"];
         if let Some(b) = body {
             args.extend(["-H", "Content-Type: application/json", "--data-binary", b]);
@@ -168,7 +168,7 @@ fn parse(raw: &str) -> Reply {
     }
 }
 
-fn pm() -> String {
+pub(crate) fn pm() -> String {
     format!("postmaster:{POSTMASTER_PASSWORD}")
 }
 
@@ -676,7 +676,7 @@ fn issue_4_webadmin_over_https_sets_secure_cookie() {
 }
 
 /// A port with nothing listening (bound, read back, released).
-fn closed_port() -> u16 {
+pub(crate) fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("loopback port")
@@ -1134,7 +1134,7 @@ fn issue_4_webadmin_groups_domain_state_defaults_subscriptions_sessions_and_log(
         modules.json()
     );
     let r = web.api(&pm(), "PATCH", "/api/v1/settings/modules/NOPE", Some("{}"));
-    assert_eq!(r.status, 400);
+    assert_eq!(r.status, 404);
 
     // Forwarders are paged.
     for i in 0..3 {

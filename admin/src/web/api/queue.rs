@@ -50,16 +50,27 @@ pub async fn reject(
     state: web::Data<WebState>,
     ApiCaller(caller): ApiCaller,
     id: web::Path<String>,
-    body: Option<web::Json<serde_json::Value>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, Error> {
     let id: u64 = id
         .parse()
         .map_err(|_| Error::not_found(format!("Unknown queue message {id}")))?;
-    let text = match body.as_deref() {
-        Some(b) if !b.get("reason").is_none_or(serde_json::Value::is_null) => {
-            Some(string_field(b, "reason")?)
-        }
-        _ => None,
+    // The body is optional, but one that is sent must be JSON: a reason
+    // lost to a typo would bounce the message without it.
+    let body: Option<serde_json::Value> = if body.trim_ascii().is_empty() {
+        None
+    } else {
+        Some(
+            serde_json::from_slice(&body)
+                .map_err(|e| Error::BadArgument(format!("Bad JSON body: {e}")))?,
+        )
+    };
+    let text = match &body {
+        None => None,
+        Some(b) => match super::object(b)?.get("reason") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(_) => Some(string_field(b, "reason")?),
+        },
     };
     let command = Command::RejectQueueMessage { id, text };
     change(&state, &caller, command, StatusCode::NO_CONTENT).await
