@@ -2,6 +2,7 @@
 //! its own node on ephemeral loopback ports.
 
 mod it {
+    pub mod api_routes;
     pub mod cli;
     pub mod cli_client;
     pub mod cluster;
