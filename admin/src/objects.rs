@@ -468,6 +468,8 @@ impl AdminApi {
                     )));
                 }
                 let value = value.replace("\r\n", "\n").replace('\r', "\n");
+                cluster::router::check_ip_list(&value)
+                    .map_err(|why| Error::BadArgument(format!("{list} {why}")))?;
                 self.propose(DirectoryOp::SetIpList {
                     name: list.to_string(),
                     value,

@@ -25,19 +25,22 @@
 //! ```
 //!
 //! `;` starts a comment, and so does `#` followed by a space or not at the
-//! start of an entry; a line that is none of these matches nothing. A
-//! reference names a list as `LAN`, `Client`, `Blacklisted`, ... or in full
+//! start of an entry. A line that is none of these is refused when a list
+//! is set ([`check_ip_list`]); one stored before that check matches
+//! nothing. A reference names a list as `LAN`, `Client`, `Blacklisted`, ... or in full
 //! (`LANIPs`); a list that refers back to one being read (a cycle) adds
 //! nothing. This is how a CommuniGate administrator lets the
 //! LAN relay: LANIPs grants nothing by itself, `#LAN` in ClientIPs does.
 //!
-//! Everything here is pure: parsing happens before a command is proposed, so
-//! the state machine only stores validated rules.
+//! Everything here is pure: parsing and checking happen before a command is
+//! proposed, so the state machine only stores validated rules and lists.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
+
+use crate::directory::IP_LISTS;
 
 /// One router rule.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +137,43 @@ pub fn ip_list_contains(text: &str, ip: IpAddr) -> bool {
     list_matches(text, ip, &mut |_| false)
 }
 
+/// Checks address list `text` before it is stored: every line must be
+/// blank, a comment, or one of the entry forms of the module docs, and a
+/// reference must name one of [`IP_LISTS`]. A bad line would otherwise be
+/// stored and silently match nothing (`10.0.0.0/33`, a typo in `#LAN`),
+/// which an administrator only finds out when relaying or blocking fails.
+///
+/// The state machine does not repeat this check: entries applied by
+/// earlier versions hold such lines, and replaying them must give the
+/// same state on every member. Matching skips bad lines.
+///
+/// # Errors
+/// The first bad line: its number (from 1) and why.
+pub fn check_ip_list(text: &str) -> Result<(), String> {
+    for (n, line) in list_lines(text).enumerate() {
+        let entry = list_entry(line).map_err(|why| format!("line {}: {why}", n + 1))?;
+        if let Some((_, Entry::Reference(name))) = entry
+            && !IP_LISTS.iter().any(|list| names_list(list, name))
+        {
+            return Err(format!(
+                "line {}: #{name} names no address list (one of {})",
+                n + 1,
+                IP_LISTS.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `name` in a `#NAME` reference names `list`: in full (`LANIPs`)
+/// or without the `IPs` (`LAN`), in any case.
+fn names_list(list: &str, name: &str) -> bool {
+    list.eq_ignore_ascii_case(name)
+        || list
+            .strip_suffix("IPs")
+            .is_some_and(|short| short.eq_ignore_ascii_case(name))
+}
+
 /// Whether `ip` is in the address list called `name` among `lists` (the
 /// server's `ip_lists`), following `#NAME` references to the others.
 pub fn ip_listed(lists: &BTreeMap<String, String>, name: &str, ip: IpAddr) -> bool {
@@ -157,12 +197,7 @@ struct Lists<'a> {
 
 impl<'a> Lists<'a> {
     fn listed(&mut self, name: &str) -> bool {
-        let Some((key, text)) = self.lists.iter().find(|(list, _)| {
-            list.eq_ignore_ascii_case(name)
-                || list
-                    .strip_suffix("IPs")
-                    .is_some_and(|short| short.eq_ignore_ascii_case(name))
-        }) else {
+        let Some((key, text)) = self.lists.iter().find(|(list, _)| names_list(list, name)) else {
             return false;
         };
         if let Some(known) = self.seen.get(key.as_str()) {
@@ -179,22 +214,38 @@ impl<'a> Lists<'a> {
 /// One entry of an address list.
 enum Entry<'a> {
     /// An address, `ip/bits` or `first-last`.
-    Net(&'a str),
+    Net(Net),
     /// `#NAME`: the entries of another list.
     Reference(&'a str),
 }
 
+/// The addresses of an [`Entry::Net`].
+#[derive(Clone, Copy)]
+enum Net {
+    /// `ip/bits` (a lone address has every bit).
+    Block(IpAddr, u8),
+    /// `first-last`, both included, one address family.
+    Range(IpAddr, IpAddr),
+}
+
+/// The lines of an address list. CommuniGate's CLI sends lists with `\e`
+/// (its escaped line feed) as well as real ones.
+fn list_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split(['\n', '\r']).flat_map(|l| l.split("\\e"))
+}
+
 /// Evaluates the lines of `text` in order: each matching line includes
 /// `ip`, or excludes it when it starts with `!`; `reference` answers for
-/// `#NAME` lines.
+/// `#NAME` lines. A bad line (stored before [`check_ip_list`] existed)
+/// matches nothing.
 fn list_matches(text: &str, ip: IpAddr, reference: &mut dyn FnMut(&str) -> bool) -> bool {
     let mut listed = false;
-    for line in text.split(['\n', '\r']).flat_map(|l| l.split("\\e")) {
-        let Some((exclude, entry)) = list_entry(line) else {
+    for line in list_lines(text) {
+        let Ok(Some((exclude, entry))) = list_entry(line) else {
             continue;
         };
         let hit = match entry {
-            Entry::Net(net) => ip_in(net, ip),
+            Entry::Net(net) => ip_in(&net, ip),
             Entry::Reference(name) => reference(name),
         };
         if hit {
@@ -204,8 +255,12 @@ fn list_matches(text: &str, ip: IpAddr, reference: &mut dyn FnMut(&str) -> bool)
     listed
 }
 
-/// A line's entry without its comment, and whether it excludes (`!`).
-fn list_entry(line: &str) -> Option<(bool, Entry<'_>)> {
+/// A line's entry without its comment, and whether it excludes (`!`);
+/// `None` for a blank or comment line.
+///
+/// # Errors
+/// Why the line is none of the entry forms.
+fn list_entry(line: &str) -> Result<Option<(bool, Entry<'_>)>, String> {
     let line = line.split(';').next().unwrap_or("").trim();
     let (exclude, line) = match line.strip_prefix('!') {
         Some(rest) => (true, rest.trim_start()),
@@ -213,16 +268,39 @@ fn list_entry(line: &str) -> Option<(bool, Entry<'_>)> {
     };
     if let Some(rest) = line.strip_prefix('#') {
         // `# text` is a comment; `#NAME ...` a reference.
-        let name = rest.split(char::is_whitespace).next().unwrap_or("");
-        let is_name = |s: &str| {
-            !s.is_empty()
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        if rest.is_empty() || rest.starts_with(char::is_whitespace) {
+            return if exclude {
+                Err("nothing after `!`".into())
+            } else {
+                Ok(None)
+            };
+        }
+        let (name, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        let is_name = name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        let after = after.trim_start();
+        return if !is_name {
+            Err(format!("#{name} is not a list name"))
+        } else if !after.is_empty() && !after.starts_with('#') {
+            Err(format!("{after:?} after #{name}"))
+        } else {
+            Ok(Some((exclude, Entry::Reference(name))))
         };
-        return is_name(name).then_some((exclude, Entry::Reference(name)));
     }
     let net = line.split('#').next().unwrap_or("").trim();
-    (!net.is_empty()).then_some((exclude, Entry::Net(net)))
+    if net.is_empty() {
+        return if exclude {
+            Err("nothing after `!`".into())
+        } else {
+            Ok(None)
+        };
+    }
+    parse_entry_net(net)
+        .map(|net| Some((exclude, Entry::Net(net))))
+        .ok_or_else(|| {
+            format!("{net:?} is not an IP address, an address/bits block or a first-last range")
+        })
 }
 
 /// Non-empty lines without comments, numbered from 1. CommuniGate's CLI
@@ -261,39 +339,41 @@ fn is_target(s: &str) -> bool {
     port.parse::<u16>().is_ok_and(|p| p > 0) && (host.parse::<IpAddr>().is_ok() || is_host(host))
 }
 
-/// `ip` or `ip/bits`.
-fn parse_net(s: &str) -> Option<(IpAddr, u8)> {
+/// `ip`, `ip/bits` or `first-last` (one address family, in order).
+fn parse_entry_net(s: &str) -> Option<Net> {
+    if let Some((first, last)) = s.split_once('-') {
+        let first: IpAddr = first.trim().parse().ok()?;
+        let last: IpAddr = last.trim().parse().ok()?;
+        let ordered = match (first, last) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => a <= b,
+            (IpAddr::V6(a), IpAddr::V6(b)) => a <= b,
+            _ => false,
+        };
+        return ordered.then_some(Net::Range(first, last));
+    }
     let (ip, bits) = match s.split_once('/') {
         Some((ip, bits)) => (ip.parse::<IpAddr>().ok()?, Some(bits.parse::<u8>().ok()?)),
         None => (s.parse::<IpAddr>().ok()?, None),
     };
     let max = if ip.is_ipv4() { 32 } else { 128 };
     let bits = bits.unwrap_or(max);
-    (bits <= max).then_some((ip, bits))
+    (bits <= max).then_some(Net::Block(ip, bits))
 }
 
-fn ip_in(net: &str, ip: IpAddr) -> bool {
+fn ip_in(net: &Net, ip: IpAddr) -> bool {
     // An IPv4 client seen on a dual-stack socket is `::ffff:a.b.c.d`.
     let ip = match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
     };
-    if let Some((first, last)) = net.split_once('-') {
-        return match (first.trim().parse(), last.trim().parse(), ip) {
-            (Ok(IpAddr::V4(a)), Ok(IpAddr::V4(b)), IpAddr::V4(x)) => a <= x && x <= b,
-            (Ok(IpAddr::V6(a)), Ok(IpAddr::V6(b)), IpAddr::V6(x)) => a <= x && x <= b,
-            _ => false,
-        };
-    }
-    let Some((base, bits)) = parse_net(net) else {
-        return false;
-    };
-    match (base, ip) {
-        (IpAddr::V4(b), IpAddr::V4(a)) => {
+    match (*net, ip) {
+        (Net::Range(IpAddr::V4(a), IpAddr::V4(b)), IpAddr::V4(x)) => a <= x && x <= b,
+        (Net::Range(IpAddr::V6(a), IpAddr::V6(b)), IpAddr::V6(x)) => a <= x && x <= b,
+        (Net::Block(IpAddr::V4(b), bits), IpAddr::V4(a)) => {
             let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
             u32::from(b) & mask == u32::from(a) & mask
         }
-        (IpAddr::V6(b), IpAddr::V6(a)) => {
+        (Net::Block(IpAddr::V6(b), bits), IpAddr::V6(a)) => {
             let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
             u128::from(b) & mask == u128::from(a) & mask
         }
@@ -390,5 +470,34 @@ mod tests {
             !ip_list_contains("#LAN", ip("127.0.0.1")),
             "a reference alone names nothing"
         );
+    }
+
+    #[test]
+    fn issue_4_check_ip_list_reports_the_first_bad_line() {
+        let good = "192.0.2.7\n10.0.0.0/8 ; lan\n\n; a comment\n# another\n\
+                    192.168.1.10 - 192.168.1.99\\e!10.9.0.0/16\n#LAN\n! #Client # why\n\
+                    #WhiteHoleIPs\n2001:db8::/32\n::1\n0.0.0.0/0";
+        assert_eq!(check_ip_list(good), Ok(()));
+        assert_eq!(check_ip_list(""), Ok(()));
+        for (text, line, what) in [
+            ("not an ip", 1, "\"not an ip\" is not an IP address"),
+            ("10.0.0.1\n10.0.0.0/33", 2, "10.0.0.0/33"),
+            ("10.0.0.1\\e::1/129", 2, "::1/129"),
+            ("10.0.0.9-10.0.0.1", 1, "first-last range"),
+            ("10.0.0.1-::1", 1, "first-last range"),
+            ("1.2.3", 1, "\"1.2.3\""),
+            ("\n\n!", 3, "nothing after `!`"),
+            ("#LNA", 1, "#LNA names no address list"),
+            ("#NATed", 1, "#NATed names no address list"),
+            ("#LAN junk", 1, "\"junk\" after #LAN"),
+            ("#a/b", 1, "#a/b is not a list name"),
+            ("10.0.0.1\ngarbage\nmore garbage", 2, "\"garbage\""),
+        ] {
+            let err = check_ip_list(text).expect_err(text);
+            assert!(
+                err.starts_with(&format!("line {line}: ")) && err.contains(what),
+                "{text:?}: {err}"
+            );
+        }
     }
 }

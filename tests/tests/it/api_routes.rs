@@ -451,7 +451,17 @@ fn cases() -> Vec<Case> {
         },
         case("get", "/settings/ip-lists", ("/settings/ip-lists", None)),
         Case {
-            bad: &[("/settings/ip-lists/WhiteHoleIPs", Some(r#"{"value":5}"#))],
+            bad: &[
+                ("/settings/ip-lists/WhiteHoleIPs", Some(r#"{"value":5}"#)),
+                (
+                    "/settings/ip-lists/LANIPs",
+                    Some(r#"{"value":"not an ip"}"#),
+                ),
+                (
+                    "/settings/ip-lists/ClientIPs",
+                    Some(r#"{"value":"10.0.0.0/8\n#LNA"}"#),
+                ),
+            ],
             missing: &[("/settings/ip-lists/NoSuchIPs", Some(r#"{"value":""}"#))],
             ..case(
                 "put",

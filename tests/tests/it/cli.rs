@@ -286,6 +286,18 @@ fn issue_4_lan_ips_relay_once_client_ips_include_them() {
     assert!(rcpt_reply(&node, remote).starts_with("554 5.7.1"));
 
     run(&mut c, "SetLANIPs \"127.0.0.0/8 ; the office\"", "200 ");
+    // A line that is no entry is refused, naming it, and the list stays.
+    run(
+        &mut c,
+        "SetLANIPs \"10.0.0.0/8\\enot an ip\"",
+        "501 LANIPs line 2: \"not an ip\" is not an IP address",
+    );
+    run(
+        &mut c,
+        "SetClientIPs \"#LNA\"",
+        "501 ClientIPs line 1: #LNA names no",
+    );
+    run(&mut c, "GetLANIPs", "201 \"127.0.0.0/8 ; the office\"");
     let reply = rcpt_reply(&node, remote);
     assert!(reply.starts_with("554 5.7.1"), "LAN alone: {reply}");
 
