@@ -390,29 +390,39 @@ impl AdminApi {
                 for alias in &aliases {
                     crate::names::object_name(alias)?;
                 }
-                // The state machine checks accounts and their aliases; a
-                // forwarder or group shares the same namespace (reference
-                // §6.4). TODO(#4): move this check into DirectoryOp::SetAliases.
+                // An alias shares the domain's namespace with accounts,
+                // forwarders and groups (reference §6.4): the state machine
+                // checks it all atomically once every member knows
+                // SetAccountAliases. Until then this member checks the
+                // forwarders and groups first (a forwarder created between
+                // the check and the commit can slip in).
                 let domain = account.domain.clone();
-                let wanted = aliases.clone();
-                let taken = self
-                    .read(move |s| {
-                        let d = s.directory.domains.get(&domain)?;
-                        wanted.into_iter().find(|a| {
-                            let a = a.to_lowercase();
-                            d.forwarders.contains_key(&a) || d.groups.contains_key(&a)
-                        })
+                let name = account.name.clone();
+                let op = if self
+                    .cluster
+                    .status()
+                    .speaks(cluster::rpc::ALIAS_NAMESPACE_VERSION)
+                {
+                    DirectoryOp::SetAccountAliases {
+                        domain,
+                        name,
+                        aliases,
+                    }
+                } else {
+                    let wanted = aliases.clone();
+                    let (d, n) = (domain.clone(), name.clone());
+                    self.read(move |s| {
+                        s.directory
+                            .check_aliases(&d, &n, &wanted, cluster::AliasCheck::EveryObject)
                     })
-                    .await?;
-                if let Some(alias) = taken {
-                    return Err(cluster::Rejection::AliasExists(alias).into());
-                }
-                self.propose(DirectoryOp::SetAliases {
-                    domain: account.domain.clone(),
-                    name: account.name.clone(),
-                    aliases,
-                })
-                .await?;
+                    .await??;
+                    DirectoryOp::SetAliases {
+                        domain,
+                        name,
+                        aliases,
+                    }
+                };
+                self.propose(op).await?;
                 Ok(None)
             }
             Command::ListMailboxes { account, filter } => {

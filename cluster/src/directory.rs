@@ -259,7 +259,10 @@ pub enum DirectoryOp {
         /// The new password.
         password: Password,
     },
-    /// Replaces an account's aliases.
+    /// Replaces an account's aliases. An alias may not name another
+    /// account or another account's alias; forwarder and group names are
+    /// not checked, as before protocol 5 (see
+    /// [`DirectoryOp::SetAccountAliases`]).
     SetAliases {
         /// Domain name.
         domain: String,
@@ -387,6 +390,22 @@ pub enum DirectoryOp {
         name: String,
         /// Entries, one per line.
         value: String,
+    },
+    /// Replaces an account's aliases; an alias may name no other object of
+    /// the domain: no account, other account's alias, forwarder or group
+    /// (one namespace, reference §6.4), checked here so that a forwarder
+    /// or group created at the same moment cannot slip in between.
+    /// [`DirectoryOp::SetAliases`] keeps its earlier meaning, because
+    /// entries earlier versions applied are replayed, and must give every
+    /// member the same directory. Proposed once every member speaks
+    /// protocol [`crate::rpc::ALIAS_NAMESPACE_VERSION`].
+    SetAccountAliases {
+        /// Domain name.
+        domain: String,
+        /// Account name.
+        name: String,
+        /// New aliases.
+        aliases: Vec<String>,
     },
 }
 
@@ -625,26 +644,12 @@ impl Directory {
                 domain,
                 name,
                 aliases,
-            } => {
-                let name = name.to_lowercase();
-                let aliases: Vec<String> = aliases.iter().map(|a| a.to_lowercase()).collect();
-                let dom = self
-                    .domains
-                    .get(&domain.to_lowercase())
-                    .ok_or(Rejection::DomainNotFound)?;
-                for alias in &aliases {
-                    let clash = dom.accounts.contains_key(alias)
-                        || dom
-                            .accounts
-                            .iter()
-                            .any(|(n, a)| *n != name && a.aliases.contains(alias));
-                    if clash {
-                        return Err(Rejection::AliasExists(alias.clone()));
-                    }
-                }
-                self.account_mut(&domain, &name)?.aliases = aliases;
-                Ok(())
-            }
+            } => self.set_aliases(&domain, &name, &aliases, AliasCheck::Accounts),
+            DirectoryOp::SetAccountAliases {
+                domain,
+                name,
+                aliases,
+            } => self.set_aliases(&domain, &name, &aliases, AliasCheck::EveryObject),
             DirectoryOp::SetAccountSettings {
                 domain,
                 name,
@@ -806,6 +811,52 @@ impl Directory {
         }
     }
 
+    /// Checks that `aliases` may become the aliases of account `name` of
+    /// `domain` (see [`AliasCheck`]).
+    ///
+    /// # Errors
+    /// [`Rejection::AliasExists`] naming the first alias taken,
+    /// [`Rejection::DomainNotFound`].
+    pub fn check_aliases(
+        &self,
+        domain: &str,
+        name: &str,
+        aliases: &[String],
+        check: AliasCheck,
+    ) -> Result<(), Rejection> {
+        let name = name.to_lowercase();
+        let dom = self
+            .domains
+            .get(&domain.to_lowercase())
+            .ok_or(Rejection::DomainNotFound)?;
+        for alias in aliases.iter().map(|a| a.to_lowercase()) {
+            let clash = dom.accounts.contains_key(&alias)
+                || dom
+                    .accounts
+                    .iter()
+                    .any(|(n, a)| *n != name && a.aliases.contains(&alias))
+                || (check == AliasCheck::EveryObject
+                    && (dom.forwarders.contains_key(&alias) || dom.groups.contains_key(&alias)));
+            if clash {
+                return Err(Rejection::AliasExists(alias));
+            }
+        }
+        Ok(())
+    }
+
+    fn set_aliases(
+        &mut self,
+        domain: &str,
+        name: &str,
+        aliases: &[String],
+        check: AliasCheck,
+    ) -> Result<(), Rejection> {
+        self.check_aliases(domain, name, aliases, check)?;
+        self.account_mut(domain, name)?.aliases =
+            aliases.iter().map(|a| a.to_lowercase()).collect();
+        Ok(())
+    }
+
     /// Whether `name` is a domain or a domain alias.
     fn domain_name_taken(&self, name: &str) -> bool {
         self.domains.contains_key(name)
@@ -855,6 +906,16 @@ impl Directory {
             .get_mut(&name.to_lowercase())
             .ok_or(Rejection::AccountNotFound)
     }
+}
+
+/// What an account's new aliases are checked against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AliasCheck {
+    /// Other accounts and their aliases ([`DirectoryOp::SetAliases`]).
+    Accounts,
+    /// Also forwarders and groups: the whole namespace
+    /// ([`DirectoryOp::SetAccountAliases`]).
+    EveryObject,
 }
 
 /// Whether `name` is used by an account, an alias, a forwarder or a group
@@ -1114,5 +1175,73 @@ mod tests {
             d.account_defaults("example.test").unwrap()["MaxAccountSize"],
             "10M"
         );
+    }
+
+    #[test]
+    fn issue_4_account_aliases_share_the_namespace_with_forwarders_and_groups() {
+        let mut d = dir();
+        create(&mut d, "example.test", "user1").unwrap();
+        create(&mut d, "example.test", "user2").unwrap();
+        d.apply(DirectoryOp::CreateForwarder {
+            domain: "example.test".into(),
+            name: "sales".into(),
+            to: "user1".into(),
+        })
+        .unwrap();
+        d.apply(DirectoryOp::CreateGroup {
+            domain: "example.test".into(),
+            name: "team".into(),
+            group: Group::default(),
+        })
+        .unwrap();
+        let set = |aliases: &[&str]| DirectoryOp::SetAccountAliases {
+            domain: "Example.Test".into(),
+            name: "User1".into(),
+            aliases: aliases.iter().map(|a| a.to_string()).collect(),
+        };
+        for (taken, alias) in [("sales", "Sales"), ("team", "TEAM"), ("user2", "user2")] {
+            assert_eq!(
+                d.apply(set(&["free", alias])),
+                Err(Rejection::AliasExists(taken.into())),
+                "{alias}"
+            );
+            assert!(d.resolve("free").is_none(), "nothing applied");
+        }
+        d.apply(set(&["Free"])).unwrap();
+        assert_eq!(d.resolve("free").unwrap().name, "user1");
+        // Taken by user1 now: neither another account's aliases nor a new
+        // forwarder may have it.
+        assert_eq!(
+            d.apply(DirectoryOp::SetAccountAliases {
+                domain: "example.test".into(),
+                name: "user2".into(),
+                aliases: vec!["free".into()],
+            }),
+            Err(Rejection::AliasExists("free".into()))
+        );
+        assert_eq!(
+            d.apply(DirectoryOp::CreateForwarder {
+                domain: "example.test".into(),
+                name: "free".into(),
+                to: "user2".into(),
+            }),
+            Err(Rejection::AccountExists)
+        );
+        assert_eq!(
+            d.apply(DirectoryOp::SetAccountAliases {
+                domain: "nowhere.test".into(),
+                name: "user1".into(),
+                aliases: vec![],
+            }),
+            Err(Rejection::DomainNotFound)
+        );
+        // SetAliases, as entries of earlier versions hold it, still takes
+        // a forwarder's name: a replayed log reaches the state it reached.
+        d.apply(DirectoryOp::SetAliases {
+            domain: "example.test".into(),
+            name: "user2".into(),
+            aliases: vec!["sales".into()],
+        })
+        .unwrap();
     }
 }

@@ -29,8 +29,8 @@ pub mod status;
 pub use accounts::{AccountHub, MaildropLock, SessionAcceptor, SessionPin};
 pub use command::{Command, CommandResult, Rejection};
 pub use directory::{
-    Account, AccountRef, Directory, DirectoryOp, Domain, Group, IP_LISTS, Password, Route,
-    ServerSettings, Settings,
+    Account, AccountRef, AliasCheck, Directory, DirectoryOp, Domain, Group, IP_LISTS, Password,
+    Route, ServerSettings, Settings,
 };
 pub use error::{Error, Result};
 pub use handle::{ClusterConfig, ClusterHandle};

@@ -44,7 +44,9 @@ use crate::raft::{Request, Response, TypeConfig, decode, encode};
 ///   ([`crate::raft::state_machine`]); deliveries into a mailbox
 ///   other than INBOX, such as Junk ([`RpcRequest::DeliverInto`]); delivered
 ///   legs of group and forwarder recipients recorded
-///   ([`crate::Command::ReportLegs`]).
+///   ([`crate::Command::ReportLegs`]); account aliases checked against
+///   forwarders and groups by the state machine
+///   ([`crate::DirectoryOp::SetAccountAliases`]).
 pub const PROTOCOL_VERSION: u32 = 5;
 /// The first version with [`RpcRequest::OpenSession`].
 pub const SESSION_HANDOFF_VERSION: u32 = 2;
@@ -59,6 +61,8 @@ pub const MAILBOX_DELIVERY_VERSION: u32 = 5;
 /// The first version with [`crate::Command::ReportLegs`] (and the
 /// recipient field it fills): before it, a retry sends every leg again.
 pub const LEG_REPORT_VERSION: u32 = 5;
+/// The first version with [`crate::DirectoryOp::SetAccountAliases`].
+pub const ALIAS_NAMESPACE_VERSION: u32 = 5;
 /// The oldest version this build still speaks; older peers are refused.
 pub const MIN_PROTOCOL_VERSION: u32 = 1;
 

@@ -98,6 +98,13 @@ impl ClusterStatus {
             .filter_map(|m| m.info.as_ref().map(|i| i.protocol))
             .min()
     }
+
+    /// Whether every registered member speaks `version` or later, so
+    /// what it added (a command variant, an RPC) may be used; not before
+    /// the members have registered.
+    pub fn speaks(&self, version: u32) -> bool {
+        self.effective_protocol().is_some_and(|v| v >= version)
+    }
 }
 
 impl fmt::Display for ClusterStatus {
