@@ -481,11 +481,13 @@ impl AdminApi {
         }
     }
 
-    /// Whether `caller` is the main domain's postmaster, so front ends can
-    /// show or hide administration pages. [`AdminApi::role`] also knows
-    /// server and domain administrators by their settings.
-    pub fn is_administrator(caller: &AccountRef) -> bool {
-        caller.in_main_domain && caller.name == "postmaster"
+    /// Whether `caller` is a server administrator (the postmaster, or a
+    /// main-domain account with `ServerAdmin = YES`; see [`crate::rights`]),
+    /// so WebAdmin and the JSON API grant what the CLI grants. Decided
+    /// from this member's directory at each call, so a revoked right stops
+    /// working at once, as it does for the CLI's next command.
+    pub fn is_server_admin(&self, caller: &AccountRef) -> bool {
+        self.role(caller) == crate::rights::Role::Server
     }
 
     /// What `caller` may administer (see [`crate::rights`]).
@@ -698,7 +700,7 @@ impl AdminApi {
 /// The main domain's postmaster is the administrator of last resort (the
 /// node recreates it at start): it is neither removed nor renamed.
 fn refuse_postmaster(account: &AccountRef, what: &str) -> Result<()> {
-    if AdminApi::is_administrator(account) {
+    if account.in_main_domain && account.name == "postmaster" {
         Err(Error::conflict(format!(
             "The postmaster account cannot be {what}"
         )))

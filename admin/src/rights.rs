@@ -1,8 +1,10 @@
 //! Who may run which CLI command (reference §2.1, "Access rights").
 //!
 //! Three roles, decided from the directory on every command:
-//! - **server administrator**: the main domain's `postmaster`, or any
-//!   account whose effective `ServerAdmin` setting is `YES`: everything;
+//! - **server administrator**: the main domain's `postmaster`, or a main
+//!   domain account whose effective `ServerAdmin` setting is `YES`:
+//!   everything (CommuniGate honours server rights only in the main
+//!   domain, reference §5);
 //! - **domain administrator**: effective `DomainAdmin = YES`: the objects
 //!   (accounts, forwarders, groups, mailboxes, settings, defaults,
 //!   aliases) of the administrator's own domain;
@@ -81,7 +83,7 @@ pub fn role(dir: &Directory, caller: &AccountRef) -> Role {
     let Some(settings) = effective_settings(dir, caller) else {
         return Role::User;
     };
-    if is_yes(&settings, SERVER_ADMIN) {
+    if caller.in_main_domain && is_yes(&settings, SERVER_ADMIN) {
         Role::Server
     } else if is_yes(&settings, DOMAIN_ADMIN) {
         Role::Domain(caller.domain.clone())

@@ -38,7 +38,9 @@ pub const LOGIN_COOKIE: &str = "mailnode_login";
 pub struct Caller {
     /// The account.
     pub account: AccountRef,
-    /// Whether it may use every administration page.
+    /// Whether it is a server administrator, so it may use every
+    /// administration page (decided at each request, see
+    /// [`AdminApi::is_server_admin`]).
     pub admin: bool,
     /// The browser session (absent for HTTP Basic).
     pub session: Option<(String, Session)>,
@@ -94,8 +96,8 @@ fn from_cookie(req: &HttpRequest, state: &WebState) -> Option<Caller> {
     let id = req.cookie(SESSION_COOKIE)?.value().to_string();
     let session = state.sessions.touch(&id)?;
     Some(Caller {
+        admin: state.api.is_server_admin(&session.account),
         account: session.account.clone(),
-        admin: session.admin,
         session: Some((id, session)),
     })
 }
@@ -118,7 +120,7 @@ async fn from_basic(req: &HttpRequest, api: &AdminApi) -> Result<Option<Caller>,
     let (user, password) = decoded.split_once(':').ok_or(())?;
     let account = api.verify_password(user, password).await.ok_or(())?;
     Ok(Some(Caller {
-        admin: AdminApi::is_administrator(&account),
+        admin: api.is_server_admin(&account),
         account,
         session: None,
     }))

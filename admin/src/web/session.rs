@@ -36,8 +36,6 @@ pub enum Flash {
 pub struct Session {
     /// Who signed in.
     pub account: AccountRef,
-    /// Whether the account may use every administration page.
-    pub admin: bool,
     /// The token every form of this session must carry.
     pub csrf: String,
     flash: Option<Flash>,
@@ -66,15 +64,14 @@ impl Sessions {
     }
 
     /// Starts a session; returns its id.
-    pub fn create(&self, account: AccountRef, admin: bool) -> String {
-        self.create_at(account, admin, Instant::now())
+    pub fn create(&self, account: AccountRef) -> String {
+        self.create_at(account, Instant::now())
     }
 
-    fn create_at(&self, account: AccountRef, admin: bool, now: Instant) -> String {
+    fn create_at(&self, account: AccountRef, now: Instant) -> String {
         let id = random_token();
         let session = Session {
             account,
-            admin,
             csrf: random_token(),
             flash: None,
             expires: now + self.idle,
@@ -171,7 +168,7 @@ mod tests {
     fn session_lives_while_used_and_ends_when_idle() {
         let store = Sessions::new(Duration::from_secs(60));
         let t0 = Instant::now();
-        let id = store.create_at(pm(), true, t0);
+        let id = store.create_at(pm(), t0);
         assert!(store.touch_at(&id, t0 + Duration::from_secs(50)).is_some());
         // Using it restarted the idle time.
         assert!(store.touch_at(&id, t0 + Duration::from_secs(100)).is_some());
@@ -183,8 +180,8 @@ mod tests {
     #[test]
     fn ids_and_tokens_are_random_and_distinct() {
         let store = Sessions::default();
-        let a = store.create(pm(), true);
-        let b = store.create(pm(), true);
+        let a = store.create(pm());
+        let b = store.create(pm());
         assert_ne!(a, b);
         assert_eq!(a.len(), 64);
         let sa = store.touch(&a).expect("live");
@@ -195,7 +192,7 @@ mod tests {
     #[test]
     fn flash_is_shown_once() {
         let store = Sessions::default();
-        let id = store.create(pm(), true);
+        let id = store.create(pm());
         store.set_flash(&id, Flash::Done("ok".into()));
         assert_eq!(
             store.touch(&id).expect("live").flash(),
@@ -207,11 +204,11 @@ mod tests {
     #[test]
     fn logout_removes_and_store_is_bounded() {
         let store = Sessions::default();
-        let id = store.create(pm(), true);
+        let id = store.create(pm());
         store.remove(&id);
         assert!(store.touch(&id).is_none());
         for _ in 0..MAX_SESSIONS + 5 {
-            store.create(pm(), false);
+            store.create(pm());
         }
         assert_eq!(store.lock().len(), MAX_SESSIONS);
     }

@@ -1,7 +1,9 @@
 //! Every route of the JSON API (issue 4), from one table against one node:
 //! success as the postmaster, and each failure that applies to the route:
-//! no or wrong credentials (401), a plain user and another domain's
-//! administrator (403), malformed JSON and invalid input (400), a missing
+//! no or wrong credentials (401), a plain user, another domain's
+//! administrator and an account of another domain with `ServerAdmin = YES`
+//! (403; CommuniGate honours server rights in the main domain only),
+//! malformed JSON and invalid input (400), a missing
 //! object (404), a conflict with the current state (409). Every failure is
 //! JSON `{"code", "error"}` with the stable code of its status.
 //!
@@ -25,6 +27,11 @@ const USER: &str = "user@a.test:User-Pass-1";
 /// The administrator of domain `b.test`: no rights in `a.test` or on the
 /// server.
 const OTHER_ADMIN: &str = "da@b.test:Da-Pass-1";
+/// A server administrator other than the postmaster (`ServerAdmin = YES`
+/// in the main domain): may read every administrators' route.
+const SERVER_ADMIN: &str = "boss@example.test:Boss-Pass-1";
+/// `ServerAdmin = YES` outside the main domain: no server rights.
+const FOREIGN_SERVER_ADMIN: &str = "sa@b.test:Sa-Pass-1";
 /// Methods a route can have.
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
@@ -694,6 +701,8 @@ fn fixture(node: &TestNode, web: &Http, port: u16) -> String {
         "CreateDomain sleepy.test",
         "CreateAccount user@a.test {Password=\"User-Pass-1\";}",
         "CreateAccount da@b.test {Password=\"Da-Pass-1\";DomainAdmin=YES;}",
+        "CreateAccount boss {Password=\"Boss-Pass-1\";ServerAdmin=YES;}",
+        "CreateAccount sa@b.test {Password=\"Sa-Pass-1\";ServerAdmin=YES;}",
         "CreateAccount alice@a.test",
         "CreateAccount renameme@a.test",
         "CreateAccount deleteme@a.test",
@@ -778,7 +787,7 @@ fn issue_4_json_api_every_route_success_and_failures() {
             }
         }
         if c.who == Who::Admin {
-            for auth in [USER, OTHER_ADMIN] {
+            for auth in [USER, OTHER_ADMIN, FOREIGN_SERVER_ADMIN] {
                 let what = format!("{name} as {auth}");
                 expect_error(&call(Some(auth), &ok), 403, &what, &mut failures);
             }
@@ -806,6 +815,15 @@ fn issue_4_json_api_every_route_success_and_failures() {
                 r.status,
                 r.body.trim()
             ));
+        }
+        // Reads again as the other server administrator (a second write
+        // would conflict with the first).
+        if c.who == Who::Admin && c.method == "get" {
+            let r = call(Some(SERVER_ADMIN), &ok);
+            if r.status != success {
+                let body = r.body.trim();
+                failures.push(format!("{name} as {SERVER_ADMIN}: got {} {body}", r.status));
+            }
         }
         if c.who == Who::Anyone {
             let r = call(Some(USER), &ok);

@@ -9,7 +9,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use crate::AdminApi;
 use crate::web::WebState;
 use crate::web::auth::{self, LOGIN_COOKIE, PageCaller, Posted, SESSION_COOKIE};
 use crate::web::session::{random_token, same_secret};
@@ -67,7 +66,10 @@ pub async fn show(state: web::Data<WebState>, req: HttpRequest) -> HttpResponse 
     if let Some(id) = req.cookie(SESSION_COOKIE)
         && let Some(s) = state.sessions.touch(id.value())
     {
-        return view::redirect(&home(s.admin, &s.account.address()));
+        return view::redirect(&home(
+            state.api.is_server_admin(&s.account),
+            &s.account.address(),
+        ));
     }
     form_response(&state, StatusCode::OK, "", None)
 }
@@ -106,8 +108,8 @@ pub async fn submit(
             Some("Incorrect account name or password"),
         );
     };
-    let admin = AdminApi::is_administrator(&account);
-    let id = state.sessions.create(account.clone(), admin);
+    let admin = state.api.is_server_admin(&account);
+    let id = state.sessions.create(account.clone());
     let mut response = view::redirect(&home(admin, &account.address()));
     let _ = response.add_cookie(&auth::session_cookie(id, state.secure));
     let _ = response.add_cookie(&auth::removal(LOGIN_COOKIE, "/login"));
