@@ -428,7 +428,7 @@ impl Mailbox {
 
     /// Expunges the messages whose `keep` flag is false: marks their
     /// entries dead in the file, then commits `X` records (at `modseq`) in
-    /// the index; both are fsynced.
+    /// the index; neither is fsynced.
     /// The file is compacted once dead entries take half of it. An entry
     /// whose `From ` line cannot be marked (no comment with a UID) makes
     /// this a compaction at once.
@@ -459,11 +459,11 @@ impl Mailbox {
                 key: info.key.clone(),
             }));
         }
-        super::crash_point()?;
-        sync_file(&file, &p)?;
         drop(file);
         super::crash_point()?;
-        self.journal(&lines)?;
+        // Neither the marks nor the records are fsynced (see the module
+        // documentation of `mailbox`): the next append's fsyncs carry them.
+        self.journal_unsynced(&lines)?;
         self.retain(keep);
         if self.mbox_dead_bytes() * 2 >= self.header.end {
             let all = vec![true; self.messages.len()];

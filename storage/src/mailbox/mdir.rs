@@ -12,7 +12,8 @@
 //! append and are deleted. Flag changes rename the file (the index is
 //! authoritative if a crash separates the two); expunge unlinks the files
 //! before the index records it, so an indexed message without a file is
-//! treated as expunged.
+//! treated as expunged. Neither is fsynced: a power loss may undo them (a
+//! file for an expunged UID below UIDNEXT is left alone on open).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry as MapEntry;
@@ -247,7 +248,8 @@ impl Mailbox {
         Ok(to_crlf(&data))
     }
 
-    /// Renames the file of message `i` for new flags and fsyncs the folder.
+    /// Renames the file of message `i` for new flags; not fsynced (see the
+    /// module documentation of `mailbox`), the index is authoritative.
     pub(super) fn mdir_rename(&mut self, i: usize, flags: Flags) -> Result<()> {
         let Loc::Mdir(old) = &self.locs[i] else {
             return Err(corrupt(&self.path, "mbox location in an mdir index"));
@@ -256,13 +258,13 @@ impl Mailbox {
         let new = file_name(info.uid, flags, info.internal_date);
         let (from, to) = (self.path.join(old), self.path.join(&new));
         fs::rename(&from, &to).map_err(io_err(&from))?;
-        sync_dir(&self.path)?;
         self.locs[i] = Loc::Mdir(new);
         Ok(())
     }
 
-    /// Unlinks the files of the messages whose `keep` flag is false, fsyncs
-    /// the folder, then commits the expunge in the index.
+    /// Unlinks the files of the messages whose `keep` flag is false, then
+    /// commits the expunge in the index; neither is fsynced (see the module
+    /// documentation of `mailbox`).
     pub(super) fn mdir_expunge(&mut self, keep: &[bool], modseq: u64) -> Result<()> {
         let mut lines = String::new();
         for ((info, loc), _) in self
@@ -281,8 +283,7 @@ impl Mailbox {
                 key: info.key.clone(),
             }));
         }
-        sync_dir(&self.path)?;
-        self.journal(&lines)?;
+        self.journal_unsynced(&lines)?;
         self.retain(keep);
         Ok(())
     }

@@ -31,6 +31,15 @@
 //!   message a fresh mod-sequence and forgets keywords and expunges).
 //!   The last [`MAX_VANISHED`] expunges are remembered with their
 //!   mod-sequence, for QRESYNC's VANISHED.
+//! * Durability, as Dovecot's default `fsync_mode = optimized`: an append
+//!   is fsynced (mailbox, then index) before it returns, so a stored
+//!   message survives a power loss. Flag changes and expunges are written
+//!   before they return but not fsynced: they survive a killed process
+//!   (the page cache outlives it), and a power loss may undo the latest of
+//!   them (a flag comes back, an expunged message reappears), never lose a
+//!   message. The journal only grows, so its next fsync (the next append,
+//!   or a compaction) makes every earlier record durable too, and replay
+//!   ignores a torn last line.
 //! * One writer at a time per mailbox is guaranteed by the caller (the
 //!   account lease, DESIGN.md §5.3); this module takes no locks.
 
@@ -571,7 +580,7 @@ impl Mailbox {
     }
 
     /// Like [`Mailbox::set_flags_and_keywords`] for several messages at
-    /// once, committed by one index write and fsync (a STORE on a set).
+    /// once, committed by one index write (a STORE on a set).
     /// Each changed message gets its own mod-sequence, in the order given.
     ///
     /// # Errors
@@ -613,7 +622,8 @@ impl Mailbox {
         if updated.is_empty() {
             return Ok(());
         }
-        let res = self.journal(&lines);
+        // Not fsynced (see the module documentation).
+        let res = self.journal_unsynced(&lines);
         self.poison_on_error(res)?;
         for (i, info) in updated {
             self.messages[i] = info;
