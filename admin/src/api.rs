@@ -471,6 +471,8 @@ impl AdminApi {
             // Issue 5 commands: crate::relay.
             cmd @ (Command::GetRouterTable
             | Command::SetRouterTable { .. }
+            | Command::GetRouterSettings
+            | Command::SetRouterSettings { .. }
             | Command::ReleaseSmtpQueue { .. }
             | Command::RejectQueueMessage { .. }
             | Command::ListQueue

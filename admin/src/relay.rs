@@ -17,6 +17,12 @@
 //! routed the same way; `via` lists the forwarders followed. An address of a
 //! local domain that names nothing is an error, as in CommuniGate.
 //!
+//! `GetRouterSettings` answers the replicated router settings: `TLSPolicy`,
+//! a dictionary of `domain`, `*.domain` or `*` to `verify` or
+//! `opportunistic` (what `[relay.tls_policy]` holds in a node's config,
+//! which it overrides on every member). `SetRouterSettings` replaces them;
+//! it needs every member at cluster protocol 5.
+//!
 //! `GetMessageQueueInfo SMTP QUEUE "domain"` answers CommuniGate's queue
 //! dictionary for the messages with recipients still pending at `domain`:
 //! `nTotal` (messages), `size` (bytes), `delayedTill` (the earliest next
@@ -31,6 +37,17 @@ use crate::api::AdminApi;
 use crate::cli::command::{Command, Dict};
 use crate::data::Value;
 use crate::error::{Error, Result};
+
+/// The router setting that holds the relay TLS policy.
+pub const TLS_POLICY_KEY: &str = "TLSPolicy";
+
+/// A TLS policy as the CLI and `[relay.tls_policy]` spell it.
+fn tls_policy_name(tls: cluster::TlsPolicy) -> &'static str {
+    match tls {
+        cluster::TlsPolicy::Verify => "verify",
+        cluster::TlsPolicy::Opportunistic => "opportunistic",
+    }
+}
 
 /// The reason given when `RejectQueueMessage` names none.
 const DEFAULT_REJECT_TEXT: &str = "rejected by the administrator";
@@ -50,6 +67,46 @@ impl AdminApi {
             Command::SetRouterTable { table } => {
                 let rules = parse_router_table(&table).map_err(Error::BadArgument)?;
                 self.propose_raft(Raft::SetRouterTable { rules }).await?;
+                Ok(None)
+            }
+            Command::GetRouterSettings => {
+                let policy = self.read(|s| s.relay.tls_policy.clone()).await?;
+                let policy: Dict = policy
+                    .into_iter()
+                    .map(|(domain, tls)| (domain, Value::string(tls_policy_name(tls))))
+                    .collect();
+                let settings = Dict::from([(TLS_POLICY_KEY.to_string(), Value::Dict(policy))]);
+                Ok(Some(Value::Dict(settings)))
+            }
+            Command::SetRouterSettings { mut settings } => {
+                let policy = match settings.remove(TLS_POLICY_KEY) {
+                    None => Dict::new(),
+                    Some(Value::Dict(policy)) => policy,
+                    Some(_) => {
+                        return Err(Error::BadArgument(format!(
+                            "{TLS_POLICY_KEY} must be a dictionary"
+                        )));
+                    }
+                };
+                if let Some(key) = settings.keys().next() {
+                    return Err(Error::BadArgument(format!("Unknown router setting {key}")));
+                }
+                let entries = policy.into_iter().map(|(domain, tls)| {
+                    let tls = tls.as_str().map_or_else(|| tls.to_string(), str::to_string);
+                    (domain, tls)
+                });
+                let policy = cluster::router::parse_tls_policy(entries)
+                    .map_err(|e| Error::BadArgument(format!("{TLS_POLICY_KEY}: {e}")))?;
+                // An older member could not decode the command: refuse until it is upgraded
+                // (as SetIpList does for the lists of later versions).
+                let needs = cluster::rpc::RELAY_TLS_POLICY_VERSION;
+                let speaks = self.cluster.status().effective_protocol();
+                if speaks.is_some_and(|v| v < needs) {
+                    return Err(Error::Unavailable(format!(
+                        "{TLS_POLICY_KEY} needs every cluster member at protocol {needs}; upgrade the members first"
+                    )));
+                }
+                self.propose_raft(Raft::SetTlsPolicy { policy }).await?;
                 Ok(None)
             }
             Command::ReleaseSmtpQueue { queue } => {

@@ -148,6 +148,12 @@ pub enum Command {
         /// ([`crate::queue::Recipient::delivered_legs`]).
         delivered_legs: Vec<(u32, String)>,
     },
+    /// Replaces the cluster's relay TLS policy (`SetRouterSettings`),
+    /// validated (protocol [`crate::rpc::RELAY_TLS_POLICY_VERSION`]).
+    SetTlsPolicy {
+        /// `domain`, `*.domain` or `*` -> policy.
+        policy: std::collections::BTreeMap<String, crate::router::TlsPolicy>,
+    },
 }
 
 /// The result of applying one [`Command`].

@@ -37,5 +37,5 @@ pub use handle::{ClusterConfig, ClusterHandle};
 pub use queue::{
     Claim, DsnRet, NewEntry, Notify, QueueEntry, QueueId, RcptDsn, RcptState, Recipient,
 };
-pub use router::RelaySettings;
+pub use router::{RelaySettings, TlsPolicy};
 pub use state::State;

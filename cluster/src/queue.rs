@@ -115,16 +115,20 @@ pub struct Recipient {
     pub delivered_legs: Vec<String>,
 }
 
-/// Serde for a state field added after protocol 4: present in
+/// Serde for a state field added after protocol 4 (here and in
+/// [`crate::router::RelaySettings`]): present in
 /// self-describing (human-readable) encodings, absent from compact ones.
 /// Protocol 4 and earlier wrote compact (bincode) snapshots, which have no
 /// field names: a field there would make this version misread them. Later
 /// snapshots are self-describing (`crate::raft::state_machine`), and queue
 /// entries travel in nothing else, so nothing is lost.
-mod self_describing_only {
+pub(crate) mod self_describing_only {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<S: Serializer, T: Serialize>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer, T: Serialize>(
+        value: &T,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
             value.serialize(s)
         } else {
@@ -133,7 +137,7 @@ mod self_describing_only {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
         d: D,
     ) -> Result<T, D::Error> {
         if d.is_human_readable() {

@@ -51,36 +51,106 @@ pub struct RouteRule {
     pub target: String,
 }
 
+/// How relaying to a domain uses TLS (a node's `[relay.tls_policy]`, the
+/// cluster's [`RelaySettings::tls_policy`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsPolicy {
+    /// STARTTLS when offered, certificate not checked (RFC 7435).
+    Opportunistic,
+    /// STARTTLS required, certificate verified against the trusted CAs and
+    /// the host name.
+    Verify,
+}
+
 /// The relay settings in the replicated state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RelaySettings {
     /// The router table, in the order written.
     pub routes: Vec<RouteRule>,
+    /// TLS policy by `domain`, `*.domain` or `*` (lowercase), over each
+    /// node's `[relay.tls_policy]` (`SetRouterSettings`, since protocol
+    /// [`crate::rpc::RELAY_TLS_POLICY_VERSION`]). Only in self-describing
+    /// encodings, as [`crate::queue::Recipient::delivered_legs`].
+    #[serde(default, with = "crate::queue::self_describing_only")]
+    pub tls_policy: BTreeMap<String, TlsPolicy>,
 }
 
 impl RelaySettings {
-    /// The target for `domain` (lowercase, no trailing dot): an exact rule,
-    /// else the longest matching `*.parent`, else `*`.
+    /// The target for `domain` (lowercase, no trailing dot), see
+    /// [`lookup_domain`].
     pub fn route(&self, domain: &str) -> Option<&str> {
-        let exact = self.routes.iter().find(|r| r.pattern == domain);
-        let wildcard = || {
-            self.routes
-                .iter()
-                .filter_map(|r| {
-                    let parent = r.pattern.strip_prefix("*.")?;
-                    let hit = domain.len() > parent.len()
-                        && domain.ends_with(parent)
-                        && domain.as_bytes()[domain.len() - parent.len() - 1] == b'.';
-                    hit.then_some((parent.len(), r))
-                })
-                .max_by_key(|(len, _)| *len)
-                .map(|(_, r)| r)
+        let rules = self.routes.iter().map(|r| (r.pattern.as_str(), &r.target));
+        lookup_domain(rules, domain).map(String::as_str)
+    }
+
+    /// The cluster's TLS policy for `domain` (lowercase, no trailing dot),
+    /// see [`lookup_domain`].
+    pub fn tls_policy(&self, domain: &str) -> Option<TlsPolicy> {
+        lookup_domain(self.tls_policy.iter().map(|(k, v)| (k.as_str(), v)), domain).copied()
+    }
+}
+
+/// The value for `domain` (lowercase) in a table keyed by `domain`,
+/// `*.domain` (its subdomains, not itself) or `*`, keys in any case: an
+/// exact key, else the longest matching `*.parent`, else `*`; the first of
+/// equal keys.
+pub fn lookup_domain<'a, T>(
+    table: impl IntoIterator<Item = (&'a str, &'a T)>,
+    domain: &str,
+) -> Option<&'a T> {
+    let mut exact = None;
+    let mut wildcard: Option<(usize, &T)> = None;
+    let mut default = None;
+    for (key, value) in table {
+        if key.eq_ignore_ascii_case(domain) {
+            exact = exact.or(Some(value));
+        } else if key == "*" {
+            default = default.or(Some(value));
+        } else if let Some(parent) = key.strip_prefix("*.") {
+            let hit = domain.len() > parent.len()
+                && domain.as_bytes()[domain.len() - parent.len() - 1] == b'.'
+                && domain[domain.len() - parent.len()..].eq_ignore_ascii_case(parent);
+            if hit && wildcard.is_none_or(|(len, _)| parent.len() > len) {
+                wildcard = Some((parent.len(), value));
+            }
+        }
+    }
+    exact.or(wildcard.map(|(_, v)| v)).or(default)
+}
+
+/// Parses a TLS policy table (`SetRouterSettings`' `TLSPolicy`): keys
+/// `domain`, `*.domain` or `*`, values `verify` or `opportunistic`.
+///
+/// # Errors
+/// One sentence per bad entry, joined by `; `.
+pub fn parse_tls_policy(
+    entries: impl IntoIterator<Item = (String, String)>,
+) -> Result<BTreeMap<String, TlsPolicy>, String> {
+    let mut policy = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (key, value) in entries {
+        let pattern = key.trim().trim_end_matches('.').to_ascii_lowercase();
+        let domain = pattern.strip_prefix("*.").unwrap_or(&pattern);
+        let tls = match value.trim().to_ascii_lowercase().as_str() {
+            "verify" => Some(TlsPolicy::Verify),
+            "opportunistic" => Some(TlsPolicy::Opportunistic),
+            _ => None,
         };
-        let default = || self.routes.iter().find(|r| r.pattern == "*");
-        exact
-            .or_else(wildcard)
-            .or_else(default)
-            .map(|r| r.target.as_str())
+        if pattern != "*" && !is_host(domain) {
+            problems.push(format!("{key:?} is not a domain, *.domain or *"));
+        } else if let Some(tls) = tls {
+            policy.insert(pattern, tls);
+        } else {
+            problems.push(format!(
+                "{key:?}: {value:?} is neither verify nor opportunistic"
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(policy)
+    } else {
+        Err(problems.join("; "))
     }
 }
 
@@ -395,7 +465,10 @@ mod tests {
             "remote.test = 127.0.0.1:2526\n*.corp.test = [::1]:25\n\
              legacy.test = mx.isp.test\n* = smart.isp.test:587\n"
         );
-        let settings = RelaySettings { routes: rules };
+        let settings = RelaySettings {
+            routes: rules,
+            ..RelaySettings::default()
+        };
         assert_eq!(settings.route("remote.test"), Some("127.0.0.1:2526"));
         assert_eq!(settings.route("a.corp.test"), Some("[::1]:25"));
         assert_eq!(settings.route("corp.test"), Some("smart.isp.test:587"));
@@ -499,5 +572,61 @@ mod tests {
                 "{text:?}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn issue_5_tls_policy_table_parses_and_matches() {
+        let entry = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let policy = parse_tls_policy([
+            entry("Secure.Test.", "VERIFY"),
+            entry("*.bank.test", "verify"),
+            entry("open.bank.test", "opportunistic"),
+        ])
+        .unwrap();
+        let settings = RelaySettings {
+            tls_policy: policy,
+            ..RelaySettings::default()
+        };
+        assert_eq!(settings.tls_policy("secure.test"), Some(TlsPolicy::Verify));
+        assert_eq!(
+            settings.tls_policy("www.bank.test"),
+            Some(TlsPolicy::Verify)
+        );
+        assert_eq!(
+            settings.tls_policy("open.bank.test"),
+            Some(TlsPolicy::Opportunistic)
+        );
+        assert_eq!(settings.tls_policy("bank.test"), None);
+        let err = parse_tls_policy([entry("bad domain!", "verify"), entry("x.test", "maybe")])
+            .unwrap_err();
+        assert!(
+            err.contains("bad domain!") && err.contains("maybe"),
+            "{err}"
+        );
+        assert_eq!(
+            parse_tls_policy([entry("*", "verify")]).unwrap()["*"],
+            TlsPolicy::Verify
+        );
+    }
+
+    #[test]
+    fn issue_5_tls_policy_is_in_json_snapshots_only() {
+        let settings = RelaySettings {
+            tls_policy: [("x.test".to_string(), TlsPolicy::Verify)].into(),
+            ..RelaySettings::default()
+        };
+        let json = serde_json::to_string(&settings).unwrap();
+        assert!(
+            json.contains(r#""tls_policy":{"x.test":"verify"}"#),
+            "{json}"
+        );
+        let back: RelaySettings = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, settings);
+        // The compact encoding is protocol 4's: no field added.
+        let compact = crate::raft::encode(&settings).unwrap();
+        let old = crate::raft::encode(&RelaySettings::default()).unwrap();
+        assert_eq!(compact, old);
+        let back: RelaySettings = crate::raft::decode(&compact).unwrap();
+        assert!(back.tls_policy.is_empty());
     }
 }

@@ -46,7 +46,8 @@ use crate::raft::{Request, Response, TypeConfig, decode, encode};
 ///   legs of group and forwarder recipients recorded
 ///   ([`crate::Command::ReportLegs`]); account aliases checked against
 ///   forwarders and groups by the state machine
-///   ([`crate::DirectoryOp::SetAccountAliases`]).
+///   ([`crate::DirectoryOp::SetAccountAliases`]); the relay TLS policy in
+///   the replicated router settings ([`crate::Command::SetTlsPolicy`]).
 pub const PROTOCOL_VERSION: u32 = 5;
 /// The first version with [`RpcRequest::OpenSession`].
 pub const SESSION_HANDOFF_VERSION: u32 = 2;
@@ -63,6 +64,8 @@ pub const MAILBOX_DELIVERY_VERSION: u32 = 5;
 pub const LEG_REPORT_VERSION: u32 = 5;
 /// The first version with [`crate::DirectoryOp::SetAccountAliases`].
 pub const ALIAS_NAMESPACE_VERSION: u32 = 5;
+/// The first version with [`crate::Command::SetTlsPolicy`].
+pub const RELAY_TLS_POLICY_VERSION: u32 = 5;
 /// The oldest version this build still speaks; older peers are refused.
 pub const MIN_PROTOCOL_VERSION: u32 = 1;
 

@@ -132,6 +132,10 @@ impl State {
                 self.relay.routes = rules;
                 CommandResult::Done
             }
+            Command::SetTlsPolicy { policy } => {
+                self.relay.tls_policy = policy;
+                CommandResult::Done
+            }
         }
     }
 }

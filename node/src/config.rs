@@ -495,21 +495,15 @@ pub struct RelayConfig {
     pub starttls: bool,
     /// TLS policy by recipient domain (`remote.test`, `*.remote.test`, or `*` for every
     /// domain): `verify` requires STARTTLS and a certificate valid for the host, else the
-    /// recipients are deferred (`4.7.4`/`4.7.5`); `opportunistic` is the default.
+    /// recipients are deferred (`4.7.4`/`4.7.5`); `opportunistic` is the default. The
+    /// cluster's policy (`SetRouterSettings`) comes first; this is the node's fallback.
     pub tls_policy: BTreeMap<String, TlsPolicy>,
     /// PEM file of the CA certificates `verify` trusts; `None` means the system's store.
     pub tls_trust_file: Option<PathBuf>,
 }
 
-/// How a relay connection uses TLS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TlsPolicy {
-    /// STARTTLS when offered, certificate not checked (RFC 7435).
-    Opportunistic,
-    /// STARTTLS required, certificate verified against the trusted CAs and the host name.
-    Verify,
-}
+/// How a relay connection uses TLS: one type for the config and the cluster's router settings.
+pub use cluster::TlsPolicy;
 
 impl Default for RelayConfig {
     fn default() -> Self {

@@ -423,6 +423,13 @@ pub enum Command {
         /// The whole table.
         table: String,
     },
+    /// `GetRouterSettings`: `{TLSPolicy = {domain = verify; ...};}`.
+    GetRouterSettings,
+    /// `SetRouterSettings {TLSPolicy = {...};}`: replaces them.
+    SetRouterSettings {
+        /// The settings.
+        settings: Dict,
+    },
     /// `ReleaseSMTPQueue "domain"`: retry that domain's messages now.
     ReleaseSmtpQueue {
         /// The domain (`*` for all).
@@ -526,7 +533,7 @@ pub const KNOWN_COMMANDS: &[&str] = &[
     "ProcessBounce",
     // Queue / transfer
     "GetQueueSettings",
-    "SetQueueSettings", "GetRouterSettings", "SetRouterSettings", "GetServerIntercept",
+    "SetQueueSettings", "GetServerIntercept",
     "SetServerIntercept", "GetClusterIntercept", "SetClusterIntercept",
     // Server settings
     "GetSignalSettings",
@@ -1012,6 +1019,12 @@ pub fn parse_command(line: &str) -> Result<Command> {
         args.cmd = "SetRouterTable";
         let table = args.string("router table string")?;
         args.done(args.cmd, Command::SetRouterTable { table })?
+    } else if is("GetRouterSettings") {
+        args.done("GetRouterSettings", Command::GetRouterSettings)?
+    } else if is("SetRouterSettings") {
+        args.cmd = "SetRouterSettings";
+        let settings = args.dict("router settings dictionary")?;
+        args.done(args.cmd, Command::SetRouterSettings { settings })?
     } else if is("ReleaseSMTPQueue") {
         args.cmd = "ReleaseSMTPQueue";
         let queue = args.string("queue name")?;

@@ -149,6 +149,8 @@ pub fn api_routes() -> Vec<ApiRoute> {
         api_route(M::GET, "/about", server::about),
         api_route(M::GET, "/router", server::router),
         api_route(M::PUT, "/router", server::set_router),
+        api_route(M::GET, "/router/settings", server::router_settings),
+        api_route(M::PUT, "/router/settings", server::set_router_settings),
         api_route(M::GET, "/settings/modules", server::modules),
         api_route(
             M::PATCH,

@@ -12,7 +12,8 @@
 //! still checked, so the session key belongs to whoever holds the presented certificate. A
 //! failed handshake is retried once without TLS on a new connection, as Postfix does.
 //!
-//! Verified TLS, for domains whose `[relay] tls_policy` says `verify`
+//! Verified TLS, for domains whose TLS policy (the cluster's, else `[relay] tls_policy`)
+//! says `verify`
 //! ([`StartTls::Required`]): STARTTLS must be offered and accepted (else `4.7.4`) and the
 //! certificate must chain to a trusted CA (`tls_trust_file`, else the system's store) and
 //! name the host connected to (the route's host or the MX name, RFC 6125); a failed
@@ -110,16 +111,14 @@ impl RelayAgent {
             })
             // The ring provider supports the default versions: a real invariant.
             .expect("ring supports TLS 1.2 and 1.3");
+        // Built whether or not this node's config asks for `verify`: the cluster's policy
+        // (`SetRouterSettings`) may ask for it at any time.
+        let verified_tls = verified_config(provider, config.tls_trust_file.as_deref())
+            .map(|c| TlsConnector::from(Arc::new(c)));
         let wanted = config
             .tls_policy
             .values()
             .any(|p| *p == crate::config::TlsPolicy::Verify);
-        let verified_tls = if wanted {
-            verified_config(provider, config.tls_trust_file.as_deref())
-                .map(|c| TlsConnector::from(Arc::new(c)))
-        } else {
-            Err("no tls_policy asks for verification".into())
-        };
         if let Err(e) = &verified_tls
             && wanted
         {

@@ -12,9 +12,10 @@
 //! So the config is each node's fallback and the CLI table, the same on every node,
 //! overrides it; an empty table (the default) leaves the config in charge.
 //!
-//! The TLS policy comes from the node's `[relay] tls_policy` (same key forms, plus `*`),
-//! whatever the next hop: `verify` requires STARTTLS and a certificate valid for the host,
-//! otherwise TLS is opportunistic (RFC 7435).
+//! The TLS policy comes from the cluster's router settings (`SetRouterSettings`, replicated,
+//! so every member relays a domain alike), else the node's `[relay] tls_policy` (same key
+//! forms), whatever the next hop: `verify` requires STARTTLS and a certificate valid for the
+//! host, otherwise TLS is opportunistic (RFC 7435).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -33,7 +34,7 @@ pub const SMTP_PORT: u16 = 25;
 pub struct Destination {
     /// The host or MX set to connect to.
     pub hop: NextHop,
-    /// The TLS policy for the domain (`[relay] tls_policy`).
+    /// The TLS policy for the domain (see [`tls_policy`]).
     pub tls: StartTls,
 }
 
@@ -83,7 +84,7 @@ pub fn domain_of(address: &str) -> String {
 /// The destination of `domain` under the cluster's router `table`, then `config`.
 pub fn route(domain: &str, table: &RelaySettings, config: &RelayConfig) -> Destination {
     let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-    let tls = tls_policy(&domain, config);
+    let tls = tls_policy(&domain, table, config);
     let hop = table
         .route(&domain)
         .and_then(parse_target)
@@ -96,10 +97,13 @@ pub fn route(domain: &str, table: &RelaySettings, config: &RelayConfig) -> Desti
     Destination { hop, tls }
 }
 
-/// The TLS policy for `domain`: its `[relay] tls_policy` entry (exact, longest `*.parent`,
-/// then `*`), else opportunistic, or never when `starttls` is off.
-pub fn tls_policy(domain: &str, config: &RelayConfig) -> StartTls {
-    let configured = lookup(&config.tls_policy, domain).or_else(|| config.tls_policy.get("*"));
+/// The TLS policy for `domain`: the cluster's entry, else the node's `[relay] tls_policy`
+/// entry (each exact, longest `*.parent`, then `*`), else opportunistic, or never when
+/// `starttls` is off.
+pub fn tls_policy(domain: &str, table: &RelaySettings, config: &RelayConfig) -> StartTls {
+    let configured = table
+        .tls_policy(domain)
+        .or_else(|| lookup(&config.tls_policy, domain).copied());
     match configured {
         Some(TlsPolicy::Verify) => StartTls::Required,
         Some(TlsPolicy::Opportunistic) if config.starttls => StartTls::Opportunistic,
@@ -108,26 +112,9 @@ pub fn tls_policy(domain: &str, config: &RelayConfig) -> StartTls {
     }
 }
 
-/// The value of `domain` in a config table keyed by domain or `*.domain`: an exact key,
-/// else the longest matching wildcard.
+/// The value of `domain` in a config table (see [`cluster::router::lookup_domain`]).
 fn lookup<'a, T>(table: &'a BTreeMap<String, T>, domain: &str) -> Option<&'a T> {
-    let exact = table
-        .iter()
-        .find(|(key, _)| key.eq_ignore_ascii_case(domain))
-        .map(|(_, value)| value);
-    exact.or_else(|| {
-        table
-            .iter()
-            .filter_map(|(key, value)| {
-                let parent = key.strip_prefix("*.")?.to_ascii_lowercase();
-                let matches = domain.len() > parent.len()
-                    && domain.ends_with(&parent)
-                    && domain.as_bytes()[domain.len() - parent.len() - 1] == b'.';
-                matches.then_some((parent.len(), value))
-            })
-            .max_by_key(|(len, _)| *len)
-            .map(|(_, value)| value)
-    })
+    cluster::router::lookup_domain(table.iter().map(|(k, v)| (k.as_str(), v)), domain)
 }
 
 /// A router table target: `host:port`, an IP address (port 25), or a host name (its MX).
@@ -234,6 +221,7 @@ mod tests {
                 "remote.test = 10.0.0.1:26\n*.corp.test = 192.0.2.1\n<*@alias.test> = mx.other.test",
             )
             .unwrap(),
+            ..RelaySettings::default()
         };
         assert_eq!(hop("remote.test", &table, &c), host("10.0.0.1", 26));
         assert_eq!(hop("a.corp.test", &table, &c), host("192.0.2.1", 25));
@@ -272,5 +260,22 @@ mod tests {
         c.tls_policy.insert("*".into(), TlsPolicy::Verify);
         assert_eq!(tls("other.test", &c), StartTls::Required);
         assert_eq!(tls("open.bank.test", &c), StartTls::Never);
+        // The cluster's policy comes first.
+        let cluster = RelaySettings {
+            tls_policy: [
+                ("open.bank.test".to_string(), TlsPolicy::Verify),
+                ("*.test".to_string(), TlsPolicy::Opportunistic),
+            ]
+            .into(),
+            ..RelaySettings::default()
+        };
+        let tls = |d: &str| route(d, &cluster, &c).tls;
+        assert_eq!(tls("open.bank.test"), StartTls::Required);
+        assert_eq!(
+            tls("secure.test"),
+            StartTls::Never,
+            "opportunistic, starttls off"
+        );
+        assert_eq!(tls("other.example"), StartTls::Required, "the node's *");
     }
 }

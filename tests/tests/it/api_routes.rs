@@ -456,6 +456,30 @@ fn cases() -> Vec<Case> {
                 ),
             )
         },
+        Case {
+            bad: &[
+                (
+                    "/router/settings",
+                    Some(r#"{"TLSPolicy":{"bad domain!":"verify"}}"#),
+                ),
+                (
+                    "/router/settings",
+                    Some(r#"{"TLSPolicy":{"x.test":"maybe"}}"#),
+                ),
+                ("/router/settings", Some(r#"{"TLSPolicy":"verify"}"#)),
+                ("/router/settings", Some(r#"{"Nope":{}}"#)),
+                ("/router/settings", Some("[]")),
+            ],
+            ..case(
+                "put",
+                "/router/settings",
+                (
+                    "/router/settings",
+                    Some(r#"{"TLSPolicy":{"*.bank.test":"verify"}}"#),
+                ),
+            )
+        },
+        case("get", "/router/settings", ("/router/settings", None)),
         case("get", "/settings/ip-lists", ("/settings/ip-lists", None)),
         Case {
             bad: &[

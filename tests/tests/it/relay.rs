@@ -1283,3 +1283,55 @@ fn issue_5_verified_tls_policy_defers_until_the_certificate_is_trusted() {
     assert_eq!(sink.txns().len(), 2);
     let _ = node;
 }
+
+/// The TLS policy lives in the cluster's router settings: set through the CLI, every member's
+/// delivery applies it over its own `[relay] tls_policy` (here none).
+#[test]
+fn issue_5_tls_policy_set_through_the_cli_is_applied_by_delivery() {
+    let clear = Sink::start(|_, _| "250 2.1.5 ok\r\n");
+    let node = TestNode::start_with(|c| {
+        c.relay.routes.insert("clear.test".into(), clear.route());
+        c.relay.retry_first_secs = 1;
+        c.relay.retry_max_secs = 1;
+    });
+    let mut cli = login(&node);
+    run(&mut cli, "INLINE", "200 ");
+    run(&mut cli, "GetRouterSettings", "201 {TLSPolicy={};}");
+    for bad in [
+        "SetRouterSettings {TLSPolicy={\"bad domain!\"=verify;};}",
+        "SetRouterSettings {TLSPolicy={\"clear.test\"=maybe;};}",
+        "SetRouterSettings {Nope=1;}",
+    ] {
+        run(&mut cli, bad, "501 ");
+    }
+    run(
+        &mut cli,
+        "SetRouterSettings {TLSPolicy={\"*.Test\"=VERIFY;};}",
+        "200 ",
+    );
+    run(
+        &mut cli,
+        "GetRouterSettings",
+        "201 {TLSPolicy={\"*.test\"=verify;};}",
+    );
+    submit(
+        &node,
+        "policy",
+        "From: postmaster@example.test\nTo: a@clear.test\nSubject: policy\n\nbody\n",
+    );
+    // The host offers no STARTTLS: deferred, never sent in clear.
+    wait_log(
+        &node,
+        &["deferred: 451 4.7.4 TLS required by policy but not offered"],
+    );
+    assert!(clear.txns().is_empty());
+    // An exact entry wins over the wildcard: the next retry goes in clear.
+    run(
+        &mut cli,
+        "SetRouterSettings {TLSPolicy={\"*.test\"=verify;\"clear.test\"=opportunistic;};}",
+        "200 ",
+    );
+    let txns = clear.wait_txns(1);
+    assert_eq!(txns[0].rcpts, ["a@clear.test"]);
+    assert!(!txns[0].tls);
+}

@@ -255,6 +255,20 @@ pub const ROUTES: &[Route] = &[
     ),
     route(
         "get",
+        "/api/v1/router/settings",
+        "The cluster's router settings: TLSPolicy, domain, *.domain or * to verify or opportunistic (GetRouterSettings)",
+        Body::None,
+        200,
+    ),
+    route(
+        "put",
+        "/api/v1/router/settings",
+        "Replace the router settings (SetRouterSettings; every member at cluster protocol 5)",
+        Body::Settings,
+        204,
+    ),
+    route(
+        "get",
         "/api/v1/settings/ip-lists",
         "The LANIPs, BlacklistedIPs, ClientIPs, WhiteHoleIPs and DeniedIPs lists (GetLANIPs, ...)",
         Body::None,

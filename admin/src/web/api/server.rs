@@ -5,11 +5,12 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use super::{change, string_field};
+use super::{change, object, string_field};
 use crate::cli::command::Command;
 use crate::error::Error;
 use crate::web::WebState;
 use crate::web::auth::{ApiCaller, Caller};
+use crate::web::json::{from_json_object, to_json};
 
 /// The server IP lists WebAdmin edits, by their CLI names
 /// (`GetLANIPs`/`SetLANIPs`, ...).
@@ -98,6 +99,33 @@ pub async fn set_router(
 ) -> Result<HttpResponse, Error> {
     let command = Command::SetRouterTable {
         table: string_field(&body, "table")?,
+    };
+    change(&state, &caller, command, StatusCode::NO_CONTENT).await
+}
+
+/// `GET /api/v1/router/settings` → `{"TLSPolicy": {"domain": "verify", …}}`
+/// (GetRouterSettings).
+pub async fn router_settings(
+    state: web::Data<WebState>,
+    ApiCaller(caller): ApiCaller,
+) -> Result<HttpResponse, Error> {
+    let settings = state
+        .api
+        .execute(&caller.account, Command::GetRouterSettings)
+        .await?
+        .unwrap_or(crate::data::Value::Null);
+    Ok(HttpResponse::Ok().json(to_json(&settings)))
+}
+
+/// `PUT /api/v1/router/settings {"TLSPolicy": {…}}` → 204; replaces them
+/// (SetRouterSettings).
+pub async fn set_router_settings(
+    state: web::Data<WebState>,
+    ApiCaller(caller): ApiCaller,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, Error> {
+    let command = Command::SetRouterSettings {
+        settings: from_json_object(object(&body)?),
     };
     change(&state, &caller, command, StatusCode::NO_CONTENT).await
 }
