@@ -99,8 +99,8 @@ impl ClusterHandle {
     /// tasks are spawned on it.
     ///
     /// # Errors
-    /// The store cannot be opened, joining fails, or no leader appears
-    /// within [`START_WAIT`].
+    /// The store cannot be opened, joining fails, or (on a first start) no
+    /// leader appears within [`START_WAIT`].
     pub async fn start(cfg: ClusterConfig, listener: Option<TcpListener>) -> Result<ClusterHandle> {
         let dir = cfg.data_dir.join("raft");
         let store_err = |reason: String| Error::Store {
@@ -189,10 +189,23 @@ impl ClusterHandle {
                 }
             }
         }
-        raft.wait(Some(START_WAIT))
-            .metrics(|m| m.current_leader.is_some(), "a leader is known")
-            .await
-            .map_err(|e| Error::Start(e.to_string()))?;
+        // A member that already belongs to a cluster waits as long as the
+        // cluster needs to come back (after an outage members return one by
+        // one, and it must rejoin by itself); a first start gives up after
+        // START_WAIT, since a cluster it has never reached is more likely a
+        // wrong address.
+        let patient = initialized;
+        loop {
+            let leader = raft
+                .wait(Some(START_WAIT))
+                .metrics(|m| m.current_leader.is_some(), "a leader is known")
+                .await;
+            match leader {
+                Ok(_) => break,
+                Err(e) if patient => tracing::warn!("{e}; still waiting for the cluster"),
+                Err(e) => return Err(Error::Start(e.to_string())),
+            }
+        }
 
         let proposals = proposer::spawn(link.clone(), cfg.max_batch);
         let handle = ClusterHandle {
@@ -212,12 +225,13 @@ impl ClusterHandle {
         // start must see the state the previous run acknowledged.
         let deadline = tokio::time::Instant::now() + START_WAIT;
         while let Err(e) = handle.inner.link.catch_up().await {
-            // A loaded or re-electing cluster: keep trying for a while
-            // rather than fail the start.
-            if tokio::time::Instant::now() > deadline {
+            // A loaded or re-electing cluster: keep trying (a first start
+            // for a while) rather than fail the start.
+            if !patient && tokio::time::Instant::now() > deadline {
                 return Err(e);
             }
             tracing::warn!("catching up with the cluster: {e}; retrying");
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
         Ok(handle)
     }

@@ -77,17 +77,23 @@ pub async fn ensure_main_domain(
     Ok(generated.then_some(password))
 }
 
-/// How long start-up keeps proposing what the cluster cannot commit yet.
-const START_RETRY: std::time::Duration = std::time::Duration::from_secs(120);
+/// Every how many attempts (half a second apart) start-up says it is still
+/// waiting for a commit: once a minute.
+const START_WARN_EVERY: u32 = 120;
 
 /// Proposes `command` during start-up, again every half second while the
-/// cluster cannot commit it (a leader change or a lost quorum while this
-/// member starts must not make it give up).
+/// cluster cannot commit it: a leader change or a lost quorum while this
+/// member starts must not make it give up (it rejoins by itself once the
+/// cluster is back).
 async fn propose_at_start(cluster: &ClusterHandle, command: Command) -> Result<CommandResult> {
-    let deadline = tokio::time::Instant::now() + START_RETRY;
+    let mut attempts = 0u32;
     loop {
         match cluster.propose(command.clone()).await {
-            Err(e) if e.is_temporary() && tokio::time::Instant::now() < deadline => {
+            Err(e) if e.is_temporary() => {
+                attempts = attempts.wrapping_add(1);
+                if attempts.is_multiple_of(START_WARN_EVERY) {
+                    tracing::warn!("start: {e}; still waiting for the cluster");
+                }
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             }
             other => return Ok(other?),

@@ -81,10 +81,30 @@ pub struct Member {
     config: PathBuf,
     log: PathBuf,
     child: Option<Child>,
+    /// While the running process has not yet said it is ready: where in
+    /// the log its start began.
+    starting_at: Option<u64>,
     paused: bool,
     net: Arc<Net>,
     proxy: Option<ProxyHandle>,
 }
+
+/// A start that did not finish within [`READY_TIMEOUT`]; the process still
+/// runs (a member waits for a cluster that cannot elect a leader yet).
+#[derive(Debug)]
+pub struct StillStarting(pub usize);
+
+impl std::fmt::Display for StillStarting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "node{} not ready within {READY_TIMEOUT:?}; still starting",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for StillStarting {}
 
 impl Member {
     /// Prepares node `index` under `root` (its data dir, config and log), sharing `base`.
@@ -178,6 +198,7 @@ impl Member {
             config,
             log: dir.join("node.log"),
             child: None,
+            starting_at: None,
             paused: false,
             net,
             proxy,
@@ -230,7 +251,8 @@ impl Member {
     /// Starts the process and waits (bounded) until it prints `mailnode: ready`.
     ///
     /// # Errors
-    /// Fails if it cannot be spawned, exits, or is not ready within [`READY_TIMEOUT`].
+    /// Fails if it cannot be spawned or exits, and with [`StillStarting`]
+    /// if it is not ready within [`READY_TIMEOUT`].
     pub async fn start(&mut self, mailnode: &Path) -> Result<()> {
         if self.child.is_some() {
             bail!("node{} is already running", self.index);
@@ -255,17 +277,32 @@ impl Member {
             .with_context(|| format!("spawn {}", mailnode.display()))?;
         self.net.set_pid(self.index, child.id());
         self.child = Some(child);
+        self.starting_at = Some(offset);
         self.paused = false;
+        self.wait_ready().await
+    }
+
+    /// Waits (bounded) until a start in progress prints `mailnode: ready`;
+    /// at once if none is in progress.
+    ///
+    /// # Errors
+    /// As [`Member::start`].
+    pub async fn wait_ready(&mut self) -> Result<()> {
+        let Some(offset) = self.starting_at else {
+            return Ok(());
+        };
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             let text = read_from(&self.log, offset);
             if text.contains(READY_LINE) {
+                self.starting_at = None;
                 return Ok(());
             }
             if let Some(child) = self.child.as_mut()
                 && let Some(status) = child.try_wait()?
             {
                 self.child = None;
+                self.starting_at = None;
                 // Read again: the process may have written its last words after the read above.
                 let text = read_from(&self.log, offset);
                 bail!(
@@ -275,11 +312,7 @@ impl Member {
                 );
             }
             if Instant::now() >= deadline {
-                bail!(
-                    "node{} not ready within {READY_TIMEOUT:?}; log tail:\n{}",
-                    self.index,
-                    tail(&text, 15)
-                );
+                return Err(StillStarting(self.index).into());
             }
             sleep(Duration::from_millis(100)).await;
         }
@@ -340,6 +373,7 @@ impl Member {
         };
         if timeout(limit, child.wait()).await.is_ok() {
             self.child = None;
+            self.starting_at = None;
             self.paused = false;
             return true;
         }

@@ -303,14 +303,19 @@ async fn scenario(
     }
     println!("workload     done after {:?}", begin.elapsed());
 
-    // Heal: every node running and not stopped.
+    // Heal: the network whole, every node running, not stopped and ready.
+    let net = cluster.lock().await.net.clone();
+    net.heal();
     {
         let mut guard = cluster.lock().await;
         let mailnode = guard.mailnode.clone();
         for m in &mut guard.members {
-            if !m.is_running()
-                && let Err(e) = m.start(&mailnode).await
-            {
+            let started = if m.is_running() {
+                m.wait_ready().await
+            } else {
+                m.start(&mailnode).await
+            };
+            if let Err(e) = started {
                 problems.push(Violation {
                     check: 6,
                     detail: format!("node{} does not restart after healing: {e:#}", m.index),
@@ -318,8 +323,6 @@ async fn scenario(
             }
         }
     }
-    let net = cluster.lock().await.net.clone();
-    net.heal();
     println!("heal         all nodes running, network healed");
 
     // Leases: every account opens (POP3) through every node within LEASE_LIMIT of the heal.
