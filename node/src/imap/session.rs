@@ -50,6 +50,7 @@
 //!   CLOSE and UNSELECT forget.
 //! - Passwords and SASL responses never reach the log.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,7 +67,7 @@ use crate::imap::proto::command::{
     AppendMessage, FetchItem, FlagSet, ListReturn, ListSelect, Qresync, SearchKey, SearchReturn,
     Section, SectionText, SequenceSet, StatusItem, StoreOp,
 };
-use crate::imap::proto::message::{Parsed, UnknownCte, Unstorable, store_binary};
+use crate::imap::proto::message::{Parsed, UnknownCte, Unstorable, header_fields, store_binary};
 use crate::imap::proto::quota;
 use crate::imap::proto::search::{Candidate, matches, needs_content, result_modseq, uses_modseq};
 use crate::imap::proto::sort::{
@@ -75,8 +76,8 @@ use crate::imap::proto::sort::{
 };
 use crate::imap::proto::view::{Entry, vanished_earlier};
 use crate::imap::proto::{
-    Command, CommandKind, Frame, FrameError, Receiver, Snapshot, Status, StatusResponse, View,
-    parse_command, response,
+    Command, CommandKind, Frame, FrameError, Receiver, Snapshot, Stamp, Status, StatusResponse,
+    View, parse_command, response,
 };
 use crate::net::{Ended, Framer, Stream};
 use crate::sasl::{Sasl, SaslStep};
@@ -154,6 +155,7 @@ impl Driver {
             condstore: false,
             qresync: false,
             saved: Vec::new(),
+            fetch_cache: FetchCache::default(),
         }
     }
 
@@ -387,6 +389,34 @@ fn claimed_snapshot(m: &mut storage::Mailbox) -> storage::Result<Snapshot> {
     })
 }
 
+fn stamp_of(m: &storage::Mailbox) -> Stamp {
+    Stamp {
+        uid_validity: m.uid_validity(),
+        uid_next: m.uid_next().0,
+        highest_modseq: m.highest_modseq(),
+        first_recent: m.first_recent().0,
+        messages: m.messages().len(),
+    }
+}
+
+/// The selected mailbox as a call on it left it: its stamp, and its
+/// snapshot unless the view has caught up with that stamp already.
+struct Fresh {
+    stamp: Stamp,
+    snap: Option<Snapshot>,
+}
+
+/// [`Fresh`] for a view last caught up with `synced`. Skipping the
+/// snapshot when nothing changed saves copying every message's entry and
+/// comparing it with the view, at every command.
+fn fresh_of(m: &storage::Mailbox, synced: Option<Stamp>) -> Fresh {
+    let stamp = stamp_of(m);
+    Fresh {
+        stamp,
+        snap: (synced != Some(stamp)).then(|| snapshot_of(m)),
+    }
+}
+
 fn entry_of(i: &storage::MessageInfo) -> Entry {
     Entry {
         uid: i.uid,
@@ -432,6 +462,8 @@ struct Driver {
     /// The saved search result, `$` (RFC 5182), as UIDs of the selected
     /// mailbox.
     saved: Vec<Uid>,
+    /// What FETCH rendered of the selected mailbox's messages.
+    fetch_cache: FetchCache,
 }
 
 impl Driver {
@@ -853,38 +885,86 @@ impl Driver {
         text: &str,
         allow_expunge: bool,
     ) {
-        self.sync(conn, allow_expunge).await;
+        self.done_with(conn, tag, text, allow_expunge, None).await;
+    }
+
+    /// [`Driver::done`] with the selected mailbox as the command's own
+    /// call left it (see [`Driver::sync_with`]).
+    async fn done_with<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        tag: &str,
+        text: &str,
+        allow_expunge: bool,
+        fresh: Option<Fresh>,
+    ) {
+        self.sync_with(conn, allow_expunge, fresh).await;
         conn.status(tag, Status::Ok, None, text);
     }
 
     /// Brings the selected view up to date and queues the updates.
     async fn sync<IO>(&mut self, conn: &mut Conn<IO>, allow_expunge: bool) {
+        self.sync_with(conn, allow_expunge, None).await;
+    }
+
+    /// [`Driver::sync`] from `fresh`, when given: the selected mailbox as
+    /// the command that just ran left it, taken at the end of its own call
+    /// under the account lock. It saves reading the mailbox again (a
+    /// blocking-thread hop and the account lock per command); a change
+    /// another session makes after it is reported at the next command, as
+    /// it would be had it come a moment later.
+    async fn sync_with<IO>(
+        &mut self,
+        conn: &mut Conn<IO>,
+        allow_expunge: bool,
+        fresh: Option<Fresh>,
+    ) {
         let (Some(auth), Some(view)) = (&self.auth, &self.view) else {
             return;
         };
         let accounts = &self.services.accounts;
-        let mut snap = accounts
-            .read_mailbox(&auth.account, auth.kind, &view.name, |m| Ok(snapshot_of(m)))
-            .await;
-        if let Ok(s) = &snap
+        let synced = view.synced;
+        let mut got = match fresh {
+            Some(f) => Ok(f),
+            None => {
+                accounts
+                    .read_mailbox(&auth.account, auth.kind, &view.name, move |m| {
+                        Ok(fresh_of(m, synced))
+                    })
+                    .await
+            }
+        };
+        if let Ok(Fresh { snap: Some(s), .. }) = &got
             && s.first_recent < s.uid_next
             && !view.read_only
         {
             // RFC 3501 §2.3.2: new mail is recent to the first session
             // told of it; this one takes it.
-            snap = accounts
+            got = accounts
                 .with_mailbox(&auth.account, auth.kind, &view.name, |m| {
-                    claimed_snapshot(m)
+                    Ok(Fresh {
+                        snap: Some(claimed_snapshot(m)?),
+                        stamp: stamp_of(m),
+                    })
                 })
                 .await;
         }
-        match snap {
-            Ok(snap) => {
+        match got {
+            Ok(Fresh {
+                stamp,
+                snap: Some(snap),
+            }) => {
                 if let Some(view) = &mut self.view {
                     let updates = view.sync(&snap, allow_expunge);
                     conn.out.extend_from_slice(&updates);
+                    // Nothing held back (expunges wait for a command that
+                    // may tell them): the view is this state.
+                    if view.entries().len() == snap.messages.len() {
+                        view.synced = Some(stamp);
+                    }
                 }
             }
+            Ok(Fresh { snap: None, .. }) => {}
             Err(e) => self.log(
                 level::PROBLEM,
                 format_args!("cannot update the selected mailbox: {e}"),
@@ -1538,6 +1618,12 @@ impl Driver {
                 Err(e) => return self.refuse(conn, tag, "APPEND", &e),
             }
         }
+        // The view's stamp, when the mailbox is the selected one.
+        let selected = self
+            .view
+            .as_ref()
+            .filter(|v| v.name == name)
+            .map(|v| v.synced);
         let r = self
             .services
             .accounts
@@ -1555,12 +1641,13 @@ impl Driver {
                 let keywords: Vec<Vec<String>> =
                     batch.iter().map(|(_, f, _)| f.keywords.clone()).collect();
                 let uids = m.append_with_keywords(&new, &keywords)?;
-                Ok((m.uid_validity(), uids))
+                let fresh = selected.map(|synced| fresh_of(m, synced));
+                Ok((m.uid_validity(), uids, fresh))
             })
             .await;
         match r {
-            Ok((validity, uids)) => {
-                self.sync(conn, true).await;
+            Ok((validity, uids, snap)) => {
+                self.sync_with(conn, true, snap).await;
                 // RFC 4315 §3 with RFC 3502: the UIDs of all the messages.
                 conn.status(
                     tag,
@@ -1701,8 +1788,9 @@ impl Driver {
         name: &str,
         known: Vec<Uid>,
         only: Option<SequenceSet>,
-    ) -> cluster::Result<Vec<Uid>> {
+    ) -> cluster::Result<(Vec<Uid>, Fresh)> {
         let (account, kind) = self.auth();
+        let synced = self.view.as_ref().and_then(|v| v.synced);
         let max_uid = known.last().map_or(0, |u| u.0);
         self.services
             .accounts
@@ -1716,7 +1804,7 @@ impl Driver {
                     .map(|i| i.uid)
                     .collect();
                 m.expunge(&doomed)?;
-                Ok(doomed)
+                Ok((doomed, fresh_of(m, synced)))
             })
             .await
     }
@@ -1740,9 +1828,10 @@ impl Driver {
         let name = self.view().name.clone();
         let known: Vec<Uid> = self.view().entries().iter().map(|e| e.uid).collect();
         match self.expunge_in(&name, known, only).await {
-            Ok(gone) => {
+            Ok((gone, snap)) => {
                 self.report_expunged(conn, &gone);
-                self.done(conn, tag, "EXPUNGE completed", true).await;
+                self.done_with(conn, tag, "EXPUNGE completed", true, Some(snap))
+                    .await;
             }
             Err(e) => self.refuse(conn, tag, "EXPUNGE", &e),
         }
@@ -2073,9 +2162,11 @@ impl Driver {
                         | FetchItem::Binary { peek: false, .. }
                 )
             });
-        let mut changed: Vec<Uid> = Vec::new();
-        if marks_seen {
-            let uids: Vec<Uid> = targets.iter().map(|(_, e)| e.uid).collect();
+        let condstore = self.condstore;
+        let synced = self.view().synced;
+        let cache = std::mem::take(&mut self.fetch_cache);
+        let mailbox = name.clone();
+        let r = if marks_seen {
             let binary_parts: Vec<Vec<u32>> = items
                 .iter()
                 .filter_map(|i| match i {
@@ -2085,17 +2176,18 @@ impl Driver {
                     _ => None,
                 })
                 .collect();
-            let r = self
-                .services
+            // Marking \Seen and answering in one call: one blocking-thread
+            // hop and one index write for the whole set.
+            self.services
                 .accounts
                 .with_mailbox(&account, kind, &name, move |m| {
                     // RFC 3516 §4.2: a FETCH that fails with UNKNOWN-CTE
                     // sets no \Seen either, so look before marking.
-                    for &uid in uids.iter().filter(|_| !binary_parts.is_empty()) {
-                        if m.info(uid).is_none() {
+                    for (_, e) in targets.iter().filter(|_| !binary_parts.is_empty()) {
+                        if m.info(e.uid).is_none() {
                             continue;
                         }
-                        let bytes = m.read(uid)?;
+                        let bytes = m.read(e.uid)?;
                         let parsed = Parsed::new(&bytes);
                         if binary_parts
                             .iter()
@@ -2104,70 +2196,39 @@ impl Driver {
                             return Ok(Err(UnknownCte));
                         }
                     }
-                    let mut changed = Vec::new();
-                    for uid in uids {
-                        let Some(mut flags) = m.info(uid).map(|i| i.flags) else {
-                            continue;
-                        };
-                        if !flags.contains(Flags::SEEN) {
-                            flags.insert(Flags::SEEN);
-                            m.set_flags(uid, flags)?;
-                            changed.push(uid);
-                        }
-                    }
-                    Ok(Ok(changed))
+                    let changes: Vec<(Uid, Flags, Vec<String>)> = targets
+                        .iter()
+                        .filter_map(|(_, e)| {
+                            let info = m.info(e.uid)?;
+                            (!info.flags.contains(Flags::SEEN))
+                                .then(|| (e.uid, info.flags | Flags::SEEN, info.keywords.clone()))
+                        })
+                        .collect();
+                    m.set_flags_many(&changes)?;
+                    let seen_now: Vec<Uid> = changes.into_iter().map(|c| c.0).collect();
+                    let mut cache = cache.for_mailbox(&mailbox, m.uid_validity());
+                    Ok(
+                        render_fetch(m, &targets, &items, &seen_now, condstore, &mut cache)?
+                            .map(|(out, told)| (out, told, fresh_of(m, synced), cache)),
+                    )
                 })
-                .await;
-            match r {
-                Ok(Ok(c)) => changed = c,
-                Ok(Err(UnknownCte)) => return unknown_cte(conn, tag),
-                Err(e) => return self.refuse(conn, tag, "FETCH", &e),
-            }
-        }
-        let seen_now = changed;
-        let condstore = self.condstore;
-        let r = self
-            .services
-            .accounts
-            .read_mailbox(&account, kind, &name, move |m| {
-                let mut out = Vec::new();
-                let mut told = Vec::new();
-                let body = items.iter().any(needs_body);
-                for (seq, e) in &targets {
-                    let Some(info) = m.info(e.uid) else { continue };
-                    let bytes = if body { Some(m.read(e.uid)?) } else { None };
-                    let parsed = bytes.as_deref().map(Parsed::new);
-                    out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
-                    let mut items_here: Vec<&FetchItem> = items.iter().collect();
-                    if seen_now.contains(&e.uid) {
-                        // RFC 9051 §6.4.5: an implicit \Seen is reported
-                        // (RFC 7162 §3.2: with MODSEQ under CONDSTORE).
-                        if !items.contains(&FetchItem::Flags) {
-                            items_here.push(&FetchItem::Flags);
-                        }
-                        if condstore && !items.contains(&FetchItem::ModSeq) {
-                            items_here.push(&FetchItem::ModSeq);
-                        }
-                    }
-                    if items_here.contains(&&FetchItem::Flags) {
-                        told.push(entry_of(info));
-                    }
-                    for (i, item) in items_here.into_iter().enumerate() {
-                        if i > 0 {
-                            out.push(b' ');
-                        }
-                        if render_item(&mut out, item, e.recent, info, parsed.as_ref()).is_err() {
-                            return Ok(Err(UnknownCte));
-                        }
-                    }
-                    out.extend_from_slice(b")\r\n");
-                }
-                Ok(Ok((out, told)))
-            })
-            .await;
+                .await
+        } else {
+            self.services
+                .accounts
+                .read_mailbox(&account, kind, &name, move |m| {
+                    let mut cache = cache.for_mailbox(&mailbox, m.uid_validity());
+                    Ok(
+                        render_fetch(m, &targets, &items, &[], condstore, &mut cache)?
+                            .map(|(out, told)| (out, told, fresh_of(m, synced), cache)),
+                    )
+                })
+                .await
+        };
         match r {
             Ok(Err(UnknownCte)) => unknown_cte(conn, tag),
-            Ok(Ok((out, told))) => {
+            Ok(Ok((out, told, snap, cache))) => {
+                self.fetch_cache = cache;
                 if let Some(view) = &mut self.view {
                     let kws: Vec<String> = told.iter().flat_map(|e| e.keywords.clone()).collect();
                     if let Some(flags) = view.note_keywords(&kws) {
@@ -2180,7 +2241,8 @@ impl Driver {
                         view.set_flags(e.uid, e.flags, &e.keywords, e.modseq);
                     }
                 }
-                self.done(conn, tag, "FETCH completed", uid).await;
+                self.done_with(conn, tag, "FETCH completed", uid, Some(snap))
+                    .await;
             }
             Err(e) => self.refuse(conn, tag, "FETCH", &e),
         }
@@ -2209,6 +2271,7 @@ impl Driver {
             flags,
             unchanged_since,
         } = args;
+        let synced = self.view().synced;
         let r = self
             .services
             .accounts
@@ -2235,11 +2298,11 @@ impl Driver {
                         Some((seq, recent, entry_of(after), after.modseq != before))
                     })
                     .collect::<Vec<_>>();
-                Ok((result, modified))
+                Ok((result, modified, fresh_of(m, synced)))
             })
             .await;
         match r {
-            Ok((result, modified)) => {
+            Ok((result, modified, snap)) => {
                 let condstore = self.condstore;
                 if let Some(view) = &mut self.view {
                     let kws: Vec<String> =
@@ -2275,9 +2338,10 @@ impl Driver {
                     );
                 }
                 if modified.is_empty() {
-                    self.done(conn, tag, "STORE completed", uid).await;
+                    self.done_with(conn, tag, "STORE completed", uid, Some(snap))
+                        .await;
                 } else {
-                    self.sync(conn, uid).await;
+                    self.sync_with(conn, uid, Some(snap)).await;
                     let code = format!("MODIFIED {}", uid_set(&modified));
                     conn.status(
                         tag,
@@ -2476,6 +2540,177 @@ fn apply_store(op: StoreOp, set: &FlagSet, info: &storage::MessageInfo) -> (Flag
         }
     }
     (flags, keywords)
+}
+
+/// ENVELOPE, BODY and BODYSTRUCTURE of messages of one mailbox, as a
+/// session rendered them. They depend only on a message's bytes, which
+/// never change for a UID under one UIDVALIDITY (RFC 9051 §2.3.1.1), so a
+/// FETCH of these and of index data (FLAGS, UID, sizes, dates) reads no
+/// message the session has fetched before (Dovecot keeps the same in its
+/// index cache file).
+#[derive(Default)]
+struct FetchCache {
+    mailbox: String,
+    uid_validity: u32,
+    entries: HashMap<Uid, Rendered>,
+}
+
+/// What [`FetchCache`] holds of one message: ENVELOPE, BODY and
+/// BODYSTRUCTURE (by [`cached_item`]'s slot), and the header of the whole
+/// message, from which `BODY[HEADER]`, `BODY[HEADER.FIELDS ...]` and
+/// `RFC822.HEADER` are cut.
+#[derive(Default)]
+struct Rendered {
+    items: [Option<Vec<u8>>; 3],
+    header: Option<Vec<u8>>,
+}
+
+/// Messages whose renderings a session keeps; past it the cache starts
+/// over (at a few KiB a message, a bound on a session's memory).
+const FETCH_CACHE_MAX: usize = 1000;
+
+impl FetchCache {
+    /// This cache if it is of `mailbox` at `uid_validity`, else an empty
+    /// one that is.
+    fn for_mailbox(self, mailbox: &str, uid_validity: u32) -> FetchCache {
+        if self.mailbox == mailbox && self.uid_validity == uid_validity {
+            return self;
+        }
+        FetchCache {
+            mailbox: mailbox.to_owned(),
+            uid_validity,
+            entries: HashMap::new(),
+        }
+    }
+
+    /// The renderings of message `uid`, made room for.
+    fn of(&mut self, uid: Uid) -> &mut Rendered {
+        if self.entries.len() >= FETCH_CACHE_MAX && !self.entries.contains_key(&uid) {
+            self.entries.clear();
+        }
+        self.entries.entry(uid).or_default()
+    }
+}
+
+/// Whether `item` is cut from the header of the whole message.
+fn header_item(item: &FetchItem) -> bool {
+    match item {
+        FetchItem::Rfc822Header => true,
+        FetchItem::Section { section, .. } => {
+            section.part.is_empty()
+                && matches!(
+                    section.text,
+                    Some(SectionText::Header | SectionText::HeaderFields { .. })
+                )
+        }
+        _ => false,
+    }
+}
+
+/// Renders a [`header_item`] from the header of the whole message, as
+/// [`render_item`] does from the parsed message.
+fn render_header_item(out: &mut Vec<u8>, item: &FetchItem, header: &[u8]) {
+    match item {
+        FetchItem::Section {
+            section: s,
+            partial,
+            ..
+        } => {
+            let data = match &s.text {
+                Some(SectionText::HeaderFields { not, fields }) => {
+                    header_fields(header, fields, *not)
+                }
+                _ => header.to_vec(),
+            };
+            out.extend_from_slice(b"BODY[");
+            out.extend_from_slice(section_spec(s).as_bytes());
+            out.push(b']');
+            let range = partial_range(out, *partial, data.len());
+            out.push(b' ');
+            response::literal(out, &data[range]);
+        }
+        _ => {
+            out.extend_from_slice(b"RFC822.HEADER ");
+            response::literal(out, header);
+        }
+    }
+}
+
+/// The slot of a cached item in [`FetchCache`], and its response label.
+fn cached_item(item: &FetchItem) -> Option<(usize, &'static [u8])> {
+    match item {
+        FetchItem::Envelope => Some((0, b"ENVELOPE ")),
+        FetchItem::Body => Some((1, b"BODY ")),
+        FetchItem::BodyStructure => Some((2, b"BODYSTRUCTURE ")),
+        _ => None,
+    }
+}
+
+/// FETCH responses, and the entries whose FLAGS they told.
+type FetchOutput = (Vec<u8>, Vec<Entry>);
+
+/// The FETCH responses for `targets` (sequence number, view entry), and
+/// the entries whose FLAGS they told. `seen_now`: the messages this FETCH
+/// just marked `\Seen`, whose FLAGS are told even when not asked for (RFC
+/// 9051 §6.4.5; with MODSEQ under CONDSTORE, RFC 7162 §3.2). A message is
+/// read only for items `cache` does not hold.
+fn render_fetch(
+    m: &storage::Mailbox,
+    targets: &[(u32, Entry)],
+    items: &[FetchItem],
+    seen_now: &[Uid],
+    condstore: bool,
+    cache: &mut FetchCache,
+) -> storage::Result<Result<FetchOutput, UnknownCte>> {
+    let mut out = Vec::new();
+    let mut told = Vec::new();
+    for (seq, e) in targets {
+        let Some(info) = m.info(e.uid) else { continue };
+        let mut items_here: Vec<&FetchItem> = items.iter().collect();
+        if seen_now.contains(&e.uid) {
+            if !items.contains(&FetchItem::Flags) {
+                items_here.push(&FetchItem::Flags);
+            }
+            if condstore && !items.contains(&FetchItem::ModSeq) {
+                items_here.push(&FetchItem::ModSeq);
+            }
+        }
+        let rendered = cache.of(e.uid);
+        let read = items_here.iter().any(|i| match cached_item(i) {
+            Some((slot, _)) => rendered.items[slot].is_none(),
+            None if header_item(i) => rendered.header.is_none(),
+            None => needs_body(i),
+        });
+        let bytes = if read { Some(m.read(e.uid)?) } else { None };
+        let parsed = bytes.as_deref().map(Parsed::new);
+        if rendered.header.is_none() && items_here.iter().any(|i| header_item(i)) {
+            rendered.header = parsed.as_ref().and_then(Parsed::whole_header);
+        }
+        out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
+        if items_here.contains(&&FetchItem::Flags) {
+            told.push(entry_of(info));
+        }
+        for (i, item) in items_here.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b' ');
+            }
+            if let Some((slot, label)) = cached_item(item) {
+                let value = rendered.items[slot].get_or_insert_with(|| match (slot, &parsed) {
+                    (0, Some(p)) => p.envelope(),
+                    (_, Some(p)) => p.body_structure(slot == 2),
+                    (_, None) => Vec::new(),
+                });
+                out.extend_from_slice(label);
+                out.extend_from_slice(value);
+            } else if let Some(header) = rendered.header.as_deref().filter(|_| header_item(item)) {
+                render_header_item(&mut out, item, header);
+            } else if render_item(&mut out, item, e.recent, info, parsed.as_ref()).is_err() {
+                return Ok(Err(UnknownCte));
+            }
+        }
+        out.extend_from_slice(b")\r\n");
+    }
+    Ok(Ok((out, told)))
 }
 
 /// Writes one FETCH data item.
@@ -2907,6 +3142,95 @@ fn command_name(kind: &CommandKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// FETCH answers ENVELOPE, BODY, BODYSTRUCTURE and the whole-message
+    /// header items from the session's cache exactly as from the message,
+    /// reads no message for them once cached, and starts over for another
+    /// mailbox or UIDVALIDITY.
+    #[test]
+    fn fetch_cache_answers_as_the_message_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("INBOX.mbox");
+        storage::Mailbox::create(&path, MailboxFormat::Mbox).unwrap();
+        let mut m = storage::Mailbox::open(&path).unwrap();
+        let raw = b"From: A <a@example.test>\r\nTo: b@example.test\r\nSubject: hi\r\n\
+            Message-ID: <1@x>\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+            --b\r\nContent-Type: text/plain\r\n\r\nbody\r\n--b--\r\n";
+        let uids = m
+            .append(&[NewMessage {
+                bytes: raw,
+                flags: Flags::EMPTY,
+                internal_date: 1_796_065_088,
+                key: None,
+                return_path: "",
+            }])
+            .unwrap();
+        let header = |text| FetchItem::Section {
+            peek: true,
+            section: Section {
+                part: Vec::new(),
+                text: Some(text),
+            },
+            partial: None,
+        };
+        let items = vec![
+            FetchItem::Uid,
+            FetchItem::Envelope,
+            FetchItem::Body,
+            FetchItem::BodyStructure,
+            FetchItem::Rfc822Header,
+            header(SectionText::Header),
+            header(SectionText::HeaderFields {
+                not: false,
+                fields: vec!["subject".into(), "To".into()],
+            }),
+            FetchItem::Section {
+                peek: true,
+                section: Section {
+                    part: Vec::new(),
+                    text: Some(SectionText::HeaderFields {
+                        not: true,
+                        fields: vec!["Subject".into()],
+                    }),
+                },
+                partial: Some((2, 5)),
+            },
+        ];
+        let targets = vec![(1, Entry::new(uids[0], Flags::EMPTY))];
+        let fetch = |cache: &mut FetchCache| {
+            let Ok((out, _)) = render_fetch(&m, &targets, &items, &[], false, cache).unwrap()
+            else {
+                panic!("unknown CTE")
+            };
+            out
+        };
+        // Without a cache, every item comes from the parsed message.
+        let mut reference = Vec::new();
+        let parsed = Parsed::new(raw);
+        for item in &items {
+            if !reference.is_empty() {
+                reference.push(b' ');
+            }
+            render_item(&mut reference, item, false, &m.messages()[0], Some(&parsed)).unwrap();
+        }
+        let reference = [b"* 1 FETCH (".as_slice(), &reference, b")\r\n"].concat();
+
+        let mut cache = FetchCache::default().for_mailbox("INBOX", m.uid_validity());
+        assert_eq!(fetch(&mut cache), reference, "first, filling the cache");
+        assert_eq!(fetch(&mut cache), reference, "from the cache");
+        // Served from the cache: the message is not read again.
+        let r = cache.of(uids[0]);
+        r.items[0] = Some(b"CACHED".to_vec());
+        r.header = Some(b"X: cached\r\n\r\n".to_vec());
+        let out = String::from_utf8(fetch(&mut cache)).unwrap();
+        assert!(out.contains("ENVELOPE CACHED "), "{out}");
+        assert!(out.contains("RFC822.HEADER {13}\r\nX: cached"), "{out}");
+        // Another UIDVALIDITY (or mailbox) starts over.
+        let mut cache = cache.for_mailbox("INBOX", m.uid_validity() + 1);
+        assert!(cache.entries.is_empty());
+        assert_eq!(fetch(&mut cache), reference);
+        m.expunge(&uids).unwrap();
+    }
 
     #[test]
     fn list_patterns() {

@@ -106,6 +106,17 @@ impl<'a> Parsed<'a> {
         }
     }
 
+    /// The header of the whole message as `BODY[HEADER]` and
+    /// `RFC822.HEADER` return it; `BODY[HEADER.FIELDS ...]` is
+    /// [`header_fields`] of it. `None` for a message parsed without a root
+    /// part, whose sections are the whole message.
+    pub fn whole_header(&self) -> Option<Vec<u8>> {
+        match &self.msg {
+            None => Some(split_header(self.raw).0.to_vec()),
+            Some(msg) => message_section(msg, Some(&SectionText::Header)),
+        }
+    }
+
     /// BINARY[part] (RFC 3516 §4.2): the part with its content transfer
     /// encoding undone; for the whole message of a single part, the
     /// header then says `binary`. `None` when there is no such part;
@@ -512,7 +523,7 @@ fn fields(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 }
 
 /// HEADER.FIELDS (NOT): the matching fields and the empty line.
-fn header_fields(header: &[u8], names: &[String], not: bool) -> Vec<u8> {
+pub fn header_fields(header: &[u8], names: &[String], not: bool) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, field) in fields(header) {
         let listed = names

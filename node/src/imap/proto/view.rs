@@ -15,6 +15,25 @@ use storage::{Flags, Uid};
 use super::command::{SeqNum, SequenceSet};
 use super::response::{flag_list, number_set, range_set};
 
+/// What identifies one state of a mailbox: every change to it gives one of
+/// these a new value (an append, a flag change or an expunge a new
+/// mod-sequence, RFC 7162 §3.1; a session taking the recent messages a new
+/// first recent UID; a rebuild a new mod-sequence; a re-created mailbox a
+/// new UIDVALIDITY). Equal stamps: nothing to tell a session again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    /// UIDVALIDITY.
+    pub uid_validity: u32,
+    /// UIDNEXT.
+    pub uid_next: u32,
+    /// HIGHESTMODSEQ.
+    pub highest_modseq: u64,
+    /// The lowest UID not yet recent to any session.
+    pub first_recent: u32,
+    /// The number of messages.
+    pub messages: usize,
+}
+
 /// What the store holds now: UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, the
 /// messages in UID order (their `recent` unused), and from which UID they
 /// are `\Recent` to this session.
@@ -89,6 +108,10 @@ pub struct View {
     /// The keywords defined in the mailbox, as told in FLAGS.
     keywords: Vec<String>,
     entries: Vec<Entry>,
+    /// The state of the mailbox this view last caught up with completely
+    /// (nothing held back): while the mailbox keeps it, a sync has nothing
+    /// to do.
+    pub synced: Option<Stamp>,
 }
 
 impl View {
@@ -105,6 +128,7 @@ impl View {
             qresync: false,
             keywords: Vec::new(),
             entries: snap.messages.clone(),
+            synced: None,
         };
         for e in &mut view.entries {
             e.recent = e.uid.0 >= snap.first_recent;
