@@ -574,10 +574,11 @@ impl Queue {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn entry(id: u64, rcpts: &[&str]) -> NewEntry {
+    /// A new queue entry `id` for `rcpts` (also the state machine's tests').
+    pub(crate) fn entry(id: u64, rcpts: &[&str]) -> NewEntry {
         NewEntry {
             id: QueueId(id),
             return_path: "a@b".into(),

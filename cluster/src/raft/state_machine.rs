@@ -279,7 +279,6 @@ mod tests {
     use super::*;
     use crate::command::{Command, CommandResult};
     use crate::directory::DirectoryOp;
-    use crate::queue::{NewEntry, QueueId};
     use crate::status::NodeInfo;
 
     /// A snapshot of a two-member cluster with a domain, an account, a
@@ -297,17 +296,7 @@ mod tests {
                 password: None,
                 settings: BTreeMap::from([("RealName".into(), "Ann".into())]),
             }),
-            Command::Enqueue(NewEntry {
-                id: QueueId(7),
-                return_path: "bob@remote.test".into(),
-                recipients: vec!["ann@example.test".into()],
-                size: 10,
-                source: "SMTP".into(),
-                received_ms: 1000,
-                ret: None,
-                envid: None,
-                rcpt_dsn: Vec::new(),
-            }),
+            Command::Enqueue(crate::queue::tests::entry(7, &["ann@example.test"])),
             Command::Claim {
                 node: 1,
                 now_ms: 2000,

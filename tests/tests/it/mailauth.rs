@@ -142,17 +142,22 @@ fn send(node: &TestNode, from: &str, message: &str) -> String {
     reply
 }
 
+/// Pat's INBOX once the forged message ("new bank account") is in it.
+fn forgery_in_pats_inbox(node: &TestNode) -> String {
+    let path = node.base().join("Accounts/pat.macnt/INBOX.mbox");
+    wait_for(Duration::from_secs(20), || {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        text.contains("new bank account").then_some(text)
+    })
+    .expect("the message reaches pat's INBOX")
+}
+
 #[test]
 fn issue_5_bad_dkim_signature_is_tagged_dkim_fail() {
     let (node, forged) = node_and_forgery("tag");
     let reply = send(&node, "ann@sender.test", &forged);
     assert!(reply.starts_with("250 "), "{reply}");
-    let path = node.base().join("Accounts/pat.macnt/INBOX.mbox");
-    let stored = wait_for(Duration::from_secs(20), || {
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        text.contains("new bank account").then_some(text)
-    })
-    .expect("the message reaches pat");
+    let stored = forgery_in_pats_inbox(&node);
     let (head, _) = stored.split_once("Subject:").unwrap();
     assert!(head.contains("Authentication-Results: "), "{stored}");
     for needle in [
@@ -219,12 +224,7 @@ fn issue_5_junk_stays_in_the_inbox_until_every_member_files_junk() {
     let (node, forged) = node_and_forgery_speaking("junk", older);
     let reply = send(&node, "ann@sender.test", &forged);
     assert!(reply.starts_with("250 "), "{reply}");
-    let path = node.base().join("Accounts/pat.macnt/INBOX.mbox");
-    let stored = wait_for(Duration::from_secs(20), || {
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        text.contains("new bank account").then_some(text)
-    })
-    .expect("the message reaches pat's INBOX");
+    let stored = forgery_in_pats_inbox(&node);
     assert!(stored.contains("X-Spam-Flag: YES"), "{stored}");
     assert!(!node.base().join("Accounts/pat.macnt/Junk.mbox").exists());
 }
