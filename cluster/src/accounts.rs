@@ -264,7 +264,6 @@ impl AccountHub {
     fn delivers_beyond_inbox(&self) -> bool {
         self.inner.cluster.as_ref().is_none_or(|cluster| {
             cluster
-                .status()
                 .effective_protocol()
                 .is_some_and(|v| v >= MAILBOX_DELIVERY_VERSION)
         })
@@ -662,7 +661,7 @@ impl AccountHub {
     /// take a session handoff (before that, the lease is moved instead).
     fn open_elsewhere(&self, account: &AccountRef) -> Option<u64> {
         let cluster = self.inner.cluster.as_ref()?;
-        let handoff = cluster.status().effective_protocol()? >= SESSION_HANDOFF_VERSION;
+        let handoff = cluster.effective_protocol()? >= SESSION_HANDOFF_VERSION;
         let (me, now) = (cluster.node_id(), crate::clock::now_ms());
         cluster.read(|s| {
             let lease = s.leases.held.get(&account.address())?;

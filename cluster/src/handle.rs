@@ -374,6 +374,22 @@ impl ClusterHandle {
         Some(killed.sum())
     }
 
+    /// The protocol version every registered member speaks (the oldest of
+    /// theirs), as [`crate::status::ClusterStatus::effective_protocol`]
+    /// says, without copying every member's facts: deliveries and logins
+    /// ask it each time.
+    pub fn effective_protocol(&self) -> Option<u32> {
+        let metrics = self.inner.raft.metrics();
+        let m = metrics.borrow();
+        let members = m.membership_config.membership();
+        self.read(|s| {
+            members
+                .nodes()
+                .filter_map(|(id, _)| s.nodes.get(id).map(|info| info.protocol))
+                .min()
+        })
+    }
+
     /// The cluster as this node sees it.
     pub fn status(&self) -> crate::status::ClusterStatus {
         self.read(|s| crate::status::ClusterStatus::of(&self.inner.raft, s))

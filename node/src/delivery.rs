@@ -119,7 +119,7 @@ impl ClaimTerms {
 
     /// The terms the cluster's effective protocol allows.
     fn for_cluster(cluster: &ClusterHandle) -> ClaimTerms {
-        Self::for_protocol(cluster.status().effective_protocol())
+        Self::for_protocol(cluster.effective_protocol())
     }
 
     /// The terms for `effective`, the oldest protocol among the members
@@ -692,7 +692,7 @@ impl Shared {
             results.clone(),
             retry_at_ms,
             delivered_legs,
-            self.cluster.status().effective_protocol(),
+            self.cluster.effective_protocol(),
         );
         let outcome = self.cluster.propose(report).await;
         if matches!(outcome, Ok(CommandResult::Reported(_))) {
