@@ -480,6 +480,24 @@ impl Cluster {
         Ok(())
     }
 
+    /// Brings every member to serving, each wait bounded by [`READY_TIMEOUT`]:
+    /// a start in progress finishes, a member that is not running is started.
+    /// Returns the members that do not serve, with why.
+    pub async fn wait_all_ready(&mut self) -> Vec<(usize, anyhow::Error)> {
+        let mut failed = Vec::new();
+        for member in &mut self.members {
+            let ready = if member.is_running() {
+                member.wait_ready().await
+            } else {
+                member.start(&self.mailnode).await
+            };
+            if let Err(e) = ready {
+                failed.push((member.index, e));
+            }
+        }
+        failed
+    }
+
     /// The addresses of every member, in order.
     pub fn addrs(&self) -> Vec<Addrs> {
         self.members.iter().map(|m| m.addrs).collect()

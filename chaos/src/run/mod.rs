@@ -306,22 +306,11 @@ async fn scenario(
     // Heal: the network whole, every node running, not stopped and ready.
     let net = cluster.lock().await.net.clone();
     net.heal();
-    {
-        let mut guard = cluster.lock().await;
-        let mailnode = guard.mailnode.clone();
-        for m in &mut guard.members {
-            let started = if m.is_running() {
-                m.wait_ready().await
-            } else {
-                m.start(&mailnode).await
-            };
-            if let Err(e) = started {
-                problems.push(Violation {
-                    check: 6,
-                    detail: format!("node{} does not restart after healing: {e:#}", m.index),
-                });
-            }
-        }
+    for (node, e) in cluster.lock().await.wait_all_ready().await {
+        problems.push(Violation {
+            check: 6,
+            detail: format!("node{node} does not restart after healing: {e:#}"),
+        });
     }
     println!("heal         all nodes running, network healed");
 

@@ -147,8 +147,22 @@ pub async fn run(
             break;
         }
         sleep_until(when).await;
-        let start = ctx.history.now_ms();
         let mut guard = cluster.lock().await;
+        // One fault at a time: a member still starting after the last one
+        // counts as faulted, so the next waits until every member serves.
+        let not_serving = guard.wait_all_ready().await;
+        if !not_serving.is_empty() {
+            // Not injected, so not in the history; said on stdout.
+            for (node, e) in not_serving {
+                let text = format!("{} skipped: node{node}: {e:#}", p.kind.name());
+                println!("nemesis      {text}");
+                if e.downcast_ref::<StillStarting>().is_none() {
+                    problems.push(text);
+                }
+            }
+            continue;
+        }
+        let start = ctx.history.now_ms();
         let unaimed = (p.kind.at_leader() && !aim_at_leader(&guard, &mut p).await)
             .then(|| format!("no member named the leader; faulted node{}", p.node));
         let mailnode = if p.kind == FaultKind::Upgrade {
