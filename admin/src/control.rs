@@ -6,6 +6,16 @@
 //! [`AdminApi::with_control`](crate::AdminApi::with_control); without one
 //! (unit tests, tools) those commands answer "not supported".
 
+/// Where and how a node relays a remote domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayRoute {
+    /// The next hop: `host:port`, or `MX(domain)`.
+    pub host: String,
+    /// The TLS policy that applies: `verify`, `opportunistic` or `none`
+    /// (STARTTLS is off in the node's configuration).
+    pub tls: &'static str,
+}
+
 /// Hooks into the running node.
 pub trait NodeControl: Send + Sync {
     /// Writes `text` into the system log at CommuniGate `level` (0 crash ..
@@ -16,10 +26,11 @@ pub trait NodeControl: Send + Sync {
     /// The name this node greets with, answered by `GetCurrentController`
     /// on a node without a cluster address.
     fn hostname(&self) -> String;
-    /// Where this node's configuration sends mail for a remote `domain` when
-    /// the router table has no rule (`[relay] routes`, `smarthost`, else
-    /// `MX(domain)`), for the CLI's `Route`; `None` if unknown.
-    fn relay_route(&self, _domain: &str) -> Option<String> {
+    /// Where and how this node relays mail for a remote `domain` under the
+    /// cluster's router `settings`, falling back on its configuration
+    /// (`[relay] routes`, `smarthost`, `tls_policy`), for the CLI's `Route`;
+    /// `None` if unknown.
+    fn relay_route(&self, _domain: &str, _settings: &cluster::RelaySettings) -> Option<RelayRoute> {
         None
     }
     /// Records that the session running the current task logged in as

@@ -17,4 +17,4 @@ pub mod views;
 pub mod web;
 
 pub use api::AdminApi;
-pub use control::NodeControl;
+pub use control::{NodeControl, RelayRoute};

@@ -13,7 +13,9 @@
 //! `Route address` answers a dictionary: `module` (`LOCAL`, `SMTP` or
 //! `GROUP`), then for `LOCAL` the `account`, for `SMTP` the `address` sent to
 //! and the `host` (the router table's target, else the node's `[relay]`
-//! routes or smarthost, else `MX(domain)`), for `GROUP` the `members`, each
+//! routes or smarthost, else `MX(domain)`) and `tls` (the TLS policy that
+//! applies: `verify`, `opportunistic`, or `none` when the node's STARTTLS is
+//! off), for `GROUP` the `members`, each
 //! routed the same way; `via` lists the forwarders followed. An address of a
 //! local domain that names nothing is an error, as in CommuniGate.
 //!
@@ -35,6 +37,7 @@ use cluster::{Command as Raft, CommandResult, Directory, QueueId, RcptState, Rou
 
 use crate::api::AdminApi;
 use crate::cli::command::{Command, Dict};
+use crate::control::RelayRoute;
 use crate::data::Value;
 use crate::error::{Error, Result};
 
@@ -135,7 +138,9 @@ impl AdminApi {
             }
             Command::Route { address } => {
                 let control = self.control.clone();
-                let remote = move |domain: &str| control.as_ref()?.relay_route(domain);
+                let remote = move |domain: &str, settings: &RelaySettings| {
+                    control.as_ref()?.relay_route(domain, settings)
+                };
                 let routed = self
                     .read(move |s| {
                         route_dict(
@@ -218,7 +223,7 @@ fn route_dict(
     address: &str,
     depth: usize,
     seen: &mut BTreeSet<String>,
-    config_route: &dyn Fn(&str) -> Option<String>,
+    config_route: &dyn Fn(&str, &RelaySettings) -> Option<RelayRoute>,
 ) -> Result<Value> {
     seen.insert(address.to_lowercase());
     let mut d = Dict::new();
@@ -229,20 +234,10 @@ fn route_dict(
             d.insert("account".into(), Value::string(account.address()));
         }
         Route::Forward(to) => {
-            d.insert("module".into(), Value::string("SMTP"));
-            d.insert(
-                "host".into(),
-                Value::string(remote_host(table, &to, config_route)),
-            );
-            d.insert("address".into(), Value::string(to));
+            remote_route(&mut d, table, &to, config_route);
         }
         Route::Remote => {
-            d.insert("module".into(), Value::string("SMTP"));
-            d.insert(
-                "host".into(),
-                Value::string(remote_host(table, address, config_route)),
-            );
-            d.insert("address".into(), Value::string(address));
+            remote_route(&mut d, table, address, config_route);
         }
         Route::Group(members) => {
             if depth >= MAX_GROUP_DEPTH {
@@ -305,23 +300,33 @@ fn forwarder_chain(dir: &Directory, address: &str) -> Vec<String> {
     chain
 }
 
-/// The next hop for a remote `address`: the router table, else the node's
-/// configuration, else the domain's MX.
-fn remote_host(
+/// Fills `d` for mail sent to the remote `address`: `module`, `address`,
+/// `host` (the router table, else the node's configuration, else the
+/// domain's MX) and `tls` (the router settings' policy, else the node's).
+fn remote_route(
+    d: &mut Dict,
     table: &RelaySettings,
     address: &str,
-    config_route: &dyn Fn(&str) -> Option<String>,
-) -> String {
+    config_route: &dyn Fn(&str, &RelaySettings) -> Option<RelayRoute>,
+) {
     let domain = address
         .rsplit_once('@')
         .map_or("", |(_, d)| d)
         .trim_end_matches('.')
         .to_ascii_lowercase();
-    table
-        .route(&domain)
-        .map(str::to_string)
-        .or_else(|| config_route(&domain))
-        .unwrap_or_else(|| format!("MX({domain})"))
+    // Without a node (unit tests, tools) only the replicated settings speak.
+    let route = config_route(&domain, table).unwrap_or_else(|| RelayRoute {
+        host: table
+            .route(&domain)
+            .map_or_else(|| format!("MX({domain})"), str::to_string),
+        tls: table
+            .tls_policy(&domain)
+            .map_or("opportunistic", tls_policy_name),
+    });
+    d.insert("module".into(), Value::string("SMTP"));
+    d.insert("host".into(), Value::string(route.host));
+    d.insert("tls".into(), Value::string(route.tls));
+    d.insert("address".into(), Value::string(address));
 }
 
 /// CommuniGate's queue dictionary for the SMTP queue of `domain`.

@@ -11,6 +11,7 @@ use cluster::AccountRef;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
 use crate::net::Stream;
+use crate::relay::proto::StartTls;
 use crate::server::Services;
 use crate::syslog::level;
 
@@ -88,10 +89,21 @@ impl admin::NodeControl for CliControl {
         self.hostname.clone()
     }
 
-    fn relay_route(&self, domain: &str) -> Option<String> {
-        // The router table was consulted by the caller: only the config is left.
-        let none = cluster::RelaySettings::default();
-        Some(crate::relay::route(domain, &none, &self.relay).to_string())
+    fn relay_route(
+        &self,
+        domain: &str,
+        settings: &cluster::RelaySettings,
+    ) -> Option<admin::RelayRoute> {
+        let dest = crate::relay::route(domain, settings, &self.relay);
+        let tls = match dest.tls {
+            StartTls::Required => "verify",
+            StartTls::Opportunistic => "opportunistic",
+            StartTls::Never => "none",
+        };
+        Some(admin::RelayRoute {
+            host: dest.to_string(),
+            tls,
+        })
     }
 
     fn session_login(&self, account: &AccountRef) {

@@ -313,6 +313,7 @@ fn page_routes(cfg: &mut web::ServiceConfig) {
         .route("/queue/{id}/reject", web::post().to(queue::reject))
         .route("/router", web::get().to(server::router))
         .route("/router", web::post().to(server::set_router))
+        .route("/router/tls-policy", web::post().to(server::set_tls_policy))
         .route("/settings", web::get().to(server::settings))
         .route("/settings/log-level", web::post().to(server::set_log_level))
         .route(

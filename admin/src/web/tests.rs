@@ -73,6 +73,47 @@ fn csrf_of(page: &str) -> String {
     page[start..end].to_string()
 }
 
+/// Signs in as the postmaster through the login form (its token is a
+/// double-submit cookie); returns the session cookie.
+async fn sign_in<S, B>(app: &S) -> actix_web::cookie::Cookie<'static>
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    let resp = test::call_service(app, TestRequest::get().uri("/login").to_request()).await;
+    let login_cookie = resp
+        .response()
+        .cookies()
+        .find(|c| c.name() == "mailnode_login")
+        .expect("login cookie")
+        .into_owned();
+    let page = body_text(&test::read_body(resp).await);
+    let token = csrf_of(&page);
+    let resp = test::call_service(
+        app,
+        TestRequest::post()
+            .uri("/login")
+            .cookie(login_cookie)
+            .set_form([
+                ("csrf", token.as_str()),
+                ("user", "postmaster"),
+                ("password", PASSWORD),
+            ])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    resp.response()
+        .cookies()
+        .find(|c| c.name() == "mailnode_session")
+        .expect("session cookie")
+        .into_owned()
+}
+
 #[actix_web::test]
 async fn sign_in_csrf_and_json_api_through_the_app() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -106,35 +147,7 @@ async fn sign_in_csrf_and_json_api_through_the_app() {
     assert_eq!(accounts["amy"], "macnt");
 
     // Sign in through the form: the login token is a double-submit cookie.
-    let resp = test::call_service(&app, TestRequest::get().uri("/login").to_request()).await;
-    let login_cookie = resp
-        .response()
-        .cookies()
-        .find(|c| c.name() == "mailnode_login")
-        .expect("login cookie")
-        .into_owned();
-    let page = body_text(&test::read_body(resp).await);
-    let token = csrf_of(&page);
-    let resp = test::call_service(
-        &app,
-        TestRequest::post()
-            .uri("/login")
-            .cookie(login_cookie)
-            .set_form([
-                ("csrf", token.as_str()),
-                ("user", "postmaster"),
-                ("password", PASSWORD),
-            ])
-            .to_request(),
-    )
-    .await;
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    let session = resp
-        .response()
-        .cookies()
-        .find(|c| c.name() == "mailnode_session")
-        .expect("session cookie")
-        .into_owned();
+    let session = sign_in(&app).await;
     assert_eq!(session.http_only(), Some(true));
     assert_eq!(session.secure(), None);
 
@@ -660,5 +673,80 @@ async fn groups_domain_state_defaults_subscriptions_and_log() {
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _, _) = send(&app, call("get", "/api/v1/log?level=x", None)).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+    cluster.shutdown().await;
+}
+
+/// The router page shows and replaces the TLS policy of the router settings.
+#[actix_web::test]
+async fn router_page_edits_the_tls_policy() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (api, cluster) = api(dir.path()).await;
+    let app = test::init_service(app(WebState::new(api, false))).await;
+    let session = sign_in(&app).await;
+    let page = |session| async {
+        let resp = test::call_service(
+            &app,
+            TestRequest::get()
+                .uri("/router")
+                .cookie(session)
+                .to_request(),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        body_text(&test::read_body(resp).await)
+    };
+    let before = page(session.clone()).await;
+    assert!(before.contains("TLS policy"), "{before}");
+    let csrf = csrf_of(&before);
+    let post = |policy: &'static str| {
+        TestRequest::post()
+            .uri("/router/tls-policy")
+            .cookie(session.clone())
+            .set_form([("csrf", csrf.as_str()), ("policy", policy)])
+            .to_request()
+    };
+
+    let resp = test::call_service(
+        &app,
+        post("*.Test = VERIFY\r\n\r\nclear.test=opportunistic\r\n"),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (_, _, settings) = send(
+        &app,
+        api_request("get", "/api/v1/router/settings", None).to_request(),
+    )
+    .await;
+    let settings: serde_json::Value = serde_json::from_str(&settings).expect("json");
+    assert_eq!(
+        settings,
+        serde_json::json!({"TLSPolicy": {"*.test": "verify", "clear.test": "opportunistic"}})
+    );
+    let after = page(session.clone()).await;
+    assert!(
+        after.contains("*.test = verify\nclear.test = opportunistic"),
+        "{after}"
+    );
+
+    // A line without `=` and an unknown policy are refused, and change nothing.
+    for (bad, error) in [
+        (
+            "secure.example verify",
+            "line 1: secure.example verify: expected",
+        ),
+        ("secure.example = maybe", "maybe"),
+    ] {
+        let resp = test::call_service(&app, post(bad)).await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        let shown = page(session.clone()).await;
+        assert!(shown.contains(error), "{bad}: no error shown: {shown}");
+    }
+    let (_, _, unchanged) = send(
+        &app,
+        api_request("get", "/api/v1/router/settings", None).to_request(),
+    )
+    .await;
+    assert!(unchanged.contains("clear.test"), "{unchanged}");
+    assert!(!unchanged.contains("secure.example"), "{unchanged}");
     cluster.shutdown().await;
 }

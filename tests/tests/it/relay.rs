@@ -1314,6 +1314,14 @@ fn issue_5_tls_policy_set_through_the_cli_is_applied_by_delivery() {
         "GetRouterSettings",
         "201 {TLSPolicy={\"*.test\"=verify;};}",
     );
+    // `Route` says which policy applies, and where the mail goes.
+    let route = run(&mut cli, "Route a@clear.test", "201 ");
+    assert!(
+        route.contains("tls=verify") && route.contains(&clear.route()),
+        "{route}"
+    );
+    let route = run(&mut cli, "Route a@elsewhere.example", "201 ");
+    assert!(route.contains("tls=opportunistic"), "{route}");
     submit(
         &node,
         "policy",

@@ -8,7 +8,10 @@ use maud::html;
 use serde::Deserialize;
 
 use super::{act, failed, fetch, unless_admin};
-use crate::cli::command::Command;
+use crate::cli::command::{Command, Dict};
+use crate::data::Value;
+use crate::error::Error;
+use crate::relay::TLS_POLICY_KEY;
 use crate::web::WebState;
 use crate::web::api::server::{IP_LISTS, ip_list_name};
 use crate::web::auth::{PageCaller, Posted};
@@ -23,6 +26,10 @@ pub async fn router(state: web::Data<WebState>, PageCaller(caller): PageCaller) 
         Ok(v) => v.as_str().unwrap_or_default().to_string(),
         Err(page) => return page,
     };
+    let policy = match fetch(&state, &caller, Command::GetRouterSettings).await {
+        Ok(v) => tls_policy_lines(&v),
+        Err(page) => return page,
+    };
     let body = html! {
         h1 { "Router table" }
         div.card {
@@ -35,6 +42,22 @@ pub async fn router(state: web::Data<WebState>, PageCaller(caller): PageCaller) 
                 label for="table" { "Rules" }
                 textarea id="table" name="table" { (table) }
                 button type="submit" { "Save router table" }
+            }
+        }
+        div.card #tls-policy {
+            h2 { "TLS policy" }
+            p.muted {
+                "How every member relays to a domain, one " code { "domain = policy" }
+                " a line (" code { "bank.test" } ", " code { "*.bank.test" } " or " code { "*" }
+                "). " code { "verify" } " sends only over STARTTLS with a certificate valid for "
+                "the host, else the mail waits in the queue; " code { "opportunistic" }
+                " uses TLS when offered. Overrides each node's " code { "[relay.tls_policy]" } "."
+            }
+            form method="post" action="/router/tls-policy" {
+                (view::csrf_field(&caller))
+                label for="policy" { "Policy" }
+                textarea id="policy" name="policy" { (policy) }
+                button type="submit" { "Save TLS policy" }
             }
         }
     };
@@ -61,6 +84,58 @@ pub async fn set_router(state: web::Data<WebState>, posted: Posted<RouterForm>) 
         &posted,
         command,
         "Router table saved".into(),
+        "/router",
+        "/router",
+    )
+    .await
+}
+
+/// The TLS policy of the router settings as the page's lines.
+fn tls_policy_lines(settings: &Value) -> String {
+    let policy = settings
+        .as_dict()
+        .and_then(|d| d.get(TLS_POLICY_KEY))
+        .and_then(Value::as_dict);
+    policy
+        .into_iter()
+        .flatten()
+        .map(|(domain, tls)| format!("{domain} = {}\n", super::display(tls)))
+        .collect()
+}
+
+/// The TLS policy form.
+#[derive(Deserialize)]
+pub struct TlsPolicyForm {
+    #[serde(default)]
+    policy: String,
+}
+
+/// `POST /router/tls-policy`: replaces the router settings' TLS policy.
+pub async fn set_tls_policy(
+    state: web::Data<WebState>,
+    posted: Posted<TlsPolicyForm>,
+) -> HttpResponse {
+    let mut policy = Dict::new();
+    for (n, line) in posted.form.policy.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Some((domain, tls)) = line.split_once('=') else {
+            let e = Error::BadArgument(format!(
+                "line {}: {line}: expected domain = verify or opportunistic",
+                n + 1
+            ));
+            return failed(&state, &posted, &e, "/router");
+        };
+        policy.insert(domain.trim().to_string(), Value::string(tls.trim()));
+    }
+    let settings = Dict::from([(TLS_POLICY_KEY.to_string(), Value::Dict(policy))]);
+    act(
+        &state,
+        &posted,
+        Command::SetRouterSettings { settings },
+        "TLS policy saved".into(),
         "/router",
         "/router",
     )
