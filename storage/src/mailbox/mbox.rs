@@ -485,13 +485,19 @@ impl Mailbox {
         self.header.end.saturating_sub(live)
     }
 
-    /// Reads and decodes one entry.
+    /// Reads and decodes one entry, through the handle's kept reader.
     pub(super) fn mbox_read(&self, offset: u64, len: u64, size: u64) -> Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
         let p = &self.path;
         let mut buf = vec![0; to_usize(p, len)?];
-        let mut f = File::open(p).map_err(io_err(p))?;
-        f.seek(SeekFrom::Start(offset)).map_err(io_err(p))?;
-        f.read_exact(&mut buf).map_err(io_err(p))?;
+        let f = match self.reader.get() {
+            Some(f) => f,
+            None => {
+                let f = File::open(p).map_err(io_err(p))?;
+                self.reader.get_or_init(|| f)
+            }
+        };
+        f.read_exact_at(&mut buf, offset).map_err(io_err(p))?;
         decode_entry(&buf, size).map_err(|r| corrupt(p, r))
     }
 
@@ -499,6 +505,8 @@ impl Mailbox {
     /// flags in the `From ` lines, and a compacted index; both files are
     /// replaced by rename, then the folder is fsynced.
     pub(super) fn mbox_rewrite(&mut self, keep: &[bool]) -> Result<()> {
+        // The kept reader would go on reading the file this replaces.
+        self.reader.take();
         let p = self.path.clone();
         let data = fs::read(&p).map_err(io_err(&p))?;
         let mut out = Vec::with_capacity(data.len());

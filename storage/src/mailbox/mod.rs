@@ -164,6 +164,11 @@ pub struct Mailbox {
     /// The index file as this handle last saw it (inode, length): if it
     /// changed, another process wrote the mailbox and this handle is stale.
     seen: Option<(u64, u64)>,
+    /// The mbox file, opened for reading at the first read and kept while
+    /// the handle lives (FETCH reads messages one by one; opening the file
+    /// for each was most of a read's cost). A compaction, which replaces
+    /// the file, closes it.
+    reader: std::sync::OnceLock<fs::File>,
 }
 
 impl Mailbox {
@@ -348,6 +353,7 @@ impl Mailbox {
             records: 0,
             broken: false,
             seen: None,
+            reader: std::sync::OnceLock::new(),
         }
     }
 

@@ -957,6 +957,30 @@ fn mbox_expunge_is_lazy_until_half_the_file_is_dead() {
     assert_eq!(mb.uid_next(), Uid(12));
 }
 
+/// An mbox handle keeps its file open for reading: reads see messages
+/// appended since, and after a compaction (which replaces the file) they
+/// read the new file.
+#[test]
+fn mbox_reads_follow_appends_and_compaction() {
+    let (_dir, p) = create(MailboxFormat::Mbox);
+    let bodies = same_size(10);
+    let mut mb = Mailbox::open(&p).unwrap();
+    mb.append(&new_msgs(&bodies[..5], "a")).unwrap();
+    assert_eq!(mb.read(Uid(1)).unwrap(), bodies[0]);
+    mb.append(&new_msgs(&bodies[5..], "b")).unwrap();
+    for m in mb.messages() {
+        assert_eq!(mb.read(m.uid).unwrap(), bodies[m.uid.0 as usize - 1]);
+    }
+    let ino = fs::metadata(&p).unwrap().ino();
+    mb.expunge(&[Uid(1), Uid(2), Uid(3), Uid(4), Uid(5), Uid(6)])
+        .unwrap();
+    assert_ne!(fs::metadata(&p).unwrap().ino(), ino, "compacted");
+    assert_eq!(uids_of(&mb), [7, 8, 9, 10]);
+    for m in mb.messages() {
+        assert_eq!(mb.read(m.uid).unwrap(), bodies[m.uid.0 as usize - 1]);
+    }
+}
+
 /// A crash (a failure injected at every step, the files left as they are)
 /// during a lazy expunge or the compaction that follows leaves a mailbox
 /// that opens with every expunge committed or not, whole; the messages
