@@ -3,8 +3,10 @@
 //!
 //! DESIGN invariant 3: one writer per account. Inside a node that is this
 //! hub: every mailbox operation of an account runs under the account's lock,
-//! on a blocking thread. POP3 additionally takes the account's maildrop
-//! lock for a whole session (RFC 1939 §8), so a second session gets
+//! on a blocking thread, except reads and unsynced changes of the open
+//! INBOX, which run on the caller's ([`AccountHub::read_mailbox`],
+//! [`AccountHub::update_mailbox`]). POP3 additionally takes the account's
+//! maildrop lock for a whole session (RFC 1939 §8), so a second session gets
 //! `[IN-USE]`. The cluster issue adds leases and forwarding behind this
 //! same interface: the cluster crate owns it because account ownership is
 //! what the cluster arbitrates.
@@ -369,6 +371,25 @@ impl AccountHub {
         result.map_err(|e| Error::Task(e.to_string()))?
     }
 
+    /// Like [`AccountHub::with_account`] for reads of the account's folder
+    /// that open no mailbox (listing mailboxes, reading subscriptions):
+    /// the cached INBOX stays open, watchers are not woken, and `f` runs
+    /// on the caller's thread (a few small reads the page cache holds).
+    /// IMAP clients LIST every few commands; dropping the INBOX there made
+    /// the next command replay its whole index.
+    ///
+    /// # Errors
+    /// As [`AccountHub::with_account`].
+    pub async fn read_account<R, F>(&self, account: &AccountRef, f: F) -> Result<R>
+    where
+        F: FnOnce(&AccountStore) -> storage::Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let _held = self.acquire(account).await?;
+        self.check_still_held(account)?;
+        Ok(f(&self.inner.store)?)
+    }
+
     /// A receiver whose value changes after every operation that may have
     /// changed the account's mailboxes ([`AccountHub::with_account`],
     /// [`AccountHub::with_inbox`], [`AccountHub::with_mailbox`]), so that
@@ -414,6 +435,11 @@ impl AccountHub {
 
     /// Like [`AccountHub::with_mailbox`] for reads: watchers are not
     /// notified, so sessions catching up on changes do not wake each other.
+    /// A read of the open INBOX runs in place, under the account lock but
+    /// on the caller's thread: it writes nothing and reads files the page
+    /// cache holds, and the hop to a blocking thread and back (two thread
+    /// wake-ups) cost more than the read itself (IMAP FETCH, STATUS and
+    /// the update after every command).
     ///
     /// # Errors
     /// As [`AccountHub::with_mailbox`].
@@ -428,8 +454,74 @@ impl AccountHub {
         F: FnOnce(&Mailbox) -> storage::Result<R> + Send + 'static,
         R: Send + 'static,
     {
-        self.run_mailbox(account, kind, mailbox, move |m: &mut Mailbox| f(m))
-            .await
+        if !is_inbox(mailbox) {
+            return self
+                .run_mailbox(account, kind, mailbox, move |m: &mut Mailbox| f(m))
+                .await;
+        }
+        let mut slot = self.acquire(account).await?;
+        if slot.inbox.is_none() {
+            return self
+                .inbox_in(slot, account, kind, move |m: &mut Mailbox| f(m))
+                .await;
+        }
+        self.in_place(&mut slot, account, move |m: &mut Mailbox| f(m))
+    }
+
+    /// Like [`AccountHub::with_mailbox`] for changes that do not wait for
+    /// the disk (flags, expunges, taking the recent messages; see the
+    /// durability rules of [`storage::Mailbox`]): on the open INBOX they
+    /// run in place, as reads do ([`AccountHub::read_mailbox`]). Appends,
+    /// which fsync, go through [`AccountHub::with_mailbox`]. A change may
+    /// compact the mailbox's index (an fsync, once every few hundred
+    /// changes).
+    ///
+    /// # Errors
+    /// As [`AccountHub::with_mailbox`].
+    pub async fn update_mailbox<R, F>(
+        &self,
+        account: &AccountRef,
+        kind: AccountKind,
+        mailbox: &str,
+        f: F,
+    ) -> Result<R>
+    where
+        F: FnOnce(&mut Mailbox) -> storage::Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        if !is_inbox(mailbox) {
+            return self.with_mailbox(account, kind, mailbox, f).await;
+        }
+        let mut slot = self.acquire(account).await?;
+        let result = if slot.inbox.is_none() {
+            self.inbox_in(slot, account, kind, f).await
+        } else {
+            self.in_place(&mut slot, account, f)
+        };
+        self.notify(account);
+        result
+    }
+
+    /// Runs `f` on the open INBOX of `slot` on this thread. As on a
+    /// blocking thread, the INBOX is out of the slot while `f` runs and is
+    /// closed after an error, so the next use reopens (and repairs) it.
+    fn in_place<R>(
+        &self,
+        slot: &mut Slot,
+        account: &AccountRef,
+        f: impl FnOnce(&mut Mailbox) -> storage::Result<R>,
+    ) -> Result<R> {
+        self.check_still_held(account)?;
+        let Some(mut inbox) = slot.inbox.take() else {
+            return Err(Error::Task("the INBOX is not open".into()));
+        };
+        let result = f(&mut inbox);
+        if result.is_ok() {
+            slot.inbox = Some(inbox);
+        } else {
+            self.inner.open_inboxes.fetch_sub(1, Ordering::Relaxed);
+        }
+        Ok(result?)
     }
 
     async fn run_mailbox<R, F>(
@@ -486,7 +578,22 @@ impl AccountHub {
         F: FnOnce(&mut Mailbox) -> storage::Result<R> + Send + 'static,
         R: Send + 'static,
     {
-        let mut slot = self.acquire(account).await?;
+        let slot = self.acquire(account).await?;
+        self.inbox_in(slot, account, kind, f).await
+    }
+
+    /// [`AccountHub::inbox`] with the account's lock already taken.
+    async fn inbox_in<R, F>(
+        &self,
+        mut slot: tokio::sync::OwnedMutexGuard<Slot>,
+        account: &AccountRef,
+        kind: AccountKind,
+        f: F,
+    ) -> Result<R>
+    where
+        F: FnOnce(&mut Mailbox) -> storage::Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
         let hub = self.clone();
         let target = account.clone();
         tokio::task::spawn_blocking(move || -> Result<R> {

@@ -5,8 +5,9 @@
 //! Invariants:
 //! - Every mailbox access goes through the account owner
 //!   ([`cluster::AccountHub`], DESIGN invariant 3): reads through
-//!   `read_mailbox`, writes through `with_mailbox`/`with_account`, which
-//!   wake the IDLE sessions of the account.
+//!   `read_mailbox`, writes through `with_mailbox`, `update_mailbox`
+//!   (changes that are not fsynced: flags, expunges) or `with_account`,
+//!   which wake the IDLE sessions of the account.
 //! - The selected mailbox is a [`View`]; untagged EXISTS/EXPUNGE/FETCH for
 //!   changes made elsewhere are sent at the end of commands, never
 //!   EXPUNGE during FETCH, STORE or SEARCH (RFC 9051 §7.5.1), and
@@ -941,7 +942,7 @@ impl Driver {
             // RFC 3501 §2.3.2: new mail is recent to the first session
             // told of it; this one takes it.
             got = accounts
-                .with_mailbox(&auth.account, auth.kind, &view.name, |m| {
+                .update_mailbox(&auth.account, auth.kind, &view.name, |m| {
                     Ok(Fresh {
                         snap: Some(claimed_snapshot(m)?),
                         stamp: stamp_of(m),
@@ -1098,6 +1099,19 @@ impl Driver {
 
     /// Creates missing special-use mailboxes (RFC 6154), lazily at login.
     async fn ensure_special_use(&self, account: &AccountRef) {
+        // Looked at first without the write lock's cost (it closes the
+        // cached INBOX): after the first login they all exist.
+        let target = account.clone();
+        let existing = self
+            .services
+            .accounts
+            .read_account(account, move |store| {
+                store.list_mailboxes(target.storage_domain(), &target.name)
+            })
+            .await;
+        if existing.is_ok_and(|e| SPECIAL_USE.iter().all(|(n, _)| e.iter().any(|m| m == n))) {
+            return;
+        }
         let target = account.clone();
         let made = self
             .services
@@ -1264,7 +1278,7 @@ impl Driver {
                 .await
         } else {
             accounts
-                .with_mailbox(&account, kind, &name, move |m| {
+                .update_mailbox(&account, kind, &name, move |m| {
                     let expunged = since.and_then(|s| m.expunged_since(s));
                     Ok((claimed_snapshot(m)?, expunged))
                 })
@@ -1495,7 +1509,7 @@ impl Driver {
         let r = self
             .services
             .accounts
-            .with_account(&account, move |s| {
+            .read_account(&account, move |s| {
                 let (domain, user) = (target.storage_domain(), &target.name);
                 Ok((
                     s.list_mailboxes(domain, user)?,
@@ -1794,7 +1808,7 @@ impl Driver {
         let max_uid = known.last().map_or(0, |u| u.0);
         self.services
             .accounts
-            .with_mailbox(&account, kind, name, move |m| {
+            .update_mailbox(&account, kind, name, move |m| {
                 let doomed: Vec<Uid> = m
                     .messages()
                     .iter()
@@ -2180,7 +2194,7 @@ impl Driver {
             // hop and one index write for the whole set.
             self.services
                 .accounts
-                .with_mailbox(&account, kind, &name, move |m| {
+                .update_mailbox(&account, kind, &name, move |m| {
                     // RFC 3516 §4.2: a FETCH that fails with UNKNOWN-CTE
                     // sets no \Seen either, so look before marking.
                     for (_, e) in targets.iter().filter(|_| !binary_parts.is_empty()) {
@@ -2275,7 +2289,7 @@ impl Driver {
         let r = self
             .services
             .accounts
-            .with_mailbox(&account, kind, &name, move |m| {
+            .update_mailbox(&account, kind, &name, move |m| {
                 let mut changes = Vec::new();
                 let mut stored = Vec::new();
                 let mut modified = Vec::new();
