@@ -75,6 +75,16 @@ enum Mode {
     Discard,
 }
 
+/// The outcome of framing one line.
+enum Step {
+    /// A frame for the caller.
+    Frame(Frame),
+    /// No complete line yet.
+    NeedMore,
+    /// A non-synchronizing literal follows; keep framing.
+    Literal,
+}
+
 /// Splits the client byte stream into commands.
 #[derive(Debug, Clone)]
 pub struct Receiver {
@@ -141,29 +151,36 @@ impl Receiver {
                         }
                     }
                 }
-                Mode::Line => return self.line(),
+                Mode::Line => match self.line() {
+                    Step::Frame(frame) => return Some(frame),
+                    Step::NeedMore => return None,
+                    Step::Literal => {}
+                },
             }
         }
     }
 
-    fn line(&mut self) -> Option<Frame> {
+    /// Frames one line. A non-synchronizing literal announcement is
+    /// [`Step::Literal`]: the caller's loop reads the literal, so a chain of
+    /// `{n+}` lines in one buffer costs no stack per line.
+    fn line(&mut self) -> Step {
         let window = self.buf.len().min(MAX_LINE_LEN);
         let start = self.scanned.min(window);
         let Some(pos) = self.buf[start..window].iter().position(|&b| b == b'\n') else {
             if self.buf.len() >= MAX_LINE_LEN {
                 self.scanned = 0;
                 self.mode = Mode::Discard;
-                return Some(self.error(FrameError::LineTooLong));
+                return Step::Frame(self.error(FrameError::LineTooLong));
             }
             self.scanned = window;
-            return None;
+            return Step::NeedMore;
         };
         self.scanned = 0;
         let lf = start + pos;
         let line: Vec<u8> = self.buf.drain(..=lf).collect();
         if line.len() < 2 || line[line.len() - 2] != b'\r' {
             self.cmd.extend_from_slice(&line);
-            return Some(self.error(FrameError::BareLf));
+            return Step::Frame(self.error(FrameError::BareLf));
         }
         let body = &line[..line.len() - 2];
         if let Some((n, sync)) = literal_announcement(body) {
@@ -174,23 +191,23 @@ impl Receiver {
                 } else {
                     FrameError::FatalLiteral
                 };
-                return Some(self.error(error));
+                return Step::Frame(self.error(error));
             }
             self.mode = Mode::Literal(n);
             if n == 0 {
                 self.mode = Mode::Line;
             }
             return if sync {
-                Some(Frame::Continue)
+                Step::Frame(Frame::Continue)
             } else {
-                self.next_frame()
+                Step::Literal
             };
         }
         self.cmd.extend_from_slice(body);
         if self.cmd.len() > MAX_COMMAND_LEN {
-            return Some(self.error(FrameError::LineTooLong));
+            return Step::Frame(self.error(FrameError::LineTooLong));
         }
-        Some(Frame::Command(std::mem::take(&mut self.cmd)))
+        Step::Frame(Frame::Command(std::mem::take(&mut self.cmd)))
     }
 
     /// Drops the partial command and reports `error` with its tag.
@@ -380,6 +397,23 @@ a005 store 12 +flags \\deleted\r\na006 logout\r\n";
         ] {
             assert_eq!(literal_announcement(bad), None);
         }
+    }
+
+    /// Every non-synchronizing literal of a command is framed by the same
+    /// call; chained empty ones must not deepen the stack per line.
+    #[test]
+    fn many_literal_plus_lines_in_one_buffer() {
+        let mut input = b"a X".to_vec();
+        for _ in 0..10_000 {
+            input.extend_from_slice(b" {0+}\r\n");
+        }
+        input.extend_from_slice(b"\r\n");
+        let handle = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || run(&[&input]))
+            .expect("spawning a test thread");
+        let frames = handle.join().expect("framing overflowed the stack");
+        assert!(matches!(&frames[..], [Frame::Command(c)] if c.len() == 70_003));
     }
 
     #[test]
