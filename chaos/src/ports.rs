@@ -5,7 +5,7 @@
 //! and any outgoing connection may take it as its local port. Both come from the ephemeral
 //! range, so ports are picked below it, each held until the whole set is picked.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 
 use rand::Rng;
 
@@ -22,11 +22,19 @@ impl Ports {
     /// # Errors
     /// Fails if no port of the range can be bound.
     pub fn pick(&mut self) -> std::io::Result<SocketAddr> {
+        self.pick_on(IpAddr::from([127, 0, 0, 1]))
+    }
+
+    /// Like [`Ports::pick`], on the loopback address `ip`.
+    ///
+    /// # Errors
+    /// Fails if no port of the range can be bound.
+    pub fn pick_on(&mut self, ip: IpAddr) -> std::io::Result<SocketAddr> {
         let span = RANGE.end - RANGE.start;
         let start = rand::thread_rng().gen_range(0..span);
         for step in 0..span {
             let port = RANGE.start + (start + step) % span;
-            if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            if let Ok(listener) = TcpListener::bind((ip, port)) {
                 let addr = listener.local_addr()?;
                 self.0.push(listener);
                 return Ok(addr);
@@ -34,7 +42,7 @@ impl Ports {
         }
         Err(std::io::Error::new(
             std::io::ErrorKind::AddrInUse,
-            format!("no free loopback port in {RANGE:?}"),
+            format!("no free port on {ip} in {RANGE:?}"),
         ))
     }
 }

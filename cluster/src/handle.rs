@@ -108,7 +108,10 @@ impl ClusterHandle {
             reason,
         };
         std::fs::create_dir_all(&dir).map_err(|e| store_err(e.to_string()))?;
-        let secret = Secret::new(&cfg.secret).speaking(cfg.protocol_version);
+        let mut secret = Secret::new(&cfg.secret).speaking(cfg.protocol_version);
+        if let Some(bound) = listener.as_ref().and_then(|l| l.local_addr().ok()) {
+            secret = secret.leaving_from(bound.ip());
+        }
         let node_id = node_id(&cfg, &secret).await?;
 
         let db = open_sled(&dir)

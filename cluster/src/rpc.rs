@@ -14,7 +14,7 @@
 //! the member that holds its account; after the `SessionOpened` answer the
 //! connection carries the client's bytes both ways, unframed.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ use openraft::raft::{
 };
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use crate::raft::{Request, Response, TypeConfig, decode, encode};
 
@@ -260,11 +260,13 @@ enum Verdict {
 }
 
 /// What a member proves and speaks on every connection: the shared
-/// cluster secret (as an HMAC key) and its protocol version.
+/// cluster secret (as an HMAC key) and its protocol version, and the
+/// address its connections leave from.
 #[derive(Clone)]
 pub struct Secret {
     key: Arc<ring::hmac::Key>,
     version: u32,
+    source: Option<IpAddr>,
 }
 
 impl Secret {
@@ -277,6 +279,19 @@ impl Secret {
                 text.as_bytes(),
             )),
             version: PROTOCOL_VERSION,
+            source: None,
+        }
+    }
+
+    /// The same secret, connecting from `ip` (the address the member's
+    /// cluster listener is bound to): on a host with several addresses its
+    /// peers see it come from the address they reach it at, which is what
+    /// a firewall between cluster members expects. An unspecified address
+    /// (`0.0.0.0`, `::`) leaves the choice to the system.
+    pub fn leaving_from(self, ip: IpAddr) -> Secret {
+        Secret {
+            source: (!ip.is_unspecified()).then_some(ip),
+            ..self
         }
     }
 
@@ -354,6 +369,41 @@ async fn read_frame<T: serde::de::DeserializeOwned>(stream: &mut TcpStream) -> s
     decode(&body).map_err(std::io::Error::other)
 }
 
+/// Connects to `addr`, from `source` when given; an address of `addr` of
+/// the other family is reached from wherever the system picks.
+async fn dial(addr: &str, source: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(source) = source else {
+        return TcpStream::connect(addr).await;
+    };
+    let mut last = std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        format!("{addr} has no address"),
+    );
+    for target in tokio::net::lookup_host(addr).await? {
+        let attempt = if source.is_ipv4() == target.is_ipv4() {
+            from(source, target).await
+        } else {
+            TcpStream::connect(target).await
+        };
+        match attempt {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Connects to `target` from `source` (same family).
+async fn from(source: IpAddr, target: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = if source.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(target).await
+}
+
 /// One authenticated connection to a peer.
 pub struct RpcConnection {
     addr: String,
@@ -372,7 +422,7 @@ impl RpcConnection {
             addr: addr.to_string(),
             source,
         };
-        let mut stream = tokio::time::timeout(RPC_TIMEOUT, TcpStream::connect(addr))
+        let mut stream = tokio::time::timeout(RPC_TIMEOUT, dial(addr, secret.source))
             .await
             .map_err(|_| io(std::io::ErrorKind::TimedOut.into()))?
             .map_err(io)?;
@@ -567,5 +617,25 @@ mod tests {
         assert!(good.verify(&nonce, &good.sign(&nonce)));
         assert!(!good.verify(&nonce, &Secret::new("other").sign(&nonce)));
         assert!(!good.verify(&[8u8; 32], &good.sign(&nonce)));
+    }
+
+    /// A member whose cluster listener is bound to one address connects
+    /// from it; an unspecified one leaves the choice to the system.
+    #[tokio::test]
+    async fn connections_leave_from_the_listener_address() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let peer = |secret: Secret| {
+            let addr = addr.clone();
+            async move { dial(&addr, secret.source).await.expect("connect") }
+        };
+        let bound: IpAddr = "127.0.0.7".parse().expect("ip");
+        let _c = peer(Secret::new("s").leaving_from(bound)).await;
+        let (_, from) = listener.accept().await.expect("accept");
+        assert_eq!(from.ip(), bound);
+        let any: IpAddr = "0.0.0.0".parse().expect("ip");
+        let _c = peer(Secret::new("s").leaving_from(any)).await;
+        let (_, from) = listener.accept().await.expect("accept");
+        assert_eq!(from.ip(), IpAddr::from([127, 0, 0, 1]));
     }
 }

@@ -85,7 +85,6 @@ pub struct Member {
     /// the log its start began.
     starting_at: Option<u64>,
     paused: bool,
-    net: Arc<Net>,
     proxy: Option<ProxyHandle>,
 }
 
@@ -120,7 +119,11 @@ impl Member {
         options: &Options,
         ports: &mut Ports,
     ) -> Result<Self> {
-        let internal = ports.pick().context("pick a port")?;
+        // Its own loopback address, which its cluster connections leave from: the proxies
+        // know the node by it.
+        let internal = ports
+            .pick_on(proxy::member_ip(index))
+            .context("pick a port")?;
         let (cluster, proxy) = if options.direct {
             (internal, None)
         } else {
@@ -200,7 +203,6 @@ impl Member {
             child: None,
             starting_at: None,
             paused: false,
-            net,
             proxy,
         })
     }
@@ -275,7 +277,6 @@ impl Member {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("spawn {}", mailnode.display()))?;
-        self.net.set_pid(self.index, child.id());
         self.child = Some(child);
         self.starting_at = Some(offset);
         self.paused = false;

@@ -7,79 +7,60 @@
 //! are dropped the moment the partition starts. The partition is two-way: node B's proxy also
 //! refuses A, and A's proxy refuses B.
 //!
-//! All nodes connect from 127.0.0.1, so the proxy identifies the connecting node by its socket:
-//! the client's port is looked up in `/proc/net/tcp` (its inode) and the inode among the file
-//! descriptors of the member processes (`/proc/PID/fd`). That lookup reads tables as large as
-//! the machine's open and closing sockets, so it is made only while a partition is active (for
-//! each open connection when the partition starts, and for each new one during it), off the
-//! async threads, one scan shared by every connection waiting for it. Outside partitions a
-//! connection is forwarded at once: a proxy slower than the nodes' RPC timeouts would make
-//! them reconnect ever more often. A connection whose source cannot be identified is refused
-//! while a partition is active (never let an unknown peer bridge groups) and counted in
+//! The proxy knows the connecting node by its source address: node N's cluster listener is
+//! bound to [`member_ip`]`(N)` (127.0.1.N), and a member connects to its peers from the
+//! address its listener is bound to. A connection from any other address is refused while a
+//! partition is active (never let an unknown peer bridge groups) and counted in
 //! [`Net::unknown`].
 //!
 //! Invariants: the proxies only touch loopback; every copy ends when either side closes or the
 //! partition separates the two ends; a proxy never outlives the run (its task is aborted on
 //! drop of the [`ProxyHandle`]).
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// The partition state shared by every proxy: each node's group (all equal: healed) and the
-/// PIDs of the member processes.
+/// Where node `index` (1-based) listens for cluster traffic and connects from.
+pub fn member_ip(index: usize) -> IpAddr {
+    IpAddr::from([127, 0, 1, u8::try_from(index).unwrap_or(u8::MAX)])
+}
+
+/// The node (1-based) whose cluster traffic comes from `ip`, if any.
+fn member_of(ip: IpAddr) -> Option<usize> {
+    match ip {
+        IpAddr::V4(v4) => match v4.octets() {
+            [127, 0, 1, n] if n > 0 => Some(usize::from(n)),
+            _ => None,
+        },
+        IpAddr::V6(_) => None,
+    }
+}
+
+/// The partition state shared by every proxy: each node's group (all equal: healed).
 #[derive(Debug)]
 pub struct Net {
     groups: watch::Sender<Vec<u8>>,
-    pids: Mutex<Vec<Option<u32>>>,
-    /// The last scan of which member holds which client socket.
-    owners: Mutex<Owners>,
     /// Connections refused or dropped because of the partition.
     pub cut: AtomicU64,
-    /// Connections whose source node could not be identified.
+    /// Connections from an address that is no member's.
     pub unknown: AtomicU64,
 }
-
-/// Which member (1-based) holds the client end of each connection to a proxy, by (client
-/// port, proxy port), as scanned at `at`.
-#[derive(Debug)]
-struct Owners {
-    at: Instant,
-    by_ports: HashMap<(u16, u16), usize>,
-}
-
-/// How old a scan may be before a connection it does not know makes a new one.
-const RESCAN_AFTER: Duration = Duration::from_millis(20);
 
 impl Net {
     /// A healed network of `n` nodes.
     pub fn new(n: usize) -> Arc<Self> {
         Arc::new(Self {
             groups: watch::Sender::new(vec![0; n]),
-            pids: Mutex::new(vec![None; n]),
-            owners: Mutex::new(Owners {
-                at: Instant::now(),
-                by_ports: HashMap::new(),
-            }),
             cut: AtomicU64::new(0),
             unknown: AtomicU64::new(0),
         })
-    }
-
-    /// Records the PID of node `index` (1-based), `None` when it is not running.
-    pub fn set_pid(&self, index: usize, pid: Option<u32>) {
-        let mut pids = lock(&self.pids);
-        if let Some(slot) = pids.get_mut(index - 1) {
-            *slot = pid;
-        }
     }
 
     /// Separates `minority` (1-based node indexes) from every other node.
@@ -97,109 +78,15 @@ impl Net {
             .send_modify(|g| g.iter_mut().for_each(|x| *x = 0));
     }
 
-    /// Whether `groups` separates some nodes.
-    fn partitioned(groups: &[u8]) -> bool {
-        groups.iter().any(|g| *g != groups[0])
-    }
-
     /// Whether traffic from `src` (1-based, `None`: unidentified) to `dst` is cut under `groups`.
     fn blocked(groups: &[u8], src: Option<usize>, dst: usize) -> bool {
+        let active = groups.iter().any(|g| *g != groups[0]);
         match src {
-            _ if !Self::partitioned(groups) => false,
+            _ if !active => false,
             None => true,
             Some(s) => groups.get(s - 1) != groups.get(dst - 1),
         }
     }
-
-    /// Which member holds the client end of the connection from local port `port` to the
-    /// proxy port `server`, accepted at `accepted`; `None` (counted) if none can be found.
-    async fn identify(
-        self: &Arc<Self>,
-        port: u16,
-        server: u16,
-        accepted: Instant,
-    ) -> Option<usize> {
-        // A scan may miss a row while the kernel's table changes: look again a few times.
-        for attempt in 0..4u64 {
-            let net = self.clone();
-            let found = tokio::task::spawn_blocking(move || net.owner(port, server, accepted))
-                .await
-                .ok()
-                .flatten();
-            if found.is_some() {
-                return found;
-            }
-            tokio::time::sleep(Duration::from_millis(5 * (attempt + 1))).await;
-        }
-        self.unknown.fetch_add(1, Ordering::Relaxed);
-        None
-    }
-
-    /// [`Net::identify`]'s blocking part: the latest scan if it is newer than the connection
-    /// and knows it, else a new scan (unless one was just made). Only a scan made after the
-    /// connection was accepted is trusted: an older one may hold its ports for a connection of
-    /// another process that has closed since.
-    fn owner(&self, port: u16, server: u16, accepted: Instant) -> Option<usize> {
-        let mut owners = lock(&self.owners);
-        let fresh = |o: &Owners| o.at >= accepted;
-        if fresh(&owners)
-            && let Some(node) = owners.by_ports.get(&(port, server))
-        {
-            return Some(*node);
-        }
-        if !fresh(&owners) || owners.at.elapsed() >= RESCAN_AFTER {
-            let pids = lock(&self.pids).clone();
-            *owners = Owners {
-                at: Instant::now(),
-                by_ports: scan(&pids),
-            };
-        }
-        owners.by_ports.get(&(port, server)).copied()
-    }
-}
-
-/// Locks `m`, whatever a panicked holder left.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Which member (1-based, as in `pids`) holds each IPv4 TCP socket on this machine, by (local
-/// port, remote port).
-fn scan(pids: &[Option<u32>]) -> HashMap<(u16, u16), usize> {
-    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
-        return HashMap::new();
-    };
-    let ports_by_inode: HashMap<u64, (u16, u16)> =
-        table.lines().skip(1).filter_map(socket_row).collect();
-    let mut owners = HashMap::new();
-    for (i, pid) in pids.iter().enumerate() {
-        let Some(pid) = pid else { continue };
-        let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-            continue;
-        };
-        for fd in dir.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            let inode = target
-                .to_str()
-                .and_then(|t| t.strip_prefix("socket:["))
-                .and_then(|t| t.strip_suffix(']'))
-                .and_then(|t| t.parse::<u64>().ok());
-            if let Some(ports) = inode.and_then(|inode| ports_by_inode.get(&inode)) {
-                owners.insert(*ports, i + 1);
-            }
-        }
-    }
-    owners
-}
-
-/// One row of `/proc/net/tcp`: the socket's inode and its (local port, remote port).
-fn socket_row(line: &str) -> Option<(u64, (u16, u16))> {
-    let cols: Vec<&str> = line.split_whitespace().collect();
-    let port = |addr: &str| u16::from_str_radix(addr.rsplit_once(':')?.1, 16).ok();
-    let inode = cols.get(9)?.parse().ok().filter(|inode| *inode != 0)?;
-    Some((inode, (port(cols.get(1)?)?, port(cols.get(2)?)?)))
 }
 
 /// A running proxy; aborted when dropped.
@@ -228,7 +115,6 @@ pub fn start(
         .set_nonblocking(true)
         .context("proxy listener nonblocking")?;
     let listener = TcpListener::from_std(listener).context("proxy listener")?;
-    let server_port = listener.local_addr().context("proxy address")?.port();
     let task = tokio::spawn(async move {
         let mut conns = tokio::task::JoinSet::new();
         loop {
@@ -238,16 +124,15 @@ pub fn start(
             // Reap finished connection tasks so the set stays small.
             while conns.try_join_next().is_some() {}
             let net = net.clone();
+            let src = member_of(peer.ip());
+            if src.is_none() {
+                net.unknown.fetch_add(1, Ordering::Relaxed);
+            }
             conns.spawn(async move {
-                let accepted = Instant::now();
                 let mut groups = net.groups.subscribe();
-                let mut src = None;
-                if Net::partitioned(&groups.borrow_and_update()) {
-                    src = net.identify(peer.port(), server_port, accepted).await;
-                    if Net::blocked(&groups.borrow(), src, dst) {
-                        net.cut.fetch_add(1, Ordering::Relaxed);
-                        return;
-                    }
+                if Net::blocked(&groups.borrow_and_update(), src, dst) {
+                    net.cut.fetch_add(1, Ordering::Relaxed);
+                    return;
                 }
                 let Ok(Ok(mut server)) =
                     tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(target)).await
@@ -257,26 +142,9 @@ pub fn start(
                 let _ = server.set_nodelay(true);
                 let mut client = client;
                 let _ = client.set_nodelay(true);
-                // Ends when a partition separates the two ends; the source is identified
-                // when the first partition starts.
-                let separated = async {
-                    loop {
-                        if Net::partitioned(&groups.borrow_and_update()) {
-                            if src.is_none() {
-                                src = net.identify(peer.port(), server_port, accepted).await;
-                            }
-                            if Net::blocked(&groups.borrow(), src, dst) {
-                                return;
-                            }
-                        }
-                        if groups.changed().await.is_err() {
-                            std::future::pending::<()>().await;
-                        }
-                    }
-                };
                 tokio::select! {
                     _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                    () = separated => {
+                    _ = groups.wait_for(|g| Net::blocked(g, src, dst)) => {
                         net.cut.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -302,35 +170,37 @@ mod tests {
     }
 
     #[test]
-    fn socket_rows_give_inode_and_ports() {
-        let row = "   3: 0100007F:9C40 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 123456 1 0000000000000000 20 4 30 10 -1";
-        assert_eq!(socket_row(row), Some((123_456, (0x9C40, 0x1F90))));
-        let listening = "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 0 1";
-        assert_eq!(socket_row(listening), None);
-        assert_eq!(socket_row("garbage"), None);
+    fn members_are_known_by_their_source_address() {
+        assert_eq!(member_of(member_ip(1)), Some(1));
+        assert_eq!(member_of(member_ip(3)), Some(3));
+        assert_eq!(member_of(IpAddr::from([127, 0, 0, 1])), None);
+        assert_eq!(member_of(IpAddr::from([127, 0, 1, 0])), None);
+        assert_eq!(member_of("::1".parse().expect("ip")), None);
     }
 
-    /// This test process plays node 2: its connection to node 1's proxy survives a partition
-    /// that leaves nodes 1 and 2 together and is cut by one that separates them.
+    /// A client connecting from node 2's address: its connection to node 1's proxy survives
+    /// a partition that leaves nodes 1 and 2 together and is cut by one that separates them.
     #[tokio::test]
     async fn proxy_identifies_members_and_cuts_only_across_groups() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let echo = echo_server().await;
         let net = Net::new(3);
-        net.set_pid(2, Some(std::process::id()));
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let proxy_addr = l.local_addr().expect("addr");
         let _p = start(net.clone(), 1, l, echo).expect("proxy");
-        let mut c = TcpStream::connect(proxy_addr).await.expect("connect");
+        let from_node2 = || async {
+            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+            socket.bind(SocketAddr::new(member_ip(2), 0)).expect("bind");
+            socket.connect(proxy_addr).await.expect("connect")
+        };
+        let mut c = from_node2().await;
         let mut buf = [0u8; 4];
         net.partition(&[3]);
-        tokio::time::sleep(Duration::from_millis(200)).await;
         c.write_all(b"same").await.expect("write");
         c.read_exact(&mut buf)
             .await
             .expect("same group: still open");
         assert_eq!(&buf, b"same");
-        assert_eq!(net.unknown.load(Ordering::Relaxed), 0);
         net.heal();
         net.partition(&[2]);
         let mut rest = Vec::new();
@@ -340,13 +210,14 @@ mod tests {
             .unwrap_or(0);
         assert_eq!(n, 0);
         // New connections across the groups are refused while the partition lasts.
-        let mut c = TcpStream::connect(proxy_addr).await.expect("connect");
+        let mut c = from_node2().await;
         let n = tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut rest))
             .await
             .expect("refused in time")
             .unwrap_or(0);
         assert_eq!(n, 0);
         assert_eq!(net.cut.load(Ordering::Relaxed), 2);
+        assert_eq!(net.unknown.load(Ordering::Relaxed), 0);
     }
 
     /// A server that echoes what it reads.

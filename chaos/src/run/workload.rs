@@ -383,6 +383,11 @@ pub async fn cli_command(addr: SocketAddr, line: &str) -> Result<crate::client::
     timeout(OP_TIMEOUT, async {
         let mut cli = CliClient::connect(addr).await?;
         cli.login("postmaster", POSTMASTER_PASSWORD).await?;
+        // Data on the reply line (`201 data`), not after `200 data follow`.
+        let inline = cli.command("INLINE").await?;
+        if !inline.is_ok() {
+            bail!("INLINE refused: {inline}");
+        }
         let reply = cli.command(line).await?;
         let _ = cli.quit().await;
         Ok(reply)
