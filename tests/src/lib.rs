@@ -269,3 +269,37 @@ pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A loopback port where connections are refused, for as long as this value lives: its socket
+/// is bound and never listens, so no other test's listener can be given the port meanwhile (a
+/// port bound and released at once can be, and a relay to it then waits for a greeting). The
+/// socket allows address reuse, so the test itself may later listen on the port (the host
+/// comes up): `TcpListener::bind` does too.
+pub struct ClosedPort {
+    _socket: tokio::net::TcpSocket,
+    port: u16,
+}
+
+impl ClosedPort {
+    /// Reserves a port.
+    ///
+    /// # Panics
+    /// If no loopback socket can be bound.
+    pub fn reserve() -> ClosedPort {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+        socket
+            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("bind a loopback port");
+        let port = socket.local_addr().expect("bound port").port();
+        ClosedPort {
+            _socket: socket,
+            port,
+        }
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}

@@ -15,10 +15,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::Value;
-use tests::TestNode;
+use tests::{ClosedPort, TestNode};
 
 use crate::it::cli::{login, run};
-use crate::it::webadmin::{Http, Reply, closed_port, pm};
+use crate::it::webadmin::{Http, Reply, pm};
 
 /// Where the JSON API lives; table paths are under it.
 const API: &str = "/api/v1";
@@ -760,7 +760,8 @@ fn fixture(node: &TestNode, web: &Http, port: u16) -> String {
 
 #[test]
 fn issue_4_json_api_every_route_success_and_failures() {
-    let port = closed_port();
+    let closed = ClosedPort::reserve();
+    let port = closed.port();
     let node = TestNode::start_with(|c| {
         // The retry is an hour away, so the message stays queued.
         c.relay.retry_first_secs = 3600;

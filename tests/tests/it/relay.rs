@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tests::{LineClient, TestNode, wait_for};
+use tests::{ClosedPort, LineClient, TestNode, wait_for};
 
 use super::cli::{login, run};
 
@@ -561,14 +561,6 @@ fn issue_5_opportunistic_starttls_to_the_sink() {
 }
 
 /// A free loopback port, closed again: connections to it are refused.
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// An SMTP session to the node's port 25, greeted with EHLO; returns the EHLO lines.
 fn smtp(node: &TestNode) -> (LineClient, Vec<String>) {
     let mut c = LineClient::connect(node.addr("smtp"));
@@ -585,7 +577,8 @@ fn trust_loopback(node: &TestNode) {
 
 #[test]
 fn issue_5_one_delay_notice_then_delivery() {
-    let port = closed_port();
+    let closed = ClosedPort::reserve();
+    let port = closed.port();
     let node = TestNode::start_with(|c| {
         c.relay
             .routes
@@ -770,7 +763,8 @@ fn issue_5_connection_and_message_rate_limits() {
 
 #[test]
 fn issue_5_cli_router_table_queue_listing_release_and_reject() {
-    let port = closed_port();
+    let closed = ClosedPort::reserve();
+    let port = closed.port();
     let node = TestNode::start_with(|c| {
         // No config route: the Raft table set below is the only way to the sink.
         c.relay.retry_first_secs = 3600;
@@ -1027,7 +1021,8 @@ fn group_retry_copies(protocol: Option<u32>) -> usize {
 
 #[test]
 fn issue_5_cli_message_queue_info_per_domain() {
-    let port = closed_port();
+    let closed = ClosedPort::reserve();
+    let port = closed.port();
     let node = TestNode::start_with(move |c| {
         c.relay
             .routes

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 
-use tests::{MAIN_DOMAIN, POSTMASTER_PASSWORD, TestNode};
+use tests::{ClosedPort, MAIN_DOMAIN, POSTMASTER_PASSWORD, TestNode};
 
 use crate::it::cli::{login, run};
 
@@ -675,8 +675,8 @@ fn issue_4_webadmin_over_https_sets_secure_cookie() {
     assert_eq!(r.status, 200);
 }
 
-/// A port with nothing listening (bound, read back, released).
-pub(crate) fn closed_port() -> u16 {
+/// A port free now (bound, read back, released), for a process to listen on.
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("loopback port")
@@ -685,7 +685,8 @@ pub(crate) fn closed_port() -> u16 {
 
 #[test]
 fn issue_4_webadmin_queue_page_release_and_reject_with_csrf() {
-    let port = closed_port();
+    let closed = ClosedPort::reserve();
+    let port = closed.port();
     let node = TestNode::start_with(|c| {
         // The retry is an hour away, so the message stays queued.
         c.relay.retry_first_secs = 3600;
@@ -1209,7 +1210,7 @@ mod browser {
 
     impl Browser {
         pub fn start(chromium: &Path, chromedriver: &Path) -> Browser {
-            let port = super::closed_port();
+            let port = super::free_port();
             let driver = Command::new(chromedriver)
                 .arg(format!("--port={port}"))
                 .stdout(Stdio::null())
