@@ -90,8 +90,22 @@ struct SendResult {
     accepted: Vec<String>,
     data_sent: bool,
     reply: Option<String>,
+    /// The code of `reply`.
+    code: Option<u16>,
     outcome: Outcome,
     error: Option<String>,
+}
+
+/// A transaction's outcome from what the end of data got: a `250` is an acknowledgement
+/// whatever happens after it (a QUIT that hangs on a paused node); another reply a refusal; no
+/// reply after the whole message was written may be either.
+fn send_outcome(data_sent: bool, code: Option<u16>) -> Outcome {
+    match code {
+        Some(250) => Outcome::Ok,
+        Some(_) => Outcome::Failed,
+        None if data_sent => Outcome::Unknown,
+        None => Outcome::Failed,
+    }
 }
 
 async fn smtp_send(addr: SocketAddr, token: &str, rcpts: &[String]) -> SendResult {
@@ -99,6 +113,7 @@ async fn smtp_send(addr: SocketAddr, token: &str, rcpts: &[String]) -> SendResul
         accepted: Vec::new(),
         data_sent: false,
         reply: None,
+        code: None,
         outcome: Outcome::Failed,
         error: None,
     };
@@ -131,6 +146,7 @@ async fn smtp_send(addr: SocketAddr, token: &str, rcpts: &[String]) -> SendResul
         r.data_sent = true;
         let reply = smtp.data(&message(token, rcpts)).await?;
         r.reply = Some(reply.to_string());
+        r.code = Some(reply.code);
         if reply.code != 250 {
             bail!("end of data: {reply}");
         }
@@ -138,25 +154,11 @@ async fn smtp_send(addr: SocketAddr, token: &str, rcpts: &[String]) -> SendResul
         Ok(())
     };
     match timeout(OP_TIMEOUT, attempt).await {
-        Ok(Ok(())) => r.outcome = Outcome::Ok,
-        Ok(Err(e)) => {
-            r.error = Some(format!("{e:#}"));
-            // Written the whole message but no verdict: it may have been accepted.
-            r.outcome = if r.data_sent && r.reply.is_none() {
-                Outcome::Unknown
-            } else {
-                Outcome::Failed
-            };
-        }
-        Err(_) => {
-            r.error = Some("timed out".into());
-            r.outcome = if r.data_sent && r.reply.is_none() {
-                Outcome::Unknown
-            } else {
-                Outcome::Failed
-            };
-        }
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => r.error = Some(format!("{e:#}")),
+        Err(_) => r.error = Some("timed out".into()),
     }
+    r.outcome = send_outcome(r.data_sent, r.code);
     // `data_sent` means DATA got 354; the end-of-data marker may not have been written if
     // the write failed, but treating that as unknown is only conservative.
     r
@@ -650,5 +652,19 @@ pub async fn imap_expunger(ctx: Arc<Ctx>, worker: String) {
             },
         );
         sleep(Duration::from_millis(rng.gen_range(200..800))).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_250_at_the_end_of_data_is_an_acknowledgement_whatever_follows() {
+        assert_eq!(send_outcome(true, Some(250)), Outcome::Ok);
+        assert_eq!(send_outcome(true, Some(451)), Outcome::Failed);
+        assert_eq!(send_outcome(true, Some(554)), Outcome::Failed);
+        assert_eq!(send_outcome(true, None), Outcome::Unknown);
+        assert_eq!(send_outcome(false, None), Outcome::Failed);
     }
 }
