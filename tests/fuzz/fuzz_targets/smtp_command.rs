@@ -7,26 +7,18 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use node::smtp::proto::{LineError, LineReceiver, parse_command};
-
-fn frame(chunks: &[&[u8]]) -> Vec<Result<Vec<u8>, LineError>> {
-    let mut rx = LineReceiver::new();
-    let mut out = Vec::new();
-    for chunk in chunks {
-        rx.feed(chunk);
-        while let Some(line) = rx.next_line() {
-            out.push(line);
-        }
-    }
-    out
-}
+use node::smtp::proto::{LineReceiver, parse_command};
 
 fuzz_target!(|data: &[u8]| {
     let _ = parse_command(data);
-    let (seed, stream) = common::plan(data);
-    let whole = frame(&[stream]);
-    let split = frame(&common::chunks(seed, stream));
-    assert_eq!(whole, split, "framing depends on chunking");
+    let whole = common::same_whole_or_chunked(data, |chunks| {
+        common::frames(
+            LineReceiver::new(),
+            chunks,
+            LineReceiver::feed,
+            LineReceiver::next_line,
+        )
+    });
     for line in whole.into_iter().flatten() {
         let _ = parse_command(&line);
     }

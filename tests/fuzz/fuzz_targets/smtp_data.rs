@@ -64,10 +64,7 @@ fn stuff(message: &[u8]) -> Vec<u8> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let (seed, stream) = common::plan(data);
-    let whole = receive(&[stream]);
-    let split = receive(&common::chunks(seed, stream));
-    assert_eq!(whole, split, "DATA receiver depends on chunking");
+    let whole = common::same_whole_or_chunked(data, receive);
     for status in &whole {
         if let DataStatus::Done { message, .. } = status {
             let again = DataReceiver::new(MAX_SIZE).feed(&stuff(message));
