@@ -48,8 +48,16 @@ pub struct Snapshot {
     /// Messages from this UID on are `\Recent` to the session (RFC 3501
     /// §2.3.2): no session was told of them before it.
     pub first_recent: u32,
-    /// Messages ascending by UID.
+    /// Messages ascending by UID: all of them, or with
+    /// [`Snapshot::expunged`] only those appended or changed since.
     pub messages: Vec<Entry>,
+    /// `None`: `messages` is the whole mailbox. `Some`: the snapshot is
+    /// the changes since the state a view last caught up with
+    /// ([`View::synced`]): `messages` holds the messages whose
+    /// mod-sequence is newer, and this the UIDs expunged since, ascending.
+    /// Copying and comparing only those keeps the update after each
+    /// command small in a large mailbox.
+    pub expunged: Option<Vec<Uid>>,
 }
 
 /// One message in the view.
@@ -118,6 +126,10 @@ impl View {
     /// The view right after SELECT: messages from `snap.first_recent` on
     /// are `\Recent`.
     pub fn new(name: String, read_only: bool, snap: &Snapshot) -> View {
+        debug_assert!(
+            snap.expunged.is_none(),
+            "a view starts from the whole mailbox"
+        );
         let mut view = View {
             name,
             read_only,
@@ -314,8 +326,9 @@ impl View {
         Some(i as u32 + 1)
     }
 
-    /// Brings the view up to `snap` and returns the untagged responses
-    /// that tell the client: FLAGS for new keywords, EXPUNGE (only with
+    /// Brings the view up to `snap` (the whole mailbox, or the changes
+    /// since [`View::synced`]) and returns the untagged responses that tell
+    /// the client: FLAGS for new keywords, EXPUNGE (only with
     /// `allow_expunge`), FETCH FLAGS (and MODSEQ under CONDSTORE) for flags
     /// changed elsewhere, EXISTS and RECENT for new mail.
     pub fn sync(&mut self, snap: &Snapshot, allow_expunge: bool) -> Vec<u8> {
@@ -323,27 +336,31 @@ impl View {
         if self.learn_keywords(&snap.messages) {
             out.extend_from_slice(self.flags_responses().as_bytes());
         }
-        let present = |uid: Uid| snap.messages.binary_search_by_key(&uid, |m| m.uid).ok();
+        let gone = |uid: Uid| match &snap.expunged {
+            None => snap.messages.binary_search_by_key(&uid, |m| m.uid).is_err(),
+            Some(expunged) => expunged.binary_search(&uid).is_ok(),
+        };
         if allow_expunge {
-            let mut gone = Vec::new();
+            let mut told = Vec::new();
             // Highest first, so the numbers of the lower ones still hold.
             for i in (0..self.entries.len()).rev() {
-                if present(self.entries[i].uid).is_none() {
-                    gone.push(self.entries.remove(i).uid);
+                if gone(self.entries[i].uid) {
+                    told.push(self.entries.remove(i).uid);
                     if !self.qresync {
                         out.extend_from_slice(format!("* {} EXPUNGE\r\n", i + 1).as_bytes());
                     }
                 }
             }
-            if self.qresync && !gone.is_empty() {
-                gone.reverse();
-                out.extend_from_slice(&vanished_line(&gone));
+            if self.qresync && !told.is_empty() {
+                told.reverse();
+                out.extend_from_slice(&vanished_line(&told));
             }
         }
-        for (i, e) in self.entries.iter_mut().enumerate() {
-            let Some(now) = present(e.uid).map(|j| &snap.messages[j]) else {
+        for now in &snap.messages {
+            let Ok(i) = self.entries.binary_search_by_key(&now.uid, |e| e.uid) else {
                 continue;
             };
+            let e = &mut self.entries[i];
             let changed = now.flags != e.flags || now.keywords != e.keywords;
             let newer = now.modseq > e.modseq;
             e.modseq = e.modseq.max(now.modseq);
@@ -480,6 +497,7 @@ mod tests {
             highest_modseq: 1,
             first_recent: msgs.last().map_or(1, |m| m.0 + 1),
             messages: msgs.iter().map(|&(u, f)| Entry::new(Uid(u), f)).collect(),
+            expunged: None,
         }
     }
 
@@ -538,6 +556,67 @@ mod tests {
             text(v.sync(&gone, true)),
             "* 3 EXPUNGE\r\n* 2 EXPUNGE\r\n* 1 EXPUNGE\r\n"
         );
+    }
+
+    /// A snapshot of the changes since the view's state (what the store
+    /// gives once a view has caught up) tells the same as the whole
+    /// mailbox, with expunges held back or not.
+    #[test]
+    fn changes_since_tell_what_the_whole_mailbox_tells() {
+        let mut old = snap(&[
+            (1, Flags::EMPTY),
+            (2, Flags::EMPTY),
+            (3, Flags::EMPTY),
+            (4, Flags::EMPTY),
+        ]);
+        old.highest_modseq = 10;
+        for m in &mut old.messages {
+            m.modseq = 10;
+        }
+        // Since modseq 10: 2 expunged, 3 flagged and given a keyword, 5
+        // and 6 delivered (6 not yet told to any session).
+        let mut whole = old.clone();
+        whole.messages.remove(1);
+        whole.messages[1].flags = Flags::FLAGGED;
+        whole.messages[1].keywords = vec!["$Work".into()];
+        whole.messages[1].modseq = 11;
+        whole.messages.push(Entry {
+            modseq: 12,
+            ..Entry::new(Uid(5), Flags::SEEN)
+        });
+        whole.messages.push(Entry {
+            modseq: 13,
+            ..Entry::new(Uid(6), Flags::EMPTY)
+        });
+        whole.uid_next = 7;
+        whole.highest_modseq = 14;
+        whole.first_recent = 6;
+        let changes = Snapshot {
+            messages: whole
+                .messages
+                .iter()
+                .filter(|m| m.modseq > 10)
+                .cloned()
+                .collect(),
+            expunged: Some(vec![Uid(2)]),
+            ..whole.clone()
+        };
+        for allow_expunge in [false, true] {
+            for condstore in [false, true] {
+                let mut a = View::new("INBOX".into(), false, &old);
+                a.condstore = condstore;
+                let mut b = a.clone();
+                let told = text(a.sync(&whole, allow_expunge));
+                assert_eq!(text(b.sync(&changes, allow_expunge)), told);
+                assert_eq!(a.entries(), b.entries());
+                assert_eq!(a.flags_responses(), b.flags_responses());
+                assert_eq!(b.exists(), if allow_expunge { 5 } else { 6 });
+                assert!(
+                    told.contains(" FETCH (UID 3 FLAGS (\\Flagged $Work)"),
+                    "{told}"
+                );
+            }
+        }
     }
 
     /// RFC 3501 §2.3.2: `\Recent` is what no earlier session was told of.
