@@ -505,8 +505,9 @@ impl Mailbox {
     /// flags in the `From ` lines, and a compacted index; both files are
     /// replaced by rename, then the folder is fsynced.
     pub(super) fn mbox_rewrite(&mut self, keep: &[bool]) -> Result<()> {
-        // The kept reader would go on reading the file this replaces.
+        // The kept handles would go on using the files this replaces.
         self.reader.take();
+        self.journal = None;
         let p = self.path.clone();
         let data = fs::read(&p).map_err(io_err(&p))?;
         let mut out = Vec::with_capacity(data.len());

@@ -169,6 +169,13 @@ pub struct Mailbox {
     /// for each was most of a read's cost). A compaction, which replaces
     /// the file, closes it.
     reader: std::sync::OnceLock<fs::File>,
+    /// The lock file, opened at the first write and kept: each write
+    /// takes and releases the lock on it ([`Mailbox::exclusive`]). It is
+    /// never replaced, so the kept handle stays the right one.
+    lock: Option<fs::File>,
+    /// The index, opened for appending journal records at the first one
+    /// and kept until the index is replaced (compaction, mbox rewrite).
+    journal: Option<fs::File>,
 }
 
 impl Mailbox {
@@ -354,6 +361,8 @@ impl Mailbox {
             broken: false,
             seen: None,
             reader: std::sync::OnceLock::new(),
+            lock: None,
+            journal: None,
         }
     }
 
@@ -701,15 +710,30 @@ impl Mailbox {
     /// second line: a node that was stopped in the middle of a write
     /// finishes it before another starts, and the other then sees a stale
     /// handle instead of writing over it.
+    ///
+    /// The lock file stays open between writes (opening it for each was a
+    /// tenth of a write's system calls); closing it, as a panic in `write`
+    /// does, releases the lock too.
     fn exclusive<T>(&mut self, write: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
         self.check_usable()?;
-        let _lock = lock_exclusive(&self.path)?;
-        if fingerprint(&self.idx_path).ok() != self.seen {
+        let lock = match self.lock.take() {
+            Some(f) => f,
+            None => open_lock(&self.path)?,
+        };
+        let lock_file = lock_path(&self.path);
+        lock.lock().map_err(io_err(&lock_file))?;
+        let result = if fingerprint(&self.idx_path).ok() != self.seen {
             self.broken = true;
-            return Err(Error::Stale(self.path.clone()));
+            Err(Error::Stale(self.path.clone()))
+        } else {
+            let result = write(self);
+            self.seen = fingerprint(&self.idx_path).ok();
+            result
+        };
+        // A lock that cannot be released is closed, which releases it.
+        if lock.unlock().is_ok() {
+            self.lock = Some(lock);
         }
-        let result = write(self);
-        self.seen = fingerprint(&self.idx_path).ok();
         result
     }
 
@@ -751,10 +775,15 @@ impl Mailbox {
 
     fn write_journal(&mut self, lines: &str, sync: bool) -> Result<()> {
         let p = &self.idx_path;
-        let mut f = OpenOptions::new().append(true).open(p).map_err(io_err(p))?;
+        let f = match &mut self.journal {
+            Some(f) => f,
+            None => self
+                .journal
+                .insert(OpenOptions::new().append(true).open(p).map_err(io_err(p))?),
+        };
         f.write_all(lines.as_bytes()).map_err(io_err(p))?;
         if sync {
-            sync_file(&f, p)?;
+            sync_file(f, p)?;
         }
         self.records += lines.bytes().filter(|&b| b == b'\n').count();
         Ok(())
@@ -772,6 +801,8 @@ impl Mailbox {
 
     /// Rewrites the index as a header plus one record per message.
     fn compact(&mut self) -> Result<()> {
+        // The kept journal handle would go on writing the file this replaces.
+        self.journal = None;
         let entries: Vec<Entry> = self.entries().collect();
         let text = index::render_full(&self.header, entries.iter(), &self.vanished);
         let res = write_atomic(&self.idx_path, text.as_bytes());
@@ -840,16 +871,21 @@ pub fn lock_path(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Takes the mailbox's exclusive lock (released when the file is dropped).
-fn lock_exclusive(path: &Path) -> Result<fs::File> {
+/// Opens (creating it if needed) the mailbox's lock file.
+fn open_lock(path: &Path) -> Result<fs::File> {
     let lock = lock_path(path);
-    let file = OpenOptions::new()
+    OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&lock)
-        .map_err(io_err(&lock))?;
-    file.lock().map_err(io_err(&lock))?;
+        .map_err(io_err(&lock))
+}
+
+/// Takes the mailbox's exclusive lock (released when the file is dropped).
+fn lock_exclusive(path: &Path) -> Result<fs::File> {
+    let file = open_lock(path)?;
+    file.lock().map_err(io_err(&lock_path(path)))?;
     Ok(file)
 }
 

@@ -840,6 +840,57 @@ fn a_stale_handle_never_writes() {
     }
 }
 
+/// A handle keeps its lock file and its index open between writes: the
+/// lock is free between them, and the writes after the index was replaced
+/// (a compaction, an mbox rewrite) go to the new index.
+#[test]
+fn kept_handles_free_the_lock_and_follow_a_replaced_index() {
+    for format in [MailboxFormat::Mbox, MailboxFormat::Mdir] {
+        let (_dir, p) = create(format);
+        let bodies = samples();
+        let mut mb = Mailbox::open(&p).unwrap();
+        mb.append(&new_msgs(&bodies[..4], "k")).unwrap();
+        let lock = fs::OpenOptions::new()
+            .write(true)
+            .open(lock_path(&p))
+            .unwrap();
+        lock.try_lock().expect("the lock is free between writes");
+        lock.unlock().unwrap();
+
+        // More records than the slack: the journal is compacted into a
+        // new index file.
+        for i in 0..COMPACT_SLACK + 10 {
+            let flags = if i % 2 == 0 {
+                Flags::SEEN
+            } else {
+                Flags::EMPTY
+            };
+            mb.set_flags(Uid(1), flags).unwrap();
+        }
+        mb.set_flags(Uid(2), Flags::FLAGGED).unwrap();
+        let flags = |p: &Path| -> Vec<(u32, Flags)> {
+            let reopened = Mailbox::open(p).unwrap();
+            reopened
+                .messages()
+                .iter()
+                .map(|m| (m.uid.0, m.flags))
+                .collect()
+        };
+        assert_eq!(flags(&p)[1], (2, Flags::FLAGGED), "{format:?}");
+        // Opening may repair the index (an mdir's renamed files): a new
+        // handle, with its index open for a first write.
+        let mut mb = Mailbox::open(&p).unwrap();
+        mb.set_flags(Uid(1), Flags::SEEN).unwrap();
+        // Dead entries past half the file: an mbox and its index are
+        // rewritten.
+        mb.expunge(&[Uid(2), Uid(3), Uid(4)]).unwrap();
+        mb.set_flags(Uid(1), Flags::ANSWERED).unwrap();
+        assert_eq!(flags(&p), [(1, Flags::ANSWERED)], "{format:?}");
+        lock.try_lock().expect("the lock is free after the writes");
+        lock.unlock().unwrap();
+    }
+}
+
 thread_local! {
     /// Crash points ([`super::crash_point`]) still to pass before the
     /// injected failure; `None`: no failure.
