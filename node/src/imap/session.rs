@@ -78,7 +78,7 @@ use crate::imap::proto::sort::{
 use crate::imap::proto::view::{Entry, vanished_earlier};
 use crate::imap::proto::{
     Command, CommandKind, Frame, FrameError, Receiver, Snapshot, Stamp, Status, StatusResponse,
-    View, parse_command, response,
+    Target, View, parse_command, response,
 };
 use crate::net::{Ended, Framer, Stream};
 use crate::sasl::{Sasl, SaslStep};
@@ -1885,7 +1885,7 @@ impl Driver {
         tag: &str,
         uid: bool,
         set: &SequenceSet,
-    ) -> Option<Vec<(u32, Entry)>> {
+    ) -> Option<Vec<Target>> {
         let view = self.view();
         if !uid && view.out_of_range(set) {
             conn.status(tag, Status::Bad, None, "Invalid message sequence number");
@@ -2155,7 +2155,7 @@ impl Driver {
         let name = self.view().name.clone();
         if let Some((since, vanished)) = changed_since {
             // RFC 7162 §3.1.4.1: only messages changed after `since`.
-            let wanted: Vec<Uid> = targets.iter().map(|(_, e)| e.uid).collect();
+            let wanted: Vec<Uid> = targets.iter().map(|t| t.uid).collect();
             let r = self
                 .services
                 .accounts
@@ -2175,7 +2175,7 @@ impl Driver {
                 .await;
             match r {
                 Ok((changed, gone)) => {
-                    targets.retain(|(_, e)| changed.binary_search(&e.uid).is_ok());
+                    targets.retain(|t| changed.binary_search(&t.uid).is_ok());
                     if let Some(gone) = gone.filter(|g| !g.is_empty()) {
                         conn.out.extend_from_slice(
                             format!("* VANISHED (EARLIER) {}\r\n", response::range_set(&gone))
@@ -2218,11 +2218,11 @@ impl Driver {
                 .update_mailbox(&account, kind, &name, move |m| {
                     // RFC 3516 §4.2: a FETCH that fails with UNKNOWN-CTE
                     // sets no \Seen either, so look before marking.
-                    for (_, e) in targets.iter().filter(|_| !binary_parts.is_empty()) {
-                        if m.info(e.uid).is_none() {
+                    for t in targets.iter().filter(|_| !binary_parts.is_empty()) {
+                        if m.info(t.uid).is_none() {
                             continue;
                         }
-                        let bytes = m.read(e.uid)?;
+                        let bytes = m.read(t.uid)?;
                         let parsed = Parsed::new(&bytes);
                         if binary_parts
                             .iter()
@@ -2233,10 +2233,10 @@ impl Driver {
                     }
                     let changes: Vec<(Uid, Flags, Vec<String>)> = targets
                         .iter()
-                        .filter_map(|(_, e)| {
-                            let info = m.info(e.uid)?;
+                        .filter_map(|t| {
+                            let info = m.info(t.uid)?;
                             (!info.flags.contains(Flags::SEEN))
-                                .then(|| (e.uid, info.flags | Flags::SEEN, info.keywords.clone()))
+                                .then(|| (t.uid, info.flags | Flags::SEEN, info.keywords.clone()))
                         })
                         .collect();
                     m.set_flags_many(&changes)?;
@@ -2314,15 +2314,15 @@ impl Driver {
                 let mut changes = Vec::new();
                 let mut stored = Vec::new();
                 let mut modified = Vec::new();
-                for (seq, e) in &targets {
-                    let Some(info) = m.info(e.uid) else { continue };
+                for t in &targets {
+                    let Some(info) = m.info(t.uid) else { continue };
                     if unchanged_since.is_some_and(|u| info.modseq > u) {
-                        modified.push(if uid { e.uid } else { Uid(*seq) });
+                        modified.push(if uid { t.uid } else { Uid(t.seq) });
                         continue;
                     }
                     let (new, keywords) = apply_store(op, &flags, info);
-                    changes.push((e.uid, new, keywords));
-                    stored.push((*seq, e.recent, e.uid, info.modseq));
+                    changes.push((t.uid, new, keywords));
+                    stored.push((t.seq, t.recent, t.uid, info.modseq));
                 }
                 // One index write and fsync for the whole set.
                 m.set_flags_many(&changes)?;
@@ -2412,7 +2412,7 @@ impl Driver {
         let source = self.view().name.clone();
         let (account, _) = self.auth();
         let target = account.clone();
-        let uids: Vec<Uid> = targets.iter().map(|(_, e)| e.uid).collect();
+        let uids: Vec<Uid> = targets.iter().map(|t| t.uid).collect();
         // RFC 9208 §5.1: COPY past the storage limit fails; MOVE within the
         // account does not change the usage, so it is never refused.
         let limit = if is_move { None } else { self.quota_limit() };
@@ -2644,7 +2644,7 @@ fn header_item(item: &FetchItem) -> bool {
 
 /// Renders a [`header_item`] from the header of the whole message, as
 /// [`render_item`] does from the parsed message.
-fn render_header_item(out: &mut Vec<u8>, item: &FetchItem, header: &[u8]) {
+fn render_header_item(out: &mut Vec<u8>, item: &FetchItem, label: &[u8], header: &[u8]) {
     match item {
         FetchItem::Section {
             section: s,
@@ -2657,9 +2657,7 @@ fn render_header_item(out: &mut Vec<u8>, item: &FetchItem, header: &[u8]) {
                 }
                 _ => header.to_vec(),
             };
-            out.extend_from_slice(b"BODY[");
-            out.extend_from_slice(section_spec(s).as_bytes());
-            out.push(b']');
+            out.extend_from_slice(label);
             let range = partial_range(out, *partial, data.len());
             out.push(b' ');
             response::literal(out, &data[range]);
@@ -2691,7 +2689,7 @@ type FetchOutput = (Vec<u8>, Vec<Entry>);
 /// read only for items `cache` does not hold.
 fn render_fetch(
     m: &storage::Mailbox,
-    targets: &[(u32, Entry)],
+    targets: &[Target],
     items: &[FetchItem],
     seen_now: &[Uid],
     condstore: bool,
@@ -2699,34 +2697,37 @@ fn render_fetch(
 ) -> storage::Result<Result<FetchOutput, UnknownCte>> {
     let mut out = Vec::new();
     let mut told = Vec::new();
-    for (seq, e) in targets {
-        let Some(info) = m.info(e.uid) else { continue };
-        let mut items_here: Vec<&FetchItem> = items.iter().collect();
-        if seen_now.contains(&e.uid) {
-            if !items.contains(&FetchItem::Flags) {
-                items_here.push(&FetchItem::Flags);
-            }
-            if condstore && !items.contains(&FetchItem::ModSeq) {
-                items_here.push(&FetchItem::ModSeq);
-            }
-        }
-        let rendered = cache.of(e.uid);
-        let read = items_here.iter().any(|i| match cached_item(i) {
+    // Section labels are the same for every message: made once.
+    let labels: Vec<Vec<u8>> = items.iter().map(item_label).collect();
+    for t in targets {
+        let Some(info) = m.info(t.uid) else { continue };
+        let seen = seen_now.contains(&t.uid);
+        let extra = [
+            (seen && !items.contains(&FetchItem::Flags)).then_some(&FetchItem::Flags),
+            (seen && condstore && !items.contains(&FetchItem::ModSeq))
+                .then_some(&FetchItem::ModSeq),
+        ];
+        let here = items
+            .iter()
+            .zip(labels.iter().map(Vec::as_slice))
+            .chain(extra.into_iter().flatten().map(|i| (i, &[][..])));
+        let rendered = cache.of(t.uid);
+        let read = here.clone().any(|(i, _)| match cached_item(i) {
             Some((slot, _)) => rendered.items[slot].is_none(),
             None if header_item(i) => rendered.header.is_none(),
             None => needs_body(i),
         });
-        let bytes = if read { Some(m.read(e.uid)?) } else { None };
+        let bytes = if read { Some(m.read(t.uid)?) } else { None };
         let parsed = bytes.as_deref().map(Parsed::new);
-        if rendered.header.is_none() && items_here.iter().any(|i| header_item(i)) {
+        if rendered.header.is_none() && here.clone().any(|(i, _)| header_item(i)) {
             rendered.header = parsed.as_ref().and_then(Parsed::whole_header);
         }
-        out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
-        if items_here.contains(&&FetchItem::Flags) {
+        out.extend_from_slice(format!("* {} FETCH (", t.seq).as_bytes());
+        if here.clone().any(|(i, _)| *i == FetchItem::Flags) {
             told.push(entry_of(info));
         }
-        for (i, item) in items_here.into_iter().enumerate() {
-            if i > 0 {
+        for (n, (item, label)) in here.enumerate() {
+            if n > 0 {
                 out.push(b' ');
             }
             if let Some((slot, label)) = cached_item(item) {
@@ -2738,14 +2739,26 @@ fn render_fetch(
                 out.extend_from_slice(label);
                 out.extend_from_slice(value);
             } else if let Some(header) = rendered.header.as_deref().filter(|_| header_item(item)) {
-                render_header_item(&mut out, item, header);
-            } else if render_item(&mut out, item, e.recent, info, parsed.as_ref()).is_err() {
+                render_header_item(&mut out, item, label, header);
+            } else if render_item(&mut out, item, label, t.recent, info, parsed.as_ref()).is_err() {
                 return Ok(Err(UnknownCte));
             }
         }
         out.extend_from_slice(b")\r\n");
     }
     Ok(Ok((out, told)))
+}
+
+/// How the response names a data item that names a section or part
+/// (`BODY[1.HEADER]`, `BINARY[2]`, `BINARY.SIZE[2]`); empty for the others.
+fn item_label(item: &FetchItem) -> Vec<u8> {
+    match item {
+        FetchItem::Section { section, .. } => format!("BODY[{}]", section_spec(section)),
+        FetchItem::Binary { part, .. } => format!("BINARY[{}]", part_spec(part)),
+        FetchItem::BinarySize(part) => format!("BINARY.SIZE[{}]", part_spec(part)),
+        _ => String::new(),
+    }
+    .into_bytes()
 }
 
 /// Writes one FETCH data item.
@@ -2755,6 +2768,7 @@ fn render_fetch(
 fn render_item(
     out: &mut Vec<u8>,
     item: &FetchItem,
+    label: &[u8],
     recent: bool,
     info: &storage::MessageInfo,
     parsed: Option<&Parsed<'_>>,
@@ -2804,9 +2818,7 @@ fn render_item(
             partial,
             ..
         } => {
-            out.extend_from_slice(b"BODY[");
-            out.extend_from_slice(section_spec(s).as_bytes());
-            out.push(b']');
+            out.extend_from_slice(label);
             match section(s) {
                 None => out.extend_from_slice(b" NIL"),
                 Some(data) => {
@@ -2817,7 +2829,7 @@ fn render_item(
             }
         }
         FetchItem::Binary { part, partial, .. } => {
-            out.extend_from_slice(format!("BINARY[{}]", part_spec(part)).as_bytes());
+            out.extend_from_slice(label);
             match binary(part)? {
                 None => out.extend_from_slice(b" NIL"),
                 Some(data) => {
@@ -2829,7 +2841,8 @@ fn render_item(
         }
         FetchItem::BinarySize(part) => {
             let size = binary(part)?.map_or(0, |d| d.len());
-            out.extend_from_slice(format!("BINARY.SIZE[{}] {size}", part_spec(part)).as_bytes());
+            out.extend_from_slice(label);
+            out.extend_from_slice(format!(" {size}").as_bytes());
         }
     }
     Ok(())
@@ -3231,7 +3244,11 @@ mod tests {
                 partial: Some((2, 5)),
             },
         ];
-        let targets = vec![(1, Entry::new(uids[0], Flags::EMPTY))];
+        let targets = vec![Target {
+            seq: 1,
+            uid: uids[0],
+            recent: false,
+        }];
         let fetch = |cache: &mut FetchCache| {
             let Ok((out, _)) = render_fetch(&m, &targets, &items, &[], false, cache).unwrap()
             else {
@@ -3246,7 +3263,16 @@ mod tests {
             if !reference.is_empty() {
                 reference.push(b' ');
             }
-            render_item(&mut reference, item, false, &m.messages()[0], Some(&parsed)).unwrap();
+            let label = item_label(item);
+            render_item(
+                &mut reference,
+                item,
+                &label,
+                false,
+                &m.messages()[0],
+                Some(&parsed),
+            )
+            .unwrap();
         }
         let reference = [b"* 1 FETCH (".as_slice(), &reference, b")\r\n"].concat();
 

@@ -24,4 +24,4 @@ pub mod view;
 pub use command::{Command, CommandKind, ParseError, parse_command};
 pub use receiver::{Frame, FrameError, Receiver};
 pub use response::{Status, StatusResponse};
-pub use view::{Snapshot, Stamp, View};
+pub use view::{Snapshot, Stamp, Target, View};

@@ -93,6 +93,17 @@ impl Entry {
     }
 }
 
+/// A message a command names ([`View::resolve`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    /// Its message number.
+    pub seq: u32,
+    /// Its UID.
+    pub uid: Uid,
+    /// `\Recent` for this session.
+    pub recent: bool,
+}
+
 /// The system flags for FLAGS and PERMANENTFLAGS.
 const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 
@@ -220,10 +231,10 @@ impl View {
             .map(|i| i as u32 + 1)
     }
 
-    /// The `(number, entry)` pairs a set designates, in number order. With
-    /// `uid`, the set holds UIDs and `*` is the highest UID (RFC 9051 §9
+    /// The messages a set designates, in number order. With `uid`, the
+    /// set holds UIDs and `*` is the highest UID (RFC 9051 §9
     /// `seq-range`); otherwise numbers and `*` is the last number.
-    pub fn resolve(&self, set: &SequenceSet, uid: bool) -> Vec<(u32, Entry)> {
+    pub fn resolve(&self, set: &SequenceSet, uid: bool) -> Vec<Target> {
         let star = if uid {
             self.entries.last().map_or(0, |e| e.uid.0)
         } else {
@@ -236,7 +247,11 @@ impl View {
                 let n = if uid { e.uid.0 } else { *i as u32 + 1 };
                 set.contains(n, star)
             })
-            .map(|(i, e)| (i as u32 + 1, e.clone()))
+            .map(|(i, e)| Target {
+                seq: i as u32 + 1,
+                uid: e.uid,
+                recent: e.recent,
+            })
             .collect()
     }
 
@@ -513,7 +528,7 @@ mod tests {
             &snap(&[(3, Flags::EMPTY), (5, Flags::EMPTY), (9, Flags::EMPTY)]),
         );
         let set = |r: &[(SeqNum, SeqNum)]| SequenceSet(r.to_vec());
-        let nums = |r: Vec<(u32, Entry)>| r.iter().map(|(n, e)| (*n, e.uid.0)).collect::<Vec<_>>();
+        let nums = |r: Vec<Target>| r.iter().map(|t| (t.seq, t.uid.0)).collect::<Vec<_>>();
         assert_eq!(
             nums(v.resolve(&set(&[(SeqNum::Value(2), SeqNum::Star)]), false)),
             [(2, 5), (3, 9)]
