@@ -18,25 +18,34 @@ use super::binary::{Cte, base64_lines};
 use super::command::{Section, SectionText};
 use super::response::{nstring, string};
 
-/// A parsed message (or `None` when mail-parser could not parse it).
+/// A message in wire form, parsed by mail-parser at the first item that
+/// needs its structure (`None` when it could not be parsed). The whole
+/// message (`BODY[]`, `RFC822`) needs none, and parsing was most of the
+/// cost of fetching it.
 pub struct Parsed<'a> {
     raw: &'a [u8],
-    msg: Option<Message<'a>>,
+    msg: std::cell::OnceCell<Option<Message<'a>>>,
 }
 
 impl<'a> Parsed<'a> {
-    /// Parses a message in wire form.
+    /// A message in wire form, parsed when first needed.
     pub fn new(raw: &'a [u8]) -> Self {
         Parsed {
             raw,
-            msg: MessageParser::default().parse(raw),
+            msg: std::cell::OnceCell::new(),
         }
+    }
+
+    fn msg(&self) -> Option<&Message<'a>> {
+        self.msg
+            .get_or_init(|| MessageParser::default().parse(self.raw))
+            .as_ref()
     }
 
     /// The ENVELOPE of the message.
     pub fn envelope(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        match &self.msg {
+        match self.msg() {
             Some(m) => envelope(m, &mut out),
             None => out.extend_from_slice(b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"),
         }
@@ -46,7 +55,7 @@ impl<'a> Parsed<'a> {
     /// BODYSTRUCTURE (`ext`) or BODY.
     pub fn body_structure(&self, ext: bool) -> Vec<u8> {
         let mut out = Vec::new();
-        match &self.msg {
+        match self.msg() {
             Some(m) => structure(m, 0, ext, &mut out),
             None => {
                 let (_, body) = split_header(self.raw);
@@ -65,26 +74,25 @@ impl<'a> Parsed<'a> {
 
     /// The bytes of a section, or `None` if the message has no such part.
     pub fn section(&self, section: &Section) -> Option<Vec<u8>> {
-        let Some(msg) = &self.msg else {
-            if !section.part.is_empty() {
-                return None;
-            }
-            let (header, body) = split_header(self.raw);
-            return Some(match &section.text {
-                None => self.raw.to_vec(),
-                Some(SectionText::Header) => header.to_vec(),
-                Some(SectionText::HeaderFields { not, fields }) => {
-                    header_fields(header, fields, *not)
-                }
-                Some(SectionText::Text) => body.to_vec(),
-                Some(SectionText::Mime) => return None,
-            });
-        };
         if section.part.is_empty() {
-            return Some(
-                message_section(msg, section.text.as_ref()).unwrap_or_else(|| self.raw.to_vec()),
-            );
+            let Some(text) = &section.text else {
+                // RFC 9051 §6.4.5: BODY[] is the entire message.
+                return Some(self.raw.to_vec());
+            };
+            let Some(msg) = self.msg() else {
+                let (header, body) = split_header(self.raw);
+                return match text {
+                    SectionText::Header => Some(header.to_vec()),
+                    SectionText::HeaderFields { not, fields } => {
+                        Some(header_fields(header, fields, *not))
+                    }
+                    SectionText::Text => Some(body.to_vec()),
+                    SectionText::Mime => None,
+                };
+            };
+            return Some(message_section(msg, text).unwrap_or_else(|| self.raw.to_vec()));
         }
+        let msg = self.msg()?;
         let (owner, id) = find_part(msg, &section.part)?;
         let part = owner.parts.get(id as usize)?;
         let raw = &owner.raw_message[..];
@@ -100,7 +108,7 @@ impl<'a> Parsed<'a> {
                     let whole = slice(raw, part.offset_body, part.offset_end);
                     Some(split_header(whole).1.to_vec())
                 }
-                PartType::Message(nested) => message_section(nested, Some(text)),
+                PartType::Message(nested) => message_section(nested, text),
                 _ => None,
             },
         }
@@ -111,9 +119,9 @@ impl<'a> Parsed<'a> {
     /// [`header_fields`] of it. `None` for a message parsed without a root
     /// part, whose sections are the whole message.
     pub fn whole_header(&self) -> Option<Vec<u8>> {
-        match &self.msg {
+        match self.msg() {
             None => Some(split_header(self.raw).0.to_vec()),
-            Some(msg) => message_section(msg, Some(&SectionText::Header)),
+            Some(msg) => message_section(msg, &SectionText::Header),
         }
     }
 
@@ -128,7 +136,7 @@ impl<'a> Parsed<'a> {
                 text: None,
             })
         };
-        let Some(msg) = &self.msg else {
+        let Some(msg) = self.msg() else {
             // Not MIME: nothing is encoded.
             return whole().map(Ok);
         };
@@ -159,7 +167,7 @@ impl<'a> Parsed<'a> {
     /// Whether a header named `field` contains `needle` (lower case) in
     /// its raw or decoded form; an empty needle matches any such header.
     pub fn header_contains(&self, field: &str, needle: &str) -> bool {
-        let Some(msg) = &self.msg else {
+        let Some(msg) = self.msg() else {
             let (header, _) = split_header(self.raw);
             return fields(header).any(|(name, value)| {
                 name.eq_ignore_ascii_case(field.as_bytes())
@@ -184,7 +192,7 @@ impl<'a> Parsed<'a> {
     /// Whether the decoded text of any text part contains `needle`
     /// (lower case).
     pub fn body_contains(&self, needle: &str) -> bool {
-        match &self.msg {
+        match self.msg() {
             Some(m) => body_contains(m, needle, 0),
             None => lower(&String::from_utf8_lossy(split_header(self.raw).1)).contains(needle),
         }
@@ -199,7 +207,7 @@ impl<'a> Parsed<'a> {
         if lower(&String::from_utf8_lossy(header)).contains(needle) {
             return true;
         }
-        self.msg.as_ref().is_some_and(|m| {
+        self.msg().is_some_and(|m| {
             m.root_part().headers.iter().any(|h| {
                 decoded_texts(&h.value)
                     .iter()
@@ -211,7 +219,7 @@ impl<'a> Parsed<'a> {
     /// The decoded Subject, empty when there is none (RFC 5256 §2.1
     /// step 1 starts from the decoded text).
     pub fn subject(&self) -> String {
-        match &self.msg {
+        match self.msg() {
             Some(m) => m.subject().unwrap_or_default().to_owned(),
             None => {
                 let (header, _) = split_header(self.raw);
@@ -228,7 +236,7 @@ impl<'a> Parsed<'a> {
     /// addr-mailbox of the first ENVELOPE address, which for a group is
     /// the group's name (RFC 9051 §7.5.2).
     pub fn first_mailbox(&self, field: &str) -> String {
-        let Some(m) = &self.msg else {
+        let Some(m) = self.msg() else {
             return String::new();
         };
         let list = match field {
@@ -256,7 +264,7 @@ impl<'a> Parsed<'a> {
     /// address, else its addr-spec; for a group, as for SORT (CC), its
     /// name. Empty when there is no address.
     pub fn display_name(&self, field: &str) -> String {
-        let Some(m) = &self.msg else {
+        let Some(m) = self.msg() else {
             return String::new();
         };
         let list = if field == "From" { m.from() } else { m.to() };
@@ -281,13 +289,13 @@ impl<'a> Parsed<'a> {
 
     /// The Message-ID without angle brackets.
     pub fn message_id(&self) -> Option<String> {
-        Some(self.msg.as_ref()?.message_id()?.to_owned())
+        Some(self.msg()?.message_id()?.to_owned())
     }
 
     /// The References ids, oldest first, or else the first In-Reply-To id
     /// (RFC 5256 §3 REFERENCES step 1).
     pub fn references(&self) -> Vec<String> {
-        let Some(m) = &self.msg else {
+        let Some(m) = self.msg() else {
             return Vec::new();
         };
         let ids = |v: &HeaderValue<'_>| -> Vec<String> {
@@ -307,12 +315,12 @@ impl<'a> Parsed<'a> {
 
     /// The Date header as seconds since the epoch (UTC), if it parses.
     pub fn sent_time(&self) -> Option<i64> {
-        Some(self.msg.as_ref()?.date()?.to_timestamp())
+        Some(self.msg()?.date()?.to_timestamp())
     }
 
     /// The day of the Date header (days since the epoch, its own zone).
     pub fn sent_day(&self) -> Option<i64> {
-        let d = self.msg.as_ref()?.date()?;
+        let d = self.msg()?.date()?;
         let date = chrono::NaiveDate::from_ymd_opt(
             i32::from(d.year),
             u32::from(d.month),
@@ -352,16 +360,15 @@ fn count_lines(b: &[u8]) -> usize {
 }
 
 /// The HEADER/TEXT/HEADER.FIELDS section of a (possibly nested) message.
-fn message_section(msg: &Message<'_>, text: Option<&SectionText>) -> Option<Vec<u8>> {
+fn message_section(msg: &Message<'_>, text: &SectionText) -> Option<Vec<u8>> {
     let root = msg.parts.first()?;
     let raw = &msg.raw_message[..];
     let header = slice(raw, root.offset_header, root.offset_body);
     Some(match text {
-        None => slice(raw, root.offset_header, root.offset_end).to_vec(),
-        Some(SectionText::Header) => header.to_vec(),
-        Some(SectionText::HeaderFields { not, fields }) => header_fields(header, fields, *not),
-        Some(SectionText::Text) => slice(raw, root.offset_body, root.offset_end).to_vec(),
-        Some(SectionText::Mime) => return None,
+        SectionText::Header => header.to_vec(),
+        SectionText::HeaderFields { not, fields } => header_fields(header, fields, *not),
+        SectionText::Text => slice(raw, root.offset_body, root.offset_end).to_vec(),
+        SectionText::Mime => return None,
     })
 }
 
