@@ -395,6 +395,10 @@ pub(crate) fn parse(text: &str, format: MailboxFormat) -> Result<Replayed, Unrea
                 };
                 if let Some(e) = entries.get_mut(&uid) {
                     e.info.flags = flags;
+                    if let Loc::Mdir(name) = &mut e.loc {
+                        // The change renamed the message file (see mdir).
+                        *name = super::mdir::file_name(e.info.uid, flags, e.info.internal_date);
+                    }
                     if let Some((modseq, keywords)) = ext {
                         header.highest_modseq = header.highest_modseq.max(modseq);
                         e.info.modseq = modseq;

@@ -891,6 +891,29 @@ fn kept_handles_free_the_lock_and_follow_a_replaced_index() {
     }
 }
 
+/// Opening a mailbox after flag changes replays them, the new mdir file
+/// names included, without repairing (rewriting) the index.
+#[test]
+fn flag_changes_replay_without_a_repair() {
+    for format in [MailboxFormat::Mbox, MailboxFormat::Mdir] {
+        let (_dir, p) = create(format);
+        let bodies = samples();
+        let mut mb = Mailbox::open(&p).unwrap();
+        mb.append(&new_msgs(&bodies[..2], "k")).unwrap();
+        mb.set_flags(Uid(2), Flags::SEEN | Flags::FLAGGED).unwrap();
+        drop(mb);
+        let ino = fs::metadata(idx_path(&p)).unwrap().ino();
+        let mb = Mailbox::open(&p).unwrap();
+        assert_eq!(
+            fs::metadata(idx_path(&p)).unwrap().ino(),
+            ino,
+            "{format:?}: the index was rewritten"
+        );
+        assert_eq!(mb.info(Uid(2)).unwrap().flags, Flags::SEEN | Flags::FLAGGED);
+        assert_eq!(mb.read(Uid(2)).unwrap(), bodies[1]);
+    }
+}
+
 thread_local! {
     /// Crash points ([`super::crash_point`]) still to pass before the
     /// injected failure; `None`: no failure.
