@@ -2682,7 +2682,7 @@ fn cached_item(item: &FetchItem) -> Option<(usize, &'static [u8])> {
 /// FETCH responses, and the entries whose FLAGS they told.
 type FetchOutput = (Vec<u8>, Vec<Entry>);
 
-/// The FETCH responses for `targets` (sequence number, view entry), and
+/// The FETCH responses for the messages `targets` names, and
 /// the entries whose FLAGS they told. `seen_now`: the messages this FETCH
 /// just marked `\Seen`, whose FLAGS are told even when not asked for (RFC
 /// 9051 §6.4.5; with MODSEQ under CONDSTORE, RFC 7162 §3.2). A message is
