@@ -41,7 +41,9 @@
 //!   or a compaction) makes every earlier record durable too, and replay
 //!   ignores a torn last line.
 //! * One writer at a time per mailbox is guaranteed by the caller (the
-//!   account lease, DESIGN.md §5.3); this module takes no locks.
+//!   account lease, DESIGN.md §5.3). The lock file each write takes
+//!   (`INBOX.mbox.lock`) is only the second line: it keeps a write of a
+//!   stopped node from overlapping the next writer's.
 
 mod index;
 mod mbox;
@@ -720,8 +722,7 @@ impl Mailbox {
             Some(f) => f,
             None => open_lock(&self.path)?,
         };
-        let lock_file = lock_path(&self.path);
-        lock.lock().map_err(io_err(&lock_file))?;
+        lock.lock().map_err(|e| io_err(&lock_path(&self.path))(e))?;
         let result = if fingerprint(&self.idx_path).ok() != self.seen {
             self.broken = true;
             Err(Error::Stale(self.path.clone()))
