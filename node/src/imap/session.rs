@@ -2265,17 +2265,14 @@ impl Driver {
             Ok(Ok((out, told, snap, cache))) => {
                 self.fetch_cache = cache;
                 if let Some(view) = &mut self.view {
-                    let kws: Vec<String> = told.iter().flat_map(|e| e.keywords.clone()).collect();
-                    if let Some(flags) = view.note_keywords(&kws) {
+                    if let Some(flags) = view.note_keywords(told.iter().flat_map(|e| &e.keywords)) {
                         conn.out.extend_from_slice(flags.as_bytes());
+                    }
+                    for e in told {
+                        view.set_flags(e);
                     }
                 }
                 conn.out.extend_from_slice(&out);
-                if let Some(view) = &mut self.view {
-                    for e in told {
-                        view.set_flags(e.uid, e.flags, &e.keywords, e.modseq);
-                    }
-                }
                 self.done_with(conn, tag, "FETCH completed", uid, Some(snap))
                     .await;
             }
@@ -2339,38 +2336,36 @@ impl Driver {
         match r {
             Ok((result, modified, snap)) => {
                 let condstore = self.condstore;
-                if let Some(view) = &mut self.view {
-                    let kws: Vec<String> =
-                        result.iter().flat_map(|r| r.2.keywords.clone()).collect();
-                    if let Some(flags) = view.note_keywords(&kws) {
-                        conn.out.extend_from_slice(flags.as_bytes());
-                    }
+                if let Some(view) = &mut self.view
+                    && let Some(flags) =
+                        view.note_keywords(result.iter().flat_map(|r| &r.2.keywords))
+                {
+                    conn.out.extend_from_slice(flags.as_bytes());
                 }
                 for (seq, recent, now, changed) in result {
-                    if let Some(view) = &mut self.view {
-                        view.set_flags(now.uid, now.flags, &now.keywords, now.modseq);
-                    }
                     // RFC 7162 §3.2: under CONDSTORE a change is reported
                     // with its MODSEQ even with .SILENT.
-                    if silent && !(condstore && changed) {
-                        continue;
+                    if !silent || (condstore && changed) {
+                        let mut parts = Vec::new();
+                        if uid {
+                            parts.push(format!("UID {}", now.uid));
+                        }
+                        if !silent {
+                            parts.push(format!(
+                                "FLAGS {}",
+                                response::flag_list(now.flags, &now.keywords, recent)
+                            ));
+                        }
+                        if condstore {
+                            parts.push(format!("MODSEQ ({})", now.modseq));
+                        }
+                        conn.out.extend_from_slice(
+                            format!("* {seq} FETCH ({})\r\n", parts.join(" ")).as_bytes(),
+                        );
                     }
-                    let mut parts = Vec::new();
-                    if uid {
-                        parts.push(format!("UID {}", now.uid));
+                    if let Some(view) = &mut self.view {
+                        view.set_flags(now);
                     }
-                    if !silent {
-                        parts.push(format!(
-                            "FLAGS {}",
-                            response::flag_list(now.flags, &now.keywords, recent)
-                        ));
-                    }
-                    if condstore {
-                        parts.push(format!("MODSEQ ({})", now.modseq));
-                    }
-                    conn.out.extend_from_slice(
-                        format!("* {seq} FETCH ({})\r\n", parts.join(" ")).as_bytes(),
-                    );
                 }
                 if modified.is_empty() {
                     self.done_with(conn, tag, "STORE completed", uid, Some(snap))
@@ -2695,10 +2690,16 @@ fn render_fetch(
     condstore: bool,
     cache: &mut FetchCache,
 ) -> storage::Result<Result<FetchOutput, UnknownCte>> {
-    let mut out = Vec::new();
+    // A response line of index data is some 60 bytes; bodies grow it.
+    let mut out = Vec::with_capacity(targets.len() * 64);
     let mut told = Vec::new();
     // Section labels are the same for every message: made once.
     let labels: Vec<Vec<u8>> = items.iter().map(item_label).collect();
+    // Only a FETCH of cached items looks messages up in the cache.
+    let cached = items
+        .iter()
+        .any(|i| cached_item(i).is_some() || header_item(i));
+    let mut no_cache = Rendered::default();
     for t in targets {
         let Some(info) = m.info(t.uid) else { continue };
         let seen = seen_now.contains(&t.uid);
@@ -2711,7 +2712,11 @@ fn render_fetch(
             .iter()
             .zip(labels.iter().map(Vec::as_slice))
             .chain(extra.into_iter().flatten().map(|i| (i, &[][..])));
-        let rendered = cache.of(t.uid);
+        let rendered = if cached {
+            cache.of(t.uid)
+        } else {
+            &mut no_cache
+        };
         let read = here.clone().any(|(i, _)| match cached_item(i) {
             Some((slot, _)) => rendered.items[slot].is_none(),
             None if header_item(i) => rendered.header.is_none(),
@@ -2722,7 +2727,7 @@ fn render_fetch(
         if rendered.header.is_none() && here.clone().any(|(i, _)| header_item(i)) {
             rendered.header = parsed.as_ref().and_then(Parsed::whole_header);
         }
-        out.extend_from_slice(format!("* {} FETCH (", t.seq).as_bytes());
+        push_fmt(&mut out, format_args!("* {} FETCH (", t.seq));
         if here.clone().any(|(i, _)| *i == FetchItem::Flags) {
             told.push(entry_of(info));
         }
@@ -2747,6 +2752,12 @@ fn render_fetch(
         out.extend_from_slice(b")\r\n");
     }
     Ok(Ok((out, told)))
+}
+
+/// Writes formatted text into a response buffer, with no string between.
+fn push_fmt(out: &mut Vec<u8>, args: fmt::Arguments<'_>) {
+    // Writing into a Vec cannot fail.
+    let _ = std::io::Write::write_fmt(out, args);
 }
 
 /// How the response names a data item that names a section or part
@@ -2776,21 +2787,24 @@ fn render_item(
     let section = |s: &Section| parsed.and_then(|p| p.section(s));
     let binary = |part: &[u32]| parsed.and_then(|p| p.binary(part)).transpose();
     match item {
-        FetchItem::Flags => out.extend_from_slice(
-            format!(
+        FetchItem::Flags => push_fmt(
+            out,
+            format_args!(
                 "FLAGS {}",
-                response::flag_list(info.flags, &info.keywords, recent)
-            )
-            .as_bytes(),
+                response::FlagList {
+                    flags: info.flags,
+                    keywords: &info.keywords,
+                    recent,
+                }
+            ),
         ),
-        FetchItem::ModSeq => out.extend_from_slice(format!("MODSEQ ({})", info.modseq).as_bytes()),
-        FetchItem::Uid => out.extend_from_slice(format!("UID {}", info.uid).as_bytes()),
-        FetchItem::InternalDate => out.extend_from_slice(
-            format!("INTERNALDATE {}", response::date_time(info.internal_date)).as_bytes(),
+        FetchItem::ModSeq => push_fmt(out, format_args!("MODSEQ ({})", info.modseq)),
+        FetchItem::Uid => push_fmt(out, format_args!("UID {}", info.uid)),
+        FetchItem::InternalDate => push_fmt(
+            out,
+            format_args!("INTERNALDATE {}", response::DateTime(info.internal_date)),
         ),
-        FetchItem::Rfc822Size => {
-            out.extend_from_slice(format!("RFC822.SIZE {}", info.size).as_bytes())
-        }
+        FetchItem::Rfc822Size => push_fmt(out, format_args!("RFC822.SIZE {}", info.size)),
         FetchItem::Envelope => {
             out.extend_from_slice(b"ENVELOPE ");
             out.extend_from_slice(&parsed.map(Parsed::envelope).unwrap_or_default());

@@ -5,6 +5,8 @@
 //! no CR/LF/NUL, short) and as literals otherwise, so any byte sequence is
 //! encodable.
 
+use std::fmt;
+
 use storage::Flags;
 
 use super::command::SearchReturn;
@@ -213,29 +215,78 @@ pub fn range_set(ranges: &[(u32, u32)]) -> String {
 
 /// `(\Seen \Flagged ... keyword ...)`, with `\Recent` when `recent`.
 pub fn flag_list(flags: Flags, keywords: &[String], recent: bool) -> String {
-    let mut names = Vec::new();
-    for (f, name) in [
-        (Flags::SEEN, "\\Seen"),
-        (Flags::ANSWERED, "\\Answered"),
-        (Flags::FLAGGED, "\\Flagged"),
-        (Flags::DELETED, "\\Deleted"),
-        (Flags::DRAFT, "\\Draft"),
-    ] {
-        if flags.contains(f) {
-            names.push(name);
+    FlagList {
+        flags,
+        keywords,
+        recent,
+    }
+    .to_string()
+}
+
+/// [`flag_list`] as a value to `write!`: a FETCH response writes it into
+/// its buffer without a string per message.
+pub struct FlagList<'a> {
+    /// The system flags.
+    pub flags: Flags,
+    /// The keywords, after the system flags.
+    pub keywords: &'a [String],
+    /// Whether `\Recent` ends the list.
+    pub recent: bool,
+}
+
+impl fmt::Display for FlagList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let system = [
+            (Flags::SEEN, "\\Seen"),
+            (Flags::ANSWERED, "\\Answered"),
+            (Flags::FLAGGED, "\\Flagged"),
+            (Flags::DELETED, "\\Deleted"),
+            (Flags::DRAFT, "\\Draft"),
+        ]
+        .into_iter()
+        .filter(|(flag, _)| self.flags.contains(*flag))
+        .map(|(_, name)| name);
+        let recent = self.recent.then_some("\\Recent");
+        let names = system
+            .chain(self.keywords.iter().map(String::as_str))
+            .chain(recent);
+        f.write_str("(")?;
+        for (n, name) in names.enumerate() {
+            if n > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(name)?;
         }
+        f.write_str(")")
     }
-    names.extend(keywords.iter().map(String::as_str));
-    if recent {
-        names.push("\\Recent");
-    }
-    format!("({})", names.join(" "))
 }
 
 /// Unix seconds as RFC 9051 `date-time` (`"17-Jul-1996 02:44:25 +0000"`).
 pub fn date_time(unix: i64) -> String {
-    let t = chrono::DateTime::from_timestamp(unix, 0).unwrap_or_default();
-    format!("\"{}\"", t.format("%d-%b-%Y %H:%M:%S +0000"))
+    DateTime(unix).to_string()
+}
+
+/// [`date_time`] as a value to `write!`.
+pub struct DateTime(pub i64);
+
+impl fmt::Display for DateTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use chrono::{Datelike, Timelike};
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let t = chrono::DateTime::from_timestamp(self.0, 0).unwrap_or_default();
+        write!(
+            f,
+            "\"{:02}-{}-{:04} {:02}:{:02}:{:02} +0000\"",
+            t.day(),
+            MONTHS[t.month0() as usize],
+            t.year(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    }
 }
 
 #[cfg(test)]
@@ -274,6 +325,10 @@ mod tests {
             "(\\Seen \\Deleted $Junk \\Recent)"
         );
         assert_eq!(date_time(837_571_465), "\"17-Jul-1996 02:44:25 +0000\"");
+        // Days and times below ten keep their zero; December is month 11.
+        assert_eq!(date_time(0), "\"01-Jan-1970 00:00:00 +0000\"");
+        assert_eq!(date_time(1_796_007_905), "\"30-Nov-2026 03:05:05 +0000\"");
+        assert_eq!(date_time(1_798_761_599), "\"31-Dec-2026 23:59:59 +0000\"");
     }
 
     /// RFC 4731 §3.1 examples: MIN/MAX/COUNT/ALL, UID, and an empty result.

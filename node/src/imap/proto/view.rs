@@ -156,15 +156,14 @@ impl View {
         for e in &mut view.entries {
             e.recent = e.uid.0 >= snap.first_recent;
         }
-        view.learn_keywords(&snap.messages);
+        view.learn_keywords(snap.messages.iter().flat_map(|m| &m.keywords));
         view
     }
 
-    /// Adds the keywords of `messages` to the mailbox's list; whether
-    /// there were new ones.
-    fn learn_keywords(&mut self, messages: &[Entry]) -> bool {
+    /// Adds `keywords` to the mailbox's list; whether there were new ones.
+    fn learn_keywords<'a>(&mut self, keywords: impl IntoIterator<Item = &'a String>) -> bool {
         let mut new = false;
-        for k in messages.iter().flat_map(|m| &m.keywords) {
+        for k in keywords {
             if !self.keywords.iter().any(|o| o.eq_ignore_ascii_case(k)) {
                 self.keywords.push(k.clone());
                 new = true;
@@ -175,12 +174,11 @@ impl View {
 
     /// Adds keywords about to be shown in a FETCH to the mailbox's list;
     /// the FLAGS responses to send first when some were new.
-    pub fn note_keywords(&mut self, keywords: &[String]) -> Option<String> {
-        let e = Entry {
-            keywords: keywords.to_vec(),
-            ..Entry::new(Uid(0), Flags::EMPTY)
-        };
-        self.learn_keywords(std::slice::from_ref(&e))
+    pub fn note_keywords<'a>(
+        &mut self,
+        keywords: impl IntoIterator<Item = &'a String>,
+    ) -> Option<String> {
+        self.learn_keywords(keywords)
             .then(|| self.flags_responses())
     }
 
@@ -266,14 +264,14 @@ impl View {
         })
     }
 
-    /// Records flags, keywords and mod-sequence the client has been
-    /// told.
-    pub fn set_flags(&mut self, uid: Uid, flags: Flags, keywords: &[String], modseq: u64) {
-        if let Ok(i) = self.entries.binary_search_by_key(&uid, |e| e.uid) {
+    /// Records the flags, keywords and mod-sequence of a message the
+    /// client has been told (its `\Recent` is the view's own).
+    pub fn set_flags(&mut self, told: Entry) {
+        if let Ok(i) = self.entries.binary_search_by_key(&told.uid, |e| e.uid) {
             let e = &mut self.entries[i];
-            e.flags = flags;
-            e.keywords = keywords.to_vec();
-            e.modseq = e.modseq.max(modseq);
+            e.flags = told.flags;
+            e.keywords = told.keywords;
+            e.modseq = e.modseq.max(told.modseq);
         }
     }
 
@@ -348,7 +346,7 @@ impl View {
     /// changed elsewhere, EXISTS and RECENT for new mail.
     pub fn sync(&mut self, snap: &Snapshot, allow_expunge: bool) -> Vec<u8> {
         let mut out = Vec::new();
-        if self.learn_keywords(&snap.messages) {
+        if self.learn_keywords(snap.messages.iter().flat_map(|m| &m.keywords)) {
             out.extend_from_slice(self.flags_responses().as_bytes());
         }
         let gone = |uid: Uid| match &snap.expunged {
