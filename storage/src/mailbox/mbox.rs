@@ -150,13 +150,17 @@ fn separator_at(line: &[u8]) -> Option<usize> {
 
 /// Adds one `>` to lines matching `^>*From ` (mboxrd).
 fn quote(lf: &[u8], out: &mut Vec<u8>) {
-    for line in lf.split_inclusive(|&b| b == b'\n') {
+    out.reserve(lf.len());
+    for_each_line(lf, |line, nl| {
         let n = line.iter().take_while(|&&b| b == b'>').count();
         if line[n..].starts_with(b"From ") {
             out.push(b'>');
         }
         out.extend_from_slice(line);
-    }
+        if nl {
+            out.push(b'\n');
+        }
+    });
 }
 
 /// Removes one `>` from lines matching `^>+From ` (mboxrd).

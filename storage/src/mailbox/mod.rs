@@ -993,15 +993,15 @@ fn file_id(meta: &fs::Metadata) -> u64 {
 /// Converts wire form to stored form: CRLF becomes LF.
 fn to_lf(wire: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(wire.len());
-    let mut i = 0;
-    while i < wire.len() {
-        if wire[i] == b'\r' && wire.get(i + 1) == Some(&b'\n') {
-            i += 1;
-            continue;
+    for_each_line(wire, |line, lf| {
+        if lf {
+            // Only a CR right before the LF goes; a bare CR is kept.
+            out.extend_from_slice(line.strip_suffix(b"\r").unwrap_or(line));
+            out.push(b'\n');
+        } else {
+            out.extend_from_slice(line);
         }
-        out.push(wire[i]);
-        i += 1;
-    }
+    });
     out
 }
 
@@ -1017,33 +1017,23 @@ fn to_crlf(stored: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Calls `f` with each line of `stored` without its LF, and whether it had
-/// one. Copying whole lines rather than bytes: FETCH reads every message
-/// through here.
-fn for_each_line(stored: &[u8], mut f: impl FnMut(&[u8], bool)) {
-    let mut rest = stored;
-    while let Some(nl) = find_lf(rest) {
-        f(&rest[..nl], true);
-        rest = &rest[nl + 1..];
+/// Calls `f` with each line of `bytes` without its LF, and whether it had
+/// one. Copying whole lines, found with a vectorised search, rather than
+/// bytes: every message stored and read goes through here.
+fn for_each_line(bytes: &[u8], mut f: impl FnMut(&[u8], bool)) {
+    let mut start = 0;
+    for nl in memchr::memchr_iter(b'\n', bytes) {
+        f(&bytes[start..nl], true);
+        start = nl + 1;
     }
-    if !rest.is_empty() {
-        f(rest, false);
+    if start < bytes.len() {
+        f(&bytes[start..], false);
     }
-}
-
-/// The position of the first LF in `bytes`. std's `BufRead` for a slice
-/// searches with the C library's vectorised `memchr`: a byte loop here was
-/// the largest user-space cost of FETCH.
-fn find_lf(bytes: &[u8]) -> Option<usize> {
-    let mut reader = bytes;
-    // Reading from a slice cannot fail.
-    let n = std::io::BufRead::skip_until(&mut reader, b'\n').ok()?;
-    n.checked_sub(1).filter(|&i| bytes[i] == b'\n')
 }
 
 /// The wire size of stored bytes: one more byte per LF.
 fn crlf_len(stored: &[u8]) -> u64 {
-    (stored.len() + stored.iter().filter(|&&b| b == b'\n').count()) as u64
+    (stored.len() + memchr::memchr_iter(b'\n', stored).count()) as u64
 }
 
 /// Formats a unix time in UTC with a chrono format string (the epoch if out
