@@ -148,12 +148,26 @@ fn separator_at(line: &[u8]) -> Option<usize> {
         .find(|&i| line[i] == LIVE || line[i] == DEAD)
 }
 
+/// Whether a line (without its LF) matches `^>*From ` (mboxrd): such lines
+/// are stored with one more `>`.
+fn from_like(line: &[u8]) -> bool {
+    let n = line.iter().take_while(|&&b| b == b'>').count();
+    line[n..].starts_with(b"From ")
+}
+
+/// A stored line as the message had it: one `>` less on a quoted line.
+fn unquote_line(line: &[u8]) -> &[u8] {
+    match line.split_first() {
+        Some((b'>', rest)) if from_like(line) => rest,
+        _ => line,
+    }
+}
+
 /// Adds one `>` to lines matching `^>*From ` (mboxrd).
 fn quote(lf: &[u8], out: &mut Vec<u8>) {
     out.reserve(lf.len());
     for_each_line(lf, |line, nl| {
-        let n = line.iter().take_while(|&&b| b == b'>').count();
-        if line[n..].starts_with(b"From ") {
+        if from_like(line) {
             out.push(b'>');
         }
         out.extend_from_slice(line);
@@ -166,14 +180,12 @@ fn quote(lf: &[u8], out: &mut Vec<u8>) {
 /// Removes one `>` from lines matching `^>+From ` (mboxrd).
 fn unquote(stored: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(stored.len());
-    for line in stored.split_inclusive(|&b| b == b'\n') {
-        let n = line.iter().take_while(|&&b| b == b'>').count();
-        if n > 0 && line[n..].starts_with(b"From ") {
-            out.extend_from_slice(&line[1..]);
-        } else {
-            out.extend_from_slice(line);
+    for_each_line(stored, |line, lf| {
+        out.extend_from_slice(unquote_line(line));
+        if lf {
+            out.push(b'\n');
         }
-    }
+    });
     out
 }
 
@@ -181,13 +193,7 @@ fn unquote(stored: &[u8]) -> Vec<u8> {
 fn unquote_crlf(stored: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(stored.len() + stored.len() / 32);
     for_each_line(stored, |line, lf| {
-        let n = line.iter().take_while(|&&b| b == b'>').count();
-        let line = if n > 0 && line[n..].starts_with(b"From ") {
-            &line[1..]
-        } else {
-            line
-        };
-        out.extend_from_slice(line);
+        out.extend_from_slice(unquote_line(line));
         if lf {
             out.extend_from_slice(b"\r\n");
         }
