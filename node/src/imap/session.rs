@@ -2346,22 +2346,26 @@ impl Driver {
                     // RFC 7162 §3.2: under CONDSTORE a change is reported
                     // with its MODSEQ even with .SILENT.
                     if !silent || (condstore && changed) {
-                        let mut parts = Vec::new();
+                        let out = &mut conn.out;
+                        push_fmt(out, format_args!("* {seq} FETCH ("));
+                        let mut sep = "";
                         if uid {
-                            parts.push(format!("UID {}", now.uid));
+                            push_fmt(out, format_args!("UID {}", now.uid));
+                            sep = " ";
                         }
                         if !silent {
-                            parts.push(format!(
-                                "FLAGS {}",
-                                response::flag_list(now.flags, &now.keywords, recent)
-                            ));
+                            let flags = response::FlagList {
+                                flags: now.flags,
+                                keywords: &now.keywords,
+                                recent,
+                            };
+                            push_fmt(out, format_args!("{sep}FLAGS {flags}"));
+                            sep = " ";
                         }
                         if condstore {
-                            parts.push(format!("MODSEQ ({})", now.modseq));
+                            push_fmt(out, format_args!("{sep}MODSEQ ({})", now.modseq));
                         }
-                        conn.out.extend_from_slice(
-                            format!("* {seq} FETCH ({})\r\n", parts.join(" ")).as_bytes(),
-                        );
+                        out.extend_from_slice(b")\r\n");
                     }
                     if let Some(view) = &mut self.view {
                         view.set_flags(now);
