@@ -793,6 +793,25 @@ mod tests {
         }
     }
 
+    /// The configurations the README shows are ones an administrator can copy.
+    #[test]
+    fn readme_configs_parse_and_validate() {
+        let readme = include_str!("../../README.md");
+        let blocks: Vec<&str> = readme
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|b| b.split_once("```").map(|(toml, _)| toml))
+            .collect();
+        assert!(blocks.len() >= 2, "the README's TOML blocks are found");
+        let configs: Vec<NodeConfig> = blocks
+            .iter()
+            .map(|b| NodeConfig::from_toml_str(b).unwrap_or_else(|e| panic!("{e}\n{b}")))
+            .collect();
+        // The first is the whole sample config; the others name files of the
+        // administrator's machine, which validation checks.
+        configs[0].validate().unwrap();
+    }
+
     #[test]
     fn empty_file_gives_defaults() {
         let cfg = NodeConfig::from_toml_str("").unwrap();
