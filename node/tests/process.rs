@@ -1,5 +1,6 @@
 //! Tests that need the real `mailnode` binary as a process: a kill -9 in
-//! the middle of work, and the `sendmail` command line.
+//! the middle of work, the `sendmail` command line, and the `chaos` IMAP
+//! benchmark against a node.
 //!
 //! (They live in the `node` package because only its own integration
 //! tests can name its binary, `CARGO_BIN_EXE_mailnode`.)
@@ -227,4 +228,51 @@ fn issue_7_an_injected_disk_fault_refuses_mail_and_loses_nothing() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(!mbox_text(&base).contains("while-failing"));
+}
+
+/// `chaos bench imap` against a real node: every command of a reader's
+/// round is answered `OK` (SEARCH finding the message it looked for), and
+/// each INBOX keeps the size the bench filled it to, as each round appends
+/// one message and expunges the oldest.
+#[test]
+fn issue_3_imap_bench_runs_every_command_and_keeps_inbox_sizes() {
+    use chaos::bench::imap::{COMMANDS, ImapArgs, measure};
+    use chaos::client::imap::ImapClient;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replace("imap = \"off\"", "imap = \"127.0.0.1:0\"");
+    std::fs::write(&config, text + "[imap]\nplaintext_on_loopback = true\n").unwrap();
+    let node = NodeProcess::start(&config);
+    let args = ImapArgs {
+        target: vec![node.addr("imap")],
+        cli: Some(node.addr("cli")),
+        password: Some(common::PASSWORD.to_owned()),
+        clients: 2,
+        accounts: None,
+        messages: 30,
+        size: 1024,
+        secs: 2,
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let report = runtime
+        .block_on(measure(&args))
+        .expect("accounts made and filled");
+    assert_eq!(report.failed, 0, "{:?}", report.errors);
+    for name in COMMANDS {
+        assert!(report.count(name) > 0, "no {name} in {report:?}");
+    }
+    assert_eq!(report.count("STORE"), 2 * report.count("APPEND"));
+    runtime.block_on(async {
+        for user in ["bench1", "bench2"] {
+            let mut imap = ImapClient::connect(node.addr("imap")).await.unwrap();
+            imap.login(user, "benchpw").await.unwrap();
+            let lines = imap.command("SELECT INBOX").await.unwrap();
+            assert!(
+                lines.contains(&"* 30 EXISTS".to_owned()),
+                "{user}: {lines:?}"
+            );
+        }
+    });
 }

@@ -25,7 +25,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use tokio::time::{Instant, sleep};
 
-use super::imap::{self, ImapFigures};
+use super::readers::{self, ImapFigures};
 use super::report::{Report, rate};
 use super::smtp::{Load, Phase, SmtpArgs, measure};
 use crate::run::cluster::{Cluster, DOMAIN, Options, POSTMASTER_PASSWORD};
@@ -302,7 +302,7 @@ async fn one(args: &ClusterArgs, binary: &Path, root: &Path, nodes: u32, run: u3
         let targets: Vec<_> = addrs.iter().map(|a| a.imap).collect();
         let secs = Duration::from_secs(args.imap_secs);
         let figures =
-            imap::measure(&targets, args.load.accounts, args.load.concurrency, secs).await;
+            readers::measure(&targets, args.load.accounts, args.load.concurrency, secs).await;
         println!(
             "imap          {} visits ({} failed) in {:.1} s: {:.0} commands/s",
             figures.visits,

@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod failover;
 pub mod imap;
 pub mod message;
+pub mod readers;
 pub mod relay;
 pub mod report;
 pub mod smtp;
@@ -23,6 +24,8 @@ pub enum BenchCommand {
     Cluster(cluster::ClusterArgs),
     /// Relay throughput: accepted from one side, delivered to a loopback sink on the other.
     Relay(relay::RelayArgs),
+    /// IMAP readers on large INBOXes: rate and latency of each command.
+    Imap(imap::ImapArgs),
     /// How long a killed member's queue claims and account leases take to move.
     Failover(failover::FailoverArgs),
 }
@@ -36,6 +39,7 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Smtp(args) => smtp::run(args).await,
         BenchCommand::Cluster(args) => cluster::run(args).await,
         BenchCommand::Relay(args) => relay::run(args).await,
+        BenchCommand::Imap(args) => imap::run(args).await,
         BenchCommand::Failover(args) => failover::run(args).await,
     }
 }

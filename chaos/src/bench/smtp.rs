@@ -200,7 +200,7 @@ fn round_robin(n: u64, len: usize) -> usize {
 }
 
 /// A short id unique to this run, for Message-IDs.
-fn run_id() -> String {
+pub(crate) fn run_id() -> String {
     let millis = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
@@ -220,7 +220,7 @@ fn account_of(n: u64, accounts: u32) -> u32 {
 
 /// Creates `bench1..benchN` over the CLI and sets their passwords. An account that already
 /// exists is reused, so re-runs work.
-async fn create_accounts(addr: SocketAddr, password: &str, accounts: u32) -> Result<()> {
+pub(crate) async fn create_accounts(addr: SocketAddr, password: &str, accounts: u32) -> Result<()> {
     let mut cli = CliClient::connect(addr).await.context("CLI connect")?;
     cli.login("postmaster", password).await?;
     for k in 1..=accounts {

@@ -1,6 +1,6 @@
 //! A small IMAP4rev1 client (RFC 3501): tagged commands, untagged responses collected as
 //! lines, literals (`{n}`) folded into the line they belong to. Enough for LOGIN, SELECT,
-//! UID FETCH, UID STORE, UID EXPUNGE and LOGOUT.
+//! FETCH, SEARCH, STORE, APPEND (with a LITERAL+ literal, RFC 7888), UID EXPUNGE and LOGOUT.
 
 use std::net::SocketAddr;
 
@@ -59,9 +59,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
     /// # Errors
     /// Fails on I/O errors, or a tagged `NO`/`BAD` (its text in the error).
     pub async fn command(&mut self, command: &str) -> Result<Vec<String>> {
-        self.tag += 1;
-        let tag = format!("c{}", self.tag);
+        let tag = self.next_tag();
         self.conn.send_line(&format!("{tag} {command}")).await?;
+        self.answer(&tag, command).await
+    }
+
+    /// `APPEND mailbox {n+}` with `message` as a non-synchronizing literal (RFC 7888), sent in
+    /// one write.
+    ///
+    /// # Errors
+    /// As [`ImapClient::command`].
+    pub async fn append(&mut self, mailbox: &str, message: &[u8]) -> Result<()> {
+        let tag = self.next_tag();
+        let command = format!("APPEND {mailbox}");
+        let mut buf = format!("{tag} {command} {{{}+}}\r\n", message.len()).into_bytes();
+        buf.extend_from_slice(message);
+        buf.extend_from_slice(b"\r\n");
+        self.conn.write_all(&buf).await?;
+        self.answer(&tag, &command).await.map(|_| ())
+    }
+
+    fn next_tag(&mut self) -> String {
+        self.tag += 1;
+        format!("c{}", self.tag)
+    }
+
+    /// Reads the answer to `command`, sent with `tag`, as [`ImapClient::command`] returns it.
+    async fn answer(&mut self, tag: &str, command: &str) -> Result<Vec<String>> {
         let mut untagged = Vec::new();
         loop {
             let mut line = self.conn.read_line().await?;
