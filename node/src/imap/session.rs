@@ -68,9 +68,13 @@ use crate::imap::proto::command::{
     AppendMessage, FetchItem, FlagSet, ListReturn, ListSelect, Qresync, SearchKey, SearchReturn,
     Section, SectionText, SequenceSet, StatusItem, StoreOp,
 };
-use crate::imap::proto::message::{Parsed, UnknownCte, Unstorable, header_fields, store_binary};
+use crate::imap::proto::message::{
+    Parsed, UnknownCte, Unstorable, header_fields, header_of, store_binary,
+};
 use crate::imap::proto::quota;
-use crate::imap::proto::search::{Candidate, matches, needs_content, result_modseq, uses_modseq};
+use crate::imap::proto::search::{
+    Candidate, Content, matches, needs_content, result_modseq, uses_modseq,
+};
 use crate::imap::proto::sort::{
     SortCriterion, SortFields, ThreadAlgorithm, base_subject_and_reply, ordered_subject,
     references, sort,
@@ -1907,6 +1911,8 @@ impl Driver {
         let entries: Vec<Entry> = view.entries().to_vec();
         let name = view.name.clone();
         let with_modseq = uses_modseq(&key);
+        let cache = std::mem::take(&mut self.fetch_cache);
+        let mailbox = name.clone();
         let r = self
             .services
             .accounts
@@ -1914,12 +1920,24 @@ impl Driver {
                 let max_seq = entries.len() as u32;
                 let max_uid = entries.last().map_or(0, |e| e.uid.0);
                 let content = needs_content(&key);
+                let mut cache = cache.for_mailbox(&mailbox, m.uid_validity());
+                if content == Content::Header {
+                    cache.forget_expunged(m);
+                }
                 let mut hits = Vec::new();
                 let mut modseqs = Vec::new();
                 for (i, e) in entries.iter().enumerate() {
                     let Some(info) = m.info(e.uid) else { continue };
-                    let bytes = if content { Some(m.read(e.uid)?) } else { None };
-                    let parsed = bytes.as_deref().map(Parsed::new);
+                    let whole;
+                    let raw = match content {
+                        Content::None => None,
+                        Content::Header => Some(cached_header(m, e.uid, &mut cache)?),
+                        Content::Whole => {
+                            whole = m.read(e.uid)?;
+                            Some(&whole[..])
+                        }
+                    };
+                    let parsed = raw.map(Parsed::new);
                     let c = Candidate {
                         seq: i as u32 + 1,
                         uid: e.uid.0,
@@ -1938,11 +1956,12 @@ impl Driver {
                         modseqs.push(info.modseq);
                     }
                 }
-                Ok((hits, modseqs))
+                Ok((hits, modseqs, cache))
             })
             .await;
         match r {
-            Ok((hits, modseqs)) => {
+            Ok((hits, modseqs, cache)) => {
+                self.fetch_cache = cache;
                 if let Some(ret) = ret.filter(|r| r.save) {
                     self.save_result(uid, ret, &hits);
                 }
@@ -2587,6 +2606,9 @@ struct FetchCache {
     mailbox: String,
     uid_validity: u32,
     entries: HashMap<Uid, Rendered>,
+    /// The renderings of a message that found the cache full, kept for
+    /// that message only.
+    spare: Rendered,
 }
 
 /// What [`FetchCache`] holds of one message: ENVELOPE, BODY and
@@ -2599,8 +2621,9 @@ struct Rendered {
     header: Option<Vec<u8>>,
 }
 
-/// Messages whose renderings a session keeps; past it the cache starts
-/// over (at a few KiB a message, a bound on a session's memory).
+/// Messages whose renderings a session keeps (at a few KiB a message, a
+/// bound on a session's memory); past it, messages not yet cached are
+/// rendered without being kept.
 const FETCH_CACHE_MAX: usize = 1000;
 
 impl FetchCache {
@@ -2613,17 +2636,50 @@ impl FetchCache {
         FetchCache {
             mailbox: mailbox.to_owned(),
             uid_validity,
-            entries: HashMap::new(),
+            ..FetchCache::default()
         }
     }
 
-    /// The renderings of message `uid`, made room for.
+    /// Drops the renderings of expunged messages (those `m` no longer
+    /// has) once the cache is full, before a command looks messages up.
+    fn forget_expunged(&mut self, m: &storage::Mailbox) {
+        if self.entries.len() >= FETCH_CACHE_MAX {
+            self.entries.retain(|&uid, _| m.info(uid).is_some());
+        }
+    }
+
+    /// The renderings of message `uid`. A message that finds the cache
+    /// full gets the spare entry, emptied: a mailbox larger than the cache
+    /// keeps the messages cached first, where starting the cache over
+    /// would leave a FETCH of all of it nothing to find.
     fn of(&mut self, uid: Uid) -> &mut Rendered {
         if self.entries.len() >= FETCH_CACHE_MAX && !self.entries.contains_key(&uid) {
-            self.entries.clear();
+            self.spare = Rendered::default();
+            return &mut self.spare;
         }
         self.entries.entry(uid).or_default()
     }
+}
+
+/// The header of the whole message `uid` from the session's cache, read
+/// and cached when missing: header searches read a message once, and share
+/// what they read with FETCH of header items.
+fn cached_header<'c>(
+    m: &storage::Mailbox,
+    uid: Uid,
+    cache: &'c mut FetchCache,
+) -> storage::Result<&'c [u8]> {
+    let rendered = cache.of(uid);
+    if rendered.header.is_none() {
+        rendered.header = whole_header(&m.read(uid)?);
+    }
+    Ok(rendered.header.as_deref().unwrap_or_default())
+}
+
+/// The header of the whole message, as [`FetchCache`] keeps it, from the
+/// message in wire form: parsed without its body, which can be most of it.
+fn whole_header(raw: &[u8]) -> Option<Vec<u8>> {
+    Parsed::new(header_of(raw)).whole_header()
 }
 
 /// Whether `item` is cut from the header of the whole message.
@@ -2704,6 +2760,9 @@ fn render_fetch(
         .iter()
         .any(|i| cached_item(i).is_some() || header_item(i));
     let mut no_cache = Rendered::default();
+    if cached {
+        cache.forget_expunged(m);
+    }
     for t in targets {
         let Some(info) = m.info(t.uid) else { continue };
         let seen = seen_now.contains(&t.uid);
@@ -2729,7 +2788,7 @@ fn render_fetch(
         let bytes = if read { Some(m.read(t.uid)?) } else { None };
         let parsed = bytes.as_deref().map(Parsed::new);
         if rendered.header.is_none() && here.clone().any(|(i, _)| header_item(i)) {
-            rendered.header = parsed.as_ref().and_then(Parsed::whole_header);
+            rendered.header = bytes.as_deref().and_then(whole_header);
         }
         push_fmt(&mut out, format_args!("* {} FETCH (", t.seq));
         if here.clone().any(|(i, _)| *i == FetchItem::Flags) {
@@ -3309,6 +3368,47 @@ mod tests {
         assert!(cache.entries.is_empty());
         assert_eq!(fetch(&mut cache), reference);
         m.expunge(&uids).unwrap();
+    }
+
+    /// A full cache keeps what it holds: a message that finds no room is
+    /// rendered in the spare entry, and room is made only by forgetting
+    /// expunged messages.
+    #[test]
+    fn full_fetch_cache_keeps_its_entries_and_forgets_expunged_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("INBOX.mbox");
+        storage::Mailbox::create(&path, MailboxFormat::Mbox).unwrap();
+        let mut m = storage::Mailbox::open(&path).unwrap();
+        let new = NewMessage {
+            bytes: b"Subject: x\r\n\r\nbody\r\n",
+            flags: Flags::EMPTY,
+            internal_date: 1_796_065_088,
+            key: None,
+            return_path: "",
+        };
+        let uids = m.append(&[new]).unwrap();
+        let mut cache = FetchCache::default().for_mailbox("INBOX", m.uid_validity());
+        // Full: the live message and (as far as the cache knows) others.
+        cache.of(uids[0]).header = Some(b"live".to_vec());
+        for n in 1..FETCH_CACHE_MAX as u32 {
+            cache.of(Uid(uids[0].0 + n)).header = Some(b"gone".to_vec());
+        }
+        let past = Uid(uids[0].0 + FETCH_CACHE_MAX as u32);
+        cache.of(past).header = Some(b"spare".to_vec());
+        assert_eq!(cache.entries.len(), FETCH_CACHE_MAX);
+        assert!(!cache.entries.contains_key(&past));
+        assert!(cache.of(past).header.is_none(), "the spare starts empty");
+        assert_eq!(cache.of(uids[0]).header.as_deref(), Some(&b"live"[..]));
+        // Only the live message is in the mailbox; the others are dropped.
+        cache.forget_expunged(&m);
+        assert_eq!(cache.entries.len(), 1);
+        cache.of(past).header = Some(b"kept".to_vec());
+        assert_eq!(cache.entries.len(), 2);
+        assert_eq!(cache.of(uids[0]).header.as_deref(), Some(&b"live"[..]));
+        // Not full: nothing is dropped, expunged or not.
+        m.expunge(&uids).unwrap();
+        cache.forget_expunged(&m);
+        assert_eq!(cache.entries.len(), 2);
     }
 
     #[test]

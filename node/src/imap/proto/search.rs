@@ -30,7 +30,7 @@ pub struct Candidate<'a> {
     pub max_seq: u32,
     /// The highest UID (`*` in UID sets).
     pub max_uid: u32,
-    /// The parsed message, when [`needs_content`] said so.
+    /// The parsed message, or its header, as [`needs_content`] said.
     pub parsed: Option<&'a Parsed<'a>>,
 }
 
@@ -46,17 +46,32 @@ pub fn uses_modseq(key: &SearchKey) -> bool {
     }
 }
 
-/// Whether evaluating `key` needs the message text.
-pub fn needs_content(key: &SearchKey) -> bool {
+/// How much of a message evaluating a key needs, least first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Content {
+    /// Index data only (flags, dates, sizes, UIDs).
+    None,
+    /// The header of the whole message (header fields, the sent date):
+    /// [`Parsed`] of [`header_of`](super::message::header_of) the message
+    /// answers them as the whole message does, without parsing its body.
+    Header,
+    /// The whole message (body and text searches).
+    Whole,
+}
+
+/// What evaluating `key` needs of each message.
+pub fn needs_content(key: &SearchKey) -> Content {
     match key {
-        SearchKey::Header(..)
-        | SearchKey::Body(_)
-        | SearchKey::Text(_)
-        | SearchKey::SentDate(..) => true,
+        SearchKey::Header(..) | SearchKey::SentDate(..) => Content::Header,
+        SearchKey::Body(_) | SearchKey::Text(_) => Content::Whole,
         SearchKey::Not(k) => needs_content(k),
-        SearchKey::Or(a, b) => needs_content(a) || needs_content(b),
-        SearchKey::And(keys) => keys.iter().any(needs_content),
-        _ => false,
+        SearchKey::Or(a, b) => needs_content(a).max(needs_content(b)),
+        SearchKey::And(keys) => keys
+            .iter()
+            .map(needs_content)
+            .max()
+            .unwrap_or(Content::None),
+        _ => Content::None,
     }
 }
 
@@ -120,6 +135,7 @@ pub fn result_modseq(ret: Option<SearchReturn>, modseqs: &[u64]) -> Option<u64> 
 #[cfg(test)]
 mod tests {
     use super::super::command::{CommandKind, parse_command};
+    use super::super::message::header_of;
     use super::*;
 
     const MSG: &[u8] = b"From: =?ISO-8859-1?Q?Andr=E9?= Pirard <PIRARD@vm1.ulg.ac.be>\r\n\
@@ -131,7 +147,11 @@ Date: Mon, 7 Feb 1994 21:52:25 -0800\r\nX-Tag: Blue\r\n\r\nHello W\xc3\x96rld\r\
         let CommandKind::Search { key, .. } = cmd.kind else {
             panic!()
         };
-        let parsed = Parsed::new(MSG);
+        let content = needs_content(&key);
+        let parsed = Parsed::new(match content {
+            Content::Header => header_of(MSG),
+            _ => MSG,
+        });
         let c = Candidate {
             seq: 2,
             uid: 20,
@@ -143,7 +163,7 @@ Date: Mon, 7 Feb 1994 21:52:25 -0800\r\nX-Tag: Blue\r\n\r\nHello W\xc3\x96rld\r\
             internal_date: 760_000_000,
             max_seq: 3,
             max_uid: 30,
-            parsed: needs_content(&key).then_some(&parsed),
+            parsed: (content != Content::None).then_some(&parsed),
         };
         matches(&key, &c)
     }
@@ -173,6 +193,23 @@ Date: Mon, 7 Feb 1994 21:52:25 -0800\r\nX-Tag: Blue\r\n\r\nHello W\xc3\x96rld\r\
         ] {
             assert!(!search(no, Flags::EMPTY), "{no}");
         }
+    }
+
+    #[test]
+    fn content_needed_is_the_most_any_criterion_needs() {
+        let needs = |criteria: &str| {
+            let cmd = parse_command(format!("a SEARCH {criteria}").as_bytes()).expect("parses");
+            let CommandKind::Search { key, .. } = cmd.kind else {
+                panic!()
+            };
+            needs_content(&key)
+        };
+        assert_eq!(needs("SEEN LARGER 10 ON 1-Feb-1994"), Content::None);
+        assert_eq!(needs("SUBJECT x"), Content::Header);
+        assert_eq!(needs("NOT SENTON 7-Feb-1994"), Content::Header);
+        assert_eq!(needs("SEEN (FROM a HEADER X-Tag b)"), Content::Header);
+        assert_eq!(needs("OR SUBJECT x BODY y"), Content::Whole);
+        assert_eq!(needs("TEXT y SEEN"), Content::Whole);
     }
 
     #[test]

@@ -321,6 +321,64 @@ fn rfc3516_append_binary_is_stored_as_base64() {
     );
 }
 
+/// A message's header alone, parsed, answers header questions as the
+/// whole message does (header searches and the FETCH cache parse only
+/// the header): on every shape here and on deterministic mutations.
+#[test]
+fn header_alone_answers_as_the_whole_message() {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    // An encoded word and folding, which the decoded search looks into.
+    let encoded: &[u8] = b"From: =?ISO-8859-1?Q?Andr=E9?= <user@x.test>\r\n\
+Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n folded\r\nDate: Mon, 7 Feb 1994 21:52:25 -0800\r\n\
+\r\nbody\r\n";
+    let seeds: [&[u8]; 6] = [SIMPLE, MULTI, DIGEST, GROUPS, BASE64_PARTS, encoded];
+    let mut cases: Vec<Vec<u8>> = seeds.iter().map(|s| s.to_vec()).collect();
+    for round in 0..3000 {
+        let mut m = seeds[round % seeds.len()].to_vec();
+        let header_end = header_of(&m).len();
+        for _ in 0..1 + next() % 6 {
+            // Mostly in the header, where the two could disagree.
+            let at = (next() as usize) % (header_end.min(m.len()) + 2).min(m.len() + 1);
+            match next() % 4 {
+                0 if at < m.len() => {
+                    m[at] = [b':', b' ', b'\r', b'\n', b'='][(next() % 5) as usize]
+                }
+                1 if at < m.len() => {
+                    m.remove(at);
+                }
+                2 => m.insert(at, [b'\n', b'\r', b' ', b':'][(next() % 4) as usize]),
+                _ => m.truncate(at),
+            }
+        }
+        cases.push(m);
+    }
+    for m in &cases {
+        let whole = Parsed::new(m);
+        let header = Parsed::new(header_of(m));
+        let shown = String::from_utf8_lossy(m);
+        assert_eq!(whole.whole_header(), header.whole_header(), "{shown:?}");
+        assert_eq!(whole.sent_day(), header.sent_day(), "{shown:?}");
+        for (field, needle) in [
+            ("subject", "gr\u{fc}"),
+            ("From", "user"),
+            ("To", ""),
+            ("Date", "1994"),
+        ] {
+            assert_eq!(
+                whole.header_contains(field, needle),
+                header.header_contains(field, needle),
+                "{field} {needle} in {shown:?}"
+            );
+        }
+    }
+}
+
 /// Deterministic mutations (seeded xorshift) of MIME messages through
 /// BINARY, BINARY.SIZE and the literal8 APPEND rewrite: nothing panics,
 /// and a rewritten message never holds NUL.
