@@ -3268,16 +3268,22 @@ fn command_name(kind: &CommandKind) -> &'static str {
 mod tests {
     use super::*;
 
+    /// A new empty text INBOX in a folder that lasts as long as the guard.
+    fn temp_inbox() -> (tempfile::TempDir, storage::Mailbox) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("INBOX.mbox");
+        storage::Mailbox::create(&path, MailboxFormat::Mbox).unwrap();
+        let m = storage::Mailbox::open(&path).unwrap();
+        (dir, m)
+    }
+
     /// FETCH answers ENVELOPE, BODY, BODYSTRUCTURE and the whole-message
     /// header items from the session's cache exactly as from the message,
     /// reads no message for them once cached, and starts over for another
     /// mailbox or UIDVALIDITY.
     #[test]
     fn fetch_cache_answers_as_the_message_does() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("INBOX.mbox");
-        storage::Mailbox::create(&path, MailboxFormat::Mbox).unwrap();
-        let mut m = storage::Mailbox::open(&path).unwrap();
+        let (_dir, mut m) = temp_inbox();
         let raw = b"From: A <a@example.test>\r\nTo: b@example.test\r\nSubject: hi\r\n\
             Message-ID: <1@x>\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
             --b\r\nContent-Type: text/plain\r\n\r\nbody\r\n--b--\r\n";
@@ -3375,10 +3381,7 @@ mod tests {
     /// expunged messages.
     #[test]
     fn full_fetch_cache_keeps_its_entries_and_forgets_expunged_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("INBOX.mbox");
-        storage::Mailbox::create(&path, MailboxFormat::Mbox).unwrap();
-        let mut m = storage::Mailbox::open(&path).unwrap();
+        let (_dir, mut m) = temp_inbox();
         let new = NewMessage {
             bytes: b"Subject: x\r\n\r\nbody\r\n",
             flags: Flags::EMPTY,
