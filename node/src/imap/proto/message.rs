@@ -344,12 +344,12 @@ fn slice(raw: &[u8], start: u32, end: u32) -> &[u8] {
     &raw[start..end]
 }
 
-/// Splits at the empty line ending the header; the header keeps it.
 /// The header of a message in wire form, with the empty line that ends it.
 pub fn header_of(raw: &[u8]) -> &[u8] {
     split_header(raw).0
 }
 
+/// Splits at the empty line ending the header; the header keeps it.
 fn split_header(raw: &[u8]) -> (&[u8], &[u8]) {
     if raw.starts_with(b"\r\n") {
         return (&raw[..2], &raw[2..]);
