@@ -91,8 +91,14 @@ fn unparseable_sub_file_becomes_bad() {
         "a file with no recipients must be renamed .bad"
     );
     assert!(!submitted.join("broken.sub").exists());
-    let log = system_log(&node);
-    assert!(log.contains("{Submitted/broken.sub} rejected"), "{log}");
+    // The scanner logs after the rename, and the log is written by its own
+    // task: wait for the line as for the file.
+    let logged = wait_for(Duration::from_secs(5), || {
+        system_log(&node)
+            .contains("{Submitted/broken.sub} rejected")
+            .then_some(())
+    });
+    assert!(logged.is_some(), "{}", system_log(&node));
 }
 
 #[test]
