@@ -27,6 +27,10 @@ pub struct RpcService {
     hub: Arc<OnceLock<WeakHub>>,
     sessions: Arc<OnceLock<Arc<dyn SessionAcceptor>>>,
     state: Arc<RwLock<State>>,
+    /// Held through each membership change this node leads. Raft refuses a
+    /// change while another is under way, so members started together
+    /// would otherwise fail to join; with it they join one after another.
+    membership: tokio::sync::Mutex<()>,
 }
 
 impl RpcService {
@@ -45,6 +49,7 @@ impl RpcService {
             hub,
             sessions,
             state,
+            membership: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -57,6 +62,7 @@ impl RpcService {
     /// the cluster.
     async fn remove_member(&self, id: u64) -> Result<(), RemoteError> {
         self.require_leader()?;
+        let _one_at_a_time = self.membership.lock().await;
         let failed = |e: &dyn std::fmt::Display| RemoteError::Failed(e.to_string());
         let voter = self
             .raft
@@ -125,6 +131,7 @@ impl RpcService {
 
     async fn add_member(&self, id: u64, addr: String) -> Result<(), RemoteError> {
         self.require_leader()?;
+        let _one_at_a_time = self.membership.lock().await;
         let failed = |e: &dyn std::fmt::Display| RemoteError::Failed(e.to_string());
         // Blocking: returns once the learner has caught up with the log.
         self.raft

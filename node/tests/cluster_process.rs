@@ -107,6 +107,26 @@ fn issue_6_kill_9_of_the_leader_and_full_restart_lose_nothing() {
     wait_all_once(&base, 70);
 }
 
+/// Members started together all join: the leader takes their membership
+/// changes one after another, where Raft refuses a change while another is
+/// under way (a joining member then exited with "already undergoing a
+/// configuration change").
+#[test]
+fn issue_6_members_started_together_all_join() {
+    let Members {
+        dirs: _dirs,
+        configs,
+        ..
+    } = members(4, |_| String::new());
+    let _first = NodeProcess::start(&configs[0]);
+    let joining: Vec<&Path> = configs[1..].iter().map(|c| c.as_path()).collect();
+    let _joined = NodeProcess::start_all(&joining);
+    let status = cluster_command(&configs[0], &["status"]);
+    for name in ["node1", "node2", "node3", "node4"] {
+        assert!(status.contains(name), "{name} missing:\n{status}");
+    }
+}
+
 /// Runs `mailnode cluster ARGS --config CONFIG` and returns its output.
 fn cluster_command(config: &Path, args: &[&str]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailnode"))
