@@ -26,24 +26,29 @@ impl NodeProcess {
 
     /// Starts nodes at once (members of a cluster that needs a quorum to
     /// become ready), then waits until each is ready.
+    /// Each child belongs to its `NodeProcess` from the start, so when one
+    /// fails to become ready the test's panic kills them all.
     pub fn start_all(configs: &[&Path]) -> Vec<NodeProcess> {
-        let children: Vec<Child> = configs
+        let mut nodes: Vec<NodeProcess> = configs
             .iter()
-            .map(|config| {
-                Command::new(env!("CARGO_BIN_EXE_mailnode"))
+            .map(|config| NodeProcess {
+                child: Command::new(env!("CARGO_BIN_EXE_mailnode"))
                     .args(["start", "--config"])
                     .arg(config)
                     .stdout(Stdio::piped())
                     .stderr(Stdio::null())
                     .spawn()
-                    .expect("spawn mailnode")
+                    .expect("spawn mailnode"),
+                addrs: BTreeMap::new(),
             })
             .collect();
-        children.into_iter().map(Self::wait_ready).collect()
+        nodes.iter_mut().for_each(NodeProcess::wait_ready);
+        nodes
     }
 
-    fn wait_ready(mut child: Child) -> NodeProcess {
-        let stdout = child.stdout.take().expect("stdout");
+    /// Reads the node's listening addresses until it says it is ready.
+    fn wait_ready(&mut self) {
+        let stdout = self.child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let mut addrs = BTreeMap::new();
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -64,7 +69,7 @@ impl NodeProcess {
         }
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        NodeProcess { child, addrs }
+        self.addrs = addrs;
     }
 
     pub fn addr(&self, key: &str) -> SocketAddr {
