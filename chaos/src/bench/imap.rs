@@ -162,8 +162,28 @@ impl ImapReport {
         .to_string()
     }
 
+    /// Runs `command`, recording its latency under `name` when it succeeds.
+    async fn time<T>(
+        &mut self,
+        name: &'static str,
+        command: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let started = Instant::now();
+        let out = command.await?;
+        self.latencies
+            .entry(name)
+            .or_default()
+            .push(started.elapsed());
+        Ok(out)
+    }
+
     fn note_error(&mut self, line: String) {
         self.failed += 1;
+        self.keep_error_line(line);
+    }
+
+    /// Keeps the first few distinct failure lines.
+    fn keep_error_line(&mut self, line: String) {
         if self.errors.len() < MAX_ERROR_LINES && !self.errors.contains(&line) {
             self.errors.push(line);
         }
@@ -174,11 +194,10 @@ impl ImapReport {
             self.latencies.entry(name).or_default().append(&mut l);
         }
         self.failed += other.failed;
-        for e in other.errors {
-            if self.errors.len() < MAX_ERROR_LINES && !self.errors.contains(&e) {
-                self.errors.push(e);
-            }
-        }
+        other
+            .errors
+            .into_iter()
+            .for_each(|e| self.keep_error_line(e));
     }
 }
 
@@ -342,16 +361,15 @@ impl Session {
         round: u64,
         report: &mut ImapReport,
     ) -> Result<()> {
-        let mut timed = Timed { report };
-        timed.run("SELECT", imap.command("SELECT INBOX")).await?;
-        let list = timed.run("FETCH", imap.command(LIST_FETCH)).await?;
+        report.time("SELECT", imap.command("SELECT INBOX")).await?;
+        let list = report.time("FETCH", imap.command(LIST_FETCH)).await?;
         let list: Vec<Fetched> = list.iter().filter_map(|l| parse_fetch(l)).collect();
         let (Some(oldest), Some(picked)) = (list.first(), pick(&list, round)) else {
             bail!("the INBOX is empty");
         };
         let subject = subject(&picked.literal).context("a message without Subject")?;
-        let found = timed
-            .run(
+        let found = report
+            .time(
                 "SEARCH",
                 imap.command(&format!("UID SEARCH SUBJECT \"{subject}\"")),
             )
@@ -364,33 +382,14 @@ impl Session {
         }
         let sign = if round % 2 == 1 { '+' } else { '-' };
         let store = format!("UID STORE {} {sign}FLAGS (\\Flagged)", picked.uid);
-        timed.run("STORE", imap.command(&store)).await?;
+        report.time("STORE", imap.command(&store)).await?;
         let bytes = message(&self.run_id, round, &self.user, self.size);
-        timed.run("APPEND", imap.append("INBOX", &bytes)).await?;
+        report.time("APPEND", imap.append("INBOX", &bytes)).await?;
         let delete = format!("UID STORE {} +FLAGS.SILENT (\\Deleted)", oldest.uid);
-        timed.run("STORE", imap.command(&delete)).await?;
+        report.time("STORE", imap.command(&delete)).await?;
         let expunge = format!("UID EXPUNGE {}", oldest.uid);
-        timed.run("EXPUNGE", imap.command(&expunge)).await?;
+        report.time("EXPUNGE", imap.command(&expunge)).await?;
         Ok(())
-    }
-}
-
-/// Records the latency of each successful command in a report.
-struct Timed<'a> {
-    report: &'a mut ImapReport,
-}
-
-impl Timed<'_> {
-    async fn run<T>(
-        &mut self,
-        name: &'static str,
-        command: impl Future<Output = Result<T>>,
-    ) -> Result<T> {
-        let started = Instant::now();
-        let out = command.await?;
-        let took = started.elapsed();
-        self.report.latencies.entry(name).or_default().push(took);
-        Ok(out)
     }
 }
 
