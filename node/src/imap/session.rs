@@ -3414,6 +3414,38 @@ mod tests {
         assert_eq!(cache.entries.len(), 2);
     }
 
+    /// A header search reads a message once: its header goes into the
+    /// cache, as FETCH would have cut it, and later searches take it there.
+    #[test]
+    fn header_searches_fill_and_reuse_the_fetch_cache() {
+        let (_dir, mut m) = temp_inbox();
+        let raw = b"Subject: cached\r\nFrom: a@example.test\r\n\r\nbody\r\n";
+        let uids = m
+            .append(&[NewMessage {
+                bytes: raw,
+                flags: Flags::EMPTY,
+                internal_date: 1_796_065_088,
+                key: None,
+                return_path: "",
+            }])
+            .unwrap();
+        let mut cache = FetchCache::default().for_mailbox("INBOX", m.uid_validity());
+        let header = cached_header(&m, uids[0], &mut cache).unwrap().to_vec();
+        assert_eq!(header, header_of(raw));
+        assert_eq!(whole_header(raw).as_deref(), Some(header_of(raw)));
+        assert_eq!(cache.of(uids[0]).header.as_deref(), Some(header_of(raw)));
+        // From the cache now: a changed entry is what the next search sees.
+        cache.of(uids[0]).header = Some(b"X: kept\r\n\r\n".to_vec());
+        assert_eq!(
+            cached_header(&m, uids[0], &mut cache).unwrap(),
+            b"X: kept\r\n\r\n"
+        );
+        assert!(matches!(
+            cached_header(&m, Uid(uids[0].0 + 1), &mut cache),
+            Err(storage::Error::MessageNotFound(_))
+        ));
+    }
+
     #[test]
     fn list_patterns() {
         assert!(glob(b"*", b"INBOX/a/b"));
